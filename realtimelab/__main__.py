@@ -1,0 +1,3 @@
+from realtimelab.cli import main
+
+raise SystemExit(main())
