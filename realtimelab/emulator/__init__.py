@@ -1,0 +1,1 @@
+"""A local server that speaks OpenAI Realtime's and Gemini Live's wire protocols."""
