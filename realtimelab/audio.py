@@ -1,0 +1,737 @@
+"""Audio plumbing shared by the whole kit: formats, PCM16 conversion, resampling, framing, WAV io.
+
+Conventions (the rest of the kit codes against them):
+
+* PCM is **PCM16 little-endian mono ``bytes``** unless a function says it takes numpy arrays.
+  OpenAI Realtime speaks 24 kHz both ways; Gemini Live takes 16 kHz in and answers at 24 kHz.
+* Sample rates are explicit at every boundary. A wrong rate does not fail loudly on the wire: the
+  model just hears chipmunks or slow-motion speech and answers badly. So this module offers a
+  streaming resampler that keeps state across 20 ms chunks (:class:`StreamResampler`), a hard
+  guard (:func:`check_rate`, :class:`RateGuard`) and a soft plausibility check on the samples
+  themselves (:func:`estimate_rate`).
+* Nothing here drops data silently: odd byte counts are rejected with the offending length,
+  or carried to the next call where streaming makes that the right thing to do.
+
+Only numpy, soxr and the standard library are imported, so this module is safe everywhere
+(no PortAudio, no IPython).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+import wave
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+__all__ = [
+    "GEMINI_INPUT_FORMAT",
+    "GEMINI_OUTPUT_FORMAT",
+    "OPENAI_FORMAT",
+    "QUALITIES",
+    "AudioFormat",
+    "Chunker",
+    "RateEstimate",
+    "RateFinding",
+    "RateGuard",
+    "SampleRateError",
+    "StreamResampler",
+    "WavFormatError",
+    "check_rate",
+    "estimate_rate",
+    "float32_to_pcm16",
+    "iter_frames",
+    "pcm16_to_float32",
+    "read_wav",
+    "resample",
+    "wav_bytes",
+    "write_wav",
+]
+
+#: soxr quality recipes, fastest/least latency first. "HQ" is the kit default: thousands of
+#: times faster than real time and transparent for speech (see reference §2).
+QUALITIES: tuple[str, ...] = ("QQ", "LQ", "MQ", "HQ", "VHQ")
+
+_INT16_SCALE = 32768.0
+
+PcmLike = bytes | bytearray | memoryview
+
+
+# --------------------------------------------------------------------------------------------
+# formats
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """A PCM stream description. Only what the realtime APIs use is supported: mono PCM16.
+
+    Making the format a value (rather than passing a bare ``rate`` int around) lets a boundary
+    state both its rate and its wire MIME type in one place, e.g. ``"audio/pcm;rate=16000"``.
+    """
+
+    rate: int
+    channels: int = 1
+    sample_width: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rate, bool) or not isinstance(self.rate, int) or self.rate <= 0:
+            raise ValueError(f"sample rate must be a positive int in Hz, got {self.rate!r}")
+        if self.channels != 1:
+            raise ValueError(
+                f"only mono audio is supported (channels=1), got channels={self.channels}; "
+                "downmix first (read_wav() averages stereo files for you)"
+            )
+        if self.sample_width != 2:
+            raise ValueError(
+                f"only 16-bit PCM is supported (sample_width=2 bytes), got {self.sample_width}; "
+                "convert with float32_to_pcm16() or e.g. `sox in.wav -b 16 out.wav`"
+            )
+
+    @property
+    def bytes_per_ms(self) -> float:
+        """Bytes per millisecond (48.0 at 24 kHz)."""
+        return self.rate * self.channels * self.sample_width / 1000.0
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes per sample frame (all channels)."""
+        return self.channels * self.sample_width
+
+    def duration_ms(self, nbytes: int) -> float:
+        """Duration in ms of ``nbytes`` of audio in this format."""
+        return nbytes / self.bytes_per_ms
+
+    def nbytes(self, ms: float) -> int:
+        """Bytes for ``ms`` of audio, rounded to the nearest whole sample.
+
+        Rounding (not flooring) keeps ``nbytes(20)`` at exactly 640 bytes at 16 kHz even when
+        ``ms`` carries float noise such as ``0.1 * 200``.
+        """
+        if ms < 0:
+            raise ValueError(f"duration must be >= 0 ms, got {ms}")
+        return round(self.rate * ms / 1000.0) * self.frame_bytes
+
+    @property
+    def mime(self) -> str:
+        """The MIME type both providers understand, e.g. ``audio/pcm;rate=16000``."""
+        return f"audio/pcm;rate={self.rate}"
+
+
+OPENAI_FORMAT = AudioFormat(24000)
+GEMINI_INPUT_FORMAT = AudioFormat(16000)
+GEMINI_OUTPUT_FORMAT = AudioFormat(24000)
+
+
+def _check_rate_value(name: str, rate: int) -> int:
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ValueError(f"{name} must be a positive int in Hz, got {rate!r}")
+    return rate
+
+
+def _check_quality(quality: str) -> str:
+    if quality not in QUALITIES:
+        raise ValueError(f"unknown soxr quality {quality!r}; use one of {', '.join(QUALITIES)}")
+    return quality
+
+
+def _check_even(pcm: PcmLike, what: str = "PCM16 data") -> None:
+    n = len(pcm) if not isinstance(pcm, memoryview) else pcm.nbytes
+    if n % 2:
+        raise ValueError(
+            f"{what} must have an even number of bytes (2 per sample), got {n} bytes; "
+            "the stream was cut mid-sample (use StreamResampler or Chunker, which carry the "
+            "dangling byte to the next chunk)"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# PCM16 <-> float32
+# --------------------------------------------------------------------------------------------
+
+
+def pcm16_to_float32(pcm: PcmLike | npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
+    """PCM16 (bytes or an int16 array) to float32 in [-1, 1): ``sample / 32768``.
+
+    Dividing by 32768 (not 32767) makes the round trip through :func:`float32_to_pcm16` exact.
+    """
+    if isinstance(pcm, np.ndarray):
+        if pcm.dtype != np.int16:
+            raise TypeError(
+                f"pcm16_to_float32 expects int16 samples, got an array of dtype {pcm.dtype}; "
+                "float audio is already float: use np.asarray(x, np.float32)"
+            )
+        return pcm.astype(np.float32) / np.float32(_INT16_SCALE)
+    _check_even(pcm)
+    samples = np.frombuffer(pcm, dtype="<i2")
+    return samples.astype(np.float32) / np.float32(_INT16_SCALE)
+
+
+def float32_to_pcm16(x: npt.ArrayLike) -> bytes:
+    """Float samples (nominally [-1, 1]) to PCM16 bytes: scale by 32768, round, clip.
+
+    Clipping is deliberate (a resampler's overshoot on a full-scale signal must not wrap
+    around), but NaN/inf are rejected: they mean an upstream bug, not loud audio.
+    """
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim != 1:
+        raise ValueError(f"expected mono 1-D samples, got an array of shape {arr.shape}")
+    if arr.size and not np.isfinite(arr).all():
+        bad = int(arr.size - np.isfinite(arr).sum())
+        raise ValueError(f"{bad} of {arr.size} samples are NaN or infinite; refusing to encode")
+    scaled = np.rint(arr * np.float32(_INT16_SCALE))
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype("<i2").tobytes()
+
+
+# --------------------------------------------------------------------------------------------
+# resampling
+# --------------------------------------------------------------------------------------------
+
+
+def resample(pcm: PcmLike, in_rate: int, out_rate: int, quality: str = "HQ") -> bytes:
+    """One-shot resample of a whole PCM16 buffer (files, test fixtures).
+
+    For live audio use :class:`StreamResampler`: resampling each 20 ms chunk on its own
+    restarts the filter every chunk and clicks at the edges.
+    """
+    _check_rate_value("in_rate", in_rate)
+    _check_rate_value("out_rate", out_rate)
+    _check_quality(quality)
+    _check_even(pcm)
+    if in_rate == out_rate:
+        return bytes(pcm)
+    y = soxr.resample(pcm16_to_float32(pcm), in_rate, out_rate, quality=quality)
+    return float32_to_pcm16(y)
+
+
+class StreamResampler:
+    """Stateful PCM16 resampler for chunked streams, over ``soxr.ResampleStream``.
+
+    Why float32 inside: the reference measured soxr's float32 streaming output bit-identical to
+    one-shot, while int16 streaming drifts by up to 2 LSB.
+
+    Output is bursty at HQ (0 or ~734 samples per 20 ms chunk for 16k->24k) and the filter holds
+    back a tail (~15 ms at HQ): call :meth:`flush` at the end of every utterance or its last
+    syllable is cut off. After ``flush`` the resampler is reset and ready for a new stream.
+
+    Chunks may have odd byte lengths (e.g. straight off a socket); the dangling byte is carried
+    into the next call instead of erroring or being dropped.
+    """
+
+    def __init__(self, in_rate: int, out_rate: int, quality: str = "HQ") -> None:
+        self._in_rate = _check_rate_value("in_rate", in_rate)
+        self._out_rate = _check_rate_value("out_rate", out_rate)
+        self._quality = _check_quality(quality)
+        self._carry = b""
+        self._stream: soxr.ResampleStream | None = None
+        if in_rate != out_rate:
+            self._stream = soxr.ResampleStream(
+                in_rate, out_rate, 1, dtype="float32", quality=quality
+            )
+        self._samples_in = 0
+        self._samples_out = 0
+
+    @property
+    def in_rate(self) -> int:
+        return self._in_rate
+
+    @property
+    def out_rate(self) -> int:
+        return self._out_rate
+
+    @property
+    def quality(self) -> str:
+        return self._quality
+
+    @property
+    def passthrough(self) -> bool:
+        """True when rates are equal: bytes go straight through, no filter, no delay."""
+        return self._stream is None
+
+    @property
+    def samples_in(self) -> int:
+        """Whole input samples consumed in the current stream (since the last flush)."""
+        return self._samples_in
+
+    @property
+    def samples_out(self) -> int:
+        """Output samples produced in the current stream (since the last flush)."""
+        return self._samples_out
+
+    def process(self, pcm: PcmLike) -> bytes:
+        """Feed a chunk, get whatever output is ready (possibly ``b""`` while the filter fills)."""
+        data = self._carry + bytes(pcm)
+        if len(data) % 2:
+            self._carry = data[-1:]
+            data = data[:-1]
+        else:
+            self._carry = b""
+        if not data:
+            return b""
+        self._samples_in += len(data) // 2
+        if self._stream is None:
+            self._samples_out += len(data) // 2
+            return data
+        y = self._stream.resample_chunk(pcm16_to_float32(data), last=False)
+        self._samples_out += len(y)
+        return float32_to_pcm16(y)
+
+    def flush(self) -> bytes:
+        """End the stream: return the filter's tail and reset for the next stream.
+
+        A dangling odd byte at the end of a stream is half a sample and cannot be decoded; it is
+        discarded with a ``RuntimeWarning`` (never silently).
+        """
+        if self._carry:
+            warnings.warn(
+                "StreamResampler.flush(): the stream ended with 1 dangling byte (half a PCM16 "
+                "sample); it was discarded. The sender cut the stream mid-sample.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._carry = b""
+        tail = b""
+        if self._stream is not None:
+            y = self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            self._stream.clear()
+            tail = float32_to_pcm16(y)
+        self._samples_in = 0
+        self._samples_out = 0
+        return tail
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamResampler({self._in_rate} -> {self._out_rate} Hz, {self._quality}"
+            f"{', passthrough' if self.passthrough else ''})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# framing
+# --------------------------------------------------------------------------------------------
+
+
+class Chunker:
+    """Cut a PCM16 stream of arbitrary chunk sizes into fixed frames (e.g. 20 ms for VAD/wire).
+
+    The remainder is carried between :meth:`push` calls; :meth:`flush` hands it back at the end
+    so nothing is lost.
+    """
+
+    def __init__(self, rate: int, frame_ms: float = 20.0) -> None:
+        self._format = AudioFormat(rate)
+        if frame_ms <= 0:
+            raise ValueError(f"frame_ms must be > 0, got {frame_ms}")
+        self._frame_ms = float(frame_ms)
+        self._frame_bytes = self._format.nbytes(frame_ms)
+        if self._frame_bytes == 0:
+            raise ValueError(f"frame_ms={frame_ms} is shorter than one sample at {rate} Hz")
+        self._buf = bytearray()
+
+    @property
+    def rate(self) -> int:
+        return self._format.rate
+
+    @property
+    def frame_ms(self) -> float:
+        return self._frame_ms
+
+    @property
+    def frame_bytes(self) -> int:
+        """Size of one frame in bytes (whole samples: 640 for 20 ms at 16 kHz)."""
+        return self._frame_bytes
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes carried over, waiting for enough data to complete a frame."""
+        return len(self._buf)
+
+    def push(self, pcm: PcmLike) -> list[bytes]:
+        """Append ``pcm`` and return every complete frame now available (maybe none)."""
+        self._buf += pcm
+        n = len(self._buf) // self._frame_bytes
+        if n == 0:
+            return []
+        fb = self._frame_bytes
+        frames = [bytes(self._buf[i * fb : (i + 1) * fb]) for i in range(n)]
+        del self._buf[: n * fb]
+        return frames
+
+    def flush(self, pad: bool = False) -> bytes | None:
+        """Return the remainder (``None`` if empty) and reset.
+
+        With ``pad=True`` it is zero-padded (silence) to a full frame, for consumers that only
+        accept fixed-size frames. Without padding the remainder is returned as-is, which may be
+        an odd number of bytes if the stream itself was cut mid-sample.
+        """
+        if not self._buf:
+            return None
+        rest = bytes(self._buf)
+        self._buf.clear()
+        if pad:
+            rest += b"\x00" * (self._frame_bytes - len(rest))
+        return rest
+
+
+def iter_frames(
+    pcm: PcmLike, rate: int, frame_ms: float = 20.0, pad_last: bool = True
+) -> Iterator[bytes]:
+    """Yield fixed-size frames of a whole buffer; the last one padded with silence if
+    ``pad_last``, else yielded short (never dropped)."""
+    chunker = Chunker(rate, frame_ms)
+    yield from chunker.push(pcm)
+    rest = chunker.flush(pad=pad_last)
+    if rest is not None:
+        yield rest
+
+
+# --------------------------------------------------------------------------------------------
+# WAV io
+# --------------------------------------------------------------------------------------------
+
+
+class WavFormatError(ValueError):
+    """A WAV file the kit cannot use as-is (not PCM16, or not a WAV at all)."""
+
+
+PathOrFile = str | os.PathLike[str] | BinaryIO
+
+
+def read_wav(path: PathOrFile) -> tuple[bytes, AudioFormat]:
+    """Read a PCM16 WAV file into mono PCM16 bytes plus its format.
+
+    Stereo (or any multi-channel) 16-bit files are **downmixed** by averaging the channels
+    (rounded), because a voice API wants mono and a stereo recording of one voice is the common
+    case. Other sample widths and float WAVs are rejected with a conversion hint rather than
+    guessed at.
+    """
+    name = getattr(path, "name", path)
+    try:
+        with wave.open(path if not isinstance(path, os.PathLike) else os.fspath(path), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            frames = w.readframes(w.getnframes())
+    except wave.Error as e:
+        raise WavFormatError(
+            f"{name}: not a PCM WAV file the kit can read ({e}); convert it with "
+            "`sox in.wav -b 16 -c 1 out.wav` or `ffmpeg -i in -ac 1 -c:a pcm_s16le out.wav`"
+        ) from e
+    except EOFError as e:
+        raise WavFormatError(f"{name}: truncated or empty WAV file") from e
+    if width != 2:
+        raise WavFormatError(
+            f"{name}: {8 * width}-bit samples; only 16-bit PCM is supported. Convert with "
+            "`sox in.wav -b 16 out.wav` or `ffmpeg -i in.wav -c:a pcm_s16le out.wav`"
+        )
+    if channels > 1:
+        samples = np.frombuffer(frames, dtype="<i2")
+        usable = len(samples) - len(samples) % channels
+        mixed = samples[:usable].reshape(-1, channels).astype(np.int32).mean(axis=1)
+        frames = np.rint(mixed).astype("<i2").tobytes()
+    return frames, AudioFormat(rate)
+
+
+def _write_wav_to(target: str | BinaryIO, pcm: PcmLike, rate: int) -> None:
+    fmt = AudioFormat(rate)
+    _check_even(pcm)
+    with wave.open(target, "wb") as w:
+        w.setnchannels(fmt.channels)
+        w.setsampwidth(fmt.sample_width)
+        w.setframerate(fmt.rate)
+        w.writeframes(bytes(pcm))
+
+
+def write_wav(path: str | os.PathLike[str], pcm: PcmLike, rate: int) -> Path:
+    """Write mono PCM16 ``pcm`` at ``rate`` to a WAV file; returns the path."""
+    p = Path(path)
+    _write_wav_to(str(p), pcm, rate)
+    return p
+
+
+def wav_bytes(pcm: PcmLike, rate: int) -> bytes:
+    """An in-memory WAV file (e.g. ``IPython.display.Audio(data=wav_bytes(pcm, 24000))``)."""
+    buf = io.BytesIO()
+    _write_wav_to(buf, pcm, rate)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# rate guard
+# --------------------------------------------------------------------------------------------
+
+
+class SampleRateError(ValueError):
+    """Audio arrived at a rate the session does not expect and nothing converts it."""
+
+    def __init__(self, declared: int, expected: int, where: str = "", detail: str = "") -> None:
+        self.declared = declared
+        self.expected = expected
+        self.where = where
+        prefix = f"{where}: " if where else ""
+        msg = (
+            f"{prefix}audio declared at {declared} Hz but this session expects {expected} Hz "
+            f"and no resampler is in the path{detail}; pass rate={declared} to send_audio() "
+            f"so it resamples, or resample with "
+            f"realtimelab.audio.resample(pcm, {declared}, {expected})"
+        )
+        super().__init__(msg)
+
+
+def check_rate(
+    declared: int,
+    expected: int,
+    *,
+    resampler: StreamResampler | None = None,
+    where: str = "",
+) -> None:
+    """Raise :class:`SampleRateError` unless ``declared == expected`` or ``resampler`` converts
+    exactly ``declared -> expected``.
+
+    A resampler for other rates is a bug of its own and is named in the message.
+    """
+    if declared == expected:
+        return
+    if resampler is not None:
+        if resampler.in_rate == declared and resampler.out_rate == expected:
+            return
+        detail = (
+            f" (the resampler in the path converts {resampler.in_rate} -> "
+            f"{resampler.out_rate} Hz, not {declared} -> {expected} Hz)"
+        )
+        raise SampleRateError(declared, expected, where, detail)
+    raise SampleRateError(declared, expected, where)
+
+
+RateAction = Literal["resampled", "rejected"]
+
+
+@dataclass(frozen=True)
+class RateFinding:
+    """One rate mismatch seen at a boundary, for the observability log."""
+
+    t: float
+    declared: int
+    expected: int
+    action: RateAction
+    where: str = ""
+    message: str = ""
+
+
+class RateGuard:
+    """:func:`check_rate` that also remembers what it saw.
+
+    Each distinct ``(declared, action, where)`` is recorded once (the first time), so a
+    20 ms-frame loop does not flood the log; :attr:`counts` keeps how often each occurred.
+    A rejected mismatch is recorded *and* raised.
+    """
+
+    def __init__(self, expected: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.expected = _check_rate_value("expected", expected)
+        self._clock = clock
+        self._findings: list[RateFinding] = []
+        self.counts: dict[tuple[int, RateAction, str], int] = {}
+
+    @property
+    def findings(self) -> list[RateFinding]:
+        """Findings in the order they were first seen (a copy)."""
+        return list(self._findings)
+
+    def check(
+        self, declared: int, *, resampler: StreamResampler | None = None, where: str = ""
+    ) -> RateFinding | None:
+        """Return ``None`` when rates match, a ``"resampled"`` finding when ``resampler``
+        bridges them; otherwise record a ``"rejected"`` finding and raise SampleRateError."""
+        if declared == self.expected:
+            return None
+        try:
+            check_rate(declared, self.expected, resampler=resampler, where=where)
+        except SampleRateError as e:
+            self._record(declared, "rejected", where, str(e))
+            raise
+        return self._record(
+            declared,
+            "resampled",
+            where,
+            f"{where + ': ' if where else ''}resampling {declared} -> {self.expected} Hz",
+        )
+
+    def _record(self, declared: int, action: RateAction, where: str, message: str) -> RateFinding:
+        key = (declared, action, where)
+        finding = RateFinding(self._clock(), declared, self.expected, action, where, message)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.counts[key] == 1:
+            self._findings.append(finding)
+        return finding
+
+
+# --------------------------------------------------------------------------------------------
+# plausibility: does this audio look like speech at the rate it claims?
+# --------------------------------------------------------------------------------------------
+
+#: Rates the suggestion snaps to: what realtime voice APIs and telephony use. 44.1/22.05 kHz
+#: are too close to 48/24 kHz for a spectral heuristic to tell apart.
+_SUGGESTABLE_RATES = (8000, 16000, 24000, 48000)
+#: Between typical adult male (≈100-120 Hz) and female (≈200-220 Hz) F0.
+_TYPICAL_F0_HZ = 145.0
+#: Median centroid (Hz) of the 80 Hz-8 kHz magnitude spectrum on voiced frames; measured
+#: ≈1.0-1.6 kHz on espeak-ng voices (male and female) and on the synthetic vowels of the tests.
+_TYPICAL_CENTROID_HZ = 1350.0
+#: Pitch differs ~2x between speakers, formants (hence the centroid) only ~1.2x, so the
+#: centroid gets the larger say in the combined estimate.
+_F0_WEIGHT = 0.2
+_CENTROID_MAX_HZ = 8000.0
+#: Ratio (either way) of implied to declared rate still called plausible: sqrt(1.5), halfway
+#: (in log terms) between the 16 kHz and 24 kHz that get confused in practice.
+_PLAUSIBLE_RATIO = math.sqrt(1.5)
+
+
+@dataclass(frozen=True)
+class RateEstimate:
+    """Verdict of :func:`estimate_rate`. ``suggested_rate`` is set only when implausible."""
+
+    declared_rate: int
+    plausible: bool
+    speech_band_ratio: float
+    high_band_ratio: float
+    suggested_rate: int | None
+    explanation: str
+    implied_rate: float | None = None
+    f0_hz: float | None = None
+    centroid_hz: float | None = None
+
+
+def _frame_signal(x: npt.NDArray[np.float64], n: int, hop: int) -> npt.NDArray[np.float64]:
+    count = 1 + (len(x) - n) // hop
+    idx = np.arange(n)[None, :] + hop * np.arange(count)[:, None]
+    return x[idx]
+
+
+def estimate_rate(pcm: PcmLike, declared_rate: int) -> RateEstimate:
+    """Heuristic: does ``pcm`` look like speech when played at ``declared_rate``?
+
+    Mislabeling a rate scales every frequency by ``declared / true``: 16 kHz speech declared as
+    24 kHz has its pitch and formants 1.5x too high (chipmunk), declared as 8 kHz they are
+    halved (slow, boomy). The samples alone cannot reveal the true rate, but human speech has
+    a fairly narrow *absolute* frequency signature, so we measure two things in Hz at the
+    declared rate, on the loud (voiced) frames:
+
+    * **F0**: median pitch by normalised autocorrelation, compared with 150 Hz (adult speech
+      is ≈85-255 Hz);
+    * **spectral centroid** of the magnitude spectrum between 80 Hz and 8 kHz, compared with
+      ≈1.5 kHz.
+
+    Each gives a scale factor; their geometric mean gives an implied true rate. The declared
+    rate is *plausible* if the implied rate is within a factor sqrt(1.5) of it; otherwise
+    ``suggested_rate`` is the nearest of 8/16/24/48 kHz.
+
+    Honest limits: it assumes one adult voice. Children (F0 300+ Hz), very deep voices, music,
+    tones, heavy noise or band-limited/processed audio move the estimate; a factor-1.5 error
+    (16 vs 24 kHz) is near the edge of what it can separate, so treat the verdict as a hint for
+    a warning, never as a reason to refuse audio. 22.05/44.1 kHz cannot be told from 24/48 kHz.
+    Less than ~0.3 s of voiced audio is reported as plausible ("cannot tell").
+    """
+    _check_rate_value("declared_rate", declared_rate)
+    x = pcm16_to_float32(pcm).astype(np.float64)
+    sr = float(declared_rate)
+    nyq = sr / 2.0
+
+    # Band ratios over the whole buffer (reported, and useful in the explanation).
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2 if len(x) >= 2 else np.zeros(1)
+    freqs = np.fft.rfftfreq(max(len(x), 2), 1.0 / sr)[: len(spec)]
+    total = float(spec.sum())
+    if total > 0:
+        speech_band = float(spec[(freqs >= 300) & (freqs <= 3400)].sum()) / total
+        high_band = float(spec[freqs >= 5000].sum()) / total
+    else:
+        speech_band = high_band = 0.0
+
+    def undecided(reason: str) -> RateEstimate:
+        return RateEstimate(declared_rate, True, speech_band, high_band, None, reason)
+
+    # ~40 ms frames (a few pitch periods even for deep voices), 50 % overlap.
+    n = 1 << max(6, round(math.log2(0.04 * sr)))
+    hop = n // 2
+    if len(x) < n * 4:
+        return undecided("too little audio to judge the rate (cannot tell); assuming plausible")
+    frames = _frame_signal(x, n, hop)
+    energy = (frames**2).mean(axis=1)
+    loud = energy > max(energy.max() * 10 ** (-25 / 10), 1e-9)  # within 25 dB of the peak
+    voiced_frames = frames[loud]
+    if len(voiced_frames) * hop / sr < 0.3:
+        return undecided("less than 0.3 s of non-silent audio (cannot tell); assuming plausible")
+
+    win = np.hanning(n)
+    windowed = (voiced_frames - voiced_frames.mean(axis=1, keepdims=True)) * win
+    mags = np.abs(np.fft.rfft(windowed, axis=1))
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    band = (f >= 80) & (f <= min(_CENTROID_MAX_HZ, nyq))
+    m = mags[:, band]
+    centroids = (m * f[band]).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-12)
+    centroid = float(np.median(centroids))
+
+    # Pitch: normalised autocorrelation (via FFT) over lags for 50-1000 Hz.
+    ac = np.fft.irfft(np.abs(np.fft.rfft(windowed, 2 * n, axis=1)) ** 2, axis=1)[:, :n]
+    ac = ac / np.maximum(ac[:, :1], 1e-12)
+    # Undo the window's triangular bias so longer lags are not penalised.
+    wac = np.correlate(win, win, "full")[n - 1 :]
+    ac = ac / np.maximum(wac / wac[0], 1e-3)
+    lo, hi = max(2, int(sr / 1000.0)), min(n - 1, int(sr / 50.0))
+    seg = ac[:, lo:hi]
+    # Only local peaks count: right after lag 0 a low-passed signal's autocorrelation is still
+    # high without being periodic there.
+    peak = np.zeros_like(seg, dtype=bool)
+    peak[:, 1:-1] = (seg[:, 1:-1] > seg[:, :-2]) & (seg[:, 1:-1] >= seg[:, 2:])
+    cand_vals = np.where(peak, seg, -np.inf)
+    strength = cand_vals.max(axis=1)
+    # Prefer the shortest lag almost as strong as the best (avoids sub-octave errors).
+    first = np.argmax(cand_vals >= 0.9 * strength[:, None], axis=1)
+    lags = first + lo
+    periodic = strength > 0.5
+    f0: float | None = None
+    if periodic.sum() >= 3:
+        f0 = float(np.median(sr / lags[periodic]))
+        centroid = float(np.median(centroids[periodic]))  # vowels: formants, not fricatives
+    log_scale = math.log(centroid / _TYPICAL_CENTROID_HZ)
+    if f0 is not None:
+        log_scale = (1 - _F0_WEIGHT) * log_scale + _F0_WEIGHT * math.log(f0 / _TYPICAL_F0_HZ)
+    scale = math.exp(log_scale)
+    implied = sr / scale
+    ratio = implied / sr
+    plausible = 1 / _PLAUSIBLE_RATIO <= ratio <= _PLAUSIBLE_RATIO
+    suggested: int | None = None
+    pitch_txt = f"pitch ≈{f0:.0f} Hz" if f0 is not None else "no clear pitch"
+    measured = f"{pitch_txt}, spectral centroid ≈{centroid:.0f} Hz at the declared rate"
+    if plausible:
+        explanation = (
+            f"looks like speech at {declared_rate} Hz ({measured}; implied ≈{implied:.0f} Hz)"
+        )
+    else:
+        suggested = min(_SUGGESTABLE_RATES, key=lambda r: abs(math.log(r / implied)))
+        if suggested == declared_rate:  # implied rate off the table: still flag, no suggestion
+            suggested = None
+        sound = "too high: chipmunk-like" if ratio < 1 else "too low: slow and boomy"
+        explanation = (
+            f"does not look like speech at {declared_rate} Hz: {measured} is {sound}. "
+            f"The samples look recorded at ≈{implied:.0f} Hz"
+            + (f"; try rate={suggested}" if suggested else "")
+        )
+    return RateEstimate(
+        declared_rate=declared_rate,
+        plausible=plausible,
+        speech_band_ratio=speech_band,
+        high_band_ratio=high_band,
+        suggested_rate=suggested,
+        explanation=explanation,
+        implied_rate=implied,
+        f0_hz=f0,
+        centroid_hz=centroid,
+    )

@@ -1,0 +1,493 @@
+"""Parse and validate a Gemini Live `setup` message into a frozen `GeminiSetup`.
+
+Pure functions, no sockets: the dialect feeds the (already camelCased) setup dict and gets either
+a `GeminiSetup` or a `SetupRejected(code, reason)` carrying the close the real server would send
+(reference/gemini-live.md §8): 1007 "Request contains an invalid argument." for schema errors,
+1008 "models/X is not found …" for unknown models.
+
+Validation is deliberately strict about *shape* (unknown keys, wrong types, bad enum values are
+1007, as Google's proto3-JSON parser rejects them) and lenient about *values* the emulator
+cannot judge (temperature, media resolution…), which are accepted and ignored.
+
+Ephemeral-token constraints are applied here too (`apply_constraints`), before validation, so a
+locked field can never be smuggled past it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from realtimelab.emulator.dialects import gemini_wire as wire
+from realtimelab.emulator.model import ToolSpec
+from realtimelab.schema import SchemaError, json_schema_from_gemini_declaration
+
+__all__ = [
+    "GeminiSetup",
+    "SetupRejected",
+    "VadSettings",
+    "apply_constraints",
+    "parse_setup",
+]
+
+
+class SetupRejected(Exception):
+    """The setup cannot start a session; `code`/`reason` are the WebSocket close to send."""
+
+    def __init__(self, code: int, reason: str, detail: str = "") -> None:
+        super().__init__(f"{code} {reason}" + (f" ({detail})" if detail else ""))
+        self.code = code
+        self.reason = reason
+        self.detail = detail  # for logs and tests; the wire only carries `reason`
+
+
+def _invalid(detail: str) -> SetupRejected:
+    return SetupRejected(1007, wire.INVALID_ARGUMENT, detail)
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    """`realtimeInputConfig.automaticActivityDetection`, None meaning "server default"."""
+
+    disabled: bool = False
+    start_sensitivity: str | None = None
+    end_sensitivity: str | None = None
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+
+    def params(self) -> Any:
+        """`realtimelab.vad.VadParams` for the engine, or None when the client brackets turns."""
+        if self.disabled:
+            return None
+        from realtimelab.vad import gemini_params
+
+        return gemini_params(
+            self.start_sensitivity,
+            self.end_sensitivity,
+            self.prefix_padding_ms,
+            self.silence_duration_ms,
+        )
+
+
+@dataclass(frozen=True)
+class GeminiSetup:
+    """Everything the session needs from `setup`, typed; `raw` keeps the camelCase original."""
+
+    model: str  # bare name, e.g. "gemini-3.8-live"
+    api_version: str
+    modality: Literal["audio", "text"] = "audio"
+    voice: str = wire.DEFAULT_VOICE
+    language_code: str | None = None
+    instructions: str = ""
+    tools: tuple[ToolSpec, ...] = ()
+    vad: VadSettings = field(default_factory=VadSettings)
+    activity_handling: str = "START_OF_ACTIVITY_INTERRUPTS"
+    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
+    input_transcription: bool = False
+    output_transcription: bool = False
+    resumption: bool = False
+    resume_handle: str | None = None
+    transparent: bool = False
+    compression: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def model_path(self) -> str:
+        return f"models/{self.model}"
+
+    @property
+    def barge_in(self) -> bool:
+        return self.activity_handling != "NO_INTERRUPTION"
+
+
+# --- the accepted shape -------------------------------------------------------------------
+
+_SETUP_KEYS = frozenset(
+    {
+        "model",
+        "generationConfig",
+        "systemInstruction",
+        "tools",
+        "realtimeInputConfig",
+        "sessionResumption",
+        "contextWindowCompression",
+        "inputAudioTranscription",
+        "outputAudioTranscription",
+        "proactivity",
+        "historyConfig",
+        "safetySettings",
+        "labels",
+        "explicitVadSignal",
+        "avatarConfig",
+    }
+)
+_GENERATION_KEYS = frozenset(
+    {
+        "responseModalities",
+        "temperature",
+        "topP",
+        "topK",
+        "maxOutputTokens",
+        "seed",
+        "candidateCount",
+        "presencePenalty",
+        "frequencyPenalty",
+        "mediaResolution",
+        "speechConfig",
+        "thinkingConfig",
+        "enableAffectiveDialog",
+        "translationConfig",
+    }
+)
+#: Listed by the proto as not supported by BidiGenerateContent: rejected with 1007.
+_UNSUPPORTED_GENERATION_KEYS = frozenset(
+    {
+        "responseLogprobs",
+        "responseMimeType",
+        "logprobs",
+        "responseSchema",
+        "responseJsonSchema",
+        "stopSequences",
+        "stopSequence",
+        "routingConfig",
+        "audioTimestamp",
+    }
+)
+_VAD_KEYS = frozenset(
+    {
+        "disabled",
+        "startOfSpeechSensitivity",
+        "endOfSpeechSensitivity",
+        "prefixPaddingMs",
+        "silenceDurationMs",
+    }
+)
+_REALTIME_INPUT_KEYS = frozenset(
+    {"automaticActivityDetection", "activityHandling", "turnCoverage",
+     "interimTranscriptTimestampEnabled"}
+)
+_START_SENS = frozenset(
+    {"START_SENSITIVITY_UNSPECIFIED", "START_SENSITIVITY_HIGH", "START_SENSITIVITY_LOW"}
+)
+_END_SENS = frozenset({"END_SENSITIVITY_UNSPECIFIED", "END_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"})
+_ACTIVITY_HANDLING = frozenset(
+    {"ACTIVITY_HANDLING_UNSPECIFIED", "START_OF_ACTIVITY_INTERRUPTS", "NO_INTERRUPTION"}
+)
+_TURN_COVERAGE = frozenset(
+    {
+        "TURN_COVERAGE_UNSPECIFIED",
+        "TURN_INCLUDES_ONLY_ACTIVITY",
+        "TURN_INCLUDES_ALL_INPUT",
+        "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO",
+    }
+)
+_BEHAVIOR = frozenset({"UNSPECIFIED", "BLOCKING", "NON_BLOCKING"})
+_DECLARATION_KEYS = frozenset(
+    {"name", "description", "parameters", "parametersJsonSchema", "response",
+     "responseJsonSchema", "behavior"}
+)
+_TOOL_KEYS = frozenset(
+    {"functionDeclarations", "googleSearch", "googleSearchRetrieval", "codeExecution",
+     "urlContext", "retrieval", "computerUse", "fileSearch", "googleMaps", "enterpriseWebSearch",
+     "mcpServers"}
+)
+
+
+def _obj(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _invalid(f"{where} must be an object")
+    return value
+
+
+def _only(value: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise _invalid(f"unknown field(s) {unknown} in {where}")
+
+
+def _enum(value: Any, allowed: frozenset[str], where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.upper() not in allowed:
+        raise _invalid(f"{where}: invalid enum value {value!r}")
+    return value.upper()
+
+
+def _ms(value: Any, where: str) -> int | None:
+    """int32 in proto3 JSON: a number or a numeric string, non-negative."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _invalid(f"{where} must be an integer")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise _invalid(f"{where} must be an integer") from None
+    if isinstance(value, float) and not value.is_integer():
+        raise _invalid(f"{where} must be an integer")
+    if number < 0:
+        raise _invalid(f"{where} must be >= 0")
+    return number
+
+
+def _bool(value: Any, where: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _invalid(f"{where} must be a boolean")
+    return value
+
+
+def _content_text(value: Any, where: str) -> str:
+    """Join the text parts of a `Content` (a plain string is tolerated, as raw clients send)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    content = _obj(value, where)
+    parts = content.get("parts") or []
+    if not isinstance(parts, list):
+        raise _invalid(f"{where}.parts must be a list")
+    texts = []
+    for part in parts:
+        text = _obj(part, f"{where}.parts[]").get("text")
+        if text is not None:
+            if not isinstance(text, str):
+                raise _invalid(f"{where}.parts[].text must be a string")
+            texts.append(text)
+    return "\n".join(texts)
+
+
+def _model_name(raw: Any, version: str) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise _invalid("setup.model is required")
+    name = raw.removeprefix("models/")
+    if name not in wire.KNOWN_MODELS:
+        shown = raw if raw.startswith("models/") else f"models/{raw}"
+        raise SetupRejected(1008, wire.model_not_found(shown, version), "unknown model")
+    return name
+
+
+def _tools(raw: Any, model: str) -> tuple[ToolSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _invalid("setup.tools must be a list")
+    specs: list[ToolSpec] = []
+    seen: set[str] = set()
+    default_behavior = "NON_BLOCKING" if model in wire.NON_BLOCKING_BY_DEFAULT else "BLOCKING"
+    for tool in raw:
+        tool_obj = _obj(tool, "setup.tools[]")
+        _only(tool_obj, _TOOL_KEYS, "setup.tools[]")
+        decls = tool_obj.get("functionDeclarations") or []
+        if not isinstance(decls, list):
+            raise _invalid("functionDeclarations must be a list")
+        for decl in decls:
+            d = _obj(decl, "functionDeclarations[]")
+            _only(d, _DECLARATION_KEYS, "functionDeclarations[]")
+            name = d.get("name")
+            if not isinstance(name, str) or not name:
+                raise _invalid("function declaration without a name")
+            if name in seen:
+                raise _invalid(f"duplicate function declaration {name!r}")
+            seen.add(name)
+            try:
+                params = json_schema_from_gemini_declaration(d)
+            except SchemaError as exc:
+                raise _invalid(f"{name}: {exc}") from exc
+            behavior = _enum(d.get("behavior"), _BEHAVIOR, f"{name}.behavior")
+            if behavior in (None, "UNSPECIFIED"):
+                behavior = default_behavior
+            if model in wire.SYNC_TOOLS_ONLY:
+                behavior = "BLOCKING"  # 3.1 Flash Live runs tools synchronously only
+            specs.append(
+                ToolSpec(
+                    name=name,
+                    description=str(d.get("description") or ""),
+                    parameters=params,
+                    behavior="non_blocking" if behavior == "NON_BLOCKING" else "blocking",
+                )
+            )
+    return tuple(specs)
+
+
+def parse_setup(raw_setup: Any, *, api_version: str) -> GeminiSetup:
+    """Validate a camelCased `setup` object; raise `SetupRejected` with the server's close."""
+    setup = _obj(raw_setup, "setup")
+    _only(setup, _SETUP_KEYS, "setup")
+    model = _model_name(setup.get("model"), api_version)
+    if setup.get("explicitVadSignal") is not None:
+        raise _invalid("explicitVadSignal is not supported on the Gemini API")
+
+    gen = _obj(setup.get("generationConfig"), "generationConfig")
+    bad = sorted(set(gen) & _UNSUPPORTED_GENERATION_KEYS)
+    if bad:
+        raise _invalid(f"generationConfig fields not supported by Live: {bad}")
+    _only(gen, _GENERATION_KEYS, "generationConfig")
+    modalities = gen.get("responseModalities") or ["AUDIO"]
+    if not isinstance(modalities, list) or len(modalities) != 1:
+        raise _invalid("responseModalities must hold exactly one modality")
+    modality_name = _enum(modalities[0], frozenset({"AUDIO", "TEXT"}), "responseModalities")
+    if modality_name == "TEXT" and model in wire.NATIVE_AUDIO_MODELS:
+        raise SetupRejected(1007, wire.TEXT_NOT_SUPPORTED, model)
+    if gen.get("thinkingConfig") is not None and model == "gemini-3.8-live":
+        raise _invalid("gemini-3.8-live does not accept a thinking config")
+
+    speech = _obj(gen.get("speechConfig"), "speechConfig")
+    if "multiSpeakerVoiceConfig" in speech:
+        raise _invalid("multiSpeakerVoiceConfig is not supported by Live")
+    voice_cfg = _obj(speech.get("voiceConfig"), "speechConfig.voiceConfig")
+    prebuilt = _obj(voice_cfg.get("prebuiltVoiceConfig"), "voiceConfig.prebuiltVoiceConfig")
+    voice = prebuilt.get("voiceName", wire.DEFAULT_VOICE)
+    voices = wire.HALF_CASCADE_VOICES if model in wire.HALF_CASCADE_MODELS else wire.HD_VOICES
+    if voice not in voices:
+        raise _invalid(f"unknown voice {voice!r} for {model}")
+    language = speech.get("languageCode")
+    if language is not None and not isinstance(language, str):
+        raise _invalid("languageCode must be a string")
+
+    rtc = _obj(setup.get("realtimeInputConfig"), "realtimeInputConfig")
+    _only(rtc, _REALTIME_INPUT_KEYS, "realtimeInputConfig")
+    aad = _obj(rtc.get("automaticActivityDetection"), "automaticActivityDetection")
+    _only(aad, _VAD_KEYS, "automaticActivityDetection")
+    vad = VadSettings(
+        disabled=_bool(aad.get("disabled"), "automaticActivityDetection.disabled"),
+        start_sensitivity=_enum(aad.get("startOfSpeechSensitivity"), _START_SENS, "start"),
+        end_sensitivity=_enum(aad.get("endOfSpeechSensitivity"), _END_SENS, "end"),
+        prefix_padding_ms=_ms(aad.get("prefixPaddingMs"), "prefixPaddingMs"),
+        silence_duration_ms=_ms(aad.get("silenceDurationMs"), "silenceDurationMs"),
+    )
+    handling = _enum(rtc.get("activityHandling"), _ACTIVITY_HANDLING, "activityHandling")
+    coverage = _enum(rtc.get("turnCoverage"), _TURN_COVERAGE, "turnCoverage")
+
+    resumption = setup.get("sessionResumption")
+    res = _obj(resumption, "sessionResumption")
+    handle = res.get("handle")
+    if handle is not None and not isinstance(handle, str):
+        raise _invalid("sessionResumption.handle must be a string")
+
+    compression = setup.get("contextWindowCompression")
+    _obj(compression, "contextWindowCompression")
+    for key in ("inputAudioTranscription", "outputAudioTranscription", "proactivity"):
+        _obj(setup.get(key), key)
+    proactivity = _obj(setup.get("proactivity"), "proactivity")
+    if model == "gemini-3.8-live" and proactivity.get("proactiveAudio") is False:
+        raise _invalid("gemini-3.8-live always uses proactive audio")
+
+    return GeminiSetup(
+        model=model,
+        api_version=api_version,
+        modality="text" if modality_name == "TEXT" else "audio",
+        voice=voice,
+        language_code=language,
+        instructions=_content_text(setup.get("systemInstruction"), "systemInstruction"),
+        tools=_tools(setup.get("tools"), model),
+        vad=vad,
+        activity_handling=(
+            handling
+            if handling not in (None, "ACTIVITY_HANDLING_UNSPECIFIED")
+            else "START_OF_ACTIVITY_INTERRUPTS"
+        ),
+        turn_coverage=(
+            coverage
+            if coverage not in (None, "TURN_COVERAGE_UNSPECIFIED")
+            else "TURN_INCLUDES_ONLY_ACTIVITY"
+        ),
+        input_transcription=setup.get("inputAudioTranscription") is not None,
+        output_transcription=setup.get("outputAudioTranscription") is not None,
+        resumption=resumption is not None,
+        resume_handle=handle or None,
+        transparent=_bool(res.get("transparent"), "sessionResumption.transparent"),
+        compression=compression is not None,
+        raw=copy.deepcopy(dict(setup)),
+    )
+
+
+# --- ephemeral-token constraints ----------------------------------------------------------
+
+
+def _get(obj: Mapping[str, Any], path: Sequence[str]) -> tuple[bool, Any]:
+    cur: Any = obj
+    for key in path:
+        if not isinstance(cur, Mapping) or key not in cur:
+            return False, None
+        cur = cur[key]
+    return True, cur
+
+
+def _set(obj: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    cur = obj
+    for key in path[:-1]:
+        nxt = cur.get(key)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[key] = nxt
+        cur = nxt
+    cur[path[-1]] = copy.deepcopy(value)
+
+
+def _delete(obj: dict[str, Any], path: Sequence[str]) -> None:
+    cur: Any = obj
+    for key in path[:-1]:
+        cur = cur.get(key) if isinstance(cur, dict) else None
+        if cur is None:
+            return
+    if isinstance(cur, dict):
+        cur.pop(path[-1], None)
+
+
+def _leaf_paths(obj: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths two levels deep at most, like the SDK's own `_get_field_masks`."""
+    out: list[tuple[str, ...]] = []
+    for key, value in obj.items():
+        if isinstance(value, Mapping) and value and not prefix:
+            out.extend(_leaf_paths(value, (key,)))
+        else:
+            out.append((*prefix, key))
+    return out
+
+
+def apply_constraints(
+    client_setup: Mapping[str, Any],
+    token_setup: Mapping[str, Any] | None,
+    field_mask: Sequence[str] | None,
+) -> dict[str, Any]:
+    """Merge an ephemeral token's `bidiGenerateContentSetup` into the client's setup.
+
+    Our reading of the docs ("changing `outputAudioTranscription` … will be ignored by the API"):
+    locked fields *override* the client silently, they do not reject the setup.
+
+    * no token setup: nothing is locked, the client's setup is used as sent;
+    * token setup and no field mask: the whole constrained setup is locked, so it *replaces*
+      the client's — except `sessionResumption.handle`, which names a session rather than
+      configuring one, and is kept so resumption works with a locked token;
+    * a field mask: each listed path takes the token's value (or is removed when the token does
+      not set it); unlisted fields the token sets act as defaults the client may override.
+
+    Both inputs must already be camelCased; mask paths are camelCased here.
+    """
+    merged = copy.deepcopy(dict(client_setup))
+    if not token_setup:
+        return merged
+    if field_mask is None:
+        locked = copy.deepcopy(dict(token_setup))
+        found, handle = _get(client_setup, ("sessionResumption", "handle"))
+        if found and handle:
+            _set(locked, ("sessionResumption", "handle"), handle)
+        return locked
+    mask = [tuple(wire.to_camel(p) for p in entry.strip().split(".")) for entry in field_mask]
+    mask = [m for m in mask if m and m[0]]
+    for path in _leaf_paths(token_setup):
+        if not _get(merged, path)[0]:
+            _set(merged, path, _get(token_setup, path)[1])
+    for path in mask:
+        found, value = _get(token_setup, path)
+        if found:
+            _set(merged, path, value)
+        else:
+            _delete(merged, path)
+    return merged

@@ -1,0 +1,160 @@
+"""Gemini Live wire details that are pure functions: spelling, base64, mime rates, constants.
+
+Why a separate module: Google's proto3-JSON parser accepts camelCase *and* snake_case keys at
+every level, and the SDK really sends a mix of both (reference/gemini-live.md §0.1), while it
+writes URL-safe base64 where Google writes standard base64 (§0.2). Normalising once, at the edge,
+lets the rest of the dialect read one spelling. The catch is that some values are *user data*
+whose keys must never be rewritten (function `args`, a tool's `response`, JSON-Schema documents,
+schema property names): those are listed in `_OPAQUE` and `_NAME_MAPS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# --- close codes and reasons (reference §8) --------------------------------------------------
+
+INVALID_ARGUMENT = "Request contains an invalid argument."
+SESSION_NOT_FOUND = "BidiGenerateContent session not found"
+INTERNAL_ERROR = "Internal error encountered."
+TEXT_NOT_SUPPORTED = (
+    "The requested combination of response modalities (TEXT) is not supported by the model"
+)
+NOT_IMPLEMENTED = "Operation is not implemented, or supported, or enabled"
+
+
+def model_not_found(model: str, version: str) -> str:
+    """The 1008 reason for an unknown model, worded like Google's."""
+    return (
+        f"{model} is not found for API version {version}, "
+        "or is not supported for bidiGenerateContent"
+    )
+
+
+# --- models and voices (reference §6) ---------------------------------------------------------
+
+#: Native-audio models: AUDIO output only (TEXT modality rejected).
+NATIVE_AUDIO_MODELS: frozenset[str] = frozenset(
+    {
+        "gemini-3.8-live",
+        "gemini-3.8-live-extended-thinking",
+        "gemini-3.1-flash-live-preview",
+        "gemini-2.5-flash-native-audio-preview-12-2025",
+        "gemini-2.5-flash-native-audio-preview-09-2025",
+    }
+)
+#: Half-cascade models: native audio in, TTS out; TEXT modality allowed; 8 voices.
+HALF_CASCADE_MODELS: frozenset[str] = frozenset(
+    {"gemini-live-2.5-flash-preview", "gemini-2.0-flash-live-001"}
+)
+KNOWN_MODELS: frozenset[str] = NATIVE_AUDIO_MODELS | HALF_CASCADE_MODELS
+#: Models whose function calls are NON_BLOCKING unless declared BLOCKING (3.8 Live).
+NON_BLOCKING_BY_DEFAULT: frozenset[str] = frozenset(
+    {"gemini-3.8-live", "gemini-3.8-live-extended-thinking"}
+)
+#: Models that only run synchronous tools: NON_BLOCKING is treated as BLOCKING (3.1 Flash Live).
+SYNC_TOOLS_ONLY: frozenset[str] = frozenset({"gemini-3.1-flash-live-preview"})
+
+HD_VOICES: frozenset[str] = frozenset(
+    "Achernar Achird Algenib Algieba Alnilam Aoede Autonoe Callirrhoe Charon Despina Enceladus "
+    "Erinome Fenrir Gacrux Iapetus Kore Laomedeia Leda Orus Pulcherrima Puck Rasalgethi "
+    "Sadachbia Sadaltager Schedar Sulafat Umbriel Vindemiatrix Zephyr Zubenelgenubi".split()
+)
+HALF_CASCADE_VOICES: frozenset[str] = frozenset(
+    "Puck Charon Kore Fenrir Aoede Leda Orus Zephyr".split()
+)
+DEFAULT_VOICE = "Puck"
+
+OUTPUT_RATE = 24_000
+OUTPUT_MIME = f"audio/pcm;rate={OUTPUT_RATE}"
+API_VERSIONS: frozenset[str] = frozenset({"v1", "v1beta", "v1alpha"})
+
+# --- key spelling ---------------------------------------------------------------------------
+
+#: Keys whose value is user data, copied verbatim (their inner keys are not proto fields).
+_OPAQUE: frozenset[str] = frozenset(
+    {"args", "response", "parametersJsonSchema", "responseJsonSchema", "labels", "partialArgs"}
+)
+#: Keys whose value maps *user names* to schemas: keep the names, normalise each schema.
+_NAME_MAPS: frozenset[str] = frozenset({"properties", "defs"})
+
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
+def to_camel(key: str) -> str:
+    """`mime_type` -> `mimeType`; camelCase and single words are unchanged."""
+    return _SNAKE.sub(lambda m: m.group(1).upper(), key)
+
+
+def camelize(value: Any) -> Any:
+    """Deep-copy a JSON value with every proto field name in camelCase (user data untouched)."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for raw_key, item in value.items():
+            key = to_camel(str(raw_key))
+            if key in _OPAQUE:
+                out[key] = item
+            elif key in _NAME_MAPS and isinstance(item, Mapping):
+                out[key] = {str(name): camelize(schema) for name, schema in item.items()}
+            else:
+                out[key] = camelize(item)
+        return out
+    if isinstance(value, list):
+        return [camelize(v) for v in value]
+    return value
+
+
+# --- base64 and mime types ------------------------------------------------------------------
+
+
+def b64decode_any(data: str) -> bytes:
+    """Decode standard *or* URL-safe base64, padded or not (the SDK sends URL-safe, §0.2).
+
+    Raises ValueError on anything else, which the dialect turns into 1007.
+    """
+    if not isinstance(data, str):
+        raise ValueError("base64 data must be a string")
+    text = data.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"invalid base64: {exc}") from exc
+
+
+def b64encode_std(data: bytes) -> str:
+    """Standard base64, as Google sends it (browsers' atob() rejects the URL-safe alphabet)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+_RATE = re.compile(r"(?:^|;)\s*rate\s*=\s*(\d+)\s*(?:;|$)")
+
+
+def pcm_rate(mime_type: str) -> int:
+    """The sample rate of an `audio/pcm;rate=N` mime type.
+
+    The real server needs the rate to interpret raw PCM; a missing or absurd one is an invalid
+    argument (1007), so this raises ValueError rather than guessing 16 kHz.
+    """
+    mime = mime_type.strip().lower()
+    base = mime.split(";", 1)[0].strip()
+    if base not in ("audio/pcm", "audio/l16"):
+        raise ValueError(f"unsupported audio mime type {mime_type!r}")
+    match = _RATE.search(mime[len(base) :])
+    if not match:
+        raise ValueError(f"audio mime type {mime_type!r} lacks rate=N")
+    rate = int(match.group(1))
+    if not 1_000 <= rate <= 192_000:
+        raise ValueError(f"unsupported audio rate {rate}")
+    return rate
+
+
+def duration_json(seconds: float) -> str:
+    """google.protobuf.Duration JSON: `"50s"`, `"1.500s"`."""
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{seconds:.3f}s"

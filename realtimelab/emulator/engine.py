@@ -1,0 +1,547 @@
+"""The provider-neutral heart of an emulated session: ears, turn-taking, thinking and a paced voice.
+
+Both dialects (OpenAI Realtime, Gemini Live) translate their wire frames into calls on this
+module and translate its results back into frames. Nothing here knows any provider's JSON:
+
+* `InputAudio` buffers the user's PCM16 at the session's input rate, runs the streaming VAD with
+  the session's parameters, and cuts the buffer into `TurnAudio` when speech stops (server VAD),
+  when the client commits (push-to-talk), or when the idle timer fires.
+* `Conversation` is an ordered, id-addressed list of neutral `Item`s (insert after an id, delete,
+  replace) — the brain's view of history.
+* `Engine` hears a turn (audio → text, blocking work in a thread), asks the brain for a `Reply`,
+  synthesises it at the output rate, and hands back a `PacedStream`.
+* `PacedStream` releases transcript pieces and 20–100 ms audio chunks at real time × `speed`;
+  it can be cancelled mid-stream and reports how much audio it actually released, which is what
+  truncation and the `interrupted` assistant history entry need.
+* `count_usage` is the one token rule both dialects report from.
+
+The brain, voice, hearing and VAD are reached through small Protocols and injected as
+`Components`, so unit tests can use fakes and the real ones load lazily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from realtimelab.emulator.model import Item, Reply, SessionFacts, ToolSpec
+from realtimelab.emulator.pacing import Clock, MonotonicClock, Pacer
+
+# ------------------------------------------------------------------------------------------
+# Components (Protocols over brain.py, voice.py, hearing.py, vad.py)
+# ------------------------------------------------------------------------------------------
+
+
+class BrainLike(Protocol):
+    def respond(
+        self,
+        history: Sequence[Item],
+        *,
+        tools: Sequence[ToolSpec],
+        instructions: str = "",
+        facts: SessionFacts | None = None,
+    ) -> Reply: ...
+
+
+class VoiceLike(Protocol):
+    def synthesize_segments(
+        self, text: str, *, voice: str = "alloy", rate: int = 24000, speed: float = 1.0
+    ) -> list[tuple[str, bytes]]: ...
+
+
+class TranscriptLike(Protocol):
+    text: str
+    recognised: bool
+    confidence: float
+
+
+class HearingLike(Protocol):
+    def transcribe(self, pcm: bytes, rate: int) -> Any: ...
+
+
+class VadLike(Protocol):
+    def feed(self, pcm: bytes) -> list[Any]: ...
+    def update(self, params: Any) -> None: ...
+    def reset(self) -> None: ...
+    def arm_idle_timer(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Components:
+    """Factories for the pluggable parts of a session (real ones by default, fakes in tests)."""
+
+    brain: Callable[[int], BrainLike]
+    voice: Callable[[], VoiceLike]
+    hearing: Callable[[Sequence[ToolSpec], BrainLike], HearingLike]
+    vad: Callable[[int, Any], VadLike]
+
+
+def default_components() -> Components:
+    """The real brain/voice/hearing/VAD, imported only when a session first needs them."""
+
+    def brain(seed: int) -> BrainLike:
+        from realtimelab.emulator.brain import Brain
+
+        return Brain(seed=seed)  # type: ignore[no-any-return]
+
+    def voice() -> VoiceLike:
+        from realtimelab.emulator.voice import Voice
+
+        return Voice()  # type: ignore[no-any-return]
+
+    def hearing(tools: Sequence[ToolSpec], brain: BrainLike) -> HearingLike:
+        from realtimelab.emulator.hearing import Hearing
+
+        return Hearing.for_session(tools, brain)  # type: ignore[no-any-return]
+
+    def vad(rate: int, params: Any) -> VadLike:
+        from realtimelab.vad import StreamingVad
+
+        return StreamingVad(rate, params)  # type: ignore[no-any-return]
+
+    return Components(brain=brain, voice=voice, hearing=hearing, vad=vad)
+
+
+# ------------------------------------------------------------------------------------------
+# Input audio and turn-taking
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnAudio:
+    """One user turn cut from the input stream; ms are positions on the session's input clock."""
+
+    pcm: bytes
+    rate: int
+    start_ms: float
+    end_ms: float
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.pcm) / (self.rate * 2 / 1000)
+
+
+@dataclass(frozen=True)
+class SpeechBegan:
+    audio_start_ms: float
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    audio_end_ms: float
+    turn: TurnAudio
+
+
+@dataclass(frozen=True)
+class IdleTimedOut:
+    audio_start_ms: float
+    audio_end_ms: float
+
+
+InputEvent = SpeechBegan | SpeechEnded | IdleTimedOut
+
+
+class InputAudio:
+    """The user's audio buffer plus turn detection, on a clock of "ms of audio received".
+
+    Positions are absolute for the session (they never restart), like OpenAI's `audio_start_ms`.
+    `vad_params=None` means no turn detection: audio only leaves through `commit()`.
+    """
+
+    def __init__(self, rate: int, vad_factory: Callable[[int, Any], VadLike], vad_params: Any):
+        self.rate = rate
+        self._bytes_per_ms = rate * 2 / 1000
+        self._vad_factory = vad_factory
+        self._vad: VadLike | None = None
+        self._vad_origin_ms = 0.0  # absolute position where the VAD's own clock reads 0
+        self._buf = bytearray()
+        self._buf_start_ms = 0.0  # absolute position of _buf[0]
+        self._carry = b""  # an odd trailing byte waiting for its partner
+        self._speech_start_ms: float | None = None
+        self.configure(vad_params)
+
+    # -- configuration ----------------------------------------------------------------------
+    def configure(self, vad_params: Any) -> None:
+        """Switch turn detection on/off or change its parameters without losing buffered audio."""
+        if vad_params is None:
+            self._vad = None
+            self._speech_start_ms = None
+            return
+        if self._vad is None:
+            self._vad = self._vad_factory(self.rate, vad_params)
+            self._vad_origin_ms = self.received_ms
+        else:
+            self._vad.update(vad_params)
+
+    @property
+    def vad_enabled(self) -> bool:
+        return self._vad is not None
+
+    @property
+    def received_ms(self) -> float:
+        return self._buf_start_ms + len(self._buf) / self._bytes_per_ms
+
+    @property
+    def buffered_ms(self) -> float:
+        return len(self._buf) / self._bytes_per_ms
+
+    @property
+    def in_speech(self) -> bool:
+        return self._speech_start_ms is not None
+
+    # -- feeding ----------------------------------------------------------------------------
+    def append(self, pcm: bytes) -> list[InputEvent]:
+        """Buffer audio and run the VAD; returns turn events in stream order."""
+        data = self._carry + pcm
+        if len(data) % 2:
+            data, self._carry = data[:-1], data[-1:]
+        else:
+            self._carry = b""
+        if not data:
+            return []
+        self._buf += data
+        if self._vad is None:
+            return []
+        out: list[InputEvent] = []
+        for ev in self._vad.feed(data):
+            kind = type(ev).__name__
+            if kind == "SpeechStarted":
+                start = self._vad_origin_ms + float(ev.audio_start_ms)
+                start = max(start, self._buf_start_ms)
+                self._speech_start_ms = start
+                self._drop_before(start)
+                out.append(SpeechBegan(start))
+            elif kind == "SpeechStopped":
+                end = min(self._vad_origin_ms + float(ev.audio_end_ms), self.received_ms)
+                start = self._speech_start_ms if self._speech_start_ms is not None else 0.0
+                turn = self._cut(max(start, self._buf_start_ms), end)
+                self._speech_start_ms = None
+                out.append(SpeechEnded(end, turn))
+            elif kind == "IdleTimeout":
+                out.append(
+                    IdleTimedOut(
+                        self._vad_origin_ms + float(ev.audio_start_ms),
+                        self._vad_origin_ms + float(ev.audio_end_ms),
+                    )
+                )
+        return out
+
+    def commit(self) -> TurnAudio:
+        """Everything buffered becomes a turn (push-to-talk); the VAD starts afresh."""
+        turn = self._cut(self._buf_start_ms, self.received_ms)
+        self._restart_vad()
+        return turn
+
+    def clear(self) -> None:
+        """Forget buffered audio (OpenAI `input_audio_buffer.clear`)."""
+        self._drop_before(self.received_ms)
+        self._restart_vad()
+
+    def arm_idle_timer(self) -> None:
+        if self._vad is not None:
+            self._vad.arm_idle_timer()
+
+    # -- internals --------------------------------------------------------------------------
+    def _restart_vad(self) -> None:
+        self._speech_start_ms = None
+        if self._vad is not None:
+            self._vad.reset()
+            self._vad_origin_ms = self.received_ms
+
+    def _offset(self, ms: float) -> int:
+        n = int(round((ms - self._buf_start_ms) * self._bytes_per_ms))
+        n -= n % 2
+        return max(0, min(n, len(self._buf)))
+
+    def _drop_before(self, ms: float) -> None:
+        n = self._offset(ms)
+        del self._buf[:n]
+        self._buf_start_ms += n / self._bytes_per_ms
+
+    def _cut(self, start_ms: float, end_ms: float) -> TurnAudio:
+        a, b = self._offset(start_ms), self._offset(end_ms)
+        pcm = bytes(self._buf[a:b])
+        real_start = self._buf_start_ms + a / self._bytes_per_ms
+        self._drop_before(end_ms)
+        return TurnAudio(pcm, self.rate, real_start, real_start + len(pcm) / self._bytes_per_ms)
+
+
+# ------------------------------------------------------------------------------------------
+# Conversation
+# ------------------------------------------------------------------------------------------
+
+
+class Conversation:
+    """An ordered list of neutral items addressed by id (a linked list, as OpenAI exposes it)."""
+
+    def __init__(self) -> None:
+        self._order: list[str] = []
+        self._items: dict[str, Item] = {}
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @property
+    def last_id(self) -> str | None:
+        return self._order[-1] if self._order else None
+
+    def previous_id(self, item_id: str) -> str | None:
+        i = self._order.index(item_id)
+        return self._order[i - 1] if i > 0 else None
+
+    def add(self, item_id: str, item: Item, *, after: str | None = None) -> str | None:
+        """Insert after `after` ("root" = at the start, None = at the end); returns the previous id.
+
+        Raises KeyError when `after` names an unknown item.
+        """
+        if after is None:
+            self._order.append(item_id)
+        elif after == "root":
+            self._order.insert(0, item_id)
+        elif after in self._items:
+            self._order.insert(self._order.index(after) + 1, item_id)
+        else:
+            raise KeyError(after)
+        self._items[item_id] = item
+        return self.previous_id(item_id)
+
+    def get(self, item_id: str) -> Item | None:
+        return self._items.get(item_id)
+
+    def replace(self, item_id: str, item: Item) -> None:
+        if item_id not in self._items:
+            raise KeyError(item_id)
+        self._items[item_id] = item
+
+    def delete(self, item_id: str) -> None:
+        del self._items[item_id]
+        self._order.remove(item_id)
+
+    def ids(self) -> list[str]:
+        return list(self._order)
+
+    def items(self) -> list[Item]:
+        return [self._items[i] for i in self._order]
+
+
+# ------------------------------------------------------------------------------------------
+# Paced output
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputPiece:
+    """One piece of a reply: a transcript/text delta, or a chunk of audio.
+
+    `at_ms` is the media position where the piece starts; the stream releases it no earlier than
+    `at_ms / speed` after the stream began.
+    """
+
+    kind: Literal["transcript", "audio", "text"]
+    at_ms: float
+    text: str = ""
+    audio: bytes = b""
+    audio_ms: float = 0.0
+
+
+TEXT_MS_PER_DELTA = 25.0  # text-mode pacing: one word-ish delta every 25 ms of "model time"
+
+
+def audio_pieces(segments: Sequence[tuple[str, bytes]], rate: int, chunk_ms: float = 40.0
+                 ) -> list[OutputPiece]:
+    """Interleave each phrase's transcript with the audio chunks that speak it."""
+    bytes_per_ms = rate * 2 / 1000
+    chunk = max(2, int(chunk_ms * bytes_per_ms) // 2 * 2)
+    pieces: list[OutputPiece] = []
+    pos = 0.0
+    for i, (phrase, pcm) in enumerate(segments):
+        text = phrase if i == 0 else " " + phrase.lstrip()
+        pieces.append(OutputPiece("transcript", pos, text=text))
+        for off in range(0, len(pcm), chunk):
+            part = pcm[off : off + chunk]
+            ms = len(part) / bytes_per_ms
+            pieces.append(OutputPiece("audio", pos, audio=part, audio_ms=ms))
+            pos += ms
+    return pieces
+
+
+def text_pieces(text: str) -> list[OutputPiece]:
+    """Split text into word-ish deltas (each keeps its leading space, so they concatenate)."""
+    parts = re.findall(r"\s*\S+", text) or ([text] if text else [])
+    return [OutputPiece("text", i * TEXT_MS_PER_DELTA, text=p) for i, p in enumerate(parts)]
+
+
+class PacedStream:
+    """Releases pieces at real time × speed; cancellable; counts the audio it let out.
+
+    Iterate with `async for piece in stream`. `cancel()` (or simply stopping iteration) ends it;
+    `sent_audio_ms` is the audio released so far — exactly what a client can have played.
+    """
+
+    def __init__(self, pieces: Iterable[OutputPiece], pacer: Pacer) -> None:
+        self._pieces = list(pieces)
+        self._pacer = pacer
+        self._cancelled = False
+        self.sent_audio_ms = 0.0
+        self.sent_text = ""
+
+    @property
+    def total_audio_ms(self) -> float:
+        return sum(p.audio_ms for p in self._pieces)
+
+    @property
+    def full_text(self) -> str:
+        return "".join(p.text for p in self._pieces)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    async def __aiter__(self) -> AsyncIterator[OutputPiece]:
+        for piece in self._pieces:
+            if self._cancelled:
+                return
+            await self._pacer.wait_until(piece.at_ms)
+            if self._cancelled:
+                return
+            self.sent_audio_ms += piece.audio_ms
+            self.sent_text += piece.text
+            yield piece
+
+
+# ------------------------------------------------------------------------------------------
+# Usage
+# ------------------------------------------------------------------------------------------
+
+AUDIO_TOKENS_PER_100MS = 2  # 20 audio tokens per second of audio, in and out
+
+
+def text_tokens(text: str) -> int:
+    """ceil(chars / 4): the usual rule of thumb for English text."""
+    return math.ceil(len(text) / 4)
+
+
+def audio_tokens(ms: float) -> int:
+    """ceil(ms / 100) × 2, i.e. 20 tokens per second of audio."""
+    return math.ceil(max(0.0, ms) / 100) * AUDIO_TOKENS_PER_100MS
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts for one model turn. Both dialects report these same numbers."""
+
+    input_text: int = 0
+    input_audio: int = 0
+    output_text: int = 0
+    output_audio: int = 0
+
+    @property
+    def input_tokens(self) -> int:
+        return self.input_text + self.input_audio
+
+    @property
+    def output_tokens(self) -> int:
+        return self.output_text + self.output_audio
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def count_usage(
+    *, context_text: str, context_audio_ms: float, output_text: str, output_audio_ms: float
+) -> Usage:
+    """The whole context is input (instructions + every item); what was produced is output."""
+    return Usage(
+        input_text=text_tokens(context_text),
+        input_audio=audio_tokens(context_audio_ms),
+        output_text=text_tokens(output_text),
+        output_audio=audio_tokens(output_audio_ms),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Engine
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the emulator's ears made of a turn."""
+
+    text: str
+    recognised: bool
+    confidence: float
+
+
+@dataclass
+class Engine:
+    """One session's brain, ears and voice, plus pacing. Blocking work runs in threads."""
+
+    components: Components
+    input_rate: int
+    output_rate: int
+    speed: float = 1.0
+    seed: int = 0
+    clock: Clock = field(default_factory=MonotonicClock)
+    chunk_ms: float = 40.0
+
+    def __post_init__(self) -> None:
+        self.brain = self.components.brain(self.seed)
+        self._voice: VoiceLike | None = None
+        self._hearing: tuple[tuple[ToolSpec, ...], HearingLike] | None = None
+
+    def new_input(self, vad_params: Any) -> InputAudio:
+        return InputAudio(self.input_rate, self.components.vad, vad_params)
+
+    async def hear(self, turn: TurnAudio, tools: Sequence[ToolSpec]) -> Heard:
+        """Audio → text with the session's vocabulary (the tools shape what can be heard)."""
+        key = tuple(tools)
+        if self._hearing is None or self._hearing[0] != key:
+            hearing = await asyncio.to_thread(self.components.hearing, key, self.brain)
+            self._hearing = (key, hearing)
+        hearing_ = self._hearing[1]
+        if not turn.pcm:
+            return Heard("", False, 0.0)
+        t = await asyncio.to_thread(hearing_.transcribe, turn.pcm, turn.rate)
+        return Heard(str(t.text), bool(t.recognised), float(t.confidence))
+
+    async def think(
+        self,
+        history: Sequence[Item],
+        *,
+        tools: Sequence[ToolSpec],
+        instructions: str = "",
+        facts: SessionFacts | None = None,
+    ) -> Reply:
+        return await asyncio.to_thread(
+            self.brain.respond, list(history), tools=list(tools), instructions=instructions,
+            facts=facts,
+        )
+
+    async def speak(self, text: str, *, voice: str = "alloy", speed: float = 1.0) -> PacedStream:
+        """Synthesise `text` at the output rate and return it as a paced stream."""
+        if self._voice is None:
+            self._voice = await asyncio.to_thread(self.components.voice)
+        v = self._voice
+        segments = await asyncio.to_thread(
+            lambda: v.synthesize_segments(text, voice=voice, rate=self.output_rate, speed=speed)
+        )
+        return PacedStream(audio_pieces(segments, self.output_rate, self.chunk_ms), self.pacer())
+
+    def write(self, text: str) -> PacedStream:
+        """Text-mode output: word deltas, paced like a model generating tokens."""
+        return PacedStream(text_pieces(text), self.pacer())
+
+    def pacer(self) -> Pacer:
+        return Pacer(speed=self.speed, clock=self.clock)

@@ -1,0 +1,126 @@
+"""Notebook conveniences: which backend each provider uses, one shared emulator, playback.
+
+Every notebook starts with `lab.banner()`, so a reader sees at once whether a cell will talk to
+the local emulator or to a real provider (and never sees a key: only where it came from).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Provider = Literal["openai", "gemini"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "gemini")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+_KEY_VARS: dict[Provider, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+
+_lock = threading.Lock()
+_emulator: Any = None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a provider's sessions go. `url` is None for the real service."""
+
+    provider: Provider
+    mode: Literal["emulator", "real"]
+    url: str | None
+    key_source: str | None = None
+
+    def describe(self) -> str:
+        if self.mode == "real":
+            return f"{self.provider}: REAL service (key from ${self.key_source})"
+        return f"{self.provider}: local emulator at {self.url}"
+
+
+def key_source(provider: Provider) -> str | None:
+    """The environment variable holding this provider's key, if any (never the key)."""
+    return next((v for v in _KEY_VARS[provider] if os.environ.get(v)), None)
+
+
+def emulator_url(*, speed: float | None = None) -> str:
+    """The lab's emulator: `REALTIMELAB_EMULATOR_URL` if set, else one started in-process.
+
+    `python3 dev.py lab` starts one emulator for all notebooks and exports its URL; a notebook
+    run on its own (nbval, a plain `jupyter lab`) starts a private one on a background thread.
+    """
+    url = os.environ.get("REALTIMELAB_EMULATOR_URL")
+    if url:
+        return url
+    global _emulator
+    with _lock:
+        if _emulator is None:
+            from realtimelab.emulator.server import EmulatorConfig, EmulatorThread
+
+            cfg = EmulatorConfig() if speed is None else EmulatorConfig(speed=speed)
+            _emulator = EmulatorThread(cfg)
+            _emulator.start()
+            atexit.register(_emulator.stop)
+        return str(_emulator.url)
+
+
+def backend(provider: Provider) -> Backend:
+    source = key_source(provider)
+    if source is not None:
+        return Backend(provider, "real", None, source)
+    return Backend(provider, "emulator", emulator_url())
+
+
+def banner() -> None:
+    """Print the backend of each provider and the audio device status (one line each)."""
+    for provider in PROVIDERS:
+        print(backend(provider).describe())
+    print(audio_status())
+
+
+def audio_status() -> str:
+    from realtimelab.devices import device_status
+
+    status = device_status()
+    if status.available:
+        return "audio: sound device found, playback is live"
+    return f"audio: no sound device ({status.reason}); using in-notebook players instead"
+
+
+def play(pcm: bytes, rate: int, *, autoplay: bool = False) -> Any:
+    """Play through the speaker when one exists; always return an in-notebook player too."""
+    from realtimelab.devices import BufferPlayer, device_status, open_player
+
+    if device_status().available:
+        player = open_player(rate)
+        player.write(pcm)
+    buffer = BufferPlayer(rate, realtime=False)
+    buffer.write(pcm)
+    return buffer.to_ipython(autoplay=autoplay)
+
+
+def speech(name: str, rate: int = 16000) -> bytes:
+    """A speech fixture from data/speech (see data/speech/manifest.json)."""
+    from realtimelab.audio import read_wav
+
+    suffix = {16000: "16k", 24000: "24k"}.get(rate)
+    if suffix is None:
+        raise ValueError(f"fixtures exist at 16000 and 24000 Hz, not {rate}")
+    pcm, fmt = read_wav(DATA / "speech" / f"{name}_{suffix}.wav")
+    return pcm
+
+
+@contextmanager
+def quiet_errors() -> Iterator[None]:
+    """Show an exception as one readable line instead of a traceback (teaching cells)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the point is to show any error briefly
+        print(f"{type(exc).__name__}: {exc}")

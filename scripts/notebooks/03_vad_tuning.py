@@ -1,0 +1,114 @@
+"""Cells of notebooks/03_vad_tuning.ipynb (built by scripts/build_notebooks.py)."""
+
+CELLS = [
+("md", r"""
+# 03 · Tuning voice activity detection (VAD)
+
+A realtime voice API decides **when you stopped talking** — that is when the model answers.
+Both providers do it on the server, with different knobs:
+
+| | OpenAI Realtime `server_vad` | Gemini Live `automaticActivityDetection` |
+|---|---|---|
+| how loud counts as speech | `threshold` 0..1 (higher = needs louder speech) | `startOfSpeechSensitivity` HIGH / LOW |
+| audio kept before the onset | `prefix_padding_ms` (300) | `prefixPaddingMs` |
+| silence that ends the turn | `silence_duration_ms` (200–500) | `endOfSpeechSensitivity` HIGH / LOW, `silenceDurationMs` |
+| no speech for a while | `idle_timeout_ms` | — |
+
+The emulator runs `realtimelab.vad` — a small, explainable energy detector — with exactly these
+parameters. Below you tune it over a recording with pauses of 150 ms to 1.5 s between
+utterances, and watch turns **merge** or **split**.
+"""),
+("code", r"""
+%matplotlib inline
+import json
+import numpy as np
+import matplotlib.pyplot as plt
+from IPython.display import display
+from realtimelab import lab
+from realtimelab.audio import read_wav
+from realtimelab.vad import (VadParams, Segment, detect_segments, detect_events, frame_levels,
+                             noise_floor, speech_probability, segment_scores, gemini_params)
+
+lab.banner()
+pcm, fmt = read_wav(lab.DATA / "speech" / "conversation_16k.wav")
+meta = json.loads((lab.DATA / "speech" / "conversation.json").read_text())
+truth = [Segment(s["start_ms"], s["end_ms"]) for s in meta["segments"]]
+print(f"{fmt.duration_ms(len(pcm)) / 1000:.1f} s at {fmt.rate} Hz, {len(truth)} utterances")
+for s in meta["segments"]:
+    print(f'  {s["start_ms"]:>6} – {s["end_ms"]:>6} ms  {s["text"]}')
+"""),
+("code", r"""
+lab.play(pcm, fmt.rate)
+"""),
+("md", r"""
+## How the detector decides
+
+Each 20 ms frame gets a loudness in dBFS. The **noise floor** is the quietest frame of the last
+3 s. A frame's **speech probability** rises (logistically) with how far it is above both a
+reference level and the noise floor. A frame is speech when the probability exceeds the
+threshold; a turn starts after `min_speech_ms` of speech and ends after `silence_duration_ms`
+of non-speech.
+"""),
+("code", r"""
+levels = frame_levels(pcm, fmt.rate)
+floor = noise_floor(levels)
+prob = speech_probability(levels)
+t = np.arange(len(levels)) * 0.02
+fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 4.5), sharex=True)
+a1.plot(t, levels, lw=0.8, label="frame level (dBFS)")
+a1.plot(t, floor, lw=1.2, label="noise floor")
+a1.set_ylim(-90, 0); a1.legend(loc="lower right", fontsize=8); a1.set_ylabel("dBFS")
+a2.plot(t, prob, lw=0.8, color="#4c72b0"); a2.axhline(0.5, ls="--", color="#c44e52", lw=1)
+for s in truth:
+    a2.axvspan(s.start_ms / 1000, s.end_ms / 1000, color="#55a868", alpha=0.2)
+a2.set_ylabel("P(speech)"); a2.set_xlabel("seconds")
+fig.tight_layout(); plt.show()
+"""),
+("md", r"""
+## Move the sliders
+
+Orange bands are what the detector finds; green bars are what was actually spoken. Try:
+
+* `silence_duration_ms` **above 800** — the short pauses disappear and utterances merge;
+* `silence_duration_ms` **at 150** — every pause splits a turn (an impatient assistant);
+* `threshold` **at 0.9** — quiet word endings are lost and turns get shorter.
+
+"start from" loads Gemini's sensitivity presets, mapped onto the same parameters.
+"""),
+("code", r"""
+# NBVAL_IGNORE_OUTPUT
+from realtimelab.widgets import VadExplorer
+
+explorer = VadExplorer(pcm, fmt.rate, truth, title="conversation_16k.wav")
+display(explorer.widget())
+"""),
+("md", r"""
+The same experiment without sliders: how many turns does each silence setting produce? The
+pauses in the recording are 150, 400, 800 and 1500 ms, so the count steps down as the silence
+duration passes each of them.
+"""),
+("code", r"""
+silences = list(range(100, 2001, 50))
+counts = [len(detect_segments(pcm, fmt.rate, VadParams(silence_duration_ms=s))) for s in silences]
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.step(silences, counts, where="post")
+ax.axhline(len(truth), ls=":", color="gray", label="utterances spoken")
+ax.set_xlabel("silence_duration_ms"); ax.set_ylabel("turns detected"); ax.legend()
+fig.tight_layout(); plt.show()
+for s in (150, 500, 1000):
+    score = segment_scores(detect_segments(pcm, fmt.rate, VadParams(silence_duration_ms=s)), truth)
+    print(f"silence {s:>4} ms: {score.detected_count} turns, accuracy {score.accuracy:.1%}")
+"""),
+("md", r"""
+## The wire view: what the server would send
+
+`detect_events` gives the positions an OpenAI server reports: `speech_started.audio_start_ms`
+**includes** the prefix padding, and `speech_stopped.audio_end_ms` **includes** the silence
+duration — it is the point at which the server decided. That decision delay is the first part
+of every response's latency.
+"""),
+("code", r"""
+for ev in detect_events(pcm, fmt.rate, VadParams(silence_duration_ms=500))[:6]:
+    print(ev)
+"""),
+]
