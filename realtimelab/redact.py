@@ -53,7 +53,10 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     # `Authorization: Bearer <x>` values, wherever they were pasted
     (re.compile(r"(?i)(?<![A-Za-z0-9])(bearer)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 " + REDACTED),
     # `Authorization: Token <x>` (Gemini ephemeral tokens in the Python SDK)
-    (re.compile(r"(?<![A-Za-z0-9])(Token)\s+(?=\S*[0-9_/])[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + REDACTED),
+    (
+        re.compile(r"(?<![A-Za-z0-9])(Token)\s+(?=\S*[0-9_/])[A-Za-z0-9._~+/=\-]{8,}"),
+        r"\1 " + REDACTED,
+    ),
     # browsers put the OpenAI key in a subprotocol: `openai-insecure-api-key.<KEY>`
     (re.compile(r"(openai-insecure-api-key\.)[^\s,\"']+"), r"\1" + REDACTED),
     # OpenAI API keys (sk-..., sk-proj-...) and ephemeral client secrets (ek_...)

@@ -36,6 +36,7 @@ __all__ = [
     "SchemaError",
     "Tool",
     "ToolBehavior",
+    "coerce_arguments",
     "gemini_to_json_schema",
     "json_schema_for_callable",
     "json_schema_from_gemini_declaration",
@@ -194,7 +195,7 @@ def _checked_parameters(name: str, parameters: Any) -> dict[str, Any]:
         raise SchemaError(f"tool {name!r}: parameters must be JSON-serializable: {exc}") from exc
     if copied.get("type") != "object":
         raise SchemaError(
-            f"tool {name!r}: parameters must be an object schema with \"type\": \"object\" "
+            f'tool {name!r}: parameters must be an object schema with "type": "object" '
             f"(lowercase JSON Schema), got type {copied.get('type')!r}"
         )
     props = copied.get("properties", {})
@@ -450,15 +451,17 @@ class _SchemaBuilder:
         props: dict[str, Any] = {}
         required: list[str] = []
         for key, hint in hints.items():
-            base = hint
-            # NotRequired/Required wrappers are already reflected in __required_keys__.
+            base, is_required = hint, key in required_keys
+            # Read the wrappers too: with string annotations (PEP 563) __required_keys__
+            # does not see NotRequired[...] on Python 3.11.
             while typing.get_origin(base) in (typing.NotRequired, typing.Required):
+                is_required = typing.get_origin(base) is typing.Required
                 base = typing.get_args(base)[0]
             sub, optional = self.build(base, f"{where}.{key}")
             if key in docs and "description" not in sub:
                 sub["description"] = docs[key]
             props[key] = sub
-            if key in required_keys and not optional:
+            if is_required and not optional:
                 required.append(key)
         self.stack.pop()
         return _object_schema(tp, props, required)
@@ -480,8 +483,7 @@ class _SchemaBuilder:
             if f.name in docs and "description" not in sub:
                 sub["description"] = docs[f.name]
             has_default = (
-                f.default is not dataclasses.MISSING
-                or f.default_factory is not dataclasses.MISSING
+                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
             )
             if f.default is not dataclasses.MISSING:
                 default = _json_default(f.default)
@@ -767,20 +769,27 @@ class _Translator:
                 raise self.lossy("$ref", path, f"only local refs into $defs can be inlined: {ref}")
             if ref in self.ref_stack:
                 raise self.lossy("$ref", path, f"{ref} is recursive")
+            # Stays on the stack until the node that used it is translated (see `node`),
+            # so a ref reached again inside its own definition is caught as recursion.
             self.ref_stack.append(ref)
             target = self.resolve(self.defs[m.group(2)], f"{path}/$ref")
-            self.ref_stack.pop()
             node = {**target, **node}  # sibling keywords (description, default) win
         return node
 
     def node(self, raw: Mapping[str, Any], path: str, is_root: bool = False) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
             raise SchemaError(f"tool {self.tool_name!r}: schema at {path} must be an object")
-        src = self.resolve(raw, path)
+        depth = len(self.ref_stack)
+        try:
+            return self._node(self.resolve(raw, path), path, is_root)
+        finally:
+            del self.ref_stack[depth:]
+
+    def _node(self, src: dict[str, Any], path: str, is_root: bool) -> dict[str, Any]:
         for kw in src:
             if kw not in GEMINI_SCHEMA_KEYWORDS:
                 raise self.lossy(kw, path)
-        if not is_root and ("$defs" in src or "definitions" in src) and not self.ref_stack:
+        if not is_root and ("$defs" in src or "definitions" in src):
             raise self.lossy("$defs", path, "definitions are only resolved at the root")
         out: dict[str, Any] = {}
         for kw, gem in _PASSTHROUGH.items():
@@ -803,13 +812,16 @@ class _Translator:
             branches = src["anyOf"]
             if not isinstance(branches, list):
                 raise SchemaError(f"tool {self.tool_name!r}: anyOf at {path} must be a list")
-            resolved = [self.resolve(b, f"{path}/anyOf/{i}") for i, b in enumerate(branches)]
-            rest = [b for b in resolved if b != {"type": "null"}]
-            nullable = nullable or len(rest) != len(resolved)
-            if len(rest) == 1 and not (set(rest[0]) & set(out)):
-                out.update(self.node(rest[0], f"{path}/anyOf/0"))
-            elif rest:
-                out["anyOf"] = [self.node(b, f"{path}/anyOf/{i}") for i, b in enumerate(rest)]
+            subs = [
+                self.node(b, f"{path}/anyOf/{i}")
+                for i, b in enumerate(branches)
+                if not _is_null_schema(b)
+            ]
+            nullable = nullable or len(subs) != len(branches)
+            if len(subs) == 1 and not set(subs[0]) & set(out):
+                out.update(subs[0])  # `X | None` is just a nullable X
+            elif subs:
+                out["anyOf"] = subs
 
         if "const" in src:
             if not isinstance(src["const"], str):
@@ -859,6 +871,10 @@ class _Translator:
         raise self.lossy(
             "enum", path, "Gemini enums hold strings (or numbers on an INTEGER/NUMBER type)"
         )
+
+
+def _is_null_schema(node: Any) -> bool:
+    return isinstance(node, Mapping) and dict(node) == {"type": "null"}
 
 
 def _num_str(v: int | float) -> str:
@@ -986,6 +1002,73 @@ def json_schema_from_gemini_declaration(decl: Mapping[str, Any]) -> dict[str, An
     if params is not None:
         return gemini_to_json_schema(params)
     return {"type": "object", "properties": {}}
+
+
+# --------------------------------------------------------------------------------------------
+# JSON arguments -> the Python values the function's annotations promise
+# --------------------------------------------------------------------------------------------
+
+
+def coerce_arguments(tool: Tool, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`args` (already valid JSON per `validate_arguments`) converted to the function's types.
+
+    Why: a function annotated `unit: Unit` or `where: Point` would otherwise receive the JSON
+    string or dict the model sent. Enums are built from their values, dataclasses from their
+    fields, tuples/sets from arrays, ints widened to float where float is annotated; anything
+    else (and every argument of a tool without a Python function) passes through unchanged.
+    A value that cannot be converted raises ValueError naming the argument.
+    """
+    out = dict(args)
+    if tool.func is None:
+        return out
+    try:
+        params = inspect.signature(tool.func, eval_str=True).parameters
+    except (TypeError, ValueError, NameError):
+        return out
+    for name, value in args.items():
+        param = params.get(name)
+        if param is None or param.annotation is inspect.Parameter.empty:
+            continue
+        try:
+            out[name] = _coerce(param.annotation, value)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"argument {name!r}: cannot convert {value!r}: {exc}") from exc
+    return out
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _coerce(args[0], value)
+    if value is None:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        non_null = [a for a in args if a is not type(None)]
+        return _coerce(non_null[0], value) if len(non_null) == 1 else value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return value if isinstance(value, tp) else tp(value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+        hints = typing.get_type_hints(tp, include_extras=True)
+        return tp(**{k: _coerce(hints.get(k, Any), v) for k, v in value.items()})
+    if typing.is_typeddict(tp) and isinstance(value, Mapping):
+        hints = typing.get_type_hints(tp)
+        return {k: _coerce(hints.get(k, Any), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_coerce(args[0], v) for v in value)
+            return tuple(_coerce(a, v) for a, v in zip(args, value, strict=False))
+        if origin in (list, set, frozenset, Sequence) and args:
+            items = [_coerce(args[0], v) for v in value]
+            return items if origin in (list, Sequence) else origin(items)
+    if origin in (dict, Mapping) and len(args) == 2 and isinstance(value, Mapping):
+        return {k: _coerce(args[1], v) for k, v in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------------------------

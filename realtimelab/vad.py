@@ -99,7 +99,9 @@ NOISE_PRIOR_DB: Final = -60.0
 # --- parameters -------------------------------------------------------------------------------
 
 
-def _check_ms(name: str, value: object, *, allow_none: bool = False, positive: bool = False) -> None:
+def _check_ms(
+    name: str, value: object, *, allow_none: bool = False, positive: bool = False
+) -> None:
     """Reject non-integer or negative durations with a message naming the field."""
     if value is None and allow_none:
         return
@@ -252,6 +254,8 @@ def _floor_with_history(levels_db: np.ndarray, history_db: np.ndarray) -> np.nda
     """Sliding minimum over ``history + levels``; history holds the previous window-1 frames."""
     ext = np.concatenate([history_db, levels_db])
     window = len(history_db) + 1
+    if len(levels_db) <= 8:  # streaming: a frame or a few; skip the strided view's overhead
+        return np.array([ext[j : j + window].min() for j in range(len(levels_db))])
     return sliding_window_view(ext, window).min(axis=1)
 
 
@@ -455,9 +459,7 @@ def detect_events(
     return events
 
 
-def detect_segments(
-    pcm: bytes, rate: int, params: VadParams, frame_ms: int = 20
-) -> list[Segment]:
+def detect_segments(pcm: bytes, rate: int, params: VadParams, frame_ms: int = 20) -> list[Segment]:
     """The speech view of a recording: [onset, end of last speech frame) per detected turn.
 
     No padding and no trailing silence: these are what the detector judged to be speech, for

@@ -55,7 +55,7 @@ SERVER_ONEOF: frozenset[str] = frozenset(
         "voiceActivity",
     }
 )
-#: Every top-level key `_LiveServerMessage_from_mldev` copies; `usageMetadata` sits outside the oneof.
+#: Every top-level key the SDK copies (`usageMetadata` sits outside the oneof).
 SERVER_TOP_LEVEL_KEYS: frozenset[str] = SERVER_ONEOF | {"usageMetadata"}
 
 #: Client oneof members, camelCase -> snake_case (the server accepts both spellings).
@@ -85,7 +85,7 @@ class _SetupWithRealtimeInput(types.LiveClientSetup):
 
 
 class _ClientMessage(types.LiveClientMessage):
-    setup: _SetupWithRealtimeInput | None = Field(default=None)  # type: ignore[assignment]
+    setup: _SetupWithRealtimeInput | None = Field(default=None)
 
 
 def _load(frame: str | bytes | bytearray | Mapping[str, Any]) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def validate_server_message(
         va = dict(va)
         va["voiceActivityType"] = va.pop("type")
         obj["voiceActivity"] = va
-    return _strict(types.LiveServerMessage, obj)  # type: ignore[no-any-return]
+    return _strict(types.LiveServerMessage, obj)
 
 
 def validate_client_message(
@@ -152,7 +152,7 @@ def validate_client_message(
         ]
         if len(present) != 1:
             raise ValueError(f"realtimeInput should carry exactly one member, got {present}")
-    return _strict(_ClientMessage, obj)  # type: ignore[no-any-return]
+    return _strict(_ClientMessage, obj)
 
 
 @dataclass(frozen=True)
@@ -243,8 +243,8 @@ def tap_sdk(recorder: FrameRecorder) -> Iterator[FrameRecorder]:
         async with original(uri, **kwargs) as ws:
             yield _TappedConnection(ws, recorder)
 
-    live.ws_connect = tapped  # type: ignore[assignment]
+    setattr(live, "ws_connect", tapped)  # noqa: B010 - patching a module-level import
     try:
         yield recorder
     finally:
-        live.ws_connect = original
+        setattr(live, "ws_connect", original)  # noqa: B010

@@ -86,22 +86,22 @@ def default_components() -> Components:
     def brain(seed: int) -> BrainLike:
         from realtimelab.emulator.brain import Brain
 
-        return Brain(seed=seed)  # type: ignore[no-any-return]
+        return Brain(seed=seed)
 
     def voice() -> VoiceLike:
         from realtimelab.emulator.voice import Voice
 
-        return Voice()  # type: ignore[no-any-return]
+        return Voice()
 
     def hearing(tools: Sequence[ToolSpec], brain: BrainLike) -> HearingLike:
         from realtimelab.emulator.hearing import Hearing
 
-        return Hearing.for_session(tools, brain)  # type: ignore[no-any-return]
+        return Hearing.for_session(tools, brain)
 
     def vad(rate: int, params: Any) -> VadLike:
         from realtimelab.vad import StreamingVad
 
-        return StreamingVad(rate, params)  # type: ignore[no-any-return]
+        return StreamingVad(rate, params)
 
     return Components(brain=brain, voice=voice, hearing=hearing, vad=vad)
 
@@ -253,7 +253,7 @@ class InputAudio:
             self._vad_origin_ms = self.received_ms
 
     def _offset(self, ms: float) -> int:
-        n = int(round((ms - self._buf_start_ms) * self._bytes_per_ms))
+        n = round((ms - self._buf_start_ms) * self._bytes_per_ms)
         n -= n % 2
         return max(0, min(n, len(self._buf)))
 
@@ -356,19 +356,34 @@ TEXT_MS_PER_DELTA = 25.0  # text-mode pacing: one word-ish delta every 25 ms of 
 
 def audio_pieces(segments: Sequence[tuple[str, bytes]], rate: int, chunk_ms: float = 40.0
                  ) -> list[OutputPiece]:
-    """Interleave each phrase's transcript with the audio chunks that speak it."""
+    """Interleave transcript words with the audio chunks that speak them.
+
+    Each phrase's words are spread over its audio in proportion to their length, so a client
+    that stops playback at `t` ms has seen (roughly) the words spoken up to `t` — the same rule
+    truncation uses to decide which words the user heard. Phrases concatenate to the reply text.
+    """
     bytes_per_ms = rate * 2 / 1000
     chunk = max(2, int(chunk_ms * bytes_per_ms) // 2 * 2)
     pieces: list[OutputPiece] = []
     pos = 0.0
-    for i, (phrase, pcm) in enumerate(segments):
-        text = phrase if i == 0 else " " + phrase.lstrip()
-        pieces.append(OutputPiece("transcript", pos, text=text))
+    for phrase, pcm in segments:
+        seg_ms = len(pcm) / bytes_per_ms
+        words = re.findall(r"\s*\S+\s*", phrase) or [phrase]
+        total = sum(len(w) for w in words) or 1
+        words_at: list[OutputPiece] = []
+        done = 0
+        for word in words:
+            words_at.append(OutputPiece("transcript", pos + seg_ms * done / total, text=word))
+            done += len(word)
+        audio: list[OutputPiece] = []
         for off in range(0, len(pcm), chunk):
             part = pcm[off : off + chunk]
-            ms = len(part) / bytes_per_ms
-            pieces.append(OutputPiece("audio", pos, audio=part, audio_ms=ms))
-            pos += ms
+            audio.append(OutputPiece("audio", pos + off / bytes_per_ms, audio=part,
+                                     audio_ms=len(part) / bytes_per_ms))
+        # stable merge: a word is released just before the chunk that starts speaking it
+        merged = sorted(words_at + audio, key=lambda p: (p.at_ms, p.kind == "audio"))
+        pieces += merged
+        pos += seg_ms
     return pieces
 
 

@@ -324,7 +324,7 @@ class SessionChannel:
             self._queue.put_nowait((0.0, _CLOSE))
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), timeout=5)
-            except (asyncio.TimeoutError, ConnectionClosed):
+            except (TimeoutError, ConnectionClosed):
                 self._writer.cancel()
         self.closed.set()
 
@@ -461,12 +461,11 @@ class _HttpAwareConnection(ServerConnection):
             self._mode = "http"
         self._try_http()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         if self._mode == "http":
             self.transport.close()
-            return None
+            return
         super().eof_received()
-        return None
 
     def _try_http(self) -> None:
         head, sep, rest = self._sniff.partition(b"\r\n\r\n")

@@ -35,7 +35,7 @@ def ensure_certificate(directory: str | Path) -> CertificatePaths:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "realtimelab emulator")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     san = x509.SubjectAlternativeName(
         [
             x509.DNSName("localhost"),

@@ -33,7 +33,6 @@ __all__ = [
     "ToolResult",
     "ToolResultRecord",
     "UserText",
-    "deep_merge",
     "redact",
 ]
 
@@ -262,15 +261,3 @@ class Codec(Protocol):
     def received_ms(self, item_id: str | None) -> float:
         """Milliseconds of audio received for an assistant item (None: the last one)."""
         ...
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `override` merged in recursively (the raw escape hatch of `SessionConfig`).
-    Mappings merge key by key; anything else in `override` (lists, None) replaces."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out

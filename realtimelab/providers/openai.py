@@ -20,11 +20,12 @@ import base64
 import binascii
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 from realtimelab import events as ev
+from realtimelab.config import SessionConfig, deep_merge, openai_turn_detection
 from realtimelab.providers.base import (
     AssistantText,
     Capabilities,
@@ -35,13 +36,15 @@ from realtimelab.providers.base import (
     ToolResult,
     ToolResultRecord,
     UserText,
-    deep_merge,
 )
+from realtimelab.schema import to_openai_tool
+from realtimelab.voices import openai_voice_wire
 
 __all__ = ["CAPABILITIES", "OpenAICodec"]
 
 DEFAULT_URL = "wss://api.openai.com"
 DEFAULT_MODEL = "gpt-realtime"
+TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 RATE = 24000
 _BYTES_PER_MS = RATE * 2 / 1000
 #: Error codes after which the session cannot go on.
@@ -95,7 +98,7 @@ class OpenAICodec:
         self._pending_calls: dict[str, str] = {}  # call_id -> name, awaiting a result
         self._response_calls: dict[str, list[str]] = {}  # response_id -> its call ids
         self._create_after_done = False
-        self._cancel_sent = False
+        self._cancel_requested: str | None = None  # the reply our response.cancel targets
         self._server_interrupts = True  # server VAD cancels replies itself (interrupt_response)
         self._outgoing: list[Frame] = []
 
@@ -114,11 +117,7 @@ class OpenAICodec:
         url = f"{base}{path}?model={quote(self.model, safe='')}"
         return ConnectRequest(url=url, headers={"Authorization": f"Bearer {credential}"})
 
-    def _session(self, config: Any) -> dict[str, Any]:
-        from realtimelab.config import openai_turn_detection
-        from realtimelab.schema import to_openai_tool
-        from realtimelab.voices import openai_voice_wire
-
+    def _session(self, config: SessionConfig) -> dict[str, Any]:
         turn_detection = openai_turn_detection(config.vad)
         self._server_interrupts = bool(
             turn_detection is not None and turn_detection.get("interrupt_response", True)
@@ -127,9 +126,9 @@ class OpenAICodec:
             "format": {"type": "audio/pcm", "rate": RATE},
             "turn_detection": turn_detection,
         }
-        transcription = _transcription(config.input_transcription)
-        if transcription is not None:
-            audio_in["transcription"] = transcription
+        if config.input_transcription:
+            # A model must be named; pick a current one (override via config.openai).
+            audio_in["transcription"] = {"model": TRANSCRIPTION_MODEL}
         audio_out: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": RATE}}
         voice = openai_voice_wire(config.voice)
         if voice is not None:
@@ -139,14 +138,10 @@ class OpenAICodec:
             "output_modalities": ["text" if config.output == "text" else "audio"],
             "audio": {"input": audio_in, "output": audio_out},
         }
-        if config.instructions is not None:
+        if config.instructions:
             session["instructions"] = config.instructions
         session["tools"] = [to_openai_tool(t) for t in config.tools]
-        if config.tool_choice is not None:
-            choice = config.tool_choice
-            if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-                choice = {"type": "function", "name": choice}
-            session["tool_choice"] = choice
+        session["tool_choice"] = config.tool_choice
         if config.max_output_tokens is not None:
             session["max_output_tokens"] = config.max_output_tokens
         # GA removed `temperature` from the session; config.temperature is not sent.
@@ -154,10 +149,10 @@ class OpenAICodec:
             session = deep_merge(session, config.openai)
         return session
 
-    def initial_frames(self, config: Any, *, resume: str | None = None) -> list[Frame]:
+    def initial_frames(self, config: SessionConfig, *, resume: str | None = None) -> list[Frame]:
         return [{"type": "session.update", "session": self._session(config)}]
 
-    def update_frames(self, config: Any) -> list[Frame]:
+    def update_frames(self, config: SessionConfig) -> list[Frame]:
         return [{"type": "session.update", "session": self._session(config)}]
 
     # ------------------------------------------------------------------ verbs
@@ -166,7 +161,11 @@ class OpenAICodec:
         return [{"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}]
 
     def encode_text(self, text: str) -> list[Frame]:
-        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        item = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        }
         return [{"type": "conversation.item.create", "item": item}, *self.encode_create_response()]
 
     def encode_tool_responses(self, results: Sequence[ToolResult]) -> list[Frame]:
@@ -198,9 +197,9 @@ class OpenAICodec:
         to what was played, clamped to the audio received; no truncate when nothing played."""
         frames: list[Frame] = []
         active = self._active_response
-        if active is not None and active not in self._interrupted:
+        if active is not None and active not in self._interrupted | {self._cancel_requested}:
             frames.append({"type": "response.cancel", "response_id": active})
-            self._cancel_sent = True
+            self._cancel_requested = active
         item = item_id or self._last_audio_item
         end_ms = int(min(played_ms, self.received_ms(item))) if item else 0
         if item and end_ms > 0:
@@ -234,7 +233,11 @@ class OpenAICodec:
                     "arguments": item.arguments_json,
                 }
             elif isinstance(item, ToolResultRecord):
-                wire = {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+                wire = {
+                    "type": "function_call_output",
+                    "call_id": item.call_id,
+                    "output": item.output,
+                }
             else:  # pragma: no cover - the union is closed
                 raise TypeError(f"not a history item: {item!r}")
             frames.append({"type": "conversation.item.create", "item": wire})
@@ -263,19 +266,29 @@ class OpenAICodec:
             return [_error(t, {}, f"malformed frame (not JSON): {e}", "malformed_frame")]
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             raw = msg if isinstance(msg, dict) else {}
-            return [_error(t, raw, "malformed frame: not an object with a `type`", "malformed_frame")]
+            return [
+                _error(t, raw, "malformed frame: not an object with a `type`", "malformed_frame")
+            ]
         handler = _HANDLERS.get(msg["type"])
         if handler is None:
             return []  # known-but-unused or new event types: visible in the raw tap only
         try:
             return handler(self, msg, t, (msg,))
         except (KeyError, TypeError, ValueError, binascii.Error) as e:
-            return [_error(t, msg, f"malformed {msg['type']}: {type(e).__name__}: {e}", "malformed_frame")]
+            return [
+                _error(
+                    t, msg, f"malformed {msg['type']}: {type(e).__name__}: {e}", "malformed_frame"
+                )
+            ]
 
-    def decode_close(self, code: int | None, reason: str, t: float, expected: bool) -> list[ev.Event]:
+    def decode_close(
+        self, code: int | None, reason: str, t: float, expected: bool
+    ) -> list[ev.Event]:
         out: list[ev.Event] = []
         if not expected and code not in (1000, None):
-            out.append(_error(t, {}, reason or f"connection closed ({code})", str(code), fatal=True))
+            out.append(
+                _error(t, {}, reason or f"connection closed ({code})", str(code), fatal=True)
+            )
         out.append(ev.Closed(provider="openai", t=t, code=code, reason=reason, expected=expected))
         return out
 
@@ -285,7 +298,7 @@ class OpenAICodec:
         err = m.get("error") or {}
         code = err.get("code")
         if code == "response_cancel_not_active" and self._cancel_sent:
-            self._cancel_sent = False
+            self._cancel_requested: str | None = None  # the reply our response.cancel targets
             return []  # our cancel raced the end of the reply: expected and harmless
         fatal = code in FATAL_CODES
         message = str(err.get("message") or "unknown error")
@@ -293,27 +306,49 @@ class OpenAICodec:
 
     def _on_session_created(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         s = m.get("session") or {}
-        return [ev.SessionStarted(provider="openai", t=t, raw=raw, session_id=s.get("id"),
-                                  model=s.get("model") or self.model)]
+        return [
+            ev.SessionStarted(
+                provider="openai",
+                t=t,
+                raw=raw,
+                session_id=s.get("id"),
+                model=s.get("model") or self.model,
+            )
+        ]
 
     def _on_session_updated(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         return [ev.SessionUpdated(provider="openai", t=t, raw=raw, config=m.get("session") or {})]
 
     def _on_speech_started(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         out: list[ev.Event] = [
-            ev.SpeechStarted(provider="openai", t=t, raw=raw, audio_ms=m.get("audio_start_ms"),
-                             item_id=m.get("item_id"))
+            ev.SpeechStarted(
+                provider="openai",
+                t=t,
+                raw=raw,
+                audio_ms=m.get("audio_start_ms"),
+                item_id=m.get("item_id"),
+            )
         ]
         active = self._active_response
         if active is not None and self._server_interrupts and active not in self._interrupted:
             self._interrupted.add(active)
-            out.append(ev.Interrupted(provider="openai", t=t, raw=raw, reason="turn_detected",
-                                      response_id=active))
+            out.append(
+                ev.Interrupted(
+                    provider="openai", t=t, raw=raw, reason="turn_detected", response_id=active
+                )
+            )
         return out
 
     def _on_speech_stopped(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [ev.SpeechStopped(provider="openai", t=t, raw=raw, audio_ms=m.get("audio_end_ms"),
-                                 item_id=m.get("item_id"))]
+        return [
+            ev.SpeechStopped(
+                provider="openai",
+                t=t,
+                raw=raw,
+                audio_ms=m.get("audio_end_ms"),
+                item_id=m.get("item_id"),
+            )
+        ]
 
     def _on_committed(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         return [ev.InputCommitted(provider="openai", t=t, raw=raw, item_id=m.get("item_id"))]
@@ -322,12 +357,23 @@ class OpenAICodec:
         text = m.get("delta") or ""
         if not text:
             return []
-        return [ev.InputTranscript(provider="openai", t=t, raw=raw, text=text, final=False,
-                                   item_id=m.get("item_id"))]
+        return [
+            ev.InputTranscript(
+                provider="openai", t=t, raw=raw, text=text, final=False, item_id=m.get("item_id")
+            )
+        ]
 
     def _on_input_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [ev.InputTranscript(provider="openai", t=t, raw=raw, text=m.get("transcript") or "",
-                                   final=True, item_id=m.get("item_id"))]
+        return [
+            ev.InputTranscript(
+                provider="openai",
+                t=t,
+                raw=raw,
+                text=m.get("transcript") or "",
+                final=True,
+                item_id=m.get("item_id"),
+            )
+        ]
 
     def _on_input_failed(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         err = m.get("error") or {}
@@ -348,25 +394,66 @@ class OpenAICodec:
             while len(self._audio_ms) > _AUDIO_ITEMS_KEPT:
                 self._audio_ms.popitem(last=False)
             self._last_audio_item = item
-        return [ev.AudioChunk(provider="openai", t=t, raw=raw, pcm=pcm, rate=RATE, item_id=item,
-                              response_id=m.get("response_id"))]
+        return [
+            ev.AudioChunk(
+                provider="openai",
+                t=t,
+                raw=raw,
+                pcm=pcm,
+                rate=RATE,
+                item_id=item,
+                response_id=m.get("response_id"),
+            )
+        ]
 
     def _on_transcript_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [ev.OutputTranscript(provider="openai", t=t, raw=raw, text=m.get("delta") or "",
-                                    final=False, item_id=m.get("item_id"),
-                                    response_id=m.get("response_id"))]
+        return [
+            ev.OutputTranscript(
+                provider="openai",
+                t=t,
+                raw=raw,
+                text=m.get("delta") or "",
+                final=False,
+                item_id=m.get("item_id"),
+                response_id=m.get("response_id"),
+            )
+        ]
 
     def _on_transcript_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [ev.OutputTranscript(provider="openai", t=t, raw=raw, text=m.get("transcript") or "",
-                                    final=True, item_id=m.get("item_id"),
-                                    response_id=m.get("response_id"))]
+        return [
+            ev.OutputTranscript(
+                provider="openai",
+                t=t,
+                raw=raw,
+                text=m.get("transcript") or "",
+                final=True,
+                item_id=m.get("item_id"),
+                response_id=m.get("response_id"),
+            )
+        ]
 
     def _on_text_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [ev.TextDelta(provider="openai", t=t, raw=raw, text=m.get("delta") or "",
-                             item_id=m.get("item_id"), response_id=m.get("response_id"))]
+        return [
+            ev.TextDelta(
+                provider="openai",
+                t=t,
+                raw=raw,
+                text=m.get("delta") or "",
+                item_id=m.get("item_id"),
+                response_id=m.get("response_id"),
+            )
+        ]
 
-    def _tool_call(self, t: float, raw: ev.Raw, call_id: str, name: str, args_json: str,
-                   item_id: str | None, response_id: str | None) -> list[ev.Event]:
+    def _tool_call(
+        self,
+        t: float,
+        raw: ev.Raw,
+        call_id: str,
+        name: str,
+        args_json: str,
+        item_id: str | None,
+        response_id: str | None,
+    ) -> list[ev.Event]:
         if call_id in self._announced_calls:
             return []
         self._announced_calls.add(call_id)
@@ -378,20 +465,44 @@ class OpenAICodec:
         except ValueError:
             parsed = None
         arguments = parsed if isinstance(parsed, dict) else None
-        return [ev.ToolCall(provider="openai", t=t, raw=raw, call_id=call_id, name=name,
-                            arguments=arguments, arguments_json=args_json, item_id=item_id,
-                            response_id=response_id)]
+        return [
+            ev.ToolCall(
+                provider="openai",
+                t=t,
+                raw=raw,
+                call_id=call_id,
+                name=name,
+                arguments=arguments,
+                arguments_json=args_json,
+                item_id=item_id,
+                response_id=response_id,
+            )
+        ]
 
     def _on_args_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return self._tool_call(t, raw, m["call_id"], m.get("name") or "", m.get("arguments") or "",
-                               m.get("item_id"), m.get("response_id"))
+        return self._tool_call(
+            t,
+            raw,
+            m["call_id"],
+            m.get("name") or "",
+            m.get("arguments") or "",
+            m.get("item_id"),
+            m.get("response_id"),
+        )
 
     def _on_item_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         item = m.get("item") or {}
         if item.get("type") != "function_call" or item.get("status") == "incomplete":
             return []
-        return self._tool_call(t, raw, item["call_id"], item.get("name") or "",
-                               item.get("arguments") or "", item.get("id"), m.get("response_id"))
+        return self._tool_call(
+            t,
+            raw,
+            item["call_id"],
+            item.get("name") or "",
+            item.get("arguments") or "",
+            item.get("id"),
+            m.get("response_id"),
+        )
 
     def _on_response_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         resp = m.get("response") or {}
@@ -403,17 +514,34 @@ class OpenAICodec:
         calls = self._response_calls.pop(rid, []) if rid else []
         if status == "cancelled":
             if rid not in self._interrupted:
-                out.append(ev.Interrupted(provider="openai", t=t, raw=raw,
-                                          reason=reason or "cancelled", response_id=rid))
+                out.append(
+                    ev.Interrupted(
+                        provider="openai",
+                        t=t,
+                        raw=raw,
+                        reason=reason or "cancelled",
+                        response_id=rid,
+                    )
+                )
             dropped = tuple(c for c in calls if self._pending_calls.pop(c, None) is not None)
             if dropped:
                 out.append(ev.ToolCallCancelled(provider="openai", t=t, raw=raw, call_ids=dropped))
         self._interrupted.discard(rid)
         if rid == self._active_response:
             self._active_response = None
-        self._cancel_sent = self._cancel_sent and status != "cancelled"
-        out.append(ev.TurnComplete(provider="openai", t=t, raw=raw, status=status,
-                                   usage=_usage(resp.get("usage")), response_id=rid, reason=reason))
+        if status == "cancelled" and rid == self._cancel_requested:
+            self._cancel_requested = None  # else keep it: the race error may still come
+        out.append(
+            ev.TurnComplete(
+                provider="openai",
+                t=t,
+                raw=raw,
+                status=status,
+                usage=_usage(resp.get("usage")),
+                response_id=rid,
+                reason=reason,
+            )
+        )
         if self._create_after_done and self._active_response is None:
             self._create_after_done = False
             self._outgoing.append({"type": "response.create"})
@@ -422,19 +550,6 @@ class OpenAICodec:
     def _on_rate_limits(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         limits = tuple(x for x in m.get("rate_limits") or () if isinstance(x, dict))
         return [ev.RateLimits(provider="openai", t=t, raw=raw, limits=limits)]
-
-
-def _transcription(setting: Any) -> dict[str, Any] | None:
-    """SessionConfig.input_transcription → GA `audio.input.transcription`."""
-    if not setting:
-        return None
-    if setting is True:
-        return {"model": "gpt-4o-mini-transcribe"}
-    if isinstance(setting, str):
-        return {"model": setting}
-    if isinstance(setting, Mapping):
-        return dict(setting)
-    raise TypeError(f"input_transcription must be a bool, a model name or a dict, got {setting!r}")
 
 
 def _usage(u: Any) -> ev.Usage | None:
@@ -454,10 +569,24 @@ def _usage(u: Any) -> ev.Usage | None:
     )
 
 
-def _error(t: float, raw: dict[str, Any], message: str, code: str | None, *, fatal: bool = False,
-           param: str | None = None) -> ev.Error:
-    return ev.Error(provider="openai", t=t, raw=(raw,) if raw else (), message=message, code=code,
-                    fatal=fatal, param=param)
+def _error(
+    t: float,
+    raw: dict[str, Any],
+    message: str,
+    code: str | None,
+    *,
+    fatal: bool = False,
+    param: str | None = None,
+) -> ev.Error:
+    return ev.Error(
+        provider="openai",
+        t=t,
+        raw=(raw,) if raw else (),
+        message=message,
+        code=code,
+        fatal=fatal,
+        param=param,
+    )
 
 
 _HANDLERS = {

@@ -60,12 +60,41 @@ NON_BLOCKING_BY_DEFAULT: frozenset[str] = frozenset(
 SYNC_TOOLS_ONLY: frozenset[str] = frozenset({"gemini-3.1-flash-live-preview"})
 
 HD_VOICES: frozenset[str] = frozenset(
-    "Achernar Achird Algenib Algieba Alnilam Aoede Autonoe Callirrhoe Charon Despina Enceladus "
-    "Erinome Fenrir Gacrux Iapetus Kore Laomedeia Leda Orus Pulcherrima Puck Rasalgethi "
-    "Sadachbia Sadaltager Schedar Sulafat Umbriel Vindemiatrix Zephyr Zubenelgenubi".split()
+    [
+        "Achernar",
+        "Achird",
+        "Algenib",
+        "Algieba",
+        "Alnilam",
+        "Aoede",
+        "Autonoe",
+        "Callirrhoe",
+        "Charon",
+        "Despina",
+        "Enceladus",
+        "Erinome",
+        "Fenrir",
+        "Gacrux",
+        "Iapetus",
+        "Kore",
+        "Laomedeia",
+        "Leda",
+        "Orus",
+        "Pulcherrima",
+        "Puck",
+        "Rasalgethi",
+        "Sadachbia",
+        "Sadaltager",
+        "Schedar",
+        "Sulafat",
+        "Umbriel",
+        "Vindemiatrix",
+        "Zephyr",
+        "Zubenelgenubi",
+    ]
 )
 HALF_CASCADE_VOICES: frozenset[str] = frozenset(
-    "Puck Charon Kore Fenrir Aoede Leda Orus Zephyr".split()
+    ["Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr"]
 )
 DEFAULT_VOICE = "Puck"
 

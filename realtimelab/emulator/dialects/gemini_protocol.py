@@ -1,0 +1,600 @@
+"""Gemini Live's server side as a sans-IO state machine: frames in → typed inputs, state → frames.
+
+Why sans-IO: every rule of the wire (setup first, one member per message, both key spellings,
+both base64 alphabets, rate-checked audio, tool-call bookkeeping, when a session is resumable)
+can then be unit-tested by feeding dicts, without sockets or timers. The asyncio session in
+`gemini.py` only moves bytes and drives the provider-neutral engine.
+
+Two explicit state machines live here:
+
+* `Phase`: AWAIT_SETUP → SETTING_UP (setup parsed, waiting for the shell to check the resumption
+  handle and token) → ACTIVE → CLOSED. Anything but `setup` first, or a second `setup`, closes
+  with 1007; after CLOSED every input is ignored.
+* `TurnState`: IDLE → GENERATING (a model turn is open) ⇄ AWAITING_TOOLS (blocking calls out) →
+  IDLE at `turnComplete`. `resumable` is true only when IDLE with no call pending.
+
+Inputs are frozen dataclasses; a `Close` input means "close the socket with this code/reason".
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from realtimelab.emulator.dialects import gemini_wire as wire
+from realtimelab.emulator.dialects.gemini_setup import (
+    GeminiSetup,
+    SetupRejected,
+    apply_constraints,
+    parse_setup,
+)
+from realtimelab.emulator.model import (
+    AssistantMessage,
+    FunctionCall,
+    FunctionResult,
+    Item,
+    ToolSpec,
+    UserMessage,
+)
+
+__all__ = [
+    "ActivityEnd",
+    "ActivityStart",
+    "AudioIn",
+    "AudioStreamEnd",
+    "Close",
+    "ContextUpdate",
+    "GeminiProtocol",
+    "Phase",
+    "SetupReceived",
+    "TextIn",
+    "ToolResponse",
+    "ToolResponses",
+    "TurnState",
+    "TurnsIn",
+    "UsageCounts",
+    "VideoIn",
+]
+
+# --- inputs (what the client asked for) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetupReceived:
+    setup: GeminiSetup
+
+
+@dataclass(frozen=True)
+class AudioIn:
+    pcm: bytes
+    rate: int
+
+
+@dataclass(frozen=True)
+class VideoIn:
+    nbytes: int
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class TextIn:
+    text: str
+
+
+@dataclass(frozen=True)
+class ActivityStart:
+    pass
+
+
+@dataclass(frozen=True)
+class ActivityEnd:
+    pass
+
+
+@dataclass(frozen=True)
+class AudioStreamEnd:
+    pass
+
+
+@dataclass(frozen=True)
+class TurnsIn:
+    """`clientContent`: history to append in order; `turn_complete` asks for a reply."""
+
+    items: tuple[Item, ...]
+    turn_complete: bool
+
+
+@dataclass(frozen=True)
+class ToolResponse:
+    call_id: str
+    name: str
+    output: str  # the `response` object as JSON text
+    scheduling: str  # SILENT | WHEN_IDLE | INTERRUPT (only meaningful for NON_BLOCKING calls)
+    will_continue: bool
+    non_blocking: bool  # from the pending call's declaration
+    known: bool  # False: no such call is pending (late answer to a cancelled call)
+
+
+@dataclass(frozen=True)
+class ToolResponses:
+    responses: tuple[ToolResponse, ...]
+
+
+@dataclass(frozen=True)
+class ContextUpdate:
+    instructions: str | None
+    tools: tuple[ToolSpec, ...] | None
+
+
+@dataclass(frozen=True)
+class Close:
+    code: int
+    reason: str
+    detail: str = ""
+
+
+Input = (
+    SetupReceived
+    | AudioIn
+    | VideoIn
+    | TextIn
+    | ActivityStart
+    | ActivityEnd
+    | AudioStreamEnd
+    | TurnsIn
+    | ToolResponses
+    | ContextUpdate
+    | Close
+)
+
+
+@dataclass(frozen=True)
+class UsageCounts:
+    """Token counts for `usageMetadata` (the engine's `Usage`, split by modality)."""
+
+    prompt_text: int = 0
+    prompt_audio: int = 0
+    response_text: int = 0
+    response_audio: int = 0
+
+
+class Phase(enum.Enum):
+    AWAIT_SETUP = "await_setup"
+    SETTING_UP = "setting_up"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class TurnState(enum.Enum):
+    IDLE = "idle"
+    GENERATING = "generating"
+    AWAITING_TOOLS = "awaiting_tools"
+
+
+@dataclass(frozen=True)
+class PendingCall:
+    call_id: str
+    name: str
+    non_blocking: bool
+
+
+_CLIENT_MEMBERS = ("setup", "clientContent", "realtimeInput", "toolResponse", "contextUpdate")
+_REALTIME_MEMBERS = (
+    "audio",
+    "video",
+    "text",
+    "activityStart",
+    "activityEnd",
+    "audioStreamEnd",
+    "mediaChunks",
+)
+_SCHEDULING = frozenset({"SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"})
+#: Models that accept `contextUpdate` (mid-session instruction/tool changes).
+CONTEXT_UPDATE_MODELS = frozenset({"gemini-3.8-live", "gemini-3.8-live-extended-thinking"})
+
+
+def _close_invalid(detail: str) -> Close:
+    return Close(1007, wire.INVALID_ARGUMENT, detail)
+
+
+@dataclass
+class GeminiProtocol:
+    """One connection's protocol state. Mutable on purpose: it *is* the state machine.
+
+    `receive(frame)` returns inputs for the session to act on; the `*_frame` methods build the
+    server messages (dicts with camelCase keys) and keep the turn/tool state in step; `encode`
+    serialises a message the way Google does (compact UTF-8 JSON, sent as a binary frame).
+    """
+
+    api_version: str = "v1beta"
+    token_setup: Mapping[str, Any] | None = None
+    token_field_mask: Sequence[str] | None = None
+    seed: int | str = 0
+    phase: Phase = Phase.AWAIT_SETUP
+    turn: TurnState = TurnState.IDLE
+    setup: GeminiSetup | None = None
+    client_index: int = -1  # index of the last client message received (setup = 0)
+    pending: dict[str, PendingCall] = field(default_factory=dict)
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(f"gemini-calls:{self.seed}")
+
+    # -- frames in ---------------------------------------------------------------------------
+    def receive(self, frame: str | bytes) -> list[Input]:
+        """Parse one client frame (text or binary JSON) into inputs, or a `Close`."""
+        if self.phase is Phase.CLOSED:
+            return []
+        try:
+            text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
+            raw = json.loads(text)
+        except (UnicodeDecodeError, ValueError):
+            return self._closing(_close_invalid("frame is not JSON"))
+        if not isinstance(raw, dict):
+            return self._closing(_close_invalid("frame is not a JSON object"))
+        msg = wire.camelize(raw)
+        unknown = sorted(set(msg) - set(_CLIENT_MEMBERS))
+        present = [k for k in _CLIENT_MEMBERS if msg.get(k) is not None]
+        if unknown or len(present) != 1:
+            return self._closing(
+                _close_invalid(f"expected exactly one of {_CLIENT_MEMBERS}, got {sorted(msg)}")
+            )
+        member = present[0]
+        self.client_index += 1
+        if self.phase is Phase.AWAIT_SETUP:
+            if member != "setup":
+                return self._closing(_close_invalid(f"{member} before setup"))
+            return self._on_setup(msg["setup"])
+        if member == "setup":
+            return self._closing(_close_invalid("setup sent twice"))
+        if self.phase is Phase.SETTING_UP:
+            # The client should wait for setupComplete; queueing would hide that mistake.
+            return self._closing(_close_invalid(f"{member} before setupComplete"))
+        body = msg[member]
+        if not isinstance(body, Mapping):
+            return self._closing(_close_invalid(f"{member} must be an object"))
+        handler = {
+            "clientContent": self._on_client_content,
+            "realtimeInput": self._on_realtime_input,
+            "toolResponse": self._on_tool_response,
+            "contextUpdate": self._on_context_update,
+        }[member]
+        try:
+            return handler(body)
+        except _Invalid as exc:
+            return self._closing(_close_invalid(str(exc)))
+
+    def _closing(self, close: Close) -> list[Input]:
+        self.phase = Phase.CLOSED
+        return [close]
+
+    def _on_setup(self, body: Any) -> list[Input]:
+        if not isinstance(body, Mapping):
+            return self._closing(_close_invalid("setup must be an object"))
+        try:
+            merged = apply_constraints(body, self.token_setup, self.token_field_mask)
+            setup = parse_setup(merged, api_version=self.api_version)
+        except SetupRejected as exc:
+            return self._closing(Close(exc.code, exc.reason, exc.detail))
+        self.setup = setup
+        self.phase = Phase.SETTING_UP
+        return [SetupReceived(setup)]
+
+    def accept_setup(self) -> dict[str, Any]:
+        """The shell checked handle and token: the session starts; returns `setupComplete`."""
+        if self.phase is not Phase.SETTING_UP:
+            raise RuntimeError(f"accept_setup in phase {self.phase}")
+        self.phase = Phase.ACTIVE
+        return {"setupComplete": {}}
+
+    def close(self) -> None:
+        self.phase = Phase.CLOSED
+
+    def _on_realtime_input(self, body: Mapping[str, Any]) -> list[Input]:
+        present = [k for k in _REALTIME_MEMBERS if body.get(k) is not None]
+        unknown = sorted(set(body) - set(_REALTIME_MEMBERS))
+        if unknown or len(present) != 1:
+            raise _Invalid(f"realtimeInput must carry exactly one member, got {sorted(body)}")
+        kind = present[0]
+        value = body[kind]
+        assert self.setup is not None
+        manual = self.setup.vad.disabled
+        if kind in ("audio", "mediaChunks", "video"):
+            blob = value
+            if kind == "mediaChunks":  # deprecated: only the first chunk counts
+                if not isinstance(value, list) or not value:
+                    raise _Invalid("mediaChunks must be a non-empty list")
+                blob = value[0]
+            if not isinstance(blob, Mapping):
+                raise _Invalid(f"{kind} must be a Blob object")
+            mime = blob.get("mimeType")
+            if not isinstance(mime, str):
+                raise _Invalid(f"{kind}.mimeType is required")
+            try:
+                data = wire.b64decode_any(blob.get("data") or "")
+            except ValueError as exc:
+                raise _Invalid(str(exc)) from exc
+            if mime.lower().startswith("image/") or mime.lower().startswith("video/"):
+                return [VideoIn(len(data), mime)]
+            if kind == "video":
+                raise _Invalid("video must be an image/* or video/* blob")
+            try:
+                rate = wire.pcm_rate(mime)
+            except ValueError as exc:
+                raise _Invalid(str(exc)) from exc
+            if len(data) % 2:
+                raise _Invalid("PCM16 audio must have an even number of bytes")
+            return [AudioIn(data, rate)]
+        if kind == "text":
+            if not isinstance(value, str):
+                raise _Invalid("realtimeInput.text must be a string")
+            return [TextIn(value)]
+        if kind in ("activityStart", "activityEnd"):
+            if not manual:
+                raise _Invalid(f"{kind} requires automaticActivityDetection.disabled")
+            return [ActivityStart() if kind == "activityStart" else ActivityEnd()]
+        # audioStreamEnd: meaningful only with automatic activity detection; a no-op otherwise.
+        if value is not True:
+            raise _Invalid("audioStreamEnd must be true")
+        return [] if manual else [AudioStreamEnd()]
+
+    def _on_client_content(self, body: Mapping[str, Any]) -> list[Input]:
+        turns = body.get("turns") or []
+        if not isinstance(turns, list):
+            raise _Invalid("clientContent.turns must be a list")
+        items: list[Item] = []
+        for turn in turns:
+            if not isinstance(turn, Mapping):
+                raise _Invalid("clientContent.turns[] must be Content objects")
+            items.extend(_content_items(turn))
+        complete = body.get("turnComplete", False)
+        if not isinstance(complete, bool):
+            raise _Invalid("turnComplete must be a boolean")
+        return [TurnsIn(tuple(items), complete)]
+
+    def _on_tool_response(self, body: Mapping[str, Any]) -> list[Input]:
+        raw = body.get("functionResponses") or []
+        if not isinstance(raw, list) or not raw:
+            raise _Invalid("toolResponse.functionResponses must be a non-empty list")
+        out: list[ToolResponse] = []
+        for item in raw:
+            if not isinstance(item, Mapping):
+                raise _Invalid("functionResponses[] must be objects")
+            call_id = item.get("id")
+            if not isinstance(call_id, str) or not call_id:
+                # The SDK refuses to send this; Google's docs say id is required. We close.
+                raise _Invalid("functionResponses[].id is required on the Gemini API")
+            response = item.get("response", {})
+            if not isinstance(response, Mapping):
+                raise _Invalid("functionResponses[].response must be an object")
+            scheduling = item.get("scheduling") or "WHEN_IDLE"
+            if not isinstance(scheduling, str) or scheduling.upper() not in _SCHEDULING:
+                raise _Invalid(f"invalid scheduling {scheduling!r}")
+            scheduling = scheduling.upper()
+            if scheduling == "SCHEDULING_UNSPECIFIED":
+                scheduling = "WHEN_IDLE"
+            will_continue = item.get("willContinue", False)
+            if not isinstance(will_continue, bool):
+                raise _Invalid("willContinue must be a boolean")
+            pending = self.pending.get(call_id)
+            non_blocking = pending.non_blocking if pending else False
+            name = item.get("name") or (pending.name if pending else "")
+            if pending is not None and not (non_blocking and will_continue):
+                del self.pending[call_id]
+            out.append(
+                ToolResponse(
+                    call_id=call_id,
+                    name=str(name),
+                    output=json.dumps(response, separators=(",", ":")),
+                    scheduling=scheduling,
+                    will_continue=will_continue and non_blocking,
+                    non_blocking=non_blocking,
+                    known=pending is not None,
+                )
+            )
+        if self.turn is TurnState.AWAITING_TOOLS and not self.blocking_pending:
+            self.turn = TurnState.GENERATING
+        return [ToolResponses(tuple(out))]
+
+    def _on_context_update(self, body: Mapping[str, Any]) -> list[Input]:
+        assert self.setup is not None
+        if self.setup.model not in CONTEXT_UPDATE_MODELS:
+            return self._closing(Close(1008, wire.NOT_IMPLEMENTED, "contextUpdate"))
+        probe_setup: dict[str, Any] = {"model": self.setup.model_path}
+        if body.get("systemInstruction") is not None:
+            probe_setup["systemInstruction"] = body["systemInstruction"]
+        if body.get("tools") is not None:
+            tools_obj = body["tools"]
+            tool_list = tools_obj.get("tools", []) if isinstance(tools_obj, Mapping) else tools_obj
+            probe_setup["tools"] = tool_list
+        try:
+            probe = parse_setup(probe_setup, api_version=self.api_version)
+        except SetupRejected as exc:
+            raise _Invalid(exc.detail) from exc
+        return [
+            ContextUpdate(
+                probe.instructions if "systemInstruction" in probe_setup else None,
+                probe.tools if "tools" in probe_setup else None,
+            )
+        ]
+
+    # -- state queries -------------------------------------------------------------------------
+    @property
+    def blocking_pending(self) -> list[str]:
+        return [c.call_id for c in self.pending.values() if not c.non_blocking]
+
+    @property
+    def resumable(self) -> bool:
+        return self.turn is TurnState.IDLE and not self.pending
+
+    # -- frames out ----------------------------------------------------------------------------
+    def begin_turn(self) -> None:
+        """A model turn opens (the reply is being computed or generated)."""
+        self.turn = TurnState.GENERATING
+
+    def audio_frame(self, pcm: bytes) -> dict[str, Any]:
+        self.turn = TurnState.GENERATING if self.turn is TurnState.IDLE else self.turn
+        part = {"inlineData": {"mimeType": wire.OUTPUT_MIME, "data": wire.b64encode_std(pcm)}}
+        return {"serverContent": {"modelTurn": {"role": "model", "parts": [part]}}}
+
+    def text_frame(self, text: str) -> dict[str, Any]:
+        return {"serverContent": {"modelTurn": {"role": "model", "parts": [{"text": text}]}}}
+
+    def input_transcription_frame(self, text: str) -> dict[str, Any]:
+        return {"serverContent": {"inputTranscription": {"text": text}}}
+
+    def output_transcription_frame(self, text: str) -> dict[str, Any]:
+        return {"serverContent": {"outputTranscription": {"text": text}}}
+
+    def generation_complete_frame(self) -> dict[str, Any]:
+        return {"serverContent": {"generationComplete": True}}
+
+    def interrupted_frame(self) -> dict[str, Any]:
+        return {"serverContent": {"interrupted": True}}
+
+    def turn_complete_frame(self, usage: UsageCounts | None) -> dict[str, Any]:
+        """Closes the model turn; usage rides along (it sits outside the oneof)."""
+        self.turn = TurnState.IDLE
+        msg: dict[str, Any] = {"serverContent": {"turnComplete": True}}
+        if usage is not None:
+            msg["usageMetadata"] = usage_metadata(usage, self.modality_name)
+        return msg
+
+    def new_call_id(self) -> str:
+        """Ids shaped like Google's (`function-call-<19 digits>`), seeded for reproducibility."""
+        while True:
+            call_id = f"function-call-{self._rng.randrange(10**18, 10**19)}"
+            if call_id not in self.pending:
+                return call_id
+
+    def tool_call_frame(self, calls: Sequence[FunctionCall]) -> dict[str, Any]:
+        """Announce calls; blocking ones put the turn in AWAITING_TOOLS."""
+        assert self.setup is not None
+        specs = {t.name: t for t in self.setup.tools}
+        for call in calls:
+            spec = specs.get(call.name)
+            non_blocking = spec is not None and spec.behavior == "non_blocking"
+            self.pending[call.call_id] = PendingCall(call.call_id, call.name, non_blocking)
+        if self.blocking_pending:
+            self.turn = TurnState.AWAITING_TOOLS
+        return {
+            "toolCall": {
+                "functionCalls": [
+                    {"id": c.call_id, "name": c.name, "args": dict(c.arguments)} for c in calls
+                ]
+            }
+        }
+
+    def cancel_blocking_calls(self) -> dict[str, Any] | None:
+        """`toolCallCancellation` for the blocking calls a barge-in abandons (None if none)."""
+        ids = self.blocking_pending
+        if not ids:
+            return None
+        for call_id in ids:
+            del self.pending[call_id]
+        return {"toolCallCancellation": {"ids": ids}}
+
+    def go_away_frame(self, time_left_s: float) -> dict[str, Any]:
+        return {"goAway": {"timeLeft": wire.duration_json(max(0.0, time_left_s))}}
+
+    def resumption_frame(self, handle: str | None) -> dict[str, Any]:
+        """`sessionResumptionUpdate`: a handle when resumable, else `resumable: false`."""
+        assert self.setup is not None
+        body: dict[str, Any]
+        if handle is None:
+            body = {"newHandle": "", "resumable": False}
+        else:
+            body = {"newHandle": handle, "resumable": True}
+        if self.setup.transparent:
+            body["lastConsumedClientMessageIndex"] = str(max(0, self.client_index))
+        return {"sessionResumptionUpdate": body}
+
+    @property
+    def modality_name(self) -> str:
+        return "TEXT" if self.setup is not None and self.setup.modality == "text" else "AUDIO"
+
+    @staticmethod
+    def encode(message: Mapping[str, Any]) -> bytes:
+        """Compact UTF-8 JSON; the shell sends it as a *binary* frame, like Google."""
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class _Invalid(Exception):
+    """Internal: the message is malformed → close 1007 with the standard reason."""
+
+
+def usage_metadata(usage: UsageCounts, response_modality: str) -> dict[str, Any]:
+    prompt = usage.prompt_text + usage.prompt_audio
+    response = usage.response_text + usage.response_audio
+    prompt_details = [
+        {"modality": m, "tokenCount": n}
+        for m, n in (("TEXT", usage.prompt_text), ("AUDIO", usage.prompt_audio))
+        if n
+    ]
+    response_details = [
+        {"modality": m, "tokenCount": n}
+        for m, n in (("TEXT", usage.response_text), ("AUDIO", usage.response_audio))
+        if n
+    ] or [{"modality": response_modality, "tokenCount": 0}]
+    return {
+        "promptTokenCount": prompt,
+        "responseTokenCount": response,
+        "totalTokenCount": prompt + response,
+        "promptTokensDetails": prompt_details,
+        "responseTokensDetails": response_details,
+    }
+
+
+def _content_items(content: Mapping[str, Any]) -> list[Item]:
+    """A `Content` (role + parts) → neutral history items, in part order."""
+    role = content.get("role") or "user"
+    if role not in ("user", "model"):
+        raise _Invalid(f"invalid content role {role!r}")
+    parts = content.get("parts") or []
+    if not isinstance(parts, list):
+        raise _Invalid("content.parts must be a list")
+    items: list[Item] = []
+    texts: list[str] = []
+
+    def flush() -> None:
+        if texts:
+            text = "".join(texts)
+            items.append(UserMessage(text) if role == "user" else AssistantMessage(text))
+            texts.clear()
+
+    for part in parts:
+        if not isinstance(part, Mapping):
+            raise _Invalid("parts[] must be objects")
+        if isinstance(part.get("text"), str):
+            if part.get("thought"):
+                continue
+            texts.append(part["text"])
+        elif isinstance(part.get("functionCall"), Mapping):
+            flush()
+            fc = part["functionCall"]
+            args = fc.get("args") or {}
+            if not isinstance(args, Mapping):
+                raise _Invalid("functionCall.args must be an object")
+            items.append(FunctionCall(str(fc.get("id") or ""), str(fc.get("name") or ""), args))
+        elif isinstance(part.get("functionResponse"), Mapping):
+            flush()
+            fr = part["functionResponse"]
+            items.append(
+                FunctionResult(
+                    str(fr.get("id") or ""),
+                    str(fr.get("name") or ""),
+                    json.dumps(fr.get("response") or {}, separators=(",", ":")),
+                )
+            )
+        elif isinstance(part.get("inlineData"), Mapping):
+            try:
+                wire.b64decode_any(part["inlineData"].get("data") or "")
+            except ValueError as exc:
+                raise _Invalid(str(exc)) from exc
+            # Media in history is accepted but not heard: the emulator's ears need a turn.
+    flush()
+    return items

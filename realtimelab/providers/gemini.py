@@ -1,0 +1,552 @@
+"""Gemini Live (BidiGenerateContent) as a sans-IO codec: verbs → JSON frames, frames → events.
+
+Wire choices, and why:
+- Frames we send are camelCase (the proto's JSON names) with **standard** base64 audio and an
+  explicit `audio/pcm;rate=16000` mime type: a missing rate silently degrades recognition.
+- `send_text` uses `realtimeInput.text`: it is the live-conversation path on current models
+  (3.x), subject to the same turn handling as speech. `clientContent` is kept for
+  `encode_history` (seeding context), which is what Google documents it for.
+- With automatic VAD off the client brackets speech: the first audio after a commit is preceded
+  by `activityStart`, and `commit()` sends `activityEnd`. With VAD on, `commit()` sends
+  `audioStreamEnd` (the mic paused), which makes the server close the turn.
+- Server frames arrive as binary UTF-8 JSON (text is accepted too); keys are read camelCase
+  first, snake_case tolerated.
+
+Gemini has no response ids and no server `speech_started`; it cuts its own reply on barge-in
+(`interrupted`), so there is nothing to truncate. The codec assembles per-turn transcripts
+(Gemini sends fragments) and announces `OutputTranscript(final=True)` once per turn, so both
+providers end a spoken reply the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from realtimelab import events as ev
+from realtimelab.config import SessionConfig, deep_merge, gemini_realtime_input_config
+from realtimelab.providers.base import (
+    AssistantText,
+    Capabilities,
+    ConnectRequest,
+    Frame,
+    HistoryItem,
+    ToolCallRecord,
+    ToolResult,
+    ToolResultRecord,
+    UserText,
+)
+from realtimelab.schema import SchemaError, to_gemini_declaration
+from realtimelab.voices import resolve_voice
+
+__all__ = ["CAPABILITIES", "GeminiCodec", "parse_duration"]
+
+DEFAULT_URL = "wss://generativelanguage.googleapis.com"
+DEFAULT_MODEL = "gemini-3.1-flash-live-preview"
+_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.{method}"
+INPUT_RATE = 16000
+OUTPUT_RATE = 24000
+INPUT_MIME = f"audio/pcm;rate={INPUT_RATE}"
+#: Half-cascade models (TTS output) are the only ones that accept the TEXT modality.
+TEXT_CAPABLE_MODELS = frozenset({"gemini-live-2.5-flash-preview", "gemini-2.0-flash-live-001"})
+_RATE_RE = re.compile(r"rate=(\d+)")
+
+CAPABILITIES = Capabilities(
+    provider="gemini",
+    input_rate=INPUT_RATE,
+    output_rate=OUTPUT_RATE,
+    server_vad=True,
+    semantic_vad=False,
+    speech_started_events=False,
+    manual_commit=False,
+    manual_activity=True,
+    truncation=False,
+    client_cancel=False,
+    session_update=False,
+    resumption=True,
+    go_away=True,
+    idle_timeout=False,
+    non_blocking_tools=True,
+    tool_call_cancellation=True,
+    rate_limits_events=False,
+    text_output=False,
+    ephemeral_tokens=True,
+    max_connection_s=600.0,
+)
+
+
+def parse_duration(value: Any) -> float | None:
+    """`google.protobuf.Duration` JSON (`"50s"`, `"1.5s"`) → seconds; None if unreadable."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    return None
+
+
+def _get(d: Mapping[str, Any], camel: str) -> Any:
+    """`d[camel]`, falling back to its snake_case spelling (the server may send either)."""
+    if camel in d:
+        return d[camel]
+    return d.get(re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower())
+
+
+def _b64decode(data: str) -> bytes:
+    """Standard or URL-safe base64, padding optional (Google vs the SDK's spelling)."""
+    s = data.replace("-", "+").replace("_", "/")
+    return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+
+
+def _error_output(output: Any) -> dict[str, Any]:
+    return {"error": output}
+
+
+class GeminiCodec:
+    """Sans-IO Gemini Live codec. One instance per connection."""
+
+    provider: ev.Provider = "gemini"
+
+    def __init__(self, model: str | None = None) -> None:
+        name = model or DEFAULT_MODEL
+        self.model = name.removeprefix("models/")
+        self.capabilities = (
+            CAPABILITIES
+            if self.model not in TEXT_CAPABLE_MODELS
+            else Capabilities(**{**CAPABILITIES.__dict__, "text_output": True})
+        )
+        self._manual_activity = False
+        self._activity_open = False
+        self._in_turn = False
+        self._interrupted = False
+        self._usage: ev.Usage | None = None
+        self._out_text: list[str] = []
+        self._out_final_sent = False
+        self._in_text: list[str] = []
+        self._pending_calls: dict[str, str] = {}  # call_id -> name
+        self._audio_ms = 0.0  # audio received in the current turn
+        self._turn_index = 0
+
+    # ------------------------------------------------------------------ connection & config
+
+    def connect_request(
+        self, *, api_key: str | None = None, token: str | None = None, base_url: str | None = None
+    ) -> ConnectRequest:
+        base = (base_url or DEFAULT_URL).rstrip("/")
+        if base.startswith("http"):
+            base = "ws" + base[len("http") :]
+        if token:
+            path = _PATH.format(version="v1alpha", method="BidiGenerateContentConstrained")
+            return ConnectRequest(url=base + path, headers={"Authorization": f"Token {token}"})
+        if not api_key:
+            raise ValueError("Gemini needs an api_key or an ephemeral token (auth_tokens/…)")
+        path = _PATH.format(version="v1beta", method="BidiGenerateContent")
+        return ConnectRequest(url=base + path, headers={"x-goog-api-key": api_key})
+
+    def initial_frames(self, config: SessionConfig, *, resume: str | None = None) -> list[Frame]:
+        if config.output == "text" and not self.capabilities.text_output:
+            modalities = (config.gemini or {}).get("generationConfig", {}).get("responseModalities")
+            if not modalities:
+                raise ValueError(
+                    f"Gemini model {self.model!r} answers in audio only (native-audio models "
+                    "reject the TEXT modality). Use output='audio' with output_transcription=True "
+                    "to get its words as text, or a half-cascade model "
+                    f"({', '.join(sorted(TEXT_CAPABLE_MODELS))})."
+                )
+        generation: dict[str, Any] = {
+            "responseModalities": ["TEXT" if config.output == "text" else "AUDIO"]
+        }
+        voice = resolve_voice(config.voice, "gemini")
+        if voice:
+            generation["speechConfig"] = {
+                "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}
+            }
+        if config.temperature is not None:
+            generation["temperature"] = config.temperature
+        if config.max_output_tokens is not None and config.max_output_tokens != "inf":
+            generation["maxOutputTokens"] = config.max_output_tokens
+        setup: dict[str, Any] = {"model": f"models/{self.model}", "generationConfig": generation}
+        if config.instructions:
+            setup["systemInstruction"] = {"role": "user", "parts": [{"text": config.instructions}]}
+        tools = self._tools(config)
+        if tools:
+            setup["tools"] = [{"functionDeclarations": tools}]
+        realtime = gemini_realtime_input_config(config.vad)
+        if realtime:
+            setup["realtimeInputConfig"] = realtime
+        detection = realtime.get("automaticActivityDetection") or {} if realtime else {}
+        self._manual_activity = bool(detection.get("disabled"))
+        if config.input_transcription:
+            setup["inputAudioTranscription"] = {}
+        if config.output_transcription:
+            setup["outputAudioTranscription"] = {}
+        setup["sessionResumption"] = {"handle": resume} if resume else {}
+        if config.gemini:
+            setup = deep_merge(setup, config.gemini)
+        return [{"setup": setup}]
+
+    def _tools(self, config: SessionConfig) -> list[dict[str, Any]]:
+        choice = config.tool_choice
+        if choice == "none":
+            return []  # Live has no tool_choice: not declaring tools is the only way to forbid them
+        if choice not in (None, "auto"):
+            raise ValueError(
+                f"Gemini Live has no tool_choice {choice!r} (only 'auto', or 'none' which "
+                "declares no tools)"
+            )
+        out = []
+        for tool in config.tools:
+            try:
+                out.append(to_gemini_declaration(tool))
+            except SchemaError:
+                # Gemini's Schema cannot carry this JSON Schema: send it untouched instead.
+                out.append(to_gemini_declaration(tool, json_schema=True))
+        return out
+
+    def update_frames(self, config: SessionConfig) -> list[Frame]:
+        raise NotImplementedError(
+            "Gemini Live cannot change a session's configuration in place "
+            "(capabilities.session_update is False): reconnect with the new config, resuming "
+            "with the session's resumption handle to keep the conversation"
+        )
+
+    # ------------------------------------------------------------------ verbs
+
+    def encode_audio(self, pcm: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        if self._manual_activity and not self._activity_open:
+            self._activity_open = True
+            frames.append({"realtimeInput": {"activityStart": {}}})
+        data = base64.b64encode(pcm).decode()
+        frames.append({"realtimeInput": {"audio": {"data": data, "mimeType": INPUT_MIME}}})
+        return frames
+
+    def encode_text(self, text: str) -> list[Frame]:
+        return [{"realtimeInput": {"text": text}}]
+
+    def encode_tool_responses(self, results: Sequence[ToolResult]) -> list[Frame]:
+        """ONE `toolResponse` carrying every result (parallel calls answered together)."""
+        responses = []
+        for r in results:
+            name = r.name or self._pending_calls.get(r.call_id)
+            if not name:
+                raise ValueError(
+                    f"tool result for unknown call id {r.call_id!r}: pass name= (Gemini needs "
+                    "the function name with every response)"
+                )
+            resp: dict[str, Any] = {
+                "id": r.call_id,
+                "name": name,
+                "response": _error_output(r.output) if r.is_error else {"output": r.output},
+            }
+            if r.scheduling is not None:
+                resp["scheduling"] = r.scheduling
+            if r.will_continue is not None:
+                resp["willContinue"] = r.will_continue
+            if not r.will_continue:
+                self._pending_calls.pop(r.call_id, None)
+            responses.append(resp)
+        if not responses:
+            return []
+        return [{"toolResponse": {"functionResponses": responses}}]
+
+    def encode_commit(self) -> list[Frame]:
+        if self._manual_activity:
+            if not self._activity_open:
+                return []
+            self._activity_open = False
+            return [{"realtimeInput": {"activityEnd": {}}}]
+        return [{"realtimeInput": {"audioStreamEnd": True}}]
+
+    def encode_create_response(self) -> list[Frame]:
+        """An empty complete client turn: the documented way to make the model answer now."""
+        return [{"clientContent": {"turnComplete": True}}]
+
+    def encode_interrupt(self, item_id: str | None, played_ms: float) -> list[Frame]:
+        return []  # the server cut its reply itself (`interrupted`); nothing to truncate
+
+    def encode_history(self, items: Sequence[HistoryItem]) -> list[Frame]:
+        """One `clientContent` with every record as a turn, `turnComplete: false` so replaying
+        context does not itself start a reply."""
+        turns: list[dict[str, Any]] = []
+        for item in items:
+            if isinstance(item, UserText):
+                turns.append({"role": "user", "parts": [{"text": item.text}]})
+            elif isinstance(item, AssistantText):
+                turns.append({"role": "model", "parts": [{"text": item.text}]})
+            elif isinstance(item, ToolCallRecord):
+                try:
+                    args = json.loads(item.arguments_json or "{}")
+                except ValueError:
+                    args = {"_raw": item.arguments_json}
+                call = {"id": item.call_id, "name": item.name, "args": args}
+                turns.append({"role": "model", "parts": [{"functionCall": call}]})
+            elif isinstance(item, ToolResultRecord):
+                try:
+                    output = json.loads(item.output)
+                except ValueError:
+                    output = item.output
+                fr = {"id": item.call_id, "name": item.name, "response": {"output": output}}
+                turns.append({"role": "user", "parts": [{"functionResponse": fr}]})
+            else:  # pragma: no cover - the union is closed
+                raise TypeError(f"not a history item: {item!r}")
+        if not turns:
+            return []
+        return [{"clientContent": {"turns": turns, "turnComplete": False}}]
+
+    # ------------------------------------------------------------------ state queries
+
+    @property
+    def last_audio_item(self) -> str | None:
+        return f"turn-{self._turn_index}" if self._audio_ms else None
+
+    def received_ms(self, item_id: str | None) -> float:
+        return self._audio_ms
+
+    def take_outgoing(self) -> list[Frame]:
+        return []
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode(self, frame: str | bytes, t: float) -> list[ev.Event]:
+        try:
+            msg = json.loads(frame)
+        except (ValueError, UnicodeDecodeError) as e:
+            return [_error(t, {}, f"malformed frame (not JSON): {e}")]
+        if not isinstance(msg, dict):
+            return [_error(t, {}, "malformed frame: not a JSON object")]
+        raw: ev.Raw = (msg,)
+        try:
+            return self._decode(msg, t, raw)
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
+            return [_error(t, msg, f"malformed message: {type(e).__name__}: {e}")]
+
+    def _decode(self, msg: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        usage = _get(msg, "usageMetadata")
+        if isinstance(usage, dict):
+            self._usage = _usage(usage)
+        if _get(msg, "setupComplete") is not None:
+            sc = _get(msg, "setupComplete") or {}
+            out.append(
+                ev.SessionStarted(
+                    provider="gemini",
+                    t=t,
+                    raw=raw,
+                    session_id=_get(sc, "sessionId"),
+                    model=self.model,
+                )
+            )
+        content = _get(msg, "serverContent")
+        if isinstance(content, dict):
+            out += self._server_content(content, t, raw)
+        tool_call = _get(msg, "toolCall")
+        if isinstance(tool_call, dict):
+            out += self._start_turn(t, raw)
+            for call in _get(tool_call, "functionCalls") or ():
+                args = call.get("args") or {}
+                self._pending_calls[call["id"]] = call["name"]
+                out.append(
+                    ev.ToolCall(
+                        provider="gemini",
+                        t=t,
+                        raw=raw,
+                        call_id=call["id"],
+                        name=call["name"],
+                        arguments=args if isinstance(args, dict) else None,
+                        arguments_json=json.dumps(args),
+                    )
+                )
+        cancel = _get(msg, "toolCallCancellation")
+        if isinstance(cancel, dict):
+            ids = tuple(str(i) for i in cancel.get("ids") or ())
+            for i in ids:
+                self._pending_calls.pop(i, None)
+            out.append(ev.ToolCallCancelled(provider="gemini", t=t, raw=raw, call_ids=ids))
+        go_away = _get(msg, "goAway")
+        if isinstance(go_away, dict):
+            out.append(
+                ev.SessionExpiring(
+                    provider="gemini",
+                    t=t,
+                    raw=raw,
+                    time_left_s=parse_duration(_get(go_away, "timeLeft")),
+                )
+            )
+        resumption = _get(msg, "sessionResumptionUpdate")
+        if isinstance(resumption, dict):
+            index = _get(resumption, "lastConsumedClientMessageIndex")
+            out.append(
+                ev.ResumptionUpdate(
+                    provider="gemini",
+                    t=t,
+                    raw=raw,
+                    handle=_get(resumption, "newHandle") or None,
+                    resumable=bool(resumption.get("resumable")),
+                    last_consumed_index=int(index) if index is not None else None,
+                )
+            )
+        activity = _get(msg, "voiceActivity")
+        if isinstance(activity, dict):
+            kind = activity.get("type") or _get(activity, "voiceActivityType")
+            offset = parse_duration(_get(activity, "audioOffset"))
+            audio_ms = offset * 1000 if offset is not None else None
+            if kind == "ACTIVITY_START":
+                out.append(ev.SpeechStarted(provider="gemini", t=t, raw=raw, audio_ms=audio_ms))
+            elif kind == "ACTIVITY_END":
+                out.append(ev.SpeechStopped(provider="gemini", t=t, raw=raw, audio_ms=audio_ms))
+        return out
+
+    def _start_turn(self, t: float, raw: ev.Raw) -> list[ev.Event]:
+        if self._in_turn:
+            return []
+        self._in_turn = True
+        self._turn_index += 1
+        self._audio_ms = 0.0
+        return [ev.ResponseStarted(provider="gemini", t=t, raw=raw)]
+
+    def _server_content(self, c: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        item = f"turn-{self._turn_index}"
+        transcription = _get(c, "inputTranscription")
+        if isinstance(transcription, dict):
+            text = transcription.get("text") or ""
+            if text:
+                self._in_text.append(text)
+                out.append(
+                    ev.InputTranscript(provider="gemini", t=t, raw=raw, text=text, final=False)
+                )
+            if transcription.get("finished"):
+                out += self._final_input(t, raw)
+        model_turn = _get(c, "modelTurn")
+        if isinstance(model_turn, dict):
+            out += self._start_turn(t, raw)
+            item = f"turn-{self._turn_index}"
+            for part in model_turn.get("parts") or ():
+                inline = _get(part, "inlineData")
+                if isinstance(inline, dict):
+                    pcm = _b64decode(inline["data"])
+                    match = _RATE_RE.search(_get(inline, "mimeType") or "")
+                    rate = int(match.group(1)) if match else OUTPUT_RATE
+                    self._audio_ms += len(pcm) / 2 / rate * 1000
+                    out.append(
+                        ev.AudioChunk(
+                            provider="gemini", t=t, raw=raw, pcm=pcm, rate=rate, item_id=item
+                        )
+                    )
+                elif isinstance(part.get("text"), str) and not part.get("thought"):
+                    out.append(
+                        ev.TextDelta(
+                            provider="gemini", t=t, raw=raw, text=part["text"], item_id=item
+                        )
+                    )
+        output = _get(c, "outputTranscription")
+        if isinstance(output, dict) and output.get("text"):
+            out += self._start_turn(t, raw)
+            item = f"turn-{self._turn_index}"
+            self._out_text.append(output["text"])
+            out.append(
+                ev.OutputTranscript(
+                    provider="gemini", t=t, raw=raw, text=output["text"], item_id=item
+                )
+            )
+        if _get(c, "interrupted"):
+            self._interrupted = True
+            out.append(ev.Interrupted(provider="gemini", t=t, raw=raw, reason="turn_detected"))
+        if _get(c, "generationComplete"):
+            out += self._final_output(t, raw)
+        if _get(c, "turnComplete"):
+            out += self._final_input(t, raw)
+            out += self._final_output(t, raw)
+            status = "cancelled" if self._interrupted else "completed"
+            out.append(
+                ev.TurnComplete(
+                    provider="gemini",
+                    t=t,
+                    raw=raw,
+                    status=status,
+                    usage=self._usage,
+                    reason=_get(c, "turnCompleteReason"),
+                )
+            )
+            self._in_turn = False
+            self._interrupted = False
+            self._usage = None
+            self._out_text.clear()
+            self._out_final_sent = False
+        return out
+
+    def _final_output(self, t: float, raw: ev.Raw) -> list[ev.Event]:
+        if self._out_final_sent or not self._out_text:
+            return []
+        self._out_final_sent = True
+        return [
+            ev.OutputTranscript(
+                provider="gemini",
+                t=t,
+                raw=raw,
+                text="".join(self._out_text),
+                final=True,
+                item_id=f"turn-{self._turn_index}",
+            )
+        ]
+
+    def _final_input(self, t: float, raw: ev.Raw) -> list[ev.Event]:
+        if not self._in_text:
+            return []
+        text = "".join(self._in_text).strip()
+        self._in_text.clear()
+        return [ev.InputTranscript(provider="gemini", t=t, raw=raw, text=text, final=True)]
+
+    def decode_close(
+        self, code: int | None, reason: str, t: float, expected: bool
+    ) -> list[ev.Event]:
+        """Gemini reports errors only by closing (1007 bad setup, 1008 model/handle/policy,
+        1011 internal); those become a fatal `Error` before `Closed`."""
+        out: list[ev.Event] = []
+        if not expected and code not in (1000, None):
+            out.append(
+                ev.Error(
+                    provider="gemini",
+                    t=t,
+                    message=reason or f"connection closed ({code})",
+                    code=str(code),
+                    fatal=True,
+                )
+            )
+        out.append(ev.Closed(provider="gemini", t=t, code=code, reason=reason, expected=expected))
+        return out
+
+
+def _usage(u: Mapping[str, Any]) -> ev.Usage:
+    def by_modality(key: str) -> dict[str, int]:
+        return {
+            str(_get(d, "modality")): int(_get(d, "tokenCount") or 0)
+            for d in _get(u, key) or ()
+            if isinstance(d, dict)
+        }
+
+    prompt = by_modality("promptTokensDetails")
+    response = by_modality("responseTokensDetails")
+    return ev.Usage(
+        input_tokens=int(_get(u, "promptTokenCount") or 0),
+        output_tokens=int(_get(u, "responseTokenCount") or 0),
+        total_tokens=int(_get(u, "totalTokenCount") or 0),
+        input_audio_tokens=prompt.get("AUDIO", 0),
+        input_text_tokens=prompt.get("TEXT", 0),
+        output_audio_tokens=response.get("AUDIO", 0),
+        output_text_tokens=response.get("TEXT", 0),
+        cached_tokens=int(_get(u, "cachedContentTokenCount") or 0),
+    )
+
+
+def _error(t: float, raw: dict[str, Any], message: str) -> ev.Error:
+    return ev.Error(
+        provider="gemini", t=t, raw=(raw,) if raw else (), message=message, code="malformed_frame"
+    )

@@ -1,0 +1,636 @@
+"""`RealtimeSession`: one asyncio shell over any provider codec.
+
+Talk to OpenAI Realtime or Gemini Live by changing one word::
+
+    import asyncio
+    from realtimelab import AudioChunk, OutputTranscript, SessionConfig, TurnComplete, connect
+
+    async def main(provider: str) -> str:
+        config = SessionConfig(instructions="You are a friendly tutor. Be brief.")
+        async with connect(provider, config) as session:
+            await session.send_text("Hello! Who are you?")
+            words, audio = [], bytearray()
+            async for event in session:
+                if isinstance(event, AudioChunk):
+                    audio += event.pcm  # PCM16 at event.rate (24 kHz): ready to play
+                elif isinstance(event, OutputTranscript) and event.final:
+                    words.append(event.text)
+                elif isinstance(event, TurnComplete):
+                    return " ".join(words)
+        return ""
+
+    print(asyncio.run(main("gemini")))  # or "openai"
+
+Where it connects: `url=` if given; otherwise the real provider when its key is in the
+environment (`OPENAI_API_KEY`; `GEMINI_API_KEY` or `GOOGLE_API_KEY`) or passed as `api_key=`;
+otherwise the local emulator: `REALTIMELAB_EMULATOR_URL` if set, else an in-process `Emulator`
+started for the duration of the `async with` block. So the example above runs offline.
+
+How a frame travels: a verb (`send_text`) asks the codec for frames, which go out under a send
+lock (multi-frame verbs never interleave) and through the frame tap. One reader task receives
+every frame (so websockets keeps answering pings while you are busy), decodes it with the codec
+into unified events, updates the client-owned `history`, and queues the events for
+`async for event in session`. The reader never blocks on you: the queue is unbounded, so iterate
+promptly in long sessions.
+
+Socket settings, and why: no compression (audio does not compress, and it costs latency),
+16 MiB frames (OpenAI allows 15 MiB appends), a ping every 20 s with a 60 s timeout (Gemini's
+pongs can take 8-30 s; websockets' default 20 s timeout kills healthy sessions), no proxy for
+loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from realtimelab import events as ev
+from realtimelab.audio import RateGuard, StreamResampler
+from realtimelab.auth import EphemeralToken, Secret, api_key_from_env
+from realtimelab.config import SessionConfig
+from realtimelab.providers import make_codec
+from realtimelab.providers.base import (
+    AssistantText,
+    Capabilities,
+    Codec,
+    Frame,
+    HistoryItem,
+    ToolCallRecord,
+    ToolResult,
+    ToolResultRecord,
+    UserText,
+)
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+__all__ = ["EMULATOR_ENV", "FrameTap", "RealtimeSession", "SessionClosedError", "connect"]
+
+EMULATOR_ENV = "REALTIMELAB_EMULATOR_URL"
+#: The key sent to the emulator (it accepts any non-empty key).
+EMULATOR_KEY = "realtimelab-emulator-key"
+MAX_FRAME_BYTES = 16 * 2**20
+PING_INTERVAL_S = 20.0
+PING_TIMEOUT_S = 60.0
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+Direction = Literal["send", "recv"]
+FrameTap = Callable[[Direction, dict[str, Any], float], None]
+"""`frame_tap(direction, frame, t)`: sees every wire frame, parsed, for teaching and logging."""
+
+
+class SessionClosedError(ConnectionError):
+    """A verb was used after the session closed."""
+
+
+class RealtimeSession:
+    """A live conversation with one provider. Create it with `connect(...)`.
+
+    Verbs (`send_audio`, `send_text`, `send_tool_response(s)`, `commit`, `create_response`,
+    `interrupt`, `update`, `close`) are coroutines that return once the frames are written.
+    Events arrive through `async for event in session`; iteration ends after `Closed`.
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        ws: ClientConnection,
+        config: SessionConfig,
+        *,
+        url: str,
+        clock: Callable[[], float] = time.monotonic,
+        frame_tap: FrameTap | None = None,
+        player_rate: int | None = None,
+        resample: bool = True,
+        frames_kept: int = 512,
+    ) -> None:
+        self._codec = codec
+        self._ws = ws
+        self.config = config
+        self.url = url
+        """Where the socket went (never contains a credential)."""
+        self._clock = clock
+        self._tap = frame_tap
+        self._player_rate = player_rate
+        self._resample = resample
+        self.frames: deque[tuple[Direction, dict[str, Any], float]] = deque(maxlen=frames_kept)
+        """The last `frames_kept` wire frames, `(direction, frame, t)`, for notebooks."""
+        self.rate_guard = RateGuard(codec.capabilities.input_rate, clock)
+        self._in_resampler: StreamResampler | None = None
+        self._out_resamplers: dict[int, StreamResampler] = {}
+        self._queue: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._send_lock = asyncio.Lock()
+        self._closing = False
+        self._closed = False
+        self._ended = False
+        self._ready = asyncio.Event()
+        self._startup_error: ev.Error | ev.Closed | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.resumption_handle: str | None = None
+        # client-owned history
+        self._history: list[HistoryItem] = []
+        self._user_slot: int | None = None
+        self._audio_since_turn = False
+        self._turn_text: list[str] = []
+        self._turn_final: str | None = None
+        self._turn_recorded: int | None = None  # index of this turn's AssistantText
+        self._heard_fraction: float | None = None
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def provider(self) -> ev.Provider:
+        return self._codec.provider
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._codec.capabilities
+
+    @property
+    def model(self) -> str:
+        return self._codec.model
+
+    @property
+    def history(self) -> tuple[HistoryItem, ...]:
+        """The conversation as the client knows it: small frozen records, in order, usable for
+        replay (`send_history`) and persistence. Assistant turns hold their transcript,
+        shortened to the part heard when `interrupt` was used."""
+        return tuple(self._history)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"RealtimeSession(provider={self.provider!r}, model={self.model!r}, "
+            f"url={self.url!r}, {state})"
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        self._reader = asyncio.get_running_loop().create_task(
+            self._read_loop(), name=f"realtimelab-reader-{self.provider}"
+        )
+
+    async def _wait_ready(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise ConnectionError(
+                f"{self.provider}: no session confirmation within {timeout:g} s"
+            ) from None
+        failure = self._startup_error
+        if failure is not None:
+            detail = failure.message if isinstance(failure, ev.Error) else failure.reason
+            code = failure.code
+            raise ConnectionError(
+                f"{self.provider} refused the session (code {code}): {detail or 'closed'}"
+            )
+
+    async def close(self) -> None:
+        """Close the socket and wait for the reader to finish. Idempotent."""
+        if self._closed:
+            return
+        self._closing = True
+        with contextlib.suppress(Exception):
+            await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._reader), 10)
+        self._closed = True
+
+    # ------------------------------------------------------------------ iteration
+
+    def __aiter__(self) -> AsyncIterator[ev.Event]:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        if self._ended:
+            raise StopAsyncIteration
+        event = await self._queue.get()
+        if event is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return event
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(self, frames: Sequence[Frame]) -> None:
+        if not frames:
+            return
+        if self._closed or self._closing:
+            raise SessionClosedError(f"the {self.provider} session is closed")
+        from websockets.exceptions import ConnectionClosed
+
+        async with self._send_lock:
+            for frame in frames:
+                t = self._clock()
+                self._record("send", frame, t)
+                try:
+                    await self._ws.send(json.dumps(frame))
+                except ConnectionClosed as e:
+                    code, reason = e.rcvd.code if e.rcvd else None, e.rcvd.reason if e.rcvd else ""
+                    raise SessionClosedError(
+                        f"the {self.provider} connection closed (code {code}): {reason}"
+                    ) from None
+
+    def _record(self, direction: Direction, frame: dict[str, Any], t: float) -> None:
+        self.frames.append((direction, frame, t))
+        if self._tap is not None:
+            self._tap(direction, frame, t)
+
+    async def send_audio(self, pcm: bytes | bytearray | memoryview, rate: int) -> None:
+        """Stream PCM16 mono audio recorded at `rate` Hz.
+
+        It is resampled (streaming soxr, state kept across chunks) to the provider's input
+        rate. With `connect(..., resample=False)` a wrong rate raises `SampleRateError` naming
+        both rates instead: nothing is sent at the wrong speed.
+        """
+        target = self.capabilities.input_rate
+        if not self._resample:
+            self.rate_guard.check(rate, where=f"{self.provider} send_audio")
+        resampler = self._in_resampler
+        if resampler is None or resampler.in_rate != rate:
+            tail = resampler.flush() if resampler is not None else b""
+            if tail:
+                await self._send(self._codec.encode_audio(tail))
+            resampler = self._in_resampler = StreamResampler(rate, target)
+        if self._resample:
+            self.rate_guard.check(rate, resampler=resampler, where=f"{self.provider} send_audio")
+        data = resampler.process(pcm)
+        if data:
+            self._audio_since_turn = True
+            await self._send(self._codec.encode_audio(data))
+
+    async def send_text(self, text: str) -> None:
+        """A typed user turn; the model answers it."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("send_text needs a non-empty string")
+        self._history.append(UserText(text))
+        await self._send(self._codec.encode_text(text))
+
+    async def send_tool_response(
+        self,
+        call_id: str,
+        output: Any,
+        *,
+        name: str | None = None,
+        is_error: bool = False,
+        scheduling: Literal["SILENT", "WHEN_IDLE", "INTERRUPT"] | None = None,
+        will_continue: bool | None = None,
+    ) -> None:
+        """Return one tool outcome (see `send_tool_responses` to answer parallel calls)."""
+        await self.send_tool_responses(
+            [ToolResult(call_id, output, name, is_error, scheduling, will_continue)]
+        )
+
+    async def send_tool_responses(self, results: Iterable[ToolResult]) -> None:
+        """Return several outcomes at once: OpenAI gets one output item each and a single
+        `response.create`; Gemini one `toolResponse` holding them all."""
+        batch = list(results)
+        for r in batch:
+            output = r.output if isinstance(r.output, str) else json.dumps(r.output)
+            name = r.name or next(
+                (
+                    h.name
+                    for h in self._history
+                    if isinstance(h, ToolCallRecord) and h.call_id == r.call_id
+                ),
+                "",
+            )
+            self._history.append(ToolResultRecord(r.call_id, name, output))
+        await self._send(self._codec.encode_tool_responses(batch))
+
+    async def commit(self) -> None:
+        """End the user's audio turn by hand (push-to-talk): flushes the input resampler, then
+        OpenAI `input_audio_buffer.commit` / Gemini `activityEnd` (or `audioStreamEnd`)."""
+        if self._in_resampler is not None:
+            tail = self._in_resampler.flush()
+            if tail:
+                await self._send(self._codec.encode_audio(tail))
+        await self._send(self._codec.encode_commit())
+
+    async def create_response(self) -> None:
+        """Ask the model to answer now (needed after `commit` when VAD does not reply)."""
+        await self._send(self._codec.encode_create_response())
+
+    async def interrupt(self, played_ms: float) -> None:
+        """The user barged in after hearing `played_ms` of the current reply.
+
+        Stop your player first. Where the provider needs it (capabilities.truncation) the
+        server is told how much was heard, clamped to the audio received, and nothing is sent
+        when 0 ms were played. History keeps only the heard share of the reply's transcript
+        (proportional to audio time: an approximation, as transcripts have no timestamps).
+        """
+        received = self._codec.received_ms(None)
+        self._heard_fraction = (
+            max(0.0, min(played_ms, received)) / received if received > 0 else 0.0
+        )
+        self._apply_heard_fraction()
+        for resampler in self._out_resamplers.values():
+            resampler.flush()  # discard the queued tail: it was never heard
+        await self._send(self._codec.encode_interrupt(None, played_ms))
+
+    async def update(self, config: SessionConfig) -> None:
+        """Change the configuration mid-session (capabilities.session_update); Gemini raises
+        NotImplementedError: it needs a new connection."""
+        frames = self._codec.update_frames(config)
+        await self._send(frames)
+        self.config = config
+
+    async def send_history(self, items: Sequence[HistoryItem]) -> None:
+        """Replay conversation records (e.g. after a reconnect) without triggering a reply."""
+        await self._send(self._codec.encode_history(items))
+        self._history.extend(items)
+
+    # ------------------------------------------------------------------ reading
+
+    async def _read_loop(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for message in self._ws:
+                t = self._clock()
+                self._record("recv", _parsed(message), t)
+                for event in self._codec.decode(message, t):
+                    self._dispatch(event)
+                outgoing = self._codec.take_outgoing()
+                if outgoing and not self._closing:
+                    await self._send(outgoing)
+        except ConnectionClosed:
+            pass
+        except Exception as e:  # a bug must surface as an event, never kill the loop silently
+            self._dispatch(
+                ev.Error(
+                    provider=self.provider,
+                    t=self._clock(),
+                    message=f"reader failed: {type(e).__name__}: {e}",
+                    code="client_error",
+                    fatal=True,
+                )
+            )
+        finally:
+            code, reason = self._ws.close_code, self._ws.close_reason or ""
+            for event in self._codec.decode_close(code, reason, self._clock(), self._closing):
+                self._dispatch(event)
+            self._closed = True
+            self._ready.set()
+            self._queue.put_nowait(None)
+
+    def _dispatch(self, event: ev.Event) -> None:
+        if not self._ready.is_set():
+            if isinstance(event, ev.SessionStarted):
+                self._ready.set()
+            elif isinstance(event, ev.Closed) or (isinstance(event, ev.Error) and event.fatal):
+                self._startup_error = event
+                self._ready.set()
+        for out in self._observe(event):
+            self._queue.put_nowait(out)
+
+    def _observe(self, event: ev.Event) -> list[ev.Event]:
+        """Keep history and playback-rate conversion in step with the event stream."""
+        out: list[ev.Event] = [event]
+        if isinstance(event, ev.AudioChunk):
+            out = [self._to_player_rate(event)] if self._player_rate else out
+            out = [e for e in out if not isinstance(e, ev.AudioChunk) or e.pcm]
+        elif isinstance(event, ev.ResponseStarted):
+            self._new_turn()
+        elif isinstance(event, ev.InputTranscript) and event.final and event.text:
+            record = UserText(event.text, spoken=True)
+            if self._user_slot is not None and self._user_slot <= len(self._history):
+                self._history.insert(self._user_slot, record)
+                if self._turn_recorded is not None and self._turn_recorded >= self._user_slot:
+                    self._turn_recorded += 1
+                self._user_slot = None
+            else:
+                self._history.append(record)
+        elif isinstance(event, ev.OutputTranscript | ev.TextDelta):
+            if isinstance(event, ev.OutputTranscript) and event.final:
+                self._turn_final = event.text
+                self._record_assistant()
+            else:
+                self._turn_text.append(event.text)
+        elif isinstance(event, ev.ToolCall):
+            self._history.append(ToolCallRecord(event.call_id, event.name, event.arguments_json))
+        elif isinstance(event, ev.Interrupted):
+            for resampler in self._out_resamplers.values():
+                resampler.flush()  # drop the tail of audio that will never play
+        elif isinstance(event, ev.TurnComplete):
+            self._record_assistant()
+            out = [*self._flush_player(event), event]
+        elif isinstance(event, ev.ResumptionUpdate) and event.handle:
+            self.resumption_handle = event.handle
+        return out
+
+    def _new_turn(self) -> None:
+        if self._audio_since_turn:
+            self._user_slot = len(self._history)  # the user's transcript belongs before
+            self._audio_since_turn = False
+        self._turn_text = []
+        self._turn_final = None
+        self._turn_recorded = None
+        self._heard_fraction = None
+
+    def _record_assistant(self) -> None:
+        text = self._turn_final if self._turn_final is not None else "".join(self._turn_text)
+        if not text.strip():
+            return
+        record = AssistantText(text)
+        if self._turn_recorded is None:
+            self._turn_recorded = len(self._history)
+            self._history.append(record)
+        else:
+            self._history[self._turn_recorded] = record
+        self._apply_heard_fraction()
+
+    def _apply_heard_fraction(self) -> None:
+        if self._heard_fraction is None or self._turn_recorded is None:
+            return
+        current = self._history[self._turn_recorded]
+        if isinstance(current, AssistantText):
+            full = self._turn_final if self._turn_final is not None else "".join(self._turn_text)
+            self._history[self._turn_recorded] = AssistantText(
+                _cut(full, self._heard_fraction), interrupted=True
+            )
+
+    def _to_player_rate(self, chunk: ev.AudioChunk) -> ev.AudioChunk:
+        assert self._player_rate is not None
+        if chunk.rate == self._player_rate:
+            return chunk
+        resampler = self._out_resamplers.get(chunk.rate)
+        if resampler is None:
+            resampler = self._out_resamplers[chunk.rate] = StreamResampler(
+                chunk.rate, self._player_rate
+            )
+        pcm = resampler.process(chunk.pcm)
+        return dataclasses.replace(chunk, pcm=pcm, rate=self._player_rate)
+
+    def _flush_player(self, done: ev.TurnComplete) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        for resampler in self._out_resamplers.values():
+            tail = resampler.flush()
+            if tail:
+                out.append(
+                    ev.AudioChunk(
+                        provider=self.provider,
+                        t=done.t,
+                        pcm=tail,
+                        rate=resampler.out_rate,
+                        response_id=done.response_id,
+                    )
+                )
+        return out
+
+
+def _cut(text: str, fraction: float) -> str:
+    """The first `fraction` of `text`, ending on a word boundary."""
+    if fraction >= 1.0:
+        return text
+    keep = text[: int(len(text) * fraction)]
+    if len(keep) < len(text) and " " in keep:
+        keep = keep[: keep.rfind(" ")]
+    return keep.strip()
+
+
+def _parsed(message: str | bytes) -> dict[str, Any]:
+    try:
+        frame = json.loads(message)
+    except (ValueError, UnicodeDecodeError):
+        frame = None
+    if isinstance(frame, dict):
+        return frame
+    return {"unparsed": message[:200] if isinstance(message, str) else repr(message[:200])}
+
+
+# ---------------------------------------------------------------------------------------------
+# connect()
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in _LOOPBACK
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    provider: ev.Provider | str,
+    config: SessionConfig | None = None,
+    *,
+    url: str | None = None,
+    api_key: str | Secret | None = None,
+    token: str | Secret | EphemeralToken | None = None,
+    model: str | None = None,
+    player_rate: int | None = None,
+    resample: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    frame_tap: FrameTap | None = None,
+    resume: str | None = None,
+    ready_timeout: float = 15.0,
+) -> AsyncIterator[RealtimeSession]:
+    """Open a session; yields a `RealtimeSession` once the provider confirmed it.
+
+    `url` is a base URL (`ws://127.0.0.1:PORT`) replacing the provider's host. `token` is an
+    ephemeral token (`realtimelab.auth`). `player_rate` resamples output audio for your player.
+    `resample=False` makes `send_audio` refuse audio at the wrong rate instead of converting.
+    `resume` is a Gemini resumption handle. See the module docstring for where it connects.
+    """
+    config = config or SessionConfig()
+    codec = make_codec(provider, model or config.model)
+    credential, is_token = _credential(codec.provider, api_key, token)
+    async with contextlib.AsyncExitStack() as stack:
+        if url is None and credential is None:
+            url = os.environ.get(EMULATOR_ENV) or await _start_emulator(stack)
+        if credential is None:
+            credential = Secret(EMULATOR_KEY)  # a local/emulator URL without a key
+        request = codec.connect_request(
+            api_key=None if is_token else credential.reveal(),
+            token=credential.reveal() if is_token else None,
+            base_url=url,
+        )
+        ws = await _open_socket(
+            codec.provider, request.url, dict(request.headers), request.subprotocols, credential
+        )
+        session = RealtimeSession(
+            codec,
+            ws,
+            config,
+            url=request.url,
+            clock=clock,
+            frame_tap=frame_tap,
+            player_rate=player_rate,
+            resample=resample,
+        )
+        session._start()
+        stack.push_async_callback(session.close)
+        with contextlib.suppress(SessionClosedError):  # the reason is reported just below
+            await session._send(codec.initial_frames(config, resume=resume))
+        await session._wait_ready(ready_timeout)
+        yield session
+
+
+def _credential(
+    provider: ev.Provider, api_key: str | Secret | None, token: str | Secret | EphemeralToken | None
+) -> tuple[Secret | None, bool]:
+    if token is not None:
+        if isinstance(token, EphemeralToken):
+            if token.provider != provider:
+                raise ValueError(f"a {token.provider} token cannot open a {provider} session")
+            return token.value, True
+        return Secret(token), True
+    if api_key is not None:
+        return Secret(api_key), False
+    return api_key_from_env(provider), False
+
+
+async def _start_emulator(stack: contextlib.AsyncExitStack) -> str:
+    """An in-process emulator for this session only (imported lazily: it is big)."""
+    from realtimelab.emulator.server import Emulator
+
+    emulator = await stack.enter_async_context(Emulator())
+    return emulator.url
+
+
+async def _open_socket(
+    provider: str,
+    url: str,
+    headers: dict[str, str],
+    subprotocols: Sequence[str],
+    credential: Secret,
+) -> ClientConnection:
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import InvalidStatus, WebSocketException
+    from websockets.typing import Subprotocol
+
+    try:
+        return await ws_connect(
+            url,
+            additional_headers=headers,
+            subprotocols=[Subprotocol(s) for s in subprotocols] or None,
+            compression=None,
+            max_size=MAX_FRAME_BYTES,
+            ping_interval=PING_INTERVAL_S,
+            ping_timeout=PING_TIMEOUT_S,
+            proxy=None if _is_loopback(url) else True,
+            user_agent_header="realtimelab",
+        )
+    # `from None`: the original exception's context may hold the request and its headers.
+    except InvalidStatus as e:
+        body = credential.scrub(e.response.body.decode("utf-8", "replace")[:300])
+        raise ConnectionError(
+            f"{provider} refused the connection to {url}: HTTP {e.response.status_code} {body}"
+        ) from None
+    except (OSError, WebSocketException, TimeoutError) as e:
+        raise ConnectionError(
+            f"could not connect to {provider} at {url}: {credential.scrub(str(e))}"
+        ) from None

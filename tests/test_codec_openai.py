@@ -1,0 +1,402 @@
+"""OpenAI codec, sans-IO: recorded server frames in, unified events out; every client frame the
+codec writes validates against the official SDK's GA types."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+import pytest
+from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
+from pydantic import Field, TypeAdapter
+
+from realtimelab import events as ev
+from realtimelab.config import SessionConfig, Vad
+from realtimelab.providers import make_codec
+from realtimelab.providers.base import (
+    AssistantText,
+    ToolCallRecord,
+    ToolResult,
+    ToolResultRecord,
+    UserText,
+)
+from realtimelab.providers.openai import OpenAICodec
+from realtimelab.schema import Tool
+
+FRAMES = Path(__file__).parent / "frames"
+CLIENT = TypeAdapter(Annotated[get_args(RealtimeClientEvent)[0], Field(discriminator="type")])
+SERVER = TypeAdapter(Annotated[get_args(RealtimeServerEvent)[0], Field(discriminator="type")])
+
+WEATHER = Tool(
+    name="get_weather",
+    description="Get weather for a city",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def check_client(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate each frame with the SDK oracle, and prove it is JSON (what goes on the wire)."""
+    for f in frames:
+        CLIENT.validate_python(json.loads(json.dumps(f)))
+    return frames
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = json.loads((FRAMES / name).read_text())["frames"]
+    return frames
+
+
+def feed(codec: OpenAICodec, frames: list[dict[str, Any]]) -> list[ev.Event]:
+    out: list[ev.Event] = []
+    for i, f in enumerate(frames):
+        out += codec.decode(json.dumps(f), float(i))
+    return out
+
+
+def kinds(events: list[ev.Event]) -> list[str]:
+    return [e.kind for e in events]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FRAMES.glob("openai_*.json")))
+def test_recorded_server_frames_are_valid_sdk_events(name: str) -> None:
+    for f in load(name):
+        SERVER.validate_python(f)
+
+
+def test_connect_request_is_ga_and_redacted() -> None:
+    codec = OpenAICodec()
+    req = codec.connect_request(api_key="sk-proj-abcdefghijklmnopqrstuvwxyz1234")
+    assert req.url == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    assert req.headers == {"Authorization": "Bearer sk-proj-abcdefghijklmnopqrstuvwxyz1234"}
+    assert not any(k.lower() == "openai-beta" for k in req.headers)
+    assert "abcdefghij" not in repr(req) and "1234" in repr(req)
+    local = OpenAICodec("gpt-realtime-2").connect_request(
+        token="ek_x", base_url="ws://127.0.0.1:9/"
+    )
+    assert local.url == "ws://127.0.0.1:9/v1/realtime?model=gpt-realtime-2"
+    assert local.headers["Authorization"] == "Bearer ek_x"
+    with pytest.raises(ValueError, match="api_key"):
+        codec.connect_request()
+
+
+def test_session_update_full_config() -> None:
+    config = SessionConfig(
+        instructions="Be brief.",
+        voice="marin",
+        vad=Vad(mode="server", silence_duration_ms=500, prefix_padding_ms=300),
+        input_transcription=True,
+        tools=(WEATHER,),
+        max_output_tokens=512,
+        openai={"audio": {"input": {"noise_reduction": {"type": "near_field"}}}},
+    )
+    (frame,) = check_client(OpenAICodec().initial_frames(config))
+    s = frame["session"]
+    assert frame["type"] == "session.update" and s["type"] == "realtime"
+    assert s["output_modalities"] == ["audio"]
+    assert s["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert s["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+    assert s["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 500
+    assert s["audio"]["input"]["noise_reduction"] == {"type": "near_field"}  # deep-merged
+    assert s["audio"]["input"]["transcription"]["model"]
+    assert s["audio"]["output"]["voice"] == "marin"
+    assert s["tools"] == [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "Get weather for a city",
+            "parameters": WEATHER.parameters,
+        }
+    ]
+    assert s["tool_choice"] == "auto" and s["max_output_tokens"] == 512
+    assert s["instructions"] == "Be brief."
+
+
+def test_manual_vad_sends_null_turn_detection_and_text_output() -> None:
+    codec = OpenAICodec()
+    (frame,) = check_client(
+        codec.update_frames(SessionConfig(output="text", vad=Vad(mode="manual")))
+    )
+    assert frame["session"]["audio"]["input"]["turn_detection"] is None
+    assert frame["session"]["output_modalities"] == ["text"]
+
+
+def test_audio_turn_decodes_to_unified_events() -> None:
+    codec = OpenAICodec()
+    out = feed(codec, load("openai_audio_turn.json"))
+    assert kinds(out) == [
+        "SessionStarted",
+        "SpeechStarted",
+        "SpeechStopped",
+        "InputCommitted",
+        "ResponseStarted",
+        "OutputTranscript",
+        "AudioChunk",
+        "OutputTranscript",
+        "AudioChunk",
+        "OutputTranscript",
+        "TurnComplete",
+        "RateLimits",
+    ]
+    started = out[0]
+    assert isinstance(started, ev.SessionStarted)
+    assert started.session_id == "sess_Ct1OVZ9vNW62W3cUpSCqj" and started.model == "gpt-realtime"
+    audio = [e for e in out if isinstance(e, ev.AudioChunk)]
+    assert all(a.rate == 24000 and len(a.pcm) == 4800 for a in audio)
+    assert audio[0].pcm == b"\x01\x00" * 2400
+    final = [e for e in out if isinstance(e, ev.OutputTranscript) and e.final]
+    assert [f.text for f in final] == ["Claro."]
+    done = out[-2]
+    assert isinstance(done, ev.TurnComplete) and done.status == "completed"
+    assert done.usage == ev.Usage(
+        input_tokens=132,
+        output_tokens=188,
+        total_tokens=320,
+        input_audio_tokens=73,
+        input_text_tokens=59,
+        output_audio_tokens=147,
+        output_text_tokens=41,
+        cached_tokens=64,
+    )
+    assert codec.last_audio_item == "item_CsZyLdZ3sHZ2DniSNrTKs"
+    assert codec.received_ms(None) == pytest.approx(200.0)
+    assert all(e.raw and e.provider == "openai" for e in out)
+
+
+def test_text_turn() -> None:
+    out = feed(OpenAICodec(), load("openai_text_turn.json"))
+    assert kinds(out) == ["ResponseStarted", "TextDelta", "TextDelta", "TurnComplete"]
+    assert "".join(e.text for e in out if isinstance(e, ev.TextDelta)) == "Hello!"
+
+
+def test_function_call_is_announced_once() -> None:
+    codec = OpenAICodec()
+    out = feed(codec, load("openai_function_call.json"))
+    calls = [e for e in out if isinstance(e, ev.ToolCall)]
+    assert len(calls) == 1  # arguments.done and output_item.done describe the same call
+    (call,) = calls
+    assert (call.call_id, call.name, call.arguments) == (
+        "call_9Q9eysr6LstYMEx6",
+        "get_weather",
+        {"city": "Tokyo"},
+    )
+    assert call.arguments_json == '{"city":"Tokyo"}'
+    assert kinds(out)[-1] == "TurnComplete"
+    frames = check_client(
+        codec.encode_tool_responses([ToolResult("call_9Q9eysr6LstYMEx6", {"temp_c": 21})])
+    )
+    assert frames == [
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "function_call_output",
+                "call_id": "call_9Q9eysr6LstYMEx6",
+                "output": '{"temp_c": 21}',
+            },
+        },
+        {"type": "response.create"},
+    ]
+
+
+def test_invalid_json_arguments_reach_the_user() -> None:
+    codec = OpenAICodec()
+    frame = {
+        "type": "response.function_call_arguments.done",
+        "event_id": "e",
+        "response_id": "r",
+        "item_id": "i",
+        "output_index": 0,
+        "call_id": "c1",
+        "name": "f",
+        "arguments": '{"city": "Par',
+    }
+    (call,) = codec.decode(json.dumps(frame), 0.0)
+    assert isinstance(call, ev.ToolCall)
+    assert call.arguments is None and call.arguments_json == '{"city": "Par'
+
+
+def test_parallel_results_send_one_response_create_after_the_reply_ends() -> None:
+    codec = OpenAICodec()
+    feed(codec, [{"type": "response.created", "event_id": "e0", "response": {"id": "r1"}}])
+    for cid in ("c1", "c2"):
+        feed(
+            codec,
+            [
+                {
+                    "type": "response.function_call_arguments.done",
+                    "event_id": "e",
+                    "response_id": "r1",
+                    "item_id": "i" + cid,
+                    "output_index": 0,
+                    "call_id": cid,
+                    "name": "f",
+                    "arguments": "{}",
+                }
+            ],
+        )
+    first = codec.encode_tool_responses([ToolResult("c1", "ok")])
+    assert [f["type"] for f in first] == ["conversation.item.create"]  # c2 still pending
+    second = check_client(codec.encode_tool_responses([ToolResult("c2", "boom", is_error=True)]))
+    assert [f["type"] for f in second] == ["conversation.item.create"]  # reply r1 still active
+    assert json.loads(second[0]["item"]["output"]) == {"error": "boom"}
+    assert codec.take_outgoing() == []
+    feed(codec, [{"type": "response.done", "event_id": "e9", "response": {"id": "r1"}}])
+    assert codec.take_outgoing() == [{"type": "response.create"}]
+    assert codec.take_outgoing() == []
+
+
+def test_silent_results_ask_for_no_reply() -> None:
+    frames = OpenAICodec().encode_tool_responses([ToolResult("c", 1, scheduling="SILENT")])
+    assert [f["type"] for f in frames] == ["conversation.item.create"]
+
+
+def test_barge_in_interrupts_active_response_and_truncation_is_clamped() -> None:
+    codec = OpenAICodec()
+    codec.initial_frames(SessionConfig())
+    out = feed(codec, load("openai_barge_in.json"))
+    assert kinds(out) == [
+        "ResponseStarted",
+        "AudioChunk",
+        "AudioChunk",
+        "SpeechStarted",
+        "Interrupted",
+        "TurnComplete",
+    ]
+    interrupted, done = out[4], out[5]
+    assert isinstance(interrupted, ev.Interrupted) and interrupted.response_id == "resp_B"
+    assert isinstance(done, ev.TurnComplete)
+    assert (done.status, done.reason) == ("cancelled", "turn_detected")
+    # 200 ms were received; the player claims 5 s: clamp to what exists.
+    (truncate,) = check_client(codec.encode_interrupt(None, 5000))
+    assert truncate == {
+        "type": "conversation.item.truncate",
+        "item_id": "item_A",
+        "content_index": 0,
+        "audio_end_ms": 200,
+    }
+    assert codec.encode_interrupt("item_A", 0) == []
+    assert codec.encode_interrupt("item_A", 42.7)[0]["audio_end_ms"] == 42
+
+
+def test_client_interrupt_cancels_active_reply_and_swallows_the_race_error() -> None:
+    codec = OpenAICodec()
+    codec.initial_frames(SessionConfig(vad=Vad(mode="manual")))
+    feed(codec, load("openai_barge_in.json")[:3])
+    frames = check_client(codec.encode_interrupt(None, 60))
+    assert frames[0] == {"type": "response.cancel", "response_id": "resp_B"}
+    assert frames[1]["audio_end_ms"] == 60
+    race = {
+        "type": "error",
+        "event_id": "e",
+        "error": {
+            "type": "invalid_request_error",
+            "code": "response_cancel_not_active",
+            "message": "Cancellation failed: no active response found",
+        },
+    }
+    assert codec.decode(json.dumps(race), 1.0) == []
+    # without a cancel of ours in flight, the same error is reported
+    assert kinds(codec.decode(json.dumps(race), 2.0)) == ["Error"]
+
+
+def test_speech_started_without_active_reply_is_not_an_interruption() -> None:
+    out = feed(OpenAICodec(), load("openai_audio_turn.json")[:2])
+    assert kinds(out) == ["SessionStarted", "SpeechStarted"]
+
+
+def test_cancelled_reply_with_pending_calls_reports_cancellation() -> None:
+    codec = OpenAICodec()
+    frames = load("openai_function_call.json")[:4]
+    frames.append(
+        {
+            "type": "response.done",
+            "event_id": "e",
+            "response": {"id": "resp_F", "status": "cancelled", "status_details": {}},
+        }
+    )
+    out = feed(codec, frames)
+    assert kinds(out)[-3:] == ["Interrupted", "ToolCallCancelled", "TurnComplete"]
+    cancelled = out[-2]
+    assert isinstance(cancelled, ev.ToolCallCancelled)
+    assert cancelled.call_ids == ("call_9Q9eysr6LstYMEx6",)
+
+
+def test_errors_and_fatality() -> None:
+    out = feed(OpenAICodec(), load("openai_errors.json"))
+    assert all(isinstance(e, ev.Error) for e in out)
+    errors = [e for e in out if isinstance(e, ev.Error)]
+    assert [(e.code, e.fatal) for e in errors] == [
+        ("invalid_value", False),
+        ("session_expired", True),
+        ("input_audio_buffer_commit_empty", False),
+    ]
+    assert errors[0].param == "type"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        b"\xff\xfe",
+        "[1, 2]",
+        '{"no_type": 1}',
+        '{"type": "response.output_audio.delta", "delta": "!!notbase64!!", "item_id": "i"}',
+        '{"type": "response.function_call_arguments.done"}',
+    ],
+)
+def test_malformed_frames_become_error_events(frame: str | bytes) -> None:
+    (err,) = OpenAICodec().decode(frame, 3.0)
+    assert isinstance(err, ev.Error) and not err.fatal and err.code == "malformed_frame"
+
+
+def test_unknown_event_types_are_ignored() -> None:
+    assert OpenAICodec().decode('{"type": "mcp_list_tools.completed", "item_id": "x"}', 0) == []
+
+
+def test_text_commit_create_audio_frames_validate() -> None:
+    codec = OpenAICodec()
+    frames = check_client(
+        [
+            *codec.encode_text("hello"),
+            *codec.encode_audio(b"\x00\x01" * 480),
+            *codec.encode_commit(),
+            *codec.encode_create_response(),
+        ]
+    )
+    assert [f["type"] for f in frames] == [
+        "conversation.item.create",
+        "response.create",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "response.create",
+    ]
+    assert base64.b64decode(frames[2]["audio"]) == b"\x00\x01" * 480
+
+
+def test_history_replay_frames_in_order() -> None:
+    items = [
+        UserText("weather in Oslo?"),
+        ToolCallRecord("c1", "get_weather", '{"city":"Oslo"}'),
+        ToolResultRecord("c1", "get_weather", '{"temp_c": 3}'),
+        AssistantText("It is 3 degrees.", interrupted=True),
+        UserText("thanks", spoken=True),
+    ]
+    frames = check_client(OpenAICodec().encode_history(items))
+    assert all(f["type"] == "conversation.item.create" for f in frames)
+    assert [f["item"]["type"] for f in frames] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+        "message",
+    ]
+    assert frames[3]["item"]["content"] == [{"type": "output_text", "text": "It is 3 degrees."}]
+
+
+def test_decode_close() -> None:
+    codec = make_codec("openai")
+    assert kinds(codec.decode_close(1000, "", 0, True)) == ["Closed"]
+    out = codec.decode_close(4000, "beta", 0, False)
+    assert kinds(out) == ["Error", "Closed"]
+    assert isinstance(out[0], ev.Error) and out[0].fatal

@@ -1,0 +1,331 @@
+"""The asyncio shell against a tiny in-test server that replays recorded frames (loopback only).
+
+These tests are about the shell (reader task, send lock, taps, history, resampling, failures),
+not about a provider: the server is a script, so every event is predictable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from realtimelab import events as ev
+from realtimelab.audio import SampleRateError
+from realtimelab.config import SessionConfig, Vad
+from realtimelab.providers.base import AssistantText, ToolCallRecord, ToolResultRecord, UserText
+from realtimelab.session import RealtimeSession, SessionClosedError, connect
+
+FRAMES = Path(__file__).parent / "frames"
+Handler = Callable[[ServerConnection, list[dict[str, Any]]], Awaitable[None]]
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = json.loads((FRAMES / name).read_text())["frames"]
+    return frames
+
+
+class FakeServer:
+    """Runs `script(ws, received)`; `received` collects every client frame (parsed)."""
+
+    def __init__(self, script: Handler) -> None:
+        self.script = script
+        self.received: list[dict[str, Any]] = []
+        self.headers: dict[str, str] = {}
+        self.url = ""
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        self.headers = dict(ws.request.headers.raw_items())
+
+        async def collect() -> None:
+            async for message in ws:
+                self.received.append(json.loads(message))
+
+        collector = asyncio.create_task(collect())
+        try:
+            await self.script(ws, self.received)
+            await ws.wait_closed()
+        finally:
+            collector.cancel()
+
+    def types(self) -> list[str]:
+        return [f.get("type") or next(iter(f)) for f in self.received]
+
+
+@pytest.fixture
+async def fake_server() -> AsyncIterator[Callable[[Handler], Awaitable[FakeServer]]]:
+    servers = []
+
+    async def start(script: Handler) -> FakeServer:
+        fake = FakeServer(script)
+        server = await serve(fake._handle, "127.0.0.1", 0, compression=None)
+        servers.append(server)
+        fake.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        return fake
+
+    yield start
+    for s in servers:
+        s.close()
+        await s.wait_closed()
+
+
+async def wait_for(received: list[dict[str, Any]], n: int, timeout: float = 5) -> None:
+    async with asyncio.timeout(timeout):
+        while len(received) < n:
+            await asyncio.sleep(0.005)
+
+
+async def collect_until(
+    session: RealtimeSession, kind: type[ev.Event], timeout: float = 5
+) -> list[ev.Event]:
+    out: list[ev.Event] = []
+    async with asyncio.timeout(timeout):
+        async for event in session:
+            out.append(event)
+            if isinstance(event, kind):
+                break
+    return out
+
+
+def openai_script(frames: list[dict[str, Any]], *, extra: list[str | bytes] = ()) -> Handler:  # type: ignore[assignment]
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send(json.dumps(load("openai_audio_turn.json")[0]))  # session.created
+        await wait_for(received, 1)  # session.update
+        for raw in extra:
+            await ws.send(raw)
+        for f in frames:
+            await ws.send(json.dumps(f))
+
+    return script
+
+
+async def test_openai_replay_events_history_and_taps(fake_server: Any) -> None:
+    server = await fake_server(
+        openai_script(load("openai_audio_turn.json")[1:], extra=["{oops", '{"type": 1}'])
+    )
+    tapped: list[tuple[str, dict[str, Any], float]] = []
+    ticks = iter(range(10_000))
+    async with connect(
+        "openai",
+        url=server.url,
+        api_key="sk-test-0123456789abcdefghij",
+        frame_tap=lambda d, f, t: tapped.append((d, f, t)),
+        clock=lambda: float(next(ticks)),
+    ) as session:
+        assert session.capabilities.truncation and session.model == "gpt-realtime"
+        await session.send_audio(b"\x00\x00" * 2400, 24000)
+        events = await collect_until(session, ev.TurnComplete)
+    kinds = [e.kind for e in events]
+    assert kinds[:4] == ["SessionStarted", "Error", "Error", "SpeechStarted"]  # malformed: kept going
+    assert kinds[-2:] == ["OutputTranscript", "TurnComplete"]
+    assert server.headers["Authorization"] == "Bearer sk-test-0123456789abcdefghij"
+    assert "OpenAI-Beta" not in server.headers
+    assert server.types() == ["session.update", "input_audio_buffer.append"]
+    assert [d for d, _, _ in tapped][:2] == ["send", "recv"] or [d for d, _, _ in tapped][:2] == [
+        "recv",
+        "send",
+    ]
+    assert {d for d, _, _ in tapped} == {"send", "recv"}
+    assert [t for _, _, t in tapped] == sorted(t for _, _, t in tapped)  # injected clock
+    assert list(session.frames) == tapped[-len(session.frames) :]
+    assert session.history == (UserText("", spoken=True),)[:0] + (AssistantText("Claro."),)
+    assert session.closed and "sk-test" not in repr(session)
+
+
+async def test_user_transcript_is_placed_before_the_reply_it_caused(fake_server: Any) -> None:
+    frames = load("openai_audio_turn.json")[1:]
+    transcript = {
+        "type": "conversation.item.input_audio_transcription.completed",
+        "event_id": "e",
+        "item_id": "item_Ct1OhV",
+        "content_index": 0,
+        "transcript": "Can you help?",
+        "usage": {"type": "duration", "seconds": 1},
+    }
+    server = await fake_server(openai_script([*frames, transcript]))
+    async with connect("openai", url=server.url) as session:
+        await session.send_audio(b"\x00\x00" * 2400, 24000)
+        await collect_until(session, ev.InputTranscript)
+    assert session.history == (UserText("Can you help?", spoken=True), AssistantText("Claro."))
+
+
+async def test_send_audio_resamples_and_guard_rejects_without_resampling(
+    fake_server: Any,
+) -> None:
+    server = await fake_server(openai_script([]))
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype("<i2").tobytes()
+    async with connect("openai", url=server.url) as session:
+        for i in range(0, len(tone), 1920):  # 20 ms chunks at 48 kHz
+            await session.send_audio(tone[i : i + 1920], 48000)
+        await session.commit()
+        await wait_for(server.received, 3)
+        await asyncio.sleep(0.05)
+    appended = b"".join(
+        base64.b64decode(f["audio"])
+        for f in server.received
+        if f["type"] == "input_audio_buffer.append"
+    )
+    assert abs(len(appended) - 48000) <= 4  # 1 s at 24 kHz, after the flush
+    assert server.types()[-1] == "input_audio_buffer.commit"
+    assert session.rate_guard.findings[0].action == "resampled"
+
+    strict = await fake_server(openai_script([]))
+    async with connect("openai", url=strict.url, resample=False) as session:
+        with pytest.raises(SampleRateError, match=r"48000 Hz.*24000 Hz"):
+            await session.send_audio(b"\x00\x00" * 960, 48000)
+        await session.send_audio(b"\x00\x00" * 480, 24000)  # the right rate passes
+        await wait_for(strict.received, 2)
+
+
+async def test_output_audio_is_resampled_for_the_player(fake_server: Any) -> None:
+    server = await fake_server(openai_script(load("openai_audio_turn.json")[1:]))
+    async with connect("openai", url=server.url, player_rate=48000) as session:
+        events = await collect_until(session, ev.TurnComplete)
+    audio = [e for e in events if isinstance(e, ev.AudioChunk)]
+    assert audio and all(a.rate == 48000 for a in audio)
+    total = sum(len(a.pcm) for a in audio)
+    assert abs(total - 2 * 2 * 4800) <= 8  # 200 ms at 48 kHz, tail flushed at TurnComplete
+
+
+async def test_deferred_response_create_is_sent_by_the_reader(fake_server: Any) -> None:
+    call = load("openai_function_call.json")
+
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send(json.dumps(load("openai_audio_turn.json")[0]))
+        await wait_for(received, 1)
+        for f in call[:4]:  # the reply is still active after arguments.done
+            await ws.send(json.dumps(f))
+        await wait_for(received, 2)  # the function_call_output
+        for f in call[4:]:
+            await ws.send(json.dumps(f))
+
+    server = await fake_server(script)
+    async with connect("openai", url=server.url) as session:
+        events = await collect_until(session, ev.ToolCall)
+        tool_call = events[-1]
+        assert isinstance(tool_call, ev.ToolCall)
+        await session.send_tool_response(tool_call.call_id, {"temp_c": 21})
+        await collect_until(session, ev.TurnComplete)
+        await wait_for(server.received, 3)
+    assert server.types() == ["session.update", "conversation.item.create", "response.create"]
+    assert session.history == (
+        ToolCallRecord("call_9Q9eysr6LstYMEx6", "get_weather", '{"city":"Tokyo"}'),
+        ToolResultRecord("call_9Q9eysr6LstYMEx6", "get_weather", '{"temp_c": 21}'),
+    )
+
+
+async def test_interrupt_truncates_clamped_and_history_keeps_heard_part(fake_server: Any) -> None:
+    barge = load("openai_barge_in.json")
+    transcript = {
+        "type": "response.output_audio_transcript.done",
+        "event_id": "e",
+        "response_id": "resp_B",
+        "item_id": "item_A",
+        "output_index": 0,
+        "content_index": 0,
+        "transcript": "one two three four five six seven eight",
+    }
+    server = await fake_server(openai_script([*barge[:3], transcript]))
+    async with connect("openai", url=server.url, config=SessionConfig(vad=Vad(mode="manual"))) as s:
+        await collect_until(s, ev.OutputTranscript)
+        await s.interrupt(played_ms=100)  # half of the 200 ms received
+        await s.interrupt(played_ms=0)  # nothing heard: no truncate
+        await wait_for(server.received, 3)
+        await asyncio.sleep(0.05)
+    assert server.types() == ["session.update", "response.cancel", "conversation.item.truncate"]
+    assert server.received[2]["audio_end_ms"] == 100
+    (reply,) = s.history
+    assert reply == AssistantText("one two three", interrupted=True)
+
+
+async def test_concurrent_verbs_do_not_interleave(fake_server: Any) -> None:
+    server = await fake_server(openai_script([]))
+    async with connect("openai", url=server.url) as session:
+        await asyncio.gather(*(session.send_text(f"msg {i}") for i in range(20)))
+        await wait_for(server.received, 41)
+    pairs = list(zip(server.types()[1::2], server.types()[2::2], strict=True))
+    assert pairs == [("conversation.item.create", "response.create")] * 20
+
+
+async def test_gemini_binary_frames_and_setup_first(fake_server: Any) -> None:
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await wait_for(received, 1)
+        assert "setup" in received[0]
+        for f in load("gemini_audio_turn.json"):
+            await ws.send(json.dumps(f).encode())
+
+    server = await fake_server(script)
+    async with connect("gemini", url=server.url, api_key="AIza-test-key-000000000000") as session:
+        events = await collect_until(session, ev.ResumptionUpdate)
+        assert session.resumption_handle == "Cj0handle"
+    assert server.headers["x-goog-api-key"] == "AIza-test-key-000000000000"
+    assert "/ws/google.ai.generativelanguage.v1beta" in session.url
+    assert [e.kind for e in events][0] == "SessionStarted"
+    assert session.history == (
+        AssistantText("It is sunny"),
+        UserText("what's the weather", spoken=True),
+    )  # no user audio was sent through this session, so no slot was reserved before the reply
+
+
+async def test_setup_rejected_by_close_raises_with_reason(fake_server: Any) -> None:
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await wait_for(received, 1)
+        await ws.close(1007, "Request contains an invalid argument.")
+
+    server = await fake_server(script)
+    with pytest.raises(ConnectionError, match=r"1007.*invalid argument"):
+        async with connect("gemini", url=server.url):
+            pass
+
+
+async def test_http_refusal_is_a_connection_error_without_the_key() -> None:
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    key = "sk-live-SECRET-abcdefghijklmnop"
+
+    def refuse(conn: Any, request: Any) -> Response:
+        body = f'{{"error": "bad key {key}"}}'.encode()
+        return Response(401, "Unauthorized", Headers({"Content-Length": str(len(body))}), body)
+
+    async with serve(lambda ws: asyncio.sleep(0), "127.0.0.1", 0, process_request=refuse) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+        with pytest.raises(ConnectionError) as info:
+            async with connect("openai", url=url, api_key=key):
+                pass
+    assert "401" in str(info.value)
+    assert key not in str(info.value) and "SECRET" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+async def test_server_close_ends_iteration_with_error_and_closed(fake_server: Any) -> None:
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send(json.dumps(load("openai_audio_turn.json")[0]))
+        await wait_for(received, 1)
+        await ws.close(1011, "Internal error encountered.")
+
+    server = await fake_server(script)
+    async with connect("openai", url=server.url) as session:
+        events = [e async for e in session]
+        with pytest.raises(SessionClosedError):
+            await session.send_text("anyone?")
+    assert [e.kind for e in events] == ["SessionStarted", "Error", "Closed"]
+    closed = events[-1]
+    assert isinstance(closed, ev.Closed) and closed.code == 1011 and not closed.expected
+
+
+async def test_socket_settings(fake_server: Any) -> None:
+    server = await fake_server(openai_script([]))
+    async with connect("openai", url=server.url) as session:
+        ws = session._ws
+        assert (ws.ping_interval, ws.ping_timeout) == (20.0, 60.0)
+        assert ws.protocol.max_message_size == 16 * 2**20
+        assert "permessage-deflate" not in server.headers.get("Sec-WebSocket-Extensions", "")
