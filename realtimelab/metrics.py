@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 PRICES_ENV: Final = "REALTIMELAB_PRICES"
 _DEFAULT_PRICES: Final = Path(__file__).resolve().parent.parent / "data" / "prices.json"
 
+#: Audio arriving within this long after the previous chunk finished playing joins its span
+#: (network jitter is not a gap anyone hears).
+_SPAN_JOIN_MS: Final = 40.0
+
 _OUTPUT_KINDS: Final = frozenset(
     {"AudioChunk", "ToolCall", "TextDelta", "OutputTranscript", "ResponseStarted"}
 )
@@ -195,7 +199,12 @@ def add_usage(a: Usage | None, b: Usage | None) -> Usage | None:
 
 @dataclasses.dataclass(frozen=True)
 class TurnMetrics:
-    """One turn's timings (ms since the log started) and derived latencies (ms)."""
+    """One turn's timings (ms since the log started) and derived latencies (ms).
+
+    ``audio_spans_ms`` are (start, end) stretches of model audio as a player that starts each
+    chunk on arrival (or when the previous one ends) would play it; silences between spans are
+    real gaps the listener hears (a tool call, a slow server).
+    """
 
     index: int
     provider: str | None
@@ -212,6 +221,7 @@ class TurnMetrics:
     interrupted_ms: float | None
     interruption_latency_ms: float | None
     audio_out_ms: float
+    audio_spans_ms: tuple[tuple[float, float], ...]
     status: str | None
     usage: Usage | None
     model: str | None
@@ -232,6 +242,7 @@ class _Turn:
     first_audio: float | None = None
     last_audio: float | None = None
     audio_ms: float = 0.0
+    spans: list[list[float]] = dataclasses.field(default_factory=list)
     tool_calls: list[float] = dataclasses.field(default_factory=list)
     gap_start: float | None = None  # open tool gap
     tool_gap: float | None = None
@@ -244,10 +255,14 @@ class _Turn:
     model: str | None = None
 
     def playback_end(self) -> float | None:
-        """Estimated end of playback: audio plays in real time from its first arrival."""
-        if self.first_audio is None:
-            return None
-        return max(self.last_audio or self.first_audio, self.first_audio + self.audio_ms)
+        """Estimated end of playback (each chunk plays on arrival or after the previous one)."""
+        return self.spans[-1][1] if self.spans else None
+
+    def add_audio(self, t: float, ms: float) -> None:
+        if self.spans and t <= self.spans[-1][1] + _SPAN_JOIN_MS:
+            self.spans[-1][1] = max(self.spans[-1][1], t) + ms
+        else:
+            self.spans.append([t, t + ms])
 
 
 class _TurnBuilder:
@@ -348,7 +363,9 @@ class _TurnBuilder:
                     turn.first_audio = t
                 turn.last_audio = t
                 ms = line.get("audio_ms")
-                turn.audio_ms += float(ms) if isinstance(ms, int | float) else 0.0
+                dur = float(ms) if isinstance(ms, int | float) else 0.0
+                turn.audio_ms += dur
+                turn.add_audio(t, dur)
                 if turn.gap_start is not None:
                     turn.tool_gap = (turn.tool_gap or 0.0) + (t - turn.gap_start)
                     turn.gap_start = None
@@ -447,6 +464,7 @@ def turn_metrics(
                 interrupted_ms=turn.interrupted,
                 interruption_latency_ms=_ms(min(ends), turn.barge) if ends else None,
                 audio_out_ms=round(turn.audio_ms, 3),
+                audio_spans_ms=tuple((round(a, 3), round(b, 3)) for a, b in turn.spans),
                 status=turn.status,
                 usage=turn.usage,
                 model=mdl,
@@ -607,8 +625,8 @@ def waterfall(
     lines: Iterable[Mapping[str, Any] | Event] | Sequence[TurnMetrics],
     ax: Axes | None = None,
 ) -> Figure:
-    """A timeline, one row per turn: user speech, the TTFB gap, model audio (arrival and
-    estimated playback), tool calls (▼), barge-in (|) and interruptions (✕).
+    """A timeline, one row per turn: user speech, the TTFB gap, model audio spans (as played
+    on arrival, so tool gaps show as holes), tool calls (▼), barge-in (|), interruptions (✕).
 
     Takes log lines, events, or already computed :class:`TurnMetrics`. Returns the Figure
     (``ax``'s figure when given); matplotlib is imported only here.
@@ -623,11 +641,17 @@ def waterfall(
         else turn_metrics(items)  # type: ignore[arg-type]
     )
     if ax is None:
-        fig = Figure(figsize=(10, 1.2 + 0.5 * max(1, len(metrics))))
+        fig = Figure(figsize=(10, 1.4 + 0.7 * max(1, len(metrics))))
         ax = fig.add_subplot()
     else:
         fig = ax.figure  # type: ignore[assignment]
-    colors = {"speech": "#4c72b0", "gap": "#dddddd", "audio": "#55a868", "play": "#b7dfc0"}
+    colors = {
+        "speech": "#4c72b0",
+        "gap": "#dddddd",
+        "audio": "#55a868",
+        "tool": "#dd8452",
+        "stop": "#c44e52",
+    }
     h = 0.6
     for m in metrics:
         y = m.index
@@ -639,53 +663,55 @@ def waterfall(
             )
         elif m.user_speech_end_ms is not None:
             ax.plot([m.user_speech_end_ms], [y], marker=">", color=colors["speech"], ms=8)
-        if m.first_audio_ms is not None:
-            if m.ttfb_ms is not None and m.user_speech_end_ms is not None:
-                ax.broken_barh(
-                    [(m.user_speech_end_ms, m.ttfb_ms)],
-                    (y - h / 4, h / 2),
-                    facecolor=colors["gap"],
-                    hatch="//",
-                    edgecolor="#999999",
-                )
-                ax.text(
-                    m.user_speech_end_ms + m.ttfb_ms / 2,
-                    y,
-                    f"TTFB {m.ttfb_ms:.0f} ms",
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
-                )
-            play = max(m.audio_out_ms, (m.last_audio_ms or m.first_audio_ms) - m.first_audio_ms)
-            ax.broken_barh([(m.first_audio_ms, play)], (y - h / 4, h / 2), color=colors["play"])
-            arrival = max((m.last_audio_ms or m.first_audio_ms) - m.first_audio_ms, 1.0)
-            ax.broken_barh([(m.first_audio_ms, arrival)], (y - h / 2, h), color=colors["audio"])
+        if m.ttfb_ms is not None and m.user_speech_end_ms is not None:
+            ax.broken_barh(
+                [(m.user_speech_end_ms, m.ttfb_ms)],
+                (y - h / 4, h / 2),
+                facecolor=colors["gap"],
+                hatch="//",
+                edgecolor="#999999",
+            )
+            ax.text(
+                m.user_speech_end_ms + m.ttfb_ms / 2,
+                y - h / 2 - 0.03,
+                f"TTFB {m.ttfb_ms:.0f} ms",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        if m.audio_spans_ms:
+            ax.broken_barh(
+                [(a, max(b - a, 1.0)) for a, b in m.audio_spans_ms],
+                (y - h / 2, h),
+                color=colors["audio"],
+            )
         for t in m.tool_call_ms:
-            ax.plot([t], [y], marker="v", color="#dd8452", ms=10, linestyle="none")
+            ax.plot([t], [y], marker="v", color=colors["tool"], ms=10, ls="none", zorder=4)
         if m.barge_in_ms is not None:
-            ax.plot([m.barge_in_ms], [y], marker="|", color="#c44e52", ms=18, mew=2)
+            ax.plot([m.barge_in_ms], [y], marker="|", color=colors["stop"], ms=18, mew=2, zorder=4)
         if m.interrupted_ms is not None:
-            ax.plot([m.interrupted_ms], [y], marker="x", color="#c44e52", ms=10, mew=2)
+            ax.plot(
+                [m.interrupted_ms], [y], marker="x", color=colors["stop"], ms=10, mew=2, zorder=4
+            )
         if m.tool_gap_ms is not None and m.tool_call_ms:
             ax.text(
                 m.tool_call_ms[0],
-                y - h / 2,
-                f" tool gap {m.tool_gap_ms:.0f} ms",
+                y + h / 2 + 0.03,
+                f"tool gap {m.tool_gap_ms:.0f} ms",
                 fontsize=7,
-                va="bottom",
-                color="#dd8452",
+                va="top",
+                color=colors["tool"],
             )
         if m.interruption_latency_ms is not None and m.barge_in_ms is not None:
             ax.text(
                 m.barge_in_ms,
-                y + h / 2,
-                f" interrupt {m.interruption_latency_ms:.0f} ms",
+                y + h / 2 + 0.03,
+                f"interrupt {m.interruption_latency_ms:.0f} ms",
                 fontsize=7,
                 va="top",
-                color="#c44e52",
+                color=colors["stop"],
             )
-    ax.set_ylim(len(metrics) - 0.4 if metrics else 0.6, -0.6)
+    ax.set_ylim(len(metrics) - 0.25 if metrics else 0.6, -0.75)
     ax.set_yticks([m.index for m in metrics])
     ax.set_yticklabels([f"turn {m.index} ({m.provider or '?'})" for m in metrics])
     ax.set_xlabel("time since log start (ms)")
@@ -695,11 +721,10 @@ def waterfall(
         handles=[
             Patch(color=colors["speech"], label="user speech"),
             Patch(facecolor=colors["gap"], hatch="//", edgecolor="#999999", label="TTFB gap"),
-            Patch(color=colors["audio"], label="model audio arriving"),
-            Patch(color=colors["play"], label="playback (est.)"),
-            ax.plot([], [], "v", color="#dd8452", label="tool call")[0],
-            ax.plot([], [], "|", color="#c44e52", mew=2, label="barge-in")[0],
-            ax.plot([], [], "x", color="#c44e52", mew=2, label="interrupted")[0],
+            Patch(color=colors["audio"], label="model audio (played on arrival)"),
+            ax.plot([], [], "v", color=colors["tool"], label="tool call")[0],
+            ax.plot([], [], "|", color=colors["stop"], mew=2, label="user barges in")[0],
+            ax.plot([], [], "x", color=colors["stop"], mew=2, label="interrupted")[0],
         ],
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),

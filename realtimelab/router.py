@@ -88,7 +88,8 @@ class RouteContext:
 class Policy(Protocol):
     """Anything with ``choose(ctx) -> provider`` and a ``providers`` tuple."""
 
-    providers: tuple[str, ...]
+    @property
+    def providers(self) -> tuple[str, ...]: ...
 
     def choose(self, ctx: RouteContext) -> str: ...
 

@@ -337,7 +337,7 @@ class RealtimeSession:
         self._heard_fraction = (
             max(0.0, min(played_ms, received)) / received if received > 0 else 0.0
         )
-        self._apply_heard_fraction()
+        self._record_assistant()
         for resampler in self._out_resamplers.values():
             resampler.flush()  # discard the queued tail: it was never heard
         await self._send(self._codec.encode_interrupt(None, played_ms))
@@ -443,26 +443,23 @@ class RealtimeSession:
         self._heard_fraction = None
 
     def _record_assistant(self) -> None:
-        text = self._turn_final if self._turn_final is not None else "".join(self._turn_text)
+        """Write (or rewrite) this turn's AssistantText: the transcript so far, cut to the heard
+        share after `interrupt`; a reply nobody heard is removed, as if never said."""
+        full = self._turn_final if self._turn_final is not None else "".join(self._turn_text)
+        heard = self._heard_fraction
+        text = full if heard is None else _cut(full, heard)
+        index = self._turn_recorded
         if not text.strip():
+            if index is not None:
+                del self._history[index]
+                self._turn_recorded = None
             return
-        record = AssistantText(text)
-        if self._turn_recorded is None:
+        record = AssistantText(text, interrupted=heard is not None)
+        if index is None:
             self._turn_recorded = len(self._history)
             self._history.append(record)
         else:
-            self._history[self._turn_recorded] = record
-        self._apply_heard_fraction()
-
-    def _apply_heard_fraction(self) -> None:
-        if self._heard_fraction is None or self._turn_recorded is None:
-            return
-        current = self._history[self._turn_recorded]
-        if isinstance(current, AssistantText):
-            full = self._turn_final if self._turn_final is not None else "".join(self._turn_text)
-            self._history[self._turn_recorded] = AssistantText(
-                _cut(full, self._heard_fraction), interrupted=True
-            )
+            self._history[index] = record
 
     def _to_player_rate(self, chunk: ev.AudioChunk) -> ev.AudioChunk:
         assert self._player_rate is not None

@@ -244,7 +244,9 @@ def test_snake_case_and_text_frames_and_urlsafe_base64() -> None:
     data = base64.urlsafe_b64encode(pcm).decode().rstrip("=")
     frame = {
         "server_content": {
-            "model_turn": {"parts": [{"inline_data": {"mime_type": "audio/pcm;rate=16000", "data": data}}]},
+            "model_turn": {
+                "parts": [{"inline_data": {"mime_type": "audio/pcm;rate=16000", "data": data}}]
+            },
             "turn_complete": True,
         }
     }

@@ -1,4 +1,4 @@
-"""Engine pieces without sockets: pacing, paced streams, input turns, conversation, usage, faults."""
+"""Engine pieces without sockets: pacing, streams, input turns, conversation, usage, faults."""
 
 from __future__ import annotations
 
@@ -72,7 +72,10 @@ def test_text_pieces_concatenate() -> None:
     assert [p.text for p in pieces] == ["Hi", " there,", " friend."]
 
 
-def make_input(params: VadParams | None = VadParams(silence_duration_ms=300)) -> InputAudio:
+SHORT_SILENCE = VadParams(silence_duration_ms=300)
+
+
+def make_input(params: VadParams | None = SHORT_SILENCE) -> InputAudio:
     return InputAudio(RATE, lambda rate, p: StreamingVad(rate, p), params)
 
 

@@ -12,6 +12,7 @@ from realtimelab.events import (
     AudioChunk,
     Event,
     Interrupted,
+    Provider,
     ResponseStarted,
     SpeechStarted,
     SpeechStopped,
@@ -33,16 +34,37 @@ from realtimelab.observe import EventLog
 
 PRICES: dict[str, Any] = {
     "_note": "test table",
-    "openai": {"default": "m1", "models": {
-        "m1": {"audio_in": 10.0, "audio_out": 20.0, "text_in": 1.0, "text_out": 2.0,
-               "cached_in": 0.5},
-        "m1-mini": {"audio_in": 1.0, "audio_out": 2.0, "text_in": 0.1, "text_out": 0.2,
-                    "cached_in": None},
-    }},
-    "gemini": {"default": "g1", "models": {
-        "g1": {"audio_in": 3.0, "audio_out": 12.0, "text_in": 0.5, "text_out": 2.0,
-               "cached_in": None},
-    }},
+    "openai": {
+        "default": "m1",
+        "models": {
+            "m1": {
+                "audio_in": 10.0,
+                "audio_out": 20.0,
+                "text_in": 1.0,
+                "text_out": 2.0,
+                "cached_in": 0.5,
+            },
+            "m1-mini": {
+                "audio_in": 1.0,
+                "audio_out": 2.0,
+                "text_in": 0.1,
+                "text_out": 0.2,
+                "cached_in": None,
+            },
+        },
+    },
+    "gemini": {
+        "default": "g1",
+        "models": {
+            "g1": {
+                "audio_in": 3.0,
+                "audio_out": 12.0,
+                "text_in": 0.5,
+                "text_out": 2.0,
+                "cached_in": None,
+            },
+        },
+    },
 }
 
 
@@ -59,34 +81,51 @@ def chunk(t: float, ms: float = 100.0, provider: str = "openai") -> AudioChunk:
 
 
 def usage(a_in: int, a_out: int) -> Usage:
-    return Usage(input_tokens=a_in, input_audio_tokens=a_in, output_tokens=a_out,
-                 output_audio_tokens=a_out, total_tokens=a_in + a_out)
+    return Usage(
+        input_tokens=a_in,
+        input_audio_tokens=a_in,
+        output_tokens=a_out,
+        output_audio_tokens=a_out,
+        total_tokens=a_in + a_out,
+    )
 
 
 def timeline() -> list[Event]:
     """Four OpenAI turns with hand-computed answers (times in seconds)."""
-    o = "openai"
+    o: Provider = "openai"
     return [
         # turn 0: plain reply. stop 2.0 -> first audio 2.35 (ttfb 350) -> last 3.0 (ttlb 1000)
         SpeechStarted(provider=o, t=1.0),
         SpeechStopped(provider=o, t=2.0),
         ResponseStarted(provider=o, t=2.1),
-        chunk(2.35), chunk(2.5), chunk(3.0),
+        chunk(2.35),
+        chunk(2.5),
+        chunk(3.0),
         TurnComplete(provider=o, t=3.05, usage=usage(100, 200)),
         # turn 1: audio, tool call, response ends; continuation audio 1000 ms after last audio
         SpeechStarted(provider=o, t=5.0),
         SpeechStopped(provider=o, t=6.0),
-        chunk(6.4), chunk(6.5),
-        ToolCall(provider=o, t=6.6, call_id="c1", name="get_weather", arguments={"city": "Paris"},
-                 arguments_json='{"city": "Paris"}'),
+        chunk(6.4),
+        chunk(6.5),
+        ToolCall(
+            provider=o,
+            t=6.6,
+            call_id="c1",
+            name="get_weather",
+            arguments={"city": "Paris"},
+            arguments_json='{"city": "Paris"}',
+        ),
         TurnComplete(provider=o, t=6.65, usage=usage(10, 20)),
         ResponseStarted(provider=o, t=7.2),
-        chunk(7.5), chunk(7.6),
+        chunk(7.5),
+        chunk(7.6),
         TurnComplete(provider=o, t=7.7, usage=usage(30, 40)),
         # turn 2: barge-in while the model is speaking: speech 10.8 -> interrupted 10.95 (150)
         SpeechStarted(provider=o, t=9.0),
         SpeechStopped(provider=o, t=10.0),
-        chunk(10.3), chunk(10.4), chunk(10.5),
+        chunk(10.3),
+        chunk(10.4),
+        chunk(10.5),
         SpeechStarted(provider=o, t=10.8),
         Interrupted(provider=o, t=10.95),
         TurnComplete(provider=o, t=11.0, status="cancelled"),
@@ -103,12 +142,22 @@ def test_known_numbers_from_events() -> None:
     t0, t1, t2, t3 = m
     assert (t0.user_speech_end_ms, t0.first_audio_ms, t0.last_audio_ms) == (1000.0, 1350.0, 2000.0)
     assert (t0.ttfb_ms, t0.ttlb_ms, t0.tool_gap_ms, t0.interruption_latency_ms) == (
-        350.0, 1000.0, None, None)
+        350.0,
+        1000.0,
+        None,
+        None,
+    )
     assert t0.audio_out_ms == pytest.approx(300.0)
     assert t1.ttfb_ms == pytest.approx(400.0) and t1.tool_gap_ms == pytest.approx(1000.0)
     assert t1.tool_calls == 1 and t1.ttlb_ms == pytest.approx(1600.0)
-    assert t1.usage == Usage(input_tokens=40, input_audio_tokens=40, output_tokens=60,
-                             output_audio_tokens=60, total_tokens=100)
+    assert t1.audio_spans_ms == ((5400.0, 5600.0), (6500.0, 6700.0))  # the hole is the tool gap
+    assert t1.usage == Usage(
+        input_tokens=40,
+        input_audio_tokens=40,
+        output_tokens=60,
+        output_audio_tokens=60,
+        total_tokens=100,
+    )
     assert t2.barge_in_ms == pytest.approx(9800.0)
     assert t2.interruption_latency_ms == pytest.approx(150.0) and t2.status == "cancelled"
     assert t3.user_speech_start_ms == pytest.approx(9800.0)
@@ -135,16 +184,34 @@ def test_text_turn_and_client_flush_via_frames() -> None:
     clock = Clock()
     log = EventLog(None, clock=clock)
     log.frame("in", {"type": "session.created", "session": {"model": "m1-mini"}}, 0.0)
-    log.frame("out", {"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}}, 1.0)
+    log.frame(
+        "out",
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "hi"}],
+            },
+        },
+        1.0,
+    )
     log.frame("out", {"type": "response.create"}, 1.0)
     for t in (1.3, 1.4, 1.5, 1.6, 1.7):  # 5 x 100 ms: playback until ~1.8 s
         log.event(chunk(t))
     log.event(TurnComplete(provider="openai", t=1.75, usage=usage(10, 10)))
     # the server already finished; the user barges in during playback, the client truncates
     log.event(SpeechStarted(provider="openai", t=1.76))
-    log.frame("out", {"type": "conversation.item.truncate", "item_id": "i", "content_index": 0,
-                      "audio_end_ms": 400}, 1.79)
+    log.frame(
+        "out",
+        {
+            "type": "conversation.item.truncate",
+            "item_id": "i",
+            "content_index": 0,
+            "audio_end_ms": 400,
+        },
+        1.79,
+    )
     (m0, m1) = turn_metrics(log.lines, prices=PRICES)
     assert m0.user_input == "text" and m0.user_speech_end_ms == 1000.0
     assert m0.ttfb_ms == pytest.approx(300.0) and m0.ttlb_ms == pytest.approx(700.0)
@@ -165,7 +232,7 @@ def test_speech_after_playback_is_not_a_barge_in() -> None:
 
 
 def test_tool_call_before_any_audio_gaps_from_the_call() -> None:
-    g = "gemini"
+    g: Provider = "gemini"
     evs: list[Event] = [
         SpeechStopped(provider=g, t=1.0),
         ToolCall(provider=g, t=1.2, call_id="f", name="f", arguments={}, arguments_json="{}"),
@@ -186,19 +253,24 @@ def test_unprompted_greeting_is_its_own_turn() -> None:
 def test_cost_rules() -> None:
     assert cost(None, "openai", prices=PRICES) == 0.0
     # text and audio priced separately; unsplit tokens billed at the audio rate
-    u = Usage(input_tokens=1000, input_text_tokens=400, input_audio_tokens=100,
-              output_tokens=300, output_text_tokens=100)
+    u = Usage(
+        input_tokens=1000,
+        input_text_tokens=400,
+        input_audio_tokens=100,
+        output_tokens=300,
+        output_text_tokens=100,
+    )
     expected = (400 * 1.0 + 100 * 10.0 + 500 * 10.0 + 100 * 2.0 + 200 * 20.0) / 1e6
     assert cost(u, "openai", "m1", PRICES) == pytest.approx(expected)
     # cached tokens split in proportion and billed at cached_in
     c = Usage(input_tokens=100, input_audio_tokens=80, input_text_tokens=20, cached_tokens=50)
-    assert cost(c, "openai", "m1", PRICES) == pytest.approx(
-        (40 * 10.0 + 10 * 1.0 + 50 * 0.5) / 1e6)
+    assert cost(c, "openai", "m1", PRICES) == pytest.approx((40 * 10.0 + 10 * 1.0 + 50 * 0.5) / 1e6)
     # cached_in None: no discount
     assert cost(c, "openai", "m1-mini", PRICES) == pytest.approx((80 * 1.0 + 20 * 0.1) / 1e6)
     # dict usage, dated snapshot / models/ prefix resolved to the longest known prefix
-    assert cost({"output_audio_tokens": 1000, "output_tokens": 1000}, "openai",
-                "m1-mini-2025-10-06", PRICES) == pytest.approx(2000 / 1e6)
+    assert cost(
+        {"output_audio_tokens": 1000, "output_tokens": 1000}, "openai", "m1-mini-2025-10-06", PRICES
+    ) == pytest.approx(2000 / 1e6)
     assert price_for("gemini", "models/g1-preview", PRICES)[0] == "g1"
     with pytest.raises(KeyError, match="known"):
         price_for("openai", "other-model", PRICES)
@@ -238,8 +310,10 @@ def test_summary_percentiles_and_table() -> None:
 
 
 def test_summary_by_provider() -> None:
-    evs = [*timeline()[:7], *[dataclasses.replace(e, provider="gemini", t=e.t + 20)
-                              for e in timeline()[:7]]]
+    evs = [
+        *timeline()[:7],
+        *[dataclasses.replace(e, provider="gemini", t=e.t + 20) for e in timeline()[:7]],
+    ]
     s = summarize(turn_metrics(evs, prices=PRICES))
     assert set(s["by_provider"]) == {"gemini", "openai"}
     assert s["by_provider"]["gemini"]["ttfb_ms"]["p50"] == pytest.approx(350.0)

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from realtimelab.audio import RateFinding
-from realtimelab.events import AudioChunk, SpeechStarted, SpeechStopped, ToolCall, TurnComplete, Usage
+from realtimelab.events import (
+    AudioChunk,
+    SpeechStarted,
+    SpeechStopped,
+    ToolCall,
+    TurnComplete,
+    Usage,
+)
 from realtimelab.observe import (
     EventLog,
     LogReadWarning,
@@ -42,7 +49,9 @@ def b64(n_bytes: int, fill: int = 1) -> str:
 
 
 def pcm_b64_urlsafe(n_bytes: int) -> str:
-    return base64.urlsafe_b64encode(bytes(range(256)) * (n_bytes // 256) + bytes(n_bytes % 256)).decode()
+    return base64.urlsafe_b64encode(
+        bytes(range(256)) * (n_bytes // 256) + bytes(n_bytes % 256)
+    ).decode()
 
 
 def test_line_shape_and_openai_audio_elided(tmp_path: Path) -> None:
@@ -52,7 +61,9 @@ def test_line_shape_and_openai_audio_elided(tmp_path: Path) -> None:
     with EventLog(path, clock=clock) as log:
         log.frame("out", {"type": "session.update", "session": {"type": "realtime"}}, 100.0)
         log.frame("out", {"type": "input_audio_buffer.append", "audio": payload}, 100.25)
-        log.frame("in", {"type": "response.output_audio.delta", "delta": b64(4800), "item_id": "i"}, 100.5)
+        log.frame(
+            "in", {"type": "response.output_audio.delta", "delta": b64(4800), "item_id": "i"}, 100.5
+        )
     text = path.read_text()
     assert payload not in text and b64(4800) not in text
     lines = read_log(path)
@@ -65,16 +76,23 @@ def test_line_shape_and_openai_audio_elided(tmp_path: Path) -> None:
     assert append["type"] == "input_audio_buffer.append"
     assert append["audio_bytes"] == 960 and append["audio_ms"] == 20.0  # PCM16 @ 24 kHz
     assert append["frame"]["audio"] == "<audio 960 B>"
-    expected_size = len(json.dumps({"type": "input_audio_buffer.append", "audio": payload},
-                                   separators=(",", ":")))
+    expected_size = len(
+        json.dumps({"type": "input_audio_buffer.append", "audio": payload}, separators=(",", ":"))
+    )
     assert append["size"] == expected_size
     assert lines[2]["audio_ms"] == 100.0 and "audio 100.0 ms" in lines[2]["summary"]
 
 
 def test_openai_g711_format_changes_audio_ms() -> None:
     log = EventLog(None, clock=Clock())
-    log.frame("out", {"type": "session.update", "session": {"audio": {"input": {
-        "format": {"type": "audio/pcmu"}}}}}, 100.0)
+    log.frame(
+        "out",
+        {
+            "type": "session.update",
+            "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}},
+        },
+        100.0,
+    )
     log.frame("out", {"type": "input_audio_buffer.append", "audio": b64(160)}, 100.0)
     assert log.lines[-1]["audio_ms"] == 20.0  # 160 bytes of 8 kHz mu-law
 
@@ -82,16 +100,45 @@ def test_openai_g711_format_changes_audio_ms() -> None:
 def test_gemini_frames_named_and_elided_both_spellings() -> None:
     log = EventLog(None, clock=Clock())
     data_in = pcm_b64_urlsafe(640)
-    log.frame("out", {"realtime_input": {"audio": {"data": data_in,
-                                                   "mime_type": "audio/pcm;rate=16000"}}}, 100.0)
-    log.frame("out", {"realtimeInput": {"audio": {"data": b64(3200),
-                                                  "mimeType": "audio/pcm;rate=16000"}}}, 100.1)
-    log.frame("in", {"serverContent": {"modelTurn": {"parts": [
-        {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": b64(4800)}}]}}}, 100.2)
-    log.frame("in", {"serverContent": {"turnComplete": True},
-                     "usageMetadata": {"promptTokenCount": 3}}, 100.3)
-    log.frame("in", {"serverContent": {"modelTurn": {"parts": [{"inlineData": {
-        "mimeType": "audio/pcm", "data": b64(480)}}]}}}, 100.4)  # no ;rate= -> 24 kHz default
+    log.frame(
+        "out",
+        {"realtime_input": {"audio": {"data": data_in, "mime_type": "audio/pcm;rate=16000"}}},
+        100.0,
+    )
+    log.frame(
+        "out",
+        {"realtimeInput": {"audio": {"data": b64(3200), "mimeType": "audio/pcm;rate=16000"}}},
+        100.1,
+    )
+    log.frame(
+        "in",
+        {
+            "serverContent": {
+                "modelTurn": {
+                    "parts": [
+                        {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": b64(4800)}}
+                    ]
+                }
+            }
+        },
+        100.2,
+    )
+    log.frame(
+        "in",
+        {"serverContent": {"turnComplete": True}, "usageMetadata": {"promptTokenCount": 3}},
+        100.3,
+    )
+    log.frame(
+        "in",
+        {
+            "serverContent": {
+                "modelTurn": {
+                    "parts": [{"inlineData": {"mimeType": "audio/pcm", "data": b64(480)}}]
+                }
+            }
+        },
+        100.4,
+    )  # no ;rate= -> 24 kHz default
     a, b, c, d, e = log.lines
     assert all(x["provider"] == "gemini" for x in log.lines)
     assert a["type"] == "realtimeInput.audio" and a["audio_bytes"] == 640 and a["audio_ms"] == 20.0
@@ -122,11 +169,13 @@ def test_events_logged_without_pcm() -> None:
     log = EventLog(None, clock=clock)
     log.event(SpeechStopped(provider="openai", t=101.0, audio_ms=900.0))
     log.event(AudioChunk(provider="openai", t=101.5, pcm=b"\x01\x02" * 2400, rate=24000))
-    log.event(TurnComplete(provider="openai", t=102.0, usage=Usage(input_tokens=5, output_tokens=7)))
+    log.event(
+        TurnComplete(provider="openai", t=102.0, usage=Usage(input_tokens=5, output_tokens=7))
+    )
     stop, chunk, done = log.lines
     assert stop == {**stop, "dir": "event", "type": "SpeechStopped", "t_ms": 1000.0}
     assert chunk["audio_bytes"] == 4800 and chunk["audio_ms"] == 100.0 and "pcm" not in chunk
-    assert "AudioChunk 100.0 ms @24000 Hz" == chunk["summary"]
+    assert chunk["summary"] == "AudioChunk 100.0 ms @24000 Hz"
     assert done["usage"]["input_tokens"] == 5 and done["status"] == "completed"
     json.dumps(log.lines)  # every line is JSON-serialisable
 
@@ -134,17 +183,41 @@ def test_events_logged_without_pcm() -> None:
 def test_no_secret_reaches_the_file(tmp_path: Path) -> None:
     path = tmp_path / "secret.jsonl"
     with EventLog(path, clock=Clock(), secrets=["my-own-weird-key-77"]) as log:
-        log.mark("connect", url=f"wss://x/ws/Constrained?access_token={TOKEN}&key=AIzaFAKEFAKE123",
-                 headers={"Authorization": f"Bearer {SECRET}", "x-goog-api-key": "AIzaFAKEFAKE123"})
-        log.frame("in", {"type": "error", "error": {"type": "invalid_request_error",
-                                                   "message": f"Incorrect API key provided: {SECRET}"}},
-                  100.0)
+        log.mark(
+            "connect",
+            url=f"wss://x/ws/Constrained?access_token={TOKEN}&key=AIzaFAKEFAKE123",
+            headers={"Authorization": f"Bearer {SECRET}", "x-goog-api-key": "AIzaFAKEFAKE123"},
+        )
+        log.frame(
+            "in",
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": f"Incorrect API key provided: {SECRET}",
+                },
+            },
+            100.0,
+        )
         log.frame("out", {"setup": {"model": "models/x", "note": f"token {TOKEN}"}}, 100.0)
-        log.event(ToolCall(provider="openai", t=100.1, call_id="c1", name="login",
-                           arguments={"api_key": "my-own-weird-key-77", "user": "ann"},
-                           arguments_json="{}"))
-        log.note({"declared": 16000, "expected": 24000, "action": "resampled",
-                  "message": f"while using {SECRET}"})
+        log.event(
+            ToolCall(
+                provider="openai",
+                t=100.1,
+                call_id="c1",
+                name="login",
+                arguments={"api_key": "my-own-weird-key-77", "user": "ann"},
+                arguments_json="{}",
+            )
+        )
+        log.note(
+            {
+                "declared": 16000,
+                "expected": 24000,
+                "action": "resampled",
+                "message": f"while using {SECRET}",
+            }
+        )
     text = path.read_text()
     for secret in (SECRET, "SECRET123456", TOKEN, "AIzaFAKEFAKE123", "my-own-weird-key-77"):
         assert secret not in text, secret
@@ -160,7 +233,12 @@ def test_rate_guard_findings_become_notes() -> None:
     log.note({"declared": 8000, "expected": 16000, "action": "rejected"})
     a, b = log.lines
     assert a["dir"] == "note" and a["type"] == "rate_guard" and a["t_ms"] == 500.0
-    assert (a["declared"], a["expected"], a["action"], a["where"]) == (16000, 24000, "resampled", "mic")
+    assert (a["declared"], a["expected"], a["action"], a["where"]) == (
+        16000,
+        24000,
+        "resampled",
+        "mic",
+    )
     assert "16000" in a["summary"] and "resampled" in a["summary"]
     assert b["action"] == "rejected" and b["provider"] == "gemini"
 
@@ -168,10 +246,18 @@ def test_rate_guard_findings_become_notes() -> None:
 def test_wav_recording_per_turn(tmp_path: Path) -> None:
     clock = Clock()
     rec = tmp_path / "wav"
-    pcm_in = (b"\x10\x00" * 320)
+    pcm_in = b"\x10\x00" * 320
     with EventLog(None, clock=clock, record_audio_dir=rec) as log:
-        log.frame("out", {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm_in).decode()}, 100.0)
-        log.frame("out", {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm_in).decode()}, 100.1)
+        log.frame(
+            "out",
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm_in).decode()},
+            100.0,
+        )
+        log.frame(
+            "out",
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm_in).decode()},
+            100.1,
+        )
         log.event(AudioChunk(provider="openai", t=100.2, pcm=b"\x01\x00" * 480, rate=24000))
         log.event(TurnComplete(provider="openai", t=100.3))
         log.event(AudioChunk(provider="openai", t=100.4, pcm=b"\x02\x00" * 240, rate=24000))
@@ -213,11 +299,12 @@ def test_read_log_skips_bad_lines_with_line_numbers(tmp_path: Path) -> None:
         lines = read_log(path)
     assert len(lines) == 2
     messages = [str(w.message) for w in record]
-    assert any(":2: bad JSON" in m for m in messages) and any(":3: expected a JSON object" in m
-                                                              for m in messages)
+    assert any(":2: bad JSON" in m for m in messages) and any(
+        ":3: expected a JSON object" in m for m in messages
+    )
     with pytest.raises(ValueError, match=":2:"):
         read_log(path, strict=True)
-    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.jsonl"):
         read_log(tmp_path / "nope.jsonl")
 
 
@@ -228,9 +315,18 @@ def _write_demo_log(path: Path) -> None:
         log.event(SpeechStopped(provider="openai", t=1.0))
         for i in range(5):
             log.event(AudioChunk(provider="openai", t=1.4 + 0.1 * i, pcm=bytes(4800), rate=24000))
-        log.event(TurnComplete(provider="openai", t=2.0,
-                               usage=Usage(input_tokens=100, input_audio_tokens=100,
-                                           output_tokens=200, output_audio_tokens=200)))
+        log.event(
+            TurnComplete(
+                provider="openai",
+                t=2.0,
+                usage=Usage(
+                    input_tokens=100,
+                    input_audio_tokens=100,
+                    output_tokens=200,
+                    output_audio_tokens=200,
+                ),
+            )
+        )
 
 
 def test_replay_prints_table_and_plots(tmp_path: Path) -> None:

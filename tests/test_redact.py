@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 from realtimelab.redact import REDACTED, Redactor, redact, redact_text
 
@@ -15,7 +16,7 @@ GEMINI_TOKEN = "auth_tokens/abc"
 SECRETS = (OPENAI_KEY, PROJ_KEY, EPHEMERAL, GEMINI_KEY, GEMINI_TOKEN)
 
 
-def _dirty() -> dict[str, object]:
+def _dirty() -> dict[str, Any]:
     return {
         "headers": {
             "Authorization": f"Bearer {OPENAI_KEY}",
@@ -84,7 +85,9 @@ def test_extra_secrets_are_removed_anywhere() -> None:
     r = Redactor(extra_secrets=["my-custom-key-42", None, "ab"])  # "ab" too short to matter
     out = r({"text": "the key my-custom-key-42 leaked", "about": "abba"})
     assert out == {"text": f"the key {REDACTED} leaked", "about": "abba"}
-    assert "my-custom-key-42" not in json.dumps(r.with_secrets("other-secret-9")(["other-secret-9"]))
+    assert "my-custom-key-42" not in json.dumps(
+        r.with_secrets("other-secret-9")(["other-secret-9"])
+    )
 
 
 def test_no_false_positives_on_ordinary_text() -> None:

@@ -34,7 +34,7 @@ def server_event_adapter() -> Any:
     from openai.types.realtime import RealtimeServerEvent
     from pydantic import Field, TypeAdapter
 
-    union = get_args(RealtimeServerEvent)[0]
+    union: Any = get_args(RealtimeServerEvent)[0]
     return TypeAdapter(Annotated[union, Field(discriminator="type")])
 
 
@@ -44,7 +44,7 @@ def client_event_adapter() -> Any:
     from openai.types.realtime import RealtimeClientEvent
     from pydantic import Field, TypeAdapter
 
-    union = get_args(RealtimeClientEvent)[0]
+    union: Any = get_args(RealtimeClientEvent)[0]
     return TypeAdapter(Annotated[union, Field(discriminator="type")])
 
 

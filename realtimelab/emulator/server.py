@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -155,6 +155,12 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
 def normalise_path(path: str) -> str:
     """Collapse duplicate slashes: google-genai produces `//ws/…` from a trailing-slash base."""
     return re.sub(r"/{2,}", "/", path) or "/"
+
+
+def split_target(target: str) -> tuple[str, dict[str, list[str]]]:
+    """Request target → (normalised path, query). Not urlsplit: it reads `//ws` as a host."""
+    path, _, query = target.partition("?")
+    return normalise_path(path), parse_qs(query)
 
 
 # ------------------------------------------------------------------------------------------
@@ -493,9 +499,8 @@ class _HttpAwareConnection(ServerConnection):
         if len(rest) < length:
             return  # wait for the rest of the body
         self._mode = "ws"  # stop sniffing; further bytes go nowhere useful
-        url = urlsplit(parts[1])
-        request = HttpRequest(parts[0].upper(), normalise_path(url.path), parse_qs(url.query),
-                              headers, bytes(rest[:length]))
+        path, query = split_target(parts[1])
+        request = HttpRequest(parts[0].upper(), path, query, headers, bytes(rest[:length]))
         self.loop.create_task(self._answer(request))
 
     async def _answer(self, request: HttpRequest) -> None:
@@ -649,16 +654,14 @@ class Emulator:
 
     async def _process_request(self, conn: ServerConnection, request: Request
                                ) -> Response | None:
-        url = urlsplit(request.path)
-        path = normalise_path(url.path)
+        path, query = split_target(request.path)
         if "websocket" not in request.headers.get("Upgrade", "").lower():
             headers = {k.lower(): v for k, v in request.headers.raw_items()}
-            http = HttpRequest("GET", path, parse_qs(url.query), headers)
+            http = HttpRequest("GET", path, query, headers)
             return (await self._dispatch_http(http)).to_websockets()
         dialect = self._route(path)
         if dialect is None:
             return json_response(404, _error_body(f"Unknown path {path}")).to_websockets()
-        query = parse_qs(url.query)
         try:
             session_faults = parse_fault_query(query.get("rtl_fault", []))
         except ValueError as exc:

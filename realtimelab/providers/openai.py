@@ -274,7 +274,7 @@ class OpenAICodec:
             return []  # known-but-unused or new event types: visible in the raw tap only
         try:
             return handler(self, msg, t, (msg,))
-        except (KeyError, TypeError, ValueError, binascii.Error) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
             return [
                 _error(
                     t, msg, f"malformed {msg['type']}: {type(e).__name__}: {e}", "malformed_frame"
@@ -297,8 +297,8 @@ class OpenAICodec:
     def _on_error(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         err = m.get("error") or {}
         code = err.get("code")
-        if code == "response_cancel_not_active" and self._cancel_sent:
-            self._cancel_requested: str | None = None  # the reply our response.cancel targets
+        if code == "response_cancel_not_active" and self._cancel_requested is not None:
+            self._cancel_requested = None
             return []  # our cancel raced the end of the reply: expected and harmless
         fatal = code in FATAL_CODES
         message = str(err.get("message") or "unknown error")

@@ -1,0 +1,410 @@
+"""google-genai's own Live client against the emulator over TLS, every frame through the oracle.
+
+The SDK always dials wss:// in API-key mode, so the emulator runs with its self-signed
+certificate and the client trusts it through `SSL_CERT_FILE` (reference §1.4 option D), set
+before `genai.Client(...)` builds its SSL context. `tap_sdk` records every frame both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+genai = pytest.importorskip("google.genai")
+from google.genai import errors, types  # noqa: E402
+from test_emulator_gemini_helpers import FakeHearing, fake_components, silence, tone  # noqa: E402
+
+from realtimelab.conformance.gemini import (  # noqa: E402
+    FrameRecorder,
+    tap_sdk,
+    validate_client_message,
+    validate_server_message,
+)
+from realtimelab.emulator.dialects.gemini import DIALECT  # noqa: E402
+from realtimelab.emulator.server import Emulator, EmulatorConfig  # noqa: E402
+
+MODEL = "gemini-3.8-live"
+
+# ------------------------------------------------------------------------------------------
+# the oracle itself (a test that cannot fail is a defect: show it rejects bad frames)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"goaway": {"timeLeft": "1s"}},
+        {"setupComplete": {}, "serverContent": {"turnComplete": True}},
+        {"serverContent": {"bogusField": 1}},
+        {"serverContent": {"turnComplete": "notabool"}},
+        {"voiceActivity": {"type": "BOGUS"}},
+        {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": "@@@"}}]}}},
+        {},
+    ],
+)
+def test_oracle_rejects_bad_server_frames(frame: dict[str, Any]) -> None:
+    with pytest.raises((ValueError, Warning)):
+        validate_server_message(json.dumps(frame).encode())
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"realtimeInput": {"activityStart": {}, "activityEnd": {}}},
+        {"clientContent": {}, "toolResponse": {}},
+        {"setup": {"generationConfig": {"responseModality": ["AUDIO"]}}},
+        {"setup": {"realtimeInputConfig": {"activityHandling": "BOGUS"}}},
+        {"bogus": {}},
+    ],
+)
+def test_oracle_rejects_bad_client_frames(frame: dict[str, Any]) -> None:
+    with pytest.raises((ValueError, Warning)):
+        validate_client_message(json.dumps(frame))
+
+
+def test_oracle_accepts_sdk_shapes() -> None:
+    validate_client_message(
+        {
+            "setup": {
+                "model": "models/x",
+                "realtimeInputConfig": {"automatic_activity_detection": {"disabled": True}},
+            }
+        }
+    )
+    validate_client_message(
+        {"realtime_input": {"audio": {"data": "AAECAw-_", "mime_type": "audio/pcm;rate=16000"}}}
+    )
+    msg = validate_server_message({"voiceActivity": {"type": "ACTIVITY_START"}})
+    assert msg.voice_activity is not None
+
+
+# ------------------------------------------------------------------------------------------
+# the SDK end to end
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hearing() -> FakeHearing:
+    return FakeHearing()
+
+
+@pytest.fixture
+async def emu(
+    hearing: FakeHearing,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Emulator]:
+    options: dict[str, Any] = dict(getattr(request, "param", {}))
+    config = EmulatorConfig(speed=40.0, tls=True, cert_dir=str(tmp_path), **options)
+    async with Emulator(config, dialects=[DIALECT], components=fake_components(hearing)) as e:
+        assert e.cert_path is not None
+        monkeypatch.setenv("SSL_CERT_FILE", str(e.cert_path))
+        for var in (
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        yield e
+
+
+@pytest.fixture
+def recorder() -> Iterator[FrameRecorder]:
+    rec = FrameRecorder()
+    with tap_sdk(rec):
+        yield rec
+    rec.assert_ok()
+    assert rec.server() and rec.client(), "the tap saw no traffic"
+    assert rec.server()[0] == {"setupComplete": {}}
+
+
+def client(emu: Emulator, key: str = "test-key", version: str = "v1beta") -> Any:
+    return genai.Client(
+        api_key=key, http_options=types.HttpOptions(base_url=emu.http_url, api_version=version)
+    )
+
+
+async def turn(session: Any) -> list[types.LiveServerMessage]:
+    out = []
+    async with asyncio.timeout(10):
+        async for msg in session.receive():
+            out.append(msg)
+    return out
+
+
+def audio_of(msgs: list[types.LiveServerMessage]) -> bytes:
+    return b"".join(
+        p.inline_data.data
+        for m in msgs
+        if m.server_content and m.server_content.model_turn
+        for p in m.server_content.model_turn.parts or []
+        if p.inline_data and p.inline_data.data
+    )
+
+
+async def test_sdk_text_and_audio_turns(
+    emu: Emulator, recorder: FrameRecorder, hearing: FakeHearing
+) -> None:
+    hearing.queue.append("tell me a joke")
+    config = types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        input_audio_transcription={},
+        output_audio_transcription={},
+        realtime_input_config=types.RealtimeInputConfig(
+            automatic_activity_detection=types.AutomaticActivityDetection(
+                silence_duration_ms=200, start_of_speech_sensitivity="START_SENSITIVITY_LOW"
+            )
+        ),
+        speech_config=types.SpeechConfig(
+            voice_config=types.VoiceConfig(
+                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="Kore")
+            )
+        ),
+    )
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_client_content(
+            turns=types.Content(role="user", parts=[types.Part(text="hello")]), turn_complete=True
+        )
+        msgs = await turn(session)
+        assert len(audio_of(msgs)) == 24000 * 2 * 0.06 * 3
+        said = "".join(
+            m.server_content.output_transcription.text
+            for m in msgs
+            if m.server_content and m.server_content.output_transcription
+        )
+        assert said == "You said hello."
+        assert msgs[-1].usage_metadata is not None and msgs[-1].usage_metadata.total_token_count
+
+        pcm = silence(200) + tone(600) + silence(400)
+        for i in range(0, len(pcm), 1280):
+            await session.send_realtime_input(
+                audio=types.Blob(data=pcm[i : i + 1280], mime_type="audio/pcm;rate=16000")
+            )
+        msgs = await turn(session)
+        heard = [
+            m.server_content.input_transcription.text
+            for m in msgs
+            if m.server_content and m.server_content.input_transcription
+        ]
+        assert heard == ["tell me a joke"]
+        assert audio_of(msgs)
+    assert any("realtime_input" in f for f in recorder.client())  # the SDK's snake_case path
+
+
+async def test_sdk_tools_blocking_and_non_blocking(emu: Emulator, recorder: FrameRecorder) -> None:
+    weather = types.FunctionDeclaration(
+        name="get_weather",
+        description="Weather",
+        behavior=types.Behavior.NON_BLOCKING,
+        parameters=types.Schema(type="OBJECT", properties={"city": types.Schema(type="STRING")}),
+    )
+    clock = types.FunctionDeclaration(
+        name="get_time",
+        description="Time",
+        behavior=types.Behavior.BLOCKING,
+        parameters_json_schema={"type": "object", "properties": {"tz": {"type": "string"}}},
+    )
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        output_audio_transcription={},
+        tools=[types.Tool(function_declarations=[weather, clock])],
+    )
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_realtime_input(text="weather and time")
+        calls: list[types.FunctionCall] = []
+        async with asyncio.timeout(10):
+            async for msg in session.receive():
+                if msg.tool_call:
+                    calls.extend(msg.tool_call.function_calls or [])
+                    blocking = [c for c in calls if c.name == "get_time"]
+                    await session.send_tool_response(
+                        function_responses=[
+                            types.FunctionResponse(
+                                id=blocking[0].id, name="get_time", response={"output": "noon"}
+                            )
+                        ]
+                    )
+        assert [c.name for c in calls] == ["get_weather", "get_time"]
+        assert calls[0].args == {"city": "Paris"}
+        await session.send_tool_response(
+            function_responses=[
+                types.FunctionResponse(
+                    id=calls[0].id,
+                    name="get_weather",
+                    response={"output": "sunny"},
+                    scheduling=types.FunctionResponseScheduling.WHEN_IDLE,
+                )
+            ]
+        )
+        msgs = await turn(session)
+        said = "".join(
+            m.server_content.output_transcription.text
+            for m in msgs
+            if m.server_content and m.server_content.output_transcription
+        )
+        assert "sunny" in said
+
+
+async def test_sdk_barge_in(emu: Emulator, recorder: FrameRecorder) -> None:
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        realtime_input_config={"automatic_activity_detection": {"silence_duration_ms": 200}},
+    )
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_realtime_input(text="something long")
+        interrupted = False
+        async with asyncio.timeout(10):
+            async for msg in session.receive():
+                if msg.server_content and msg.server_content.model_turn and not interrupted:
+                    interrupted = True  # first audio: start talking over the model
+                    await session.send_realtime_input(
+                        audio=types.Blob(
+                            data=tone(300) + silence(300), mime_type="audio/pcm;rate=16000"
+                        )
+                    )
+                if msg.server_content and msg.server_content.interrupted:
+                    break
+            else:
+                pytest.fail("no interrupted")
+        msgs = await turn(session)  # the rest of the interrupted turn, then the new answer
+        msgs += await turn(session)
+        assert any(m.server_content and m.server_content.generation_complete for m in msgs)
+
+
+@pytest.mark.parametrize("emu", [{"gemini_connection_s": 2.0}], indirect=True)
+async def test_sdk_go_away_then_resume(emu: Emulator, recorder: FrameRecorder) -> None:
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"], session_resumption=types.SessionResumptionConfig()
+    )
+    handle = None
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_realtime_input(text="one")
+        go_away = None
+        with pytest.raises(errors.APIError) as info:  # the SDK raises even on a 1000 close
+            async with asyncio.timeout(5):
+                while True:
+                    async for msg in session.receive():
+                        upd = msg.session_resumption_update
+                        if upd and upd.resumable:
+                            handle = upd.new_handle
+                        if msg.go_away:
+                            go_away = msg.go_away.time_left
+        assert info.value.code == 1000
+        assert go_away == "0.400s"
+    assert handle
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        output_audio_transcription={},
+        session_resumption=types.SessionResumptionConfig(handle=handle),
+    )
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_realtime_input(text="how many")
+        msgs = await turn(session)
+        said = "".join(
+            m.server_content.output_transcription.text
+            for m in msgs
+            if m.server_content and m.server_content.output_transcription
+        )
+        assert said == "You sent 2 messages."  # "one" came back with the handle
+    bad = types.LiveConnectConfig(session_resumption=types.SessionResumptionConfig(handle="x"))
+    with pytest.raises(errors.APIError) as info:
+        async with client(emu).aio.live.connect(model=MODEL, config=bad):
+            pass
+    assert info.value.code == 1008
+
+
+async def test_sdk_ephemeral_token(emu: Emulator, recorder: FrameRecorder) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # ExperimentalWarning: tokens are experimental
+        token = await client(emu, version="v1alpha").aio.auth_tokens.create(
+            config={
+                "uses": 1,
+                "live_connect_constraints": {
+                    "model": MODEL,
+                    "config": {"response_modalities": ["AUDIO"], "output_audio_transcription": {}},
+                },
+            }
+        )
+    assert token.name.startswith("auth_tokens/")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eph = client(emu, key=token.name, version="v1alpha")
+        async with eph.aio.live.connect(model="gemini-3.1-flash-live-preview") as session:
+            await session.send_realtime_input(text="hi")
+            msgs = await turn(session)
+            said = "".join(
+                m.server_content.output_transcription.text
+                for m in msgs
+                if m.server_content and m.server_content.output_transcription
+            )
+            assert said == "You said hi."  # the token's locked config turned transcription on
+        with pytest.raises(errors.APIError) as info:  # the single use is spent
+            async with eph.aio.live.connect(model=MODEL) as session:
+                await session.send_realtime_input(text="again")
+                await turn(session)
+        assert info.value.code == 1008
+
+
+async def test_sdk_audio_turn_with_real_components(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real ears, brain and voice: a spoken question becomes a tool call with its argument.
+
+    Speech comes from `data/speech/*_16k.wav` when present, else from the emulator's own voice
+    resampled to 16 kHz.
+    """
+    from realtimelab.audio import read_wav, resample
+    from realtimelab.emulator.voice import Voice
+
+    wavs = sorted(Path(__file__).parents[1].glob("data/speech/*weather*_16k.wav"))
+    if wavs:
+        pcm, fmt = read_wav(wavs[0])
+        pcm = resample(pcm, fmt.rate, 16000) if fmt.rate != 16000 else pcm
+    else:
+        segs = Voice().synthesize_segments("What is the weather in Paris?", rate=24000)
+        pcm = resample(b"".join(p for _, p in segs), 24000, 16000)
+    pcm = silence(300) + pcm + silence(1200)
+    config = EmulatorConfig(speed=40.0, tls=True, cert_dir=str(tmp_path))
+    rec = FrameRecorder()
+    async with Emulator(config, dialects=[DIALECT]) as emu:
+        assert emu.cert_path is not None
+        monkeypatch.setenv("SSL_CERT_FILE", str(emu.cert_path))
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        weather = types.FunctionDeclaration(
+            name="get_weather", description="Get the weather for a city",
+            parameters=types.Schema(type="OBJECT", properties={
+                "city": types.Schema(type="STRING")}, required=["city"]))
+        live = types.LiveConnectConfig(
+            response_modalities=["AUDIO"], input_audio_transcription={},
+            tools=[types.Tool(function_declarations=[weather])])
+        with tap_sdk(rec):
+            async with client(emu).aio.live.connect(model=MODEL, config=live) as session:
+                for i in range(0, len(pcm), 3200):
+                    await session.send_realtime_input(audio=types.Blob(
+                        data=pcm[i:i + 3200], mime_type="audio/pcm;rate=16000"))
+                call = None
+                async with asyncio.timeout(15):
+                    async for msg in session.receive():
+                        if msg.tool_call:
+                            call = (msg.tool_call.function_calls or [None])[0]
+                            assert call is not None
+                            await session.send_tool_response(function_responses=[
+                                types.FunctionResponse(id=call.id, name=call.name,
+                                                       response={"output": "sunny, 21 C"})])
+                assert call is not None and call.name == "get_weather"
+                assert str((call.args or {}).get("city", "")).lower() == "paris"
+    rec.assert_ok()
