@@ -10,7 +10,12 @@ log = EventLog("run.jsonl", secrets=[api_key], clock=clock)
 async with connect("openai", config, api_key=api_key, frame_tap=log.frame, clock=clock) as s:
     async for ev in log.tap(s):        # or: log.event(ev) yourself
         ...
+log.close()
 ```
+
+The session's tap says ``"send"``/``"recv"``; the log writes ``"out"``/``"in"`` (either is
+accepted). Event lines are written when you *iterate*, frame lines when the socket sees them, so
+a file is not strictly in ``t_ms`` order; readers (:mod:`realtimelab.metrics`) sort by time.
 
 Line shape (every line has the first six keys):
 
@@ -56,7 +61,9 @@ from typing import IO, Any, Final, Literal
 from realtimelab.events import AudioChunk, Event, TurnComplete
 from realtimelab.redact import Redactor
 
-Direction = Literal["in", "out"]
+Direction = Literal["in", "out", "recv", "send"]
+#: The session's tap says "recv"/"send"; logs say "in" (from the server) / "out" (client sent).
+_DIRECTIONS: Final = {"in": "in", "out": "out", "recv": "in", "send": "out"}
 Line = dict[str, Any]
 
 #: Out-frame types that stop model audio on the client's side (the end of a barge-in).
@@ -114,6 +121,14 @@ def _rate_from_mime(mime: str | None, default: int) -> int:
             if k.strip().lower() == "rate" and v.strip().isdigit():
                 return int(v.strip())
     return default
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _jsonable(value: Any) -> Any:
@@ -513,7 +528,7 @@ class EventLog:
         path: str | os.PathLike[str] | None = None,
         *,
         redact: bool = True,
-        secrets: Iterable[str | None] = (),
+        secrets: Iterable[object] = (),
         clock: Callable[[], float] = time.monotonic,
         start: float | None = None,
         provider: str | None = None,
@@ -531,6 +546,7 @@ class EventLog:
         self.keep_lines = (path is None) if keep_lines is None else keep_lines
         self.lines: list[Line] = []
         self._reader = _FrameReader()
+        self._noted: set[Any] = set()
         self._file: IO[str] | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -559,10 +575,12 @@ class EventLog:
     # -- the three inputs -------------------------------------------------------------------
 
     def frame(self, direction: Direction, frame: Mapping[str, Any], t: float | None = None) -> None:
-        """The session's ``frame_tap``: one wire frame, ``"in"`` from the server, ``"out"``
-        sent by the client. Never raises into the session for an odd frame."""
-        if direction not in ("in", "out"):
-            raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
+        """The session's ``frame_tap``: one wire frame, ``"in"``/``"recv"`` from the server,
+        ``"out"``/``"send"`` sent by the client. An odd frame (not a dict) is logged as
+        ``{"_raw": ...}`` rather than raising into the session."""
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"direction must be one of {sorted(_DIRECTIONS)}, got {direction!r}")
+        direction = _DIRECTIONS[direction]  # type: ignore[assignment]
         if not isinstance(frame, Mapping):
             frame = {"_raw": _jsonable(frame)}
         provider = self.provider or infer_provider(frame)
@@ -643,10 +661,29 @@ class EventLog:
         )
 
     async def tap(self, session: Any) -> AsyncIterator[Event]:
-        """``async for ev in log.tap(session)``: the session's events, each logged first."""
-        async for ev in session:
-            self.event(ev)
-            yield ev
+        """``async for ev in log.tap(session)``: the session's events, each logged first.
+
+        When iteration ends, the session's rate-guard findings (``session.rate_guard``, if it
+        has one) are logged as notes, each at its own time."""
+        try:
+            async for ev in session:
+                self.event(ev)
+                yield ev
+        finally:
+            if not self.closed:
+                self.note_rate_guard(getattr(session, "rate_guard", None))
+
+    def note_rate_guard(self, guard: Any) -> None:
+        """Log a RateGuard's findings (or any iterable of findings) not logged yet."""
+        if guard is None:
+            return
+        findings = getattr(guard, "findings", guard)
+        for finding in list(findings):
+            key = id(finding) if not _hashable(finding) else finding
+            if key in self._noted:
+                continue
+            self._noted.add(key)
+            self.note(finding)
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -68,6 +68,18 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 )
 
 
+def _secret_text(secret: object) -> str | None:
+    """Strings as they are; credential wrappers (anything with ``reveal()``, such as
+    :class:`realtimelab.auth.Secret` or an ephemeral token) by their revealed value."""
+    if isinstance(secret, str):
+        return secret.strip() or None
+    reveal = getattr(secret, "reveal", None)
+    if callable(reveal):
+        value = reveal()
+        return value if isinstance(value, str) and value else None
+    return None
+
+
 def _is_secret_key(key: object) -> bool:
     return isinstance(key, str) and bool(_SECRET_KEY_RE.match(key.lower().replace("-", "_")))
 
@@ -75,14 +87,15 @@ def _is_secret_key(key: object) -> bool:
 class Redactor:
     """Deep redaction with a set of known secret strings.
 
-    ``Redactor(extra_secrets=[api_key])`` is what a session's log should use: the patterns
+    ``Redactor(extra_secrets=[api_key])`` is what a session's log should use (strings, or
+    objects with ``reveal()`` like :class:`realtimelab.auth.Secret`): the patterns
     catch credentials of known shapes, the extra secrets catch the session's own key even if a
     provider invents a new shape. Empty and very short strings (< 4 characters) are ignored as
     extra secrets, since replacing every "a" in a log protects nothing and ruins the log.
     """
 
-    def __init__(self, extra_secrets: Iterable[str | None] = ()) -> None:
-        secrets = {s for s in extra_secrets if isinstance(s, str) and len(s) >= 4}
+    def __init__(self, extra_secrets: Iterable[object] = ()) -> None:
+        secrets = {s for s in map(_secret_text, extra_secrets) if s is not None and len(s) >= 4}
         # longest first, so a secret that contains another is removed whole
         self._secrets: tuple[str, ...] = tuple(sorted(secrets, key=len, reverse=True))
 
@@ -90,7 +103,7 @@ class Redactor:
     def extra_secrets(self) -> tuple[str, ...]:
         return self._secrets
 
-    def with_secrets(self, *secrets: str | None) -> Redactor:
+    def with_secrets(self, *secrets: object) -> Redactor:
         """A new redactor that also removes ``secrets``."""
         return Redactor([*self._secrets, *secrets])
 
@@ -109,13 +122,17 @@ class Redactor:
         are returned unchanged). The input is never modified."""
         return self._walk(obj, secret=False)
 
-    def _walk(self, obj: Any, *, secret: bool) -> Any:
+    def _walk(self, obj: Any, *, secret: bool, names: bool = False) -> Any:
+        """``names``: the keys of this mapping are parameter names (JSON Schema
+        ``properties``), so a tool parameter called ``token`` does not hide its schema."""
         if isinstance(obj, str):
             return REDACTED if secret else self.text(obj)
         if isinstance(obj, Mapping):
             return {
                 (self.text(k) if isinstance(k, str) else k): self._walk(
-                    v, secret=secret or _is_secret_key(k)
+                    v,
+                    secret=secret or (not names and _is_secret_key(k)),
+                    names=not names and k == "properties",
                 )
                 for k, v in obj.items()
             }
@@ -131,12 +148,12 @@ class Redactor:
 _DEFAULT = Redactor()
 
 
-def redact(obj: Any, extra_secrets: Iterable[str | None] = ()) -> Any:
+def redact(obj: Any, extra_secrets: Iterable[object] = ()) -> Any:
     """Deep-redact secrets in ``obj`` (see the module docstring for what counts as secret)."""
     return (Redactor(extra_secrets) if extra_secrets else _DEFAULT)(obj)
 
 
-def redact_text(s: str, extra_secrets: Iterable[str | None] = ()) -> str:
+def redact_text(s: str, extra_secrets: Iterable[object] = ()) -> str:
     """Redact one string (a URL, a header line, an error message)."""
     return (Redactor(extra_secrets) if extra_secrets else _DEFAULT).text(s)
 

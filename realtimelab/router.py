@@ -265,7 +265,11 @@ class Router:
         provider = self.choose(urgency)
         connect = self._connect or _default_connect()
         connect_kwargs.setdefault("clock", self.clock)
-        log = EventLog(None, clock=connect_kwargs["clock"], secrets=[connect_kwargs.get("api_key")])
+        log = EventLog(
+            None,
+            clock=connect_kwargs["clock"],
+            secrets=[connect_kwargs.get("api_key"), connect_kwargs.get("token")],
+        )
         user_tap = connect_kwargs.pop("frame_tap", None)
 
         def tap(direction: Any, frame: Any, t: float | None = None) -> None:
@@ -276,7 +280,10 @@ class Router:
         error: str | None = None
         try:
             async with connect(provider, config, frame_tap=tap, **connect_kwargs) as raw:
-                yield ObservedSession(raw, log)
+                try:
+                    yield ObservedSession(raw, log)
+                finally:
+                    log.note_rate_guard(getattr(raw, "rate_guard", None))
         except BaseException as e:
             error = f"{type(e).__name__}: {e}"
             raise

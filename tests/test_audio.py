@@ -132,7 +132,7 @@ def test_conversion_errors_are_specific() -> None:
     with pytest.raises(ValueError, match="NaN"):
         float32_to_pcm16(np.array([0.0, np.nan]))
     with pytest.raises(TypeError, match="int16"):
-        pcm16_to_float32(np.zeros(4, dtype=np.float64))  # type: ignore[arg-type]
+        pcm16_to_float32(np.zeros(4, dtype=np.float64))
 
 
 # ---------------------------------------------------------------------------------- resampling
@@ -259,7 +259,9 @@ def test_read_wav_downmixes_stereo(tmp_path: Path) -> None:
     left = np.array([100, -200, 301], dtype="<i2")
     right = np.array([300, 200, 300], dtype="<i2")
     with wave.open(str(tmp_path / "s.wav"), "wb") as w:
-        w.setnchannels(2), w.setsampwidth(2), w.setframerate(8000)
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
         w.writeframes(np.column_stack([left, right]).tobytes())
     pcm, fmt = read_wav(tmp_path / "s.wav")
     assert list(samples(pcm)) == [200, 0, 300] and fmt.rate == 8000  # 300.5 rounds to even
@@ -267,7 +269,9 @@ def test_read_wav_downmixes_stereo(tmp_path: Path) -> None:
 
 def test_read_wav_rejects_other_formats(tmp_path: Path) -> None:
     with wave.open(str(tmp_path / "u8.wav"), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(1), w.setframerate(8000)
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
         w.writeframes(b"\x80" * 100)
     with pytest.raises(WavFormatError, match=r"8-bit.*16-bit"):
         read_wav(tmp_path / "u8.wav")

@@ -327,3 +327,22 @@ async def test_beta_header_is_refused_with_4000(emu: Emulator) -> None:
                 assert first.type == "error" and first.error.code == "beta_api_shape_disabled"
                 await conn.recv()
     assert info.value.rcvd is not None and info.value.rcvd.code == 4000
+
+
+async def test_parallel_calls_with_a_spoken_acknowledgement(emu: Emulator) -> None:
+    time_tool = {**WEATHER_TOOL, "name": "get_time", "description": "Get the time in a city"}
+    async with client(emu).realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(session={
+            "type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL, time_tool],
+            "instructions": "Acknowledge briefly before calling tools."})
+        await conn.conversation.item.create(item={"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "What is the weather in Paris and the time in Tokyo?"}]})
+        await conn.response.create()
+        events = await events_until(conn, "response.done")
+    output = events[-1].response.output
+    assert [item.type for item in output] == ["message", "function_call", "function_call"]
+    assert output[0].content[0].text  # the acknowledgement comes first
+    assert [(i.name, json.loads(i.arguments)) for i in output[1:]] == [
+        ("get_weather", {"city": "Paris"}), ("get_time", {"city": "Tokyo"})]
+    added = [e.output_index for e in events if e.type == "response.output_item.added"]
+    assert added == [0, 1, 2]

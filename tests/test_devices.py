@@ -16,7 +16,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -87,7 +87,7 @@ def no_devices(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
 class FakeStream:
     """Stands in for sd.RawInputStream / RawOutputStream; the test calls `callback`."""
 
-    instances: list[FakeStream] = []
+    instances: ClassVar[list[FakeStream]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
@@ -154,6 +154,15 @@ def test_open_player_falls_back_to_buffer_player(no_devices: types.ModuleType) -
     player = open_player(16000)
     assert isinstance(player, BufferPlayer) and player.rate == 16000
     assert isinstance(player, Player)
+
+
+def test_this_machine_gets_a_working_player() -> None:
+    """Whatever the real state of PortAudio here, the notebook path never crashes."""
+    player = open_player()
+    assert isinstance(player, Player)
+    status = device_status()
+    assert isinstance(player, Speaker) == status.available, str(status)
+    player.close()
 
 
 def test_open_player_uses_a_working_device(fake_sd: types.ModuleType) -> None:

@@ -314,3 +314,47 @@ def test_expiry_is_an_error_then_close() -> None:
     short = make_proto()
     short.max_session_s = 2
     assert "2 seconds" in only_error(short.expire()[:1])["message"]
+
+
+def test_idle_timeout_triggers_a_commit_and_a_response() -> None:
+    proto = make_proto()
+    feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "turn_detection": {"type": "server_vad", "idle_timeout_ms": 500}}}}})
+    proto.input.arm_idle_timer()  # what finish_response does when the model stops talking
+    actions = feed(proto, {"type": "input_audio_buffer.append",
+                           "audio": base64.b64encode(bytes(48 * 800)).decode()})
+    kinds = types(actions)
+    assert kinds == ["input_audio_buffer.timeout_triggered", "input_audio_buffer.committed",
+                     "conversation.item.added", "conversation.item.done", "response.created"]
+    timeout = sent(actions)[0]
+    assert (timeout["audio_start_ms"], timeout["audio_end_ms"]) == (0, 500)
+    assert timeout["item_id"] == sent(actions)[1]["item_id"]
+    assert isinstance(actions[-1], StartResponse)
+
+
+def test_speech_during_a_response_barges_in_only_when_asked() -> None:
+    import math
+
+    loud = b"".join(int(9000 * math.sin(i / 5)).to_bytes(2, "little", signed=True)
+                    for i in range(24 * 600))
+    for interrupt, expected in ((True, [CancelResponse]), (False, [])):
+        proto = make_proto()
+        feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {
+            "input": {"turn_detection": {"type": "server_vad",
+                                         "interrupt_response": interrupt}}}}})
+        rid = feed(proto, {"type": "response.create"})[-1].response_id  # type: ignore[union-attr]
+        actions = feed(proto, {"type": "input_audio_buffer.append",
+                               "audio": base64.b64encode(bytes(9600) + loud).decode()})
+        assert types(actions) == ["input_audio_buffer.speech_started"]
+        assert [type(a) for a in actions[1:]] == expected
+        if interrupt:
+            assert actions[1] == CancelResponse(rid, "turn_detected")
+            assert proto.active_id is None
+
+
+def test_transcription_intent_has_its_own_session_shape() -> None:
+    proto = make_proto(intent="transcription")
+    session = sent(proto.open())[0]["session"]
+    assert session["type"] == "transcription"
+    assert session["object"] == "realtime.transcription_session"
+    assert only_error(feed(proto, {"type": "response.create"}))["param"] == "type"

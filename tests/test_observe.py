@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from realtimelab.audio import RateFinding
+from realtimelab.audio import RateFinding, RateGuard, StreamResampler
+from realtimelab.auth import Secret
 from realtimelab.events import (
     AudioChunk,
     SpeechStarted,
@@ -275,6 +276,8 @@ async def test_tap_and_observed_session_log_events() -> None:
     class Session:
         def __init__(self) -> None:
             self.sent: list[str] = []
+            self.rate_guard = RateGuard(24000, clock=lambda: 100.5)
+            self.rate_guard.check(16000, resampler=StreamResampler(16000, 24000), where="mic")
 
         async def send_text(self, text: str) -> None:
             self.sent.append(text)
@@ -289,7 +292,20 @@ async def test_tap_and_observed_session_log_events() -> None:
     await wrapped.send_text("hi")
     kinds = [ev.kind async for ev in wrapped]
     assert kinds == ["SpeechStarted", "TurnComplete"] and raw.sent == ["hi"]
-    assert [ln["type"] for ln in log.lines] == kinds
+    assert [ln["type"] for ln in log.lines] == [*kinds, "rate_guard"]
+    assert log.lines[-1]["t_ms"] == 500.0 and log.lines[-1]["declared"] == 16000
+    log.note_rate_guard(raw.rate_guard)  # already logged: not repeated
+    assert len(log.lines) == 3
+
+
+def test_session_tap_direction_names_and_secret_objects() -> None:
+    log = EventLog(None, clock=Clock(), secrets=[Secret(SECRET)])
+    log.frame("send", {"type": "session.update", "session": {"instructions": f"key {SECRET}"}}, 100)
+    log.frame("recv", {"type": "session.created", "session": {"model": "gpt-realtime"}}, 100)
+    assert [ln["dir"] for ln in log.lines] == ["out", "in"]
+    assert SECRET not in json.dumps(log.lines) and log.lines[1]["model"] == "gpt-realtime"
+    with pytest.raises(ValueError, match="direction"):
+        log.frame("sideways", {}, 100)  # type: ignore[arg-type]
 
 
 def test_read_log_skips_bad_lines_with_line_numbers(tmp_path: Path) -> None:

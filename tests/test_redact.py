@@ -103,3 +103,18 @@ def test_patterns_in_free_text() -> None:
     for secret in SECRETS:
         assert secret not in s
     assert s.startswith("Authorization: Token ")
+
+
+def test_tool_schemas_with_secret_sounding_parameter_names_survive() -> None:
+    tool = {
+        "type": "function",
+        "name": "login",
+        "parameters": {
+            "type": "object",
+            "properties": {"token": {"type": "string", "description": "the user's token"}},
+            "required": ["token"],
+        },
+    }
+    assert redact(tool) == tool
+    # ...but a value under a secret key inside the arguments is still redacted
+    assert redact({"arguments": {"token": "abc123"}}) == {"arguments": {"token": REDACTED}}

@@ -256,7 +256,11 @@ def check_format(value: Any, param: str) -> dict[str, Any]:
         if rate != AUDIO_RATE:
             raise _invalid(f"{param}.rate", rate, (str(AUDIO_RATE),))
         return {"type": kind, "rate": AUDIO_RATE}
-    return {"type": kind}
+    # The real API accepts G.711; the emulator does not transcode it yet, and silently treating
+    # µ-law bytes as PCM16 would teach the wrong thing, so it says so instead.
+    raise ConfigError("invalid_value", f"The realtimelab emulator supports only "
+                      f"{{'type': 'audio/pcm', 'rate': 24000}}, not '{kind}' (the real API "
+                      "also accepts audio/pcmu and audio/pcma).", f"{param}.type")
 
 
 def _check_turn_detection(value: Any, param: str) -> dict[str, Any] | None:
