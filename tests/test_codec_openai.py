@@ -182,7 +182,9 @@ def test_function_call_is_announced_once() -> None:
         {"city": "Tokyo"},
     )
     assert call.arguments_json == '{"city":"Tokyo"}'
-    assert kinds(out)[-1] == "TurnComplete"
+    done = out[-1]
+    assert isinstance(done, ev.TurnComplete) and done.reason == "tool_calls"
+    assert codec.capabilities.tool_call_ends_turn
     frames = check_client(
         codec.encode_tool_responses([ToolResult("call_9Q9eysr6LstYMEx6", {"temp_c": 21})])
     )

@@ -73,6 +73,7 @@ class EmulatorConfig:
     speed: float = 1.0  # pacing factor: 2.0 releases media twice as fast as real time
     openai_max_session_s: float = 3600.0
     gemini_connection_s: float = 600.0
+    gemini_session_audio_s: float = 900.0  # audio-only limit without contextWindowCompression
     seed: int = 0
     api_keys: frozenset[str] | None = None  # None: any non-empty key is accepted
     faults: FaultPlan | None = None

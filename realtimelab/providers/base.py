@@ -98,6 +98,11 @@ class Capabilities:
     """Hard cap of one connection (OpenAI 60 min; Gemini ≈10 min, announced by `goAway`)."""
     assistant_history_text: bool = True
     """Assistant turns can be replayed into a new session as text."""
+    tool_call_ends_turn: bool = False
+    """A reply that calls tools ends (`TurnComplete(reason="tool_calls")`) and the answer comes
+    in a new reply after the results (OpenAI). When False the model's turn stays open across
+    the tool round trip and ends once, after the answer (Gemini). Code that waits for "the
+    answer" can skip `TurnComplete` events whose reason is "tool_calls" on both."""
 
 
 _SECRET_SUBPROTOCOL_PREFIXES = ("openai-insecure-api-key.",)

@@ -75,6 +75,7 @@ CAPABILITIES = Capabilities(
     text_output=True,
     ephemeral_tokens=True,
     max_connection_s=3600.0,
+    tool_call_ends_turn=True,
 )
 
 
@@ -512,6 +513,8 @@ class OpenAICodec:
         reason = details.get("reason") or (details.get("error") or {}).get("code")
         out: list[ev.Event] = []
         calls = self._response_calls.pop(rid, []) if rid else []
+        if status == "completed" and calls and reason is None:
+            reason = "tool_calls"  # the answer follows in a new reply, after the results
         if status == "cancelled":
             if rid not in self._interrupted:
                 out.append(

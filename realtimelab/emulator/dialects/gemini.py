@@ -249,7 +249,7 @@ class GeminiSession:
         self.instructions = ""
         self.tools: tuple[ToolSpec, ...] = ()
         self.session_audio_ms = 0.0
-        self.audio_limit_ms = 1000 * float(getattr(ctx.config, "gemini_session_audio_s", 900.0))
+        self.audio_limit_ms = 1000 * float(ctx.config.gemini_session_audio_s)
         self._resamplers: dict[int, Any] = {}
         self._task: asyncio.Task[None] | None = None
         self._stream: PacedStream | None = None

@@ -1,0 +1,1138 @@
+"""Sessions that survive: reconnect after drops, rotate before limits, persist the conversation.
+
+Realtime sockets die in ordinary ways: a network blip (close 1006, no close frame), a server
+hiccup (1011), OpenAI's 60-minute cap (`session_expired`, no resume) and Gemini's ~10-minute
+connections (`goAway`, then close; resumable with a handle). `ResilientSession` wraps
+`RealtimeSession` with the same verbs and the same `async for event in session`, and keeps the
+conversation going across all of them:
+
+* **Reconnect** on an abnormal close: back off (`ReconnectPolicy`, seeded jitter, injectable
+  `sleep`/`clock`), reopen, restore, and report `Reconnected(state_restored, gap_ms, attempts)`.
+  Restore means *resume* when the codec's `Capabilities.resumption` is set and the latest
+  `ResumptionUpdate` was resumable (the server keeps the conversation; only what the client
+  sent after that handle is re-sent), otherwise *replay* the client-owned history as items.
+  If the model owed a reply (the last item is the user's or a tool result) it is asked again.
+* **Fatal closes are not retried**: a refused handshake (HTTP 401/403), 1007 (invalid argument
+  or context exhausted), 1008, OpenAI 4000 `beta_api_shape_disabled`, `invalid_api_key` ...
+  surface as `Error(fatal=True)` and end the iteration. `session_expired` is not fatal here: it
+  means "rotate now".
+* **Rotate proactively**: on a timer `rotate_before_s` before `Capabilities.max_connection_s`
+  when the provider gives no warning (OpenAI), or on `SessionExpiring` (Gemini `goAway`).
+  The new socket is opened while the old one finishes the current reply; the switch happens
+  under the send lock, so every input frame goes to exactly one socket, in order.
+* **Input audio during a gap** is buffered (bounded by `buffer_ms`) and flushed to the new
+  socket; what does not fit is dropped oldest-first and reported with `InputDropped`.
+* **Persistence**: with `store=ConversationStore(path)` the history is saved after every
+  `TurnComplete`; opening with an existing `conversation_id` (even in a new process) replays it.
+
+State machine (`ResilientSession.state`)::
+
+    IDLE --open--> OPEN --timer/goAway--> ROTATING --switched--> OPEN
+                    |  \\                     |
+                    |   `--abnormal close--> RECONNECTING --restored--> OPEN
+                    `--fatal / close / gave up ------------------------> CLOSED
+
+Nothing here branches on a provider name: only on `Capabilities` (`resumption`, `go_away`,
+`max_connection_s`, `speech_started_events`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import enum
+import json
+import logging
+import os
+import random
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from realtimelab import events as ev
+from realtimelab.audio import StreamResampler
+from realtimelab.config import SessionConfig
+from realtimelab.providers import make_codec
+from realtimelab.providers.base import (
+    Capabilities,
+    HistoryItem,
+    ToolCallRecord,
+    ToolResult,
+    ToolResultRecord,
+    UserText,
+)
+from realtimelab.session import EMULATOR_ENV, FrameTap, RealtimeSession, SessionClosedError, connect
+
+if TYPE_CHECKING:
+    from realtimelab.store import ConversationStore
+
+__all__ = [
+    "FATAL_CLOSE_CODES",
+    "FATAL_ERROR_CODES",
+    "RETRYABLE_CLOSE_CODES",
+    "ROTATE_ERROR_CODES",
+    "AudioBuffer",
+    "Connector",
+    "ConversationState",
+    "EndKind",
+    "ReconnectPolicy",
+    "ResilienceStats",
+    "ResilientSession",
+    "RotationPolicy",
+    "State",
+    "classify_close",
+    "classify_connect_error",
+    "conversation_state",
+]
+
+log = logging.getLogger("realtimelab.resilience")
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+Connector = Callable[[str | None], AbstractAsyncContextManager[RealtimeSession]]
+"""`connector(resume_handle)` opens one connection (an async context manager yielding a ready
+`RealtimeSession`). The default calls `realtimelab.session.connect`; tests inject their own."""
+
+# ---------------------------------------------------------------------------------------------
+# policies
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How hard to try after an abnormal close.
+
+    `delays()` gives the wait before each of `max_attempts` attempts: exponential from
+    `base_delay_s` by `multiplier`, capped at `max_delay_s`, each scaled by a random factor in
+    `[1 - jitter, 1 + jitter]` drawn from `random.Random(seed)`, so a fleet of clients does not
+    reconnect in lockstep while a test still sees the same numbers every run. The first wait is
+    `first_delay_s` (0 by default: most drops are transient, the first retry should be quick).
+    `max_reconnects` bounds unplanned recoveries over the session's life, so a server that
+    accepts and then drops every connection cannot keep a client looping forever.
+    """
+
+    max_attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+    seed: int | None = 0
+    max_reconnects: int = 50
+    first_delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if self.base_delay_s < 0 or self.max_delay_s < 0 or self.first_delay_s < 0:
+            raise ValueError("delays must be >= 0")
+        if self.multiplier < 1:
+            raise ValueError("multiplier must be >= 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be within [0, 1]")
+        if self.max_reconnects < 0:
+            raise ValueError("max_reconnects must be >= 0")
+
+    def delays(self) -> tuple[float, ...]:
+        """Seconds to wait before attempt 1, 2, ... `max_attempts` (deterministic per seed)."""
+        rng = random.Random(self.seed)
+        out = [self.first_delay_s]
+        for i in range(self.max_attempts - 1):
+            base = min(self.max_delay_s, self.base_delay_s * self.multiplier**i)
+            factor = 1.0 + rng.uniform(-self.jitter, self.jitter) if self.jitter else 1.0
+            out.append(min(self.max_delay_s, base * factor))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """When and how to replace a connection before the provider ends it.
+
+    `rotate_before_s`: for providers without a warning (`Capabilities.go_away` False), rotate
+    this long before `max_connection_s` (which defaults to `Capabilities.max_connection_s`;
+    set it to match a compressed emulator). Providers with a warning rotate on
+    `SessionExpiring`. Of the time left, up to `finish_fraction` is spent waiting for the
+    current reply (and tool calls, and the user's utterance) to finish; after that the switch
+    happens anyway and the unfinished reply is asked for again on the new socket.
+    """
+
+    enabled: bool = True
+    rotate_before_s: float = 300.0
+    max_connection_s: float | None = None
+    finish_fraction: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.rotate_before_s < 0:
+            raise ValueError("rotate_before_s must be >= 0")
+        if not 0 < self.finish_fraction <= 1:
+            raise ValueError("finish_fraction must be within (0, 1]")
+
+
+# ---------------------------------------------------------------------------------------------
+# classification (pure)
+# ---------------------------------------------------------------------------------------------
+
+#: Closes worth reopening: the OpenAI SDK's own list {1001,1005,1006,1011,1012,1013,1015}, plus
+#: 1014 (bad gateway) and 1000 when the *server* closed (Gemini's connection lifetime; OpenAI
+#: after `session_expired`): the conversation is fine, only the socket ended.
+RETRYABLE_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011, 1012, 1013, 1014, 1015})
+#: Closes that reopening cannot fix: protocol/payload errors, 1007 (invalid argument, context
+#: exhausted: a replay would only exhaust it again), 1008 (policy, unknown model), and the
+#: application range 3000-4999 (OpenAI 4000 `beta_api_shape_disabled`).
+FATAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
+#: Error codes after which a new connection would fail the same way.
+FATAL_ERROR_CODES = frozenset(
+    {"invalid_api_key", "beta_api_shape_disabled", "insufficient_quota", "client_error"}
+)
+#: Error codes meaning "this connection is over, the conversation is not": rotate.
+ROTATE_ERROR_CODES = frozenset({"session_expired"})
+
+
+class EndKind(enum.Enum):
+    """Why a connection's event stream ended, and so what happens next."""
+
+    CLOSED = "closed"  # the user closed the session
+    SWITCHED = "switched"  # a rotation moved to a new connection
+    RETRY = "retry"  # abnormal close: reconnect and restore
+    EXPIRED = "expired"  # the provider's limit: reconnect and restore (a late rotation)
+    FATAL = "fatal"  # do not retry
+
+
+def classify_close(code: int | None) -> Literal["retry", "fatal"]:
+    """`None` (socket dropped without a close frame) and the retryable codes → "retry"."""
+    if code is None or code in RETRYABLE_CLOSE_CODES:
+        return "retry"
+    if code in FATAL_CLOSE_CODES or 3000 <= code <= 4999:
+        return "fatal"
+    return "retry"
+
+
+_HTTP_RE = re.compile(r"HTTP (\d{3})")
+_REFUSED_RE = re.compile(r"refused the session \(code ([^)]*)\)")
+_RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def classify_connect_error(exc: BaseException) -> tuple[Literal["retry", "fatal"], str]:
+    """Classify a failure to open a connection: `(verdict, code)`.
+
+    `connect()` reports failures as `ConnectionError` text; until it raises structured
+    exceptions this reads the status/code out of the message (see the module's report).
+    """
+    if isinstance(exc, ValueError | TypeError | NotImplementedError):
+        return "fatal", "invalid_config"
+    text = str(exc)
+    if m := _HTTP_RE.search(text):
+        status = int(m.group(1))
+        return ("retry" if status in _RETRYABLE_HTTP else "fatal"), f"http_{status}"
+    if m := _REFUSED_RE.search(text):
+        code = m.group(1).strip()
+        if code.isdigit():
+            return classify_close(int(code)), code
+        if code in FATAL_ERROR_CODES:
+            return "fatal", code
+        return "retry", code
+    return "retry", "connect_failed"
+
+
+ConversationState = Literal["idle", "awaiting_reply", "awaiting_tool"]
+
+
+def conversation_state(history: Sequence[HistoryItem]) -> ConversationState:
+    """Who owes the next move, judged from the client-owned history alone.
+
+    "awaiting_reply": the last item is the user's or a tool result (the model must answer; a
+    restore asks for that reply again). "awaiting_tool": a call has no result yet (the client
+    must answer it). "idle": otherwise.
+    """
+    answered = {h.call_id for h in history if isinstance(h, ToolResultRecord)}
+    if any(isinstance(h, ToolCallRecord) and h.call_id not in answered for h in history):
+        return "awaiting_tool"
+    if history and isinstance(history[-1], UserText | ToolResultRecord):
+        return "awaiting_reply"
+    return "idle"
+
+
+# ---------------------------------------------------------------------------------------------
+# the gap buffer
+# ---------------------------------------------------------------------------------------------
+
+
+class AudioBuffer:
+    """PCM16 mono held while no socket is live, bounded by duration.
+
+    Over the bound the *oldest* audio goes first (after a long outage the newest speech is what
+    the model should hear) and the amount is counted in `dropped_ms`, which the session reports
+    as `InputDropped`: audio is never lost silently.
+    """
+
+    def __init__(self, rate: int, max_ms: float) -> None:
+        if max_ms < 0:
+            raise ValueError("max_ms must be >= 0")
+        self.rate = rate
+        self.max_bytes = int(max_ms * rate / 1000) * 2
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self.dropped_bytes = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def buffered_ms(self) -> float:
+        return self._size / 2 / self.rate * 1000
+
+    @property
+    def dropped_ms(self) -> float:
+        return self.dropped_bytes / 2 / self.rate * 1000
+
+    def push(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        self._chunks.append(pcm)
+        self._size += len(pcm)
+        while self._size > self.max_bytes:
+            excess = self._size - self.max_bytes
+            head = self._chunks[0]
+            if len(head) <= excess:
+                self._chunks.popleft()
+                cut = len(head)
+            else:
+                cut = excess + (excess % 2)  # whole samples only
+                self._chunks[0] = head[cut:]
+            self._size -= cut
+            self.dropped_bytes += cut
+
+    def take(self) -> tuple[list[bytes], float]:
+        """Everything buffered, in order, and the ms dropped since the last `take`."""
+        chunks, dropped = list(self._chunks), self.dropped_ms
+        self._chunks.clear()
+        self._size = 0
+        self.dropped_bytes = 0
+        return chunks, dropped
+
+
+# ---------------------------------------------------------------------------------------------
+# the session
+# ---------------------------------------------------------------------------------------------
+
+
+class State(enum.Enum):
+    """Where a `ResilientSession` is (see the module docstring's diagram)."""
+
+    IDLE = "idle"
+    OPEN = "open"
+    ROTATING = "rotating"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.IDLE: frozenset({State.OPEN, State.CLOSED}),
+    State.OPEN: frozenset({State.ROTATING, State.RECONNECTING, State.CLOSED}),
+    State.ROTATING: frozenset({State.OPEN, State.RECONNECTING, State.CLOSED}),
+    State.RECONNECTING: frozenset({State.OPEN, State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class ResilienceStats:
+    """What recovery cost so far (for notebooks and tests)."""
+
+    connections: int
+    reconnects: int
+    rotations: int
+    gaps_ms: tuple[float, ...]
+    input_dropped_ms: float
+
+
+@dataclass(frozen=True)
+class _Handle:
+    """A resumption handle and how many history items the server had when it was minted."""
+
+    value: str
+    covers: int
+
+
+@dataclass(frozen=True)
+class _Switch:
+    """What a finished rotation reports through the old connection's pump."""
+
+    state_restored: str
+    gap_ms: float
+    cut_reply: bool
+
+
+@dataclass(frozen=True)
+class _End:
+    kind: EndKind
+    error: ev.Error | None = None
+    code: int | None = None
+    reason: str = ""
+
+
+class _ConnectFailed(Exception):
+    def __init__(self, verdict: Literal["retry", "fatal"], code: str, message: str) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+        self.code = code
+
+
+@dataclass(eq=False)
+class _Conn:
+    """One live connection and the per-connection facts the supervisor tracks."""
+
+    session: RealtimeSession
+    stack: AsyncExitStack
+    number: int
+    opened_at: float
+    server_has: int  # history items the server held at setup (resumed prefix, else 0)
+    resumed: bool
+    call_ids: set[str] = field(default_factory=set)
+    responding: bool = False
+    user_speaking: bool = False
+    rotation: asyncio.Task[None] | None = None
+    timer: asyncio.Task[None] | None = None
+    switched: _Switch | None = None
+    closer: asyncio.Task[None] | None = None
+
+
+class ResilientSession:
+    """A `RealtimeSession` that reconnects, rotates and persists. Same verbs, same iteration.
+
+        async with ResilientSession("gemini", config, url=emu.url) as session:
+            await session.send_text("hello")
+            async for event in session:
+                ...  # plus SessionExpiring / Reconnected / InputDropped as they happen
+
+    Verbs never raise because a socket dropped: while reconnecting, audio is buffered and
+    other verbs wait for the new connection (text and tool results sent into a dying socket
+    are already in the history and are restored from it). They raise `SessionClosedError`
+    once the session has ended.
+    """
+
+    def __init__(
+        self,
+        provider: ev.Provider | str,
+        config: SessionConfig | None = None,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        policy: ReconnectPolicy | None = None,
+        rotation: RotationPolicy | None = None,
+        buffer_ms: float = 5000.0,
+        store: ConversationStore | None = None,
+        conversation_id: str | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        connector: Connector | None = None,
+        frame_tap: FrameTap | None = None,
+        **connect_kwargs: Any,
+    ) -> None:
+        self.config = config or SessionConfig()
+        self._probe = make_codec(provider, model or self.config.model)
+        self.provider: ev.Provider = self._probe.provider
+        self.policy = policy or ReconnectPolicy()
+        self.rotation = rotation or RotationPolicy()
+        self.store = store
+        self.conversation_id = conversation_id or (uuid.uuid4().hex if store else None)
+        self._url = url
+        self._api_key = api_key
+        self._model = model
+        self._clock = clock
+        self._sleep = sleep
+        self._connector = connector
+        self._frame_tap = frame_tap
+        self._connect_kwargs = connect_kwargs
+        caps = self._probe.capabilities
+        self._buffer = AudioBuffer(caps.input_rate, buffer_ms)
+        self._resampler: StreamResampler | None = None
+        self._state = State.IDLE
+        self._conn: _Conn | None = None
+        self._base: tuple[HistoryItem, ...] = ()
+        self._handle: _Handle | None = None
+        self._idle_len = 0
+        self._out: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._send_lock = asyncio.Lock()
+        self._connected = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._ended = False
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._emulator_stack = AsyncExitStack()
+        self._connections = 0
+        self._reconnects = 0
+        self._rotations = 0
+        self._gaps: list[float] = []
+        self._dropped_ms = 0.0
+        self._lost_at: float | None = None
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._probe.capabilities
+
+    @property
+    def session(self) -> RealtimeSession | None:
+        """The live connection (None while reconnecting)."""
+        return self._conn.session if self._conn is not None else None
+
+    @property
+    def history(self) -> tuple[HistoryItem, ...]:
+        """The whole conversation across connections (what a restore or `store` uses)."""
+        if self._conn is None:
+            return self._base
+        return self._base + self._conn.session.history
+
+    @property
+    def stats(self) -> ResilienceStats:
+        return ResilienceStats(
+            self._connections, self._reconnects, self._rotations, tuple(self._gaps),
+            self._dropped_ms,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ResilientSession(provider={self.provider!r}, state={self._state.value}, "
+            f"connections={self._connections})"
+        )
+
+    def _set_state(self, new: State) -> None:
+        if new is self._state:
+            return
+        if new not in _TRANSITIONS[self._state]:
+            raise RuntimeError(f"illegal transition {self._state.value} -> {new.value}")
+        log.debug("%s: %s -> %s", self.provider, self._state.value, new.value)
+        self._state = new
+        self._changed.set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> ResilientSession:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open the first connection (raising `ConnectionError` at once if that fails: a first
+        failure is usually configuration, not weather) and replay a stored conversation."""
+        if self._state is not State.IDLE:
+            raise RuntimeError("open() twice")
+        if self._connector is None and self._url is None and self._needs_emulator():
+            from realtimelab.emulator.server import Emulator
+
+            emulator = await self._emulator_stack.enter_async_context(Emulator())
+            self._url = emulator.url
+        stored: tuple[HistoryItem, ...] = ()
+        if self.store is not None and self.conversation_id in self.store:
+            assert self.conversation_id is not None
+            stored = self.store.load(self.conversation_id)
+        try:
+            conn = await self._open_conn(None)
+        except _ConnectFailed as e:
+            await self._emulator_stack.aclose()
+            raise ConnectionError(str(e)) from None
+        await self._restore(conn, stored)
+        self._set_state(State.OPEN)
+        self._connected.set()
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name=f"realtimelab-resilient-{self.provider}"
+        )
+
+    def _needs_emulator(self) -> bool:
+        from realtimelab.auth import api_key_from_env
+
+        if self._api_key is not None or self._connect_kwargs.get("token") is not None:
+            return False
+        return not os.environ.get(EMULATOR_ENV) and api_key_from_env(self.provider) is None
+
+    async def close(self) -> None:
+        """End the session: close the socket, stop recovering, save the history. Idempotent."""
+        if self._closing:
+            if self._supervisor is not None:
+                with contextlib.suppress(BaseException):
+                    await self._supervisor
+            return
+        self._closing = True
+        conn = self._conn
+        if conn is not None:
+            for task in (conn.rotation, conn.timer):
+                if task is not None:
+                    task.cancel()
+        supervisor = self._supervisor
+        if supervisor is not None and self._state is State.RECONNECTING:
+            supervisor.cancel()
+        elif conn is not None:
+            await conn.stack.aclose()
+        if supervisor is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(supervisor, 10)
+        self._save()
+        await self._emulator_stack.aclose()
+        if self._state is not State.CLOSED:
+            self._set_state(State.CLOSED)
+        self._connected.set()  # wake waiting verbs so they see CLOSED
+
+    # ------------------------------------------------------------------ iteration
+
+    def __aiter__(self) -> AsyncIterator[ev.Event]:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        if self._ended:
+            raise StopAsyncIteration
+        event = await self._out.get()
+        if event is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return event
+
+    def _emit(self, event: ev.Event) -> None:
+        self._out.put_nowait(event)
+
+    # ------------------------------------------------------------------ verbs
+
+    async def _on_conn(self, action: Callable[[_Conn], Awaitable[None]]) -> None:
+        """Run `action` on the live connection under the send lock, waiting while reconnecting.
+
+        A socket that dies under the action is not an error for the caller: whatever the verb
+        recorded in the history is restored from it by the reconnect.
+        """
+        while True:
+            if self._state is State.CLOSED or self._closing:
+                raise SessionClosedError(f"the resilient {self.provider} session is closed")
+            async with self._send_lock:
+                conn = self._conn
+                if conn is not None:
+                    with contextlib.suppress(SessionClosedError):
+                        await action(conn)
+                    self._changed.set()
+                    return
+            await self._connected.wait()
+
+    async def send_audio(self, pcm: bytes | bytearray | memoryview, rate: int) -> None:
+        """Stream PCM16 mono at `rate` Hz. Resampled here, once, to the provider's input rate
+        (one resampler across connections, so a switch cuts no filter state); buffered while
+        no socket is live."""
+        if self._state is State.CLOSED or self._closing:
+            raise SessionClosedError(f"the resilient {self.provider} session is closed")
+        target = self.capabilities.input_rate
+        resampler = self._resampler
+        if resampler is None or resampler.in_rate != rate:
+            resampler = self._resampler = StreamResampler(rate, target)
+        data = resampler.process(pcm)
+        if not data:
+            return
+        async with self._send_lock:
+            conn = self._conn
+            if conn is None:
+                self._buffer.push(data)
+                return
+            try:
+                await conn.session.send_audio(data, target)
+            except SessionClosedError:
+                self._buffer.push(data)  # not written: it goes to the next socket instead
+
+    async def send_text(self, text: str) -> None:
+        """A typed user turn (see `RealtimeSession.send_text`)."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("send_text needs a non-empty string")
+
+        async def act(conn: _Conn) -> None:
+            await conn.session.send_text(text)
+
+        await self._on_conn(act)
+
+    async def send_tool_response(
+        self,
+        call_id: str,
+        output: Any,
+        *,
+        name: str | None = None,
+        is_error: bool = False,
+        scheduling: Literal["SILENT", "WHEN_IDLE", "INTERRUPT"] | None = None,
+        will_continue: bool | None = None,
+    ) -> None:
+        await self.send_tool_responses(
+            [ToolResult(call_id, output, name, is_error, scheduling, will_continue)]
+        )
+
+    async def send_tool_responses(self, results: Iterable[ToolResult]) -> None:
+        """Return tool outcomes. A result for a call made on an *earlier* connection cannot be
+        sent as a tool response (the new server never issued that call; Gemini would ignore
+        it): it goes in as a history item, then a reply is requested."""
+        batch = list(results)
+
+        async def act(conn: _Conn) -> None:
+            own = [r for r in batch if r.call_id in conn.call_ids]
+            foreign = [r for r in batch if r.call_id not in conn.call_ids]
+            if foreign:
+                names = {h.call_id: h.name for h in self.history if isinstance(h, ToolCallRecord)}
+                records = [
+                    ToolResultRecord(
+                        r.call_id,
+                        r.name or names.get(r.call_id, ""),
+                        r.output if isinstance(r.output, str) else json.dumps(r.output),
+                    )
+                    for r in foreign
+                ]
+                await conn.session.send_history(records)
+            if own:
+                await conn.session.send_tool_responses(own)
+            elif foreign and conversation_state(self.history) == "awaiting_reply":
+                await conn.session.create_response()
+
+        await self._on_conn(act)
+
+    async def commit(self) -> None:
+        async def act(conn: _Conn) -> None:
+            await conn.session.commit()
+
+        await self._on_conn(act)
+
+    async def create_response(self) -> None:
+        async def act(conn: _Conn) -> None:
+            await conn.session.create_response()
+
+        await self._on_conn(act)
+
+    async def interrupt(self, played_ms: float) -> None:
+        async def act(conn: _Conn) -> None:
+            await conn.session.interrupt(played_ms)
+
+        await self._on_conn(act)
+
+    async def update(self, config: SessionConfig) -> None:
+        """Change the configuration; later connections use it too."""
+
+        async def act(conn: _Conn) -> None:
+            await conn.session.update(config)
+
+        await self._on_conn(act)
+        self.config = config
+
+    async def send_history(self, items: Sequence[HistoryItem]) -> None:
+        async def act(conn: _Conn) -> None:
+            await conn.session.send_history(items)
+
+        await self._on_conn(act)
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self, resume: str | None) -> AbstractAsyncContextManager[RealtimeSession]:
+        if self._connector is not None:
+            return self._connector(resume)
+        return connect(
+            self.provider,
+            self.config,
+            url=self._url,
+            api_key=self._api_key,
+            model=self._model,
+            clock=self._clock,
+            frame_tap=self._frame_tap,
+            resume=resume,
+            **self._connect_kwargs,
+        )
+
+    async def _open_conn(self, handle: _Handle | None) -> _Conn:
+        """One connection attempt; with a handle that the server refuses, fall back at once to a
+        fresh connection (a stale handle must not cost a backoff round)."""
+        stack = AsyncExitStack()
+        try:
+            try:
+                session = await stack.enter_async_context(
+                    self._connect(handle.value if handle else None)
+                )
+            except (ConnectionError, OSError, ValueError, TypeError, NotImplementedError) as e:
+                verdict, code = classify_connect_error(e)
+                if handle is None or code == "connect_failed" or code.startswith("http_"):
+                    raise _ConnectFailed(verdict, code, str(e)) from None
+                log.info("%s: resumption refused (%s); opening a fresh session", self.provider, e)
+                self._handle = handle = None
+                session = await stack.enter_async_context(self._connect(None))
+        except _ConnectFailed:
+            await stack.aclose()
+            raise
+        except (ConnectionError, OSError, ValueError, TypeError, NotImplementedError) as e:
+            await stack.aclose()
+            verdict, code = classify_connect_error(e)
+            raise _ConnectFailed(verdict, code, str(e)) from None
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._connections += 1
+        return _Conn(
+            session=session,
+            stack=stack,
+            number=self._connections,
+            opened_at=self._clock(),
+            server_has=handle.covers if handle else 0,
+            resumed=handle is not None,
+        )
+
+    async def _restore(self, conn: _Conn, history: tuple[HistoryItem, ...]) -> str:
+        """Bring `conn` up to `history` and make it the live connection.
+
+        The server already holds the first `conn.server_has` items (resumed); the rest is
+        replayed as items (into `conn.session.history`); a reply the model owed is requested.
+        Returns `state_restored`. The caller holds the send lock, so the switch of `_base` and
+        `_conn` is atomic for every verb.
+        """
+        covered = conn.server_has if conn.resumed else 0
+        delta = history[covered:]
+        if delta:
+            await conn.session.send_history(delta)
+        if conversation_state(history) == "awaiting_reply":
+            await conn.session.create_response()
+        self._base = history[:covered]
+        self._conn = conn
+        if conn.resumed:
+            return "resumed"
+        return "replayed" if history else "none"
+
+    # ------------------------------------------------------------------ the supervisor
+
+    async def _supervise(self) -> None:
+        """Pump the live connection's events; on its end, switch, recover or finish."""
+        try:
+            while True:
+                conn = self._conn
+                assert conn is not None
+                end = await self._pump(conn)
+                if end.kind is EndKind.SWITCHED:
+                    assert conn.switched is not None
+                    self._report_switch(conn.switched)
+                    continue
+                if end.kind is EndKind.CLOSED or self._closing:
+                    break
+                if end.kind is EndKind.FATAL:
+                    self._emit(self._fatal(end))
+                    break
+                if not await self._recover(conn, end):
+                    break
+        except asyncio.CancelledError:
+            pass
+        except Exception as e:  # a bug must surface as an event, never end the stream silently
+            log.exception("resilience supervisor failed")
+            self._emit(self._error(f"resilience failed: {type(e).__name__}: {e}", "client_error",
+                                   fatal=True))
+        finally:
+            await self._finish()
+
+    async def _finish(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._base = self._base + conn.session.history
+            with contextlib.suppress(Exception):
+                await conn.stack.aclose()
+        chunks, dropped = self._buffer.take()
+        dropped += sum(len(c) for c in chunks) / 2 / self.capabilities.input_rate * 1000
+        if dropped > 0:
+            self._dropped_ms += dropped
+            self._emit(ev.InputDropped(provider=self.provider, t=self._clock(),
+                                       duration_ms=dropped, reason="session_closed"))
+        self._save()
+        if self._state is not State.CLOSED:
+            self._set_state(State.CLOSED)
+        self._connected.set()
+        self._emit(ev.Closed(provider=self.provider, t=self._clock(), code=1000,
+                             reason="closed" if self._closing else "ended",
+                             expected=self._closing))
+        self._out.put_nowait(None)
+
+    async def _pump(self, conn: _Conn) -> _End:
+        caps = self.capabilities
+        max_s = self.rotation.max_connection_s or caps.max_connection_s
+        if self.rotation.enabled and not caps.go_away and max_s:
+            delay = max(0.0, conn.opened_at + max_s - self.rotation.rotate_before_s - self._clock())
+            conn.timer = asyncio.get_running_loop().create_task(self._rotation_timer(conn, delay))
+        held: ev.Error | None = None
+        fatal: ev.Error | None = None
+        expired = False
+        closed: ev.Closed | None = None
+        try:
+            async for event in conn.session:
+                if isinstance(event, ev.Closed):
+                    closed = event
+                    continue
+                if isinstance(event, ev.Error) and event.fatal:
+                    if event.code in ROTATE_ERROR_CODES:
+                        expired = True
+                        event = dataclasses.replace(event, fatal=False)
+                    elif event.code is not None and event.code.isdigit():
+                        held = event  # from the close itself: judged below
+                        continue
+                    else:
+                        fatal = fatal or event
+                        if conn.closer is None:
+                            conn.closer = asyncio.get_running_loop().create_task(
+                                conn.session.close()
+                            )
+                        continue
+                self._track(conn, event)
+                self._emit(event)
+                if isinstance(event, ev.TurnComplete):
+                    self._save()
+                elif isinstance(event, ev.SessionExpiring) and caps.go_away:
+                    self._start_rotation(conn, event.time_left_s)
+        finally:
+            if conn.timer is not None and conn.timer is not conn.rotation:
+                conn.timer.cancel()
+        if conn.switched is not None:
+            if conn.rotation is not None:
+                with contextlib.suppress(BaseException):
+                    await conn.rotation  # it is closing this connection; let it finish
+            return _End(EndKind.SWITCHED)
+        for task in (conn.rotation, conn.timer):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if conn.switched is not None:  # the rotation completed while being cancelled
+            return _End(EndKind.SWITCHED)
+        code = closed.code if closed else None
+        reason = closed.reason if closed else ""
+        if self._closing or (closed is not None and closed.expected and fatal is None):
+            return _End(EndKind.CLOSED, code=code, reason=reason)
+        if fatal is not None:
+            return _End(EndKind.FATAL, fatal, code, reason)
+        if expired:
+            return _End(EndKind.EXPIRED, held, code, reason)
+        if classify_close(code) == "fatal":
+            return _End(EndKind.FATAL, held, code, reason)
+        return _End(EndKind.RETRY, held, code, reason)
+
+    def _track(self, conn: _Conn, event: ev.Event) -> None:
+        """Keep the facts rotation and restore depend on in step with the events."""
+        if isinstance(event, ev.SessionStarted):
+            self._idle_len = conn.server_has
+        elif isinstance(event, ev.ResponseStarted):
+            conn.responding = True
+        elif isinstance(event, ev.TurnComplete):
+            conn.responding = False
+            self._idle_len = len(self.history)
+        elif isinstance(event, ev.SpeechStarted):
+            conn.user_speaking = True
+        elif isinstance(event, ev.SpeechStopped | ev.InputCommitted):
+            conn.user_speaking = False
+        elif isinstance(event, ev.ToolCall):
+            conn.call_ids.add(event.call_id)
+        elif isinstance(event, ev.ResumptionUpdate):
+            # A non-resumable update means the server is mid-turn: do not resume into it.
+            self._handle = (
+                _Handle(event.handle, self._idle_len)
+                if event.resumable and event.handle
+                else None
+            )
+        self._changed.set()
+
+    # ------------------------------------------------------------------ recovery
+
+    async def _recover(self, old: _Conn, end: _End) -> bool:
+        """Reopen after an abnormal end. Returns False when the session is over."""
+        if end.kind is EndKind.RETRY:
+            self._reconnects += 1
+        async with self._send_lock:
+            self._set_state(State.RECONNECTING)
+            self._connected.clear()
+            self._lost_at = self._clock()
+            self._base = self._base + old.session.history
+            self._conn = None
+        with contextlib.suppress(Exception):
+            await old.stack.aclose()
+        what = "session expired" if end.kind is EndKind.EXPIRED else "connection lost"
+        detail = end.error.message if end.error else (end.reason or "no close frame")
+        self._emit(self._error(f"{what} (code {end.code}: {detail}); reconnecting",
+                               end.error.code if end.error else str(end.code), fatal=False))
+        if old.responding:
+            self._emit(ev.Interrupted(provider=self.provider, t=self._clock(),
+                                      reason="connection_lost"))
+        if self._reconnects > self.policy.max_reconnects:
+            self._emit(self._error(f"gave up: more than {self.policy.max_reconnects} reconnects",
+                                   "max_reconnects", fatal=True))
+            return False
+        last: _ConnectFailed | None = None
+        for attempt, delay in enumerate(self.policy.delays(), 1):
+            if delay > 0:
+                await self._sleep(delay)
+            if self._closing:
+                return False
+            handle = self._handle if self.capabilities.resumption else None
+            full = self._base
+            try:
+                conn = await self._open_conn(handle)
+            except _ConnectFailed as e:
+                if e.verdict == "fatal":
+                    self._emit(self._error(f"reconnect refused: {e}", e.code, fatal=True))
+                    return False
+                last = e
+                log.info("%s: reconnect attempt %d failed: %s", self.provider, attempt, e)
+                continue
+            try:
+                async with self._send_lock:
+                    restored = await self._restore(conn, full)
+                    chunks, dropped = self._buffer.take()
+                    for chunk in chunks:
+                        await conn.session.send_audio(chunk, self.capabilities.input_rate)
+                    self._set_state(State.OPEN)
+                    self._connected.set()
+                    gap_ms = (self._clock() - (self._lost_at or self._clock())) * 1000
+            except SessionClosedError as e:  # the new socket died during the restore
+                self._conn, self._base = None, full
+                with contextlib.suppress(Exception):
+                    await conn.stack.aclose()
+                last = _ConnectFailed("retry", "restore_failed", str(e))
+                continue
+            self._gaps.append(gap_ms)
+            if dropped > 0:
+                self._dropped_ms += dropped
+                self._emit(ev.InputDropped(provider=self.provider, t=self._clock(),
+                                           duration_ms=dropped, reason="reconnect_buffer_full"))
+            self._emit(ev.Reconnected(provider=self.provider, t=self._clock(),
+                                      state_restored=restored, gap_ms=gap_ms, attempts=attempt))
+            return True
+        self._emit(self._error(
+            f"gave up after {self.policy.max_attempts} attempts: {last}",
+            last.code if last else "reconnect_failed", fatal=True))
+        return False
+
+    # ------------------------------------------------------------------ rotation
+
+    async def _rotation_timer(self, conn: _Conn, delay: float) -> None:
+        await self._sleep(delay)
+        if conn is not self._conn or self._closing:
+            return
+        max_s = self.rotation.max_connection_s or self.capabilities.max_connection_s or 0.0
+        left = max(0.0, conn.opened_at + max_s - self._clock())
+        self._emit(ev.SessionExpiring(provider=self.provider, t=self._clock(), time_left_s=left))
+        conn.rotation = conn.timer
+        await self._rotate(conn, left)
+
+    def _start_rotation(self, conn: _Conn, time_left_s: float | None) -> None:
+        if conn.rotation is not None or not self.rotation.enabled or self._closing:
+            return
+        left = time_left_s if time_left_s is not None else self.rotation.rotate_before_s
+        conn.rotation = asyncio.get_running_loop().create_task(self._rotate(conn, left))
+
+    def _idle(self, conn: _Conn) -> bool:
+        return (
+            not conn.responding
+            and not conn.user_speaking
+            and conversation_state(self.history) == "idle"
+        )
+
+    async def _wait_until(self, predicate: Callable[[], bool], deadline: float) -> bool:
+        while not predicate():
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+    async def _rotate(self, old: _Conn, time_left_s: float) -> None:
+        """Replace `old` before the provider ends it, losing no input frame.
+
+        Replay mode opens the new socket at once, in parallel with the reply finishing on the
+        old one. Resume mode must wait for the idle point's handle first. Either way the
+        switch itself (replay the rest of the history, then move the send target) runs under
+        the send lock: a frame is written to the old socket before it, or to the new after.
+        """
+        if self._state is not State.OPEN:
+            return
+        self._set_state(State.ROTATING)
+        start = self._clock()
+        deadline = start + max(0.0, time_left_s) * self.rotation.finish_fraction
+        resume = self.capabilities.resumption
+        loop = asyncio.get_running_loop()
+        opening: asyncio.Task[_Conn] | None = None
+        new: _Conn | None = None
+        try:
+            if not resume:
+                opening = loop.create_task(self._open_conn(None))
+            await self._wait_until(lambda: self._idle(old), deadline)
+            if resume:
+                await self._wait_until(
+                    lambda: self._handle is not None
+                    and self._handle.covers == len(self.history), deadline
+                )
+                new = await self._open_conn(self._handle)
+            else:
+                assert opening is not None
+                new = await opening
+            async with self._send_lock:
+                t0 = self._clock()
+                cut = not self._idle(old)
+                restored = await self._restore(new, self.history)
+                gap_ms = (self._clock() - t0) * 1000
+                self._set_state(State.OPEN)
+            old.switched = _Switch(restored, gap_ms, cut)
+            self._rotations += 1
+            self._gaps.append(gap_ms)
+            await old.stack.aclose()
+        except asyncio.CancelledError:
+            await self._abandon(opening, new, old)
+            raise
+        except (_ConnectFailed, SessionClosedError) as e:
+            await self._abandon(opening, new, old)
+            log.warning("%s: rotation failed: %s", self.provider, e)
+            self._emit(self._error(f"rotation failed ({e}); the connection will be replaced "
+                                   "when it ends", "rotation_failed", fatal=False))
+
+    async def _abandon(self, opening: asyncio.Task[_Conn] | None, new: _Conn | None,
+                       old: _Conn) -> None:
+        if old.switched is not None:
+            return
+        if opening is not None and not opening.done():
+            opening.cancel()
+        if opening is not None:
+            with contextlib.suppress(BaseException):
+                new = new or await opening
+        if new is not None and new is not self._conn:
+            with contextlib.suppress(Exception):
+                await new.stack.aclose()
+        if self._state is State.ROTATING:
+            self._set_state(State.OPEN)
+
+    def _report_switch(self, switch: _Switch) -> None:
+        if switch.cut_reply:
+            self._emit(ev.Interrupted(provider=self.provider, t=self._clock(), reason="rotation"))
+        self._emit(ev.Reconnected(provider=self.provider, t=self._clock(),
+                                  state_restored=switch.state_restored, gap_ms=switch.gap_ms,
+                                  attempts=1))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _error(self, message: str, code: str | None, *, fatal: bool) -> ev.Error:
+        return ev.Error(provider=self.provider, t=self._clock(), message=message, code=code,
+                        fatal=fatal)
+
+    def _fatal(self, end: _End) -> ev.Error:
+        if end.error is not None:
+            return dataclasses.replace(end.error, fatal=True)
+        return self._error(end.reason or f"connection closed ({end.code})", str(end.code),
+                           fatal=True)
+
+    def _save(self) -> None:
+        if self.store is None or self.conversation_id is None:
+            return
+        try:
+            self.store.save(self.conversation_id, self.history, provider=self.provider)
+        except Exception as e:  # persistence trouble must be visible, not fatal to the call
+            log.exception("saving conversation %s failed", self.conversation_id)
+            self._emit(self._error(f"could not save the conversation: {e}", "store_error",
+                                   fatal=False))
