@@ -91,6 +91,7 @@ def test(args: list[str]) -> None:
     run([str(BIN / "mypy")])
     _say("pytest: unit tests, notebooks (nbval), browser check")
     env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    env.setdefault("REALTIMELAB_EMULATOR_SPEED", "8")  # notebooks under nbval: paced 8x
     # pytest exits 5 when it collects nothing: run() turns that into a failure too.
     run([str(BIN / "pytest"), "tests", "--nbval-lax", "--nbval-current-env",
          "--nbval-cell-timeout=120", "notebooks", *args], env=env)

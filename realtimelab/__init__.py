@@ -2,8 +2,176 @@
 
 One `RealtimeSession` over OpenAI Realtime and Gemini Live, audio utilities, tool dispatch,
 resilience, observability, and a local emulator that speaks both wire protocols.
+
+    from realtimelab import connect, SessionConfig, TurnComplete
+
+The names below are imported on first use (PEP 562), so `import realtimelab` stays cheap: no
+websockets, numpy or emulator is loaded until something needs it.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+_EVENTS = (
+    "AudioChunk",
+    "Closed",
+    "Error",
+    "Event",
+    "InputCommitted",
+    "InputDropped",
+    "InputTranscript",
+    "Interrupted",
+    "OutputTranscript",
+    "RateLimits",
+    "Reconnected",
+    "ResponseStarted",
+    "ResumptionUpdate",
+    "SessionExpiring",
+    "SessionStarted",
+    "SessionUpdated",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TextDelta",
+    "ToolCall",
+    "ToolCallCancelled",
+    "TurnComplete",
+    "Usage",
+)
+
+#: public name -> module that defines it
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(_EVENTS, "realtimelab.events"),
+    "connect": "realtimelab.session",
+    "RealtimeSession": "realtimelab.session",
+    "SessionClosedError": "realtimelab.session",
+    "SessionConfig": "realtimelab.config",
+    "Vad": "realtimelab.config",
+    "ConfigError": "realtimelab.config",
+    "Tool": "realtimelab.schema",
+    "tool": "realtimelab.schema",
+    "Capabilities": "realtimelab.providers.base",
+    "ToolResult": "realtimelab.providers.base",
+    "UserText": "realtimelab.providers.base",
+    "AssistantText": "realtimelab.providers.base",
+    "ToolCallRecord": "realtimelab.providers.base",
+    "ToolResultRecord": "realtimelab.providers.base",
+    "Secret": "realtimelab.auth",
+    "EphemeralToken": "realtimelab.auth",
+    "mint_openai_client_secret": "realtimelab.auth",
+    "mint_gemini_token": "realtimelab.auth",
+    "SampleRateError": "realtimelab.audio",
+    "Emulator": "realtimelab.emulator.server",
+    "EmulatorConfig": "realtimelab.emulator.server",
+}
+
+__all__ = [
+    "AssistantText",
+    "AudioChunk",
+    "Capabilities",
+    "Closed",
+    "ConfigError",
+    "Emulator",
+    "EmulatorConfig",
+    "EphemeralToken",
+    "Error",
+    "Event",
+    "InputCommitted",
+    "InputDropped",
+    "InputTranscript",
+    "Interrupted",
+    "OutputTranscript",
+    "RateLimits",
+    "RealtimeSession",
+    "Reconnected",
+    "ResponseStarted",
+    "ResumptionUpdate",
+    "SampleRateError",
+    "Secret",
+    "SessionClosedError",
+    "SessionConfig",
+    "SessionExpiring",
+    "SessionStarted",
+    "SessionUpdated",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TextDelta",
+    "Tool",
+    "ToolCall",
+    "ToolCallCancelled",
+    "ToolCallRecord",
+    "ToolResult",
+    "ToolResultRecord",
+    "TurnComplete",
+    "Usage",
+    "UserText",
+    "Vad",
+    "__version__",
+    "connect",
+    "mint_gemini_token",
+    "mint_openai_client_secret",
+    "tool",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'realtimelab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from realtimelab.audio import SampleRateError
+    from realtimelab.auth import (
+        EphemeralToken,
+        Secret,
+        mint_gemini_token,
+        mint_openai_client_secret,
+    )
+    from realtimelab.config import ConfigError, SessionConfig, Vad
+    from realtimelab.emulator.server import Emulator, EmulatorConfig
+    from realtimelab.events import (
+        AudioChunk,
+        Closed,
+        Error,
+        Event,
+        InputCommitted,
+        InputDropped,
+        InputTranscript,
+        Interrupted,
+        OutputTranscript,
+        RateLimits,
+        Reconnected,
+        ResponseStarted,
+        ResumptionUpdate,
+        SessionExpiring,
+        SessionStarted,
+        SessionUpdated,
+        SpeechStarted,
+        SpeechStopped,
+        TextDelta,
+        ToolCall,
+        ToolCallCancelled,
+        TurnComplete,
+        Usage,
+    )
+    from realtimelab.providers.base import (
+        AssistantText,
+        Capabilities,
+        ToolCallRecord,
+        ToolResult,
+        ToolResultRecord,
+        UserText,
+    )
+    from realtimelab.schema import Tool, tool
+    from realtimelab.session import RealtimeSession, SessionClosedError, connect

@@ -64,7 +64,11 @@ def emulator_url(*, speed: float | None = None) -> str:
         if _emulator is None:
             from realtimelab.emulator.server import EmulatorConfig, EmulatorThread
 
-            cfg = EmulatorConfig() if speed is None else EmulatorConfig(speed=speed)
+            if speed is None:
+                # Headless runs (nbval in CI) set a pacing factor so notebooks stay fast; in
+                # the lab the emulator speaks in real time, as a real provider does.
+                speed = float(os.environ.get("REALTIMELAB_EMULATOR_SPEED", "1"))
+            cfg = EmulatorConfig(speed=speed)
             _emulator = EmulatorThread(cfg)
             _emulator.start()
             atexit.register(_emulator.stop)
@@ -76,6 +80,12 @@ def backend(provider: Provider) -> Backend:
     if source is not None:
         return Backend(provider, "real", None, source)
     return Backend(provider, "emulator", emulator_url())
+
+
+def connect_kwargs(provider: Provider) -> dict[str, Any]:
+    """Keyword arguments for `realtimelab.connect`: the emulator URL unless a key is set."""
+    target = backend(provider)
+    return {"url": target.url} if target.mode == "emulator" else {}
 
 
 def banner() -> None:

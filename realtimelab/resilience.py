@@ -886,8 +886,10 @@ class ResilientSession:
                 self._emit(event)
                 if isinstance(event, ev.TurnComplete):
                     self._save()
-                elif isinstance(event, ev.SessionExpiring) and caps.go_away:
-                    self._start_rotation(conn, event.time_left_s)
+                elif isinstance(event, ev.SessionExpiring):
+                    expired = True  # the close that follows a warning is the limit, not a fault
+                    if caps.go_away:
+                        self._start_rotation(conn, event.time_left_s)
         finally:
             if conn.timer is not None and conn.timer is not conn.rotation:
                 conn.timer.cancel()
@@ -909,10 +911,10 @@ class ResilientSession:
             return _End(EndKind.CLOSED, code=code, reason=reason)
         if fatal is not None:
             return _End(EndKind.FATAL, fatal, code, reason)
-        if expired:
-            return _End(EndKind.EXPIRED, held, code, reason)
         if classify_close(code) == "fatal":
             return _End(EndKind.FATAL, held, code, reason)
+        if expired:
+            return _End(EndKind.EXPIRED, held, code, reason)
         return _End(EndKind.RETRY, held, code, reason)
 
     def _track(self, conn: _Conn, event: ev.Event) -> None:
@@ -958,8 +960,7 @@ class ResilientSession:
         self._emit(self._error(f"{what} (code {end.code}: {detail}); reconnecting",
                                end.error.code if end.error else str(end.code), fatal=False))
         if old.responding:
-            self._emit(ev.Interrupted(provider=self.provider, t=self._clock(),
-                                      reason="connection_lost"))
+            self._emit_cut("connection_lost")
         if self._reconnects > self.policy.max_reconnects:
             self._emit(self._error(f"gave up: more than {self.policy.max_reconnects} reconnects",
                                    "max_reconnects", fatal=True))
@@ -1011,6 +1012,19 @@ class ResilientSession:
 
     # ------------------------------------------------------------------ rotation
 
+    async def rotate(self, within_s: float = 10.0) -> bool:
+        """Replace the connection now, exactly as a proactive rotation would (waiting up to
+        `finish_fraction * within_s` for the current reply). Useful before a planned network
+        change, and to watch a rotation happen. Returns True when the switch happened."""
+        conn = self._conn
+        if conn is None or self._state is not State.OPEN:
+            return False
+        self._start_rotation(conn, within_s, force=True)
+        if conn.rotation is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(conn.rotation)
+        return conn.switched is not None
+
     async def _rotation_timer(self, conn: _Conn, delay: float) -> None:
         await self._sleep(delay)
         if conn is not self._conn or self._closing:
@@ -1021,8 +1035,11 @@ class ResilientSession:
         conn.rotation = conn.timer
         await self._rotate(conn, left)
 
-    def _start_rotation(self, conn: _Conn, time_left_s: float | None) -> None:
-        if conn.rotation is not None or not self.rotation.enabled or self._closing:
+    def _start_rotation(self, conn: _Conn, time_left_s: float | None, *,
+                        force: bool = False) -> None:
+        if conn.rotation is not None or self._closing:
+            return
+        if not (self.rotation.enabled or force):
             return
         left = time_left_s if time_left_s is not None else self.rotation.rotate_before_s
         conn.rotation = asyncio.get_running_loop().create_task(self._rotate(conn, left))
@@ -1110,12 +1127,20 @@ class ResilientSession:
 
     def _report_switch(self, switch: _Switch) -> None:
         if switch.cut_reply:
-            self._emit(ev.Interrupted(provider=self.provider, t=self._clock(), reason="rotation"))
+            self._emit_cut("rotation")
         self._emit(ev.Reconnected(provider=self.provider, t=self._clock(),
                                   state_restored=switch.state_restored, gap_ms=switch.gap_ms,
                                   attempts=1))
 
     # ------------------------------------------------------------------ helpers
+
+    def _emit_cut(self, reason: str) -> None:
+        """A reply that lost its socket: stop playback, and close the turn so code waiting
+        for `TurnComplete` is not left hanging. If the model still owes the reply (nothing of
+        it reached the history) a new reply follows the `Reconnected`."""
+        self._emit(ev.Interrupted(provider=self.provider, t=self._clock(), reason=reason))
+        self._emit(ev.TurnComplete(provider=self.provider, t=self._clock(), status="incomplete",
+                                   reason=reason))
 
     def _error(self, message: str, code: str | None, *, fatal: bool) -> ev.Error:
         return ev.Error(provider=self.provider, t=self._clock(), message=message, code=code,

@@ -24,7 +24,8 @@ Talk to OpenAI Realtime or Gemini Live by changing one word::
 Where it connects: `url=` if given; otherwise the real provider when its key is in the
 environment (`OPENAI_API_KEY`; `GEMINI_API_KEY` or `GOOGLE_API_KEY`) or passed as `api_key=`;
 otherwise the local emulator: `REALTIMELAB_EMULATOR_URL` if set, else an in-process `Emulator`
-started for the duration of the `async with` block. So the example above runs offline.
+started for the duration of the `async with` block. So the example above runs offline. Keys
+from the environment are never sent to a loopback URL: the emulator accepts any key.
 
 How a frame travels: a verb (`send_text`) asks the codec for frames, which go out under a send
 lock (multi-frame verbs never interleave) and through the frame tap. One reader task receives
@@ -169,6 +170,10 @@ class RealtimeSession:
     def closed(self) -> bool:
         return self._closed
 
+    def now(self) -> float:
+        """The session's clock (the one event timestamps `t` come from)."""
+        return self._clock()
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return (
@@ -248,7 +253,18 @@ class RealtimeSession:
     def _record(self, direction: Direction, frame: dict[str, Any], t: float) -> None:
         self.frames.append((direction, frame, t))
         if self._tap is not None:
-            self._tap(direction, frame, t)
+            try:
+                self._tap(direction, frame, t)
+            except Exception as e:  # a broken logger must not break the conversation
+                self._tap = None
+                self._queue.put_nowait(
+                    ev.Error(
+                        provider=self.provider,
+                        t=t,
+                        message=f"frame_tap raised {type(e).__name__}: {e}; tap disabled",
+                        code="frame_tap_failed",
+                    )
+                )
 
     async def send_audio(self, pcm: bytes | bytearray | memoryview, rate: int) -> None:
         """Stream PCM16 mono audio recorded at `rate` Hz.
@@ -367,7 +383,8 @@ class RealtimeSession:
                     self._dispatch(event)
                 outgoing = self._codec.take_outgoing()
                 if outgoing and not self._closing:
-                    await self._send(outgoing)
+                    with contextlib.suppress(SessionClosedError):  # Closed follows
+                        await self._send(outgoing)
         except ConnectionClosed:
             pass
         except Exception as e:  # a bug must surface as an event, never kill the loop silently
@@ -544,7 +561,9 @@ async def connect(
     """
     config = config or SessionConfig()
     codec = make_codec(provider, model or config.model)
-    credential, is_token = _credential(codec.provider, api_key, token)
+    # Keys from the environment never go to a loopback URL (the emulator needs none).
+    use_env = url is None or not _is_loopback(url)
+    credential, is_token = _credential(codec.provider, api_key, token, use_env=use_env)
     async with contextlib.AsyncExitStack() as stack:
         if url is None and credential is None:
             url = os.environ.get(EMULATOR_ENV) or await _start_emulator(stack)
@@ -577,7 +596,11 @@ async def connect(
 
 
 def _credential(
-    provider: ev.Provider, api_key: str | Secret | None, token: str | Secret | EphemeralToken | None
+    provider: ev.Provider,
+    api_key: str | Secret | None,
+    token: str | Secret | EphemeralToken | None,
+    *,
+    use_env: bool,
 ) -> tuple[Secret | None, bool]:
     if token is not None:
         if isinstance(token, EphemeralToken):
@@ -587,7 +610,7 @@ def _credential(
         return Secret(token), True
     if api_key is not None:
         return Secret(api_key), False
-    return api_key_from_env(provider), False
+    return (api_key_from_env(provider) if use_env else None), False
 
 
 async def _start_emulator(stack: contextlib.AsyncExitStack) -> str:

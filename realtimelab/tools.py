@@ -287,7 +287,9 @@ _NO_VALUE: Any = object()
 class _Run:
     """One execution of one call id (never more than one per id)."""
 
-    def __init__(self, call: ev.ToolCall, tool: Tool | None, timeout_s: float, stream: bool):
+    def __init__(
+        self, call: ev.ToolCall, tool: Tool | None, timeout_s: float, stream: bool
+    ) -> None:
         self.call = call
         self.tool = tool
         self.timeout_s = timeout_s
@@ -298,7 +300,7 @@ class _Run:
         self.partials = 0
         self.changed = asyncio.Event()
         self.cancelled = False
-        self.answered = False  # a first outcome reached the wire (or is on its way)
+        self.following = False  # a follow-up task delivers the rest
 
     @property
     def name(self) -> str:
@@ -307,6 +309,12 @@ class _Run:
     def push_partial(self, value: Any) -> None:
         self.latest = value
         self.partials += 1
+        self.changed.set()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
         self.changed.set()
 
     def finish(self, outcome: _Outcome) -> None:
@@ -354,7 +362,9 @@ class ToolDispatcher:
     without awaiting other work in between, so parallel calls are answered in one batch).
 
     `default_timeout_s` applies to tools without their own `timeout_s`. `clock` stamps the
-    `records`. Leaving the `async with` (or `aclose()`) cancels every task still running.
+    `records`. `reply_wait_s` bounds how long a late result waits for a reply the dispatcher
+    asked for to start (so a lost reply cannot hold results back forever). Leaving the
+    `async with` (or `aclose()`) cancels every task still running.
     """
 
     def __init__(
@@ -364,12 +374,16 @@ class ToolDispatcher:
         *,
         default_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        reply_wait_s: float = 10.0,
     ) -> None:
         if not (default_timeout_s > 0 and math.isfinite(default_timeout_s)):
-            raise ValueError(f"default_timeout_s must be a positive number, got {default_timeout_s}")
+            raise ValueError(
+                f"default_timeout_s must be a positive number, got {default_timeout_s}"
+            )
         self.session = session
         self.registry = registry if isinstance(registry, ToolRegistry) else ToolRegistry(registry)
         self.default_timeout_s = default_timeout_s
+        self.reply_wait_s = reply_wait_s
         self._clock = clock
         self.records: list[DispatchRecord] = []
         """Everything sent (and cancelled), in order."""
@@ -431,7 +445,9 @@ class ToolDispatcher:
         A pump task reads the source and dispatches each event as soon as it arrives, so the
         calls of one frame form one batch even while your loop body awaits something slow.
         """
-        source: AsyncIterable[ev.Event] = events if events is not None else self.session  # type: ignore[assignment]
+        source = events if events is not None else self.session
+        if not isinstance(source, AsyncIterable):
+            raise TypeError("run() needs an async iterable of events (the session, by default)")
         queue: asyncio.Queue[ev.Event | None] = asyncio.Queue()
         failure: list[BaseException] = []
 
@@ -538,12 +554,9 @@ class ToolDispatcher:
         )
         run = _Run(call, tool, timeout, stream)
         self._runs[call.call_id] = run
-        while len(self._runs) > CACHE_SIZE:
-            _, old = self._runs.popitem(last=False)
-            if old.task is not None and not old.task.done():
-                self._runs[old.call.call_id] = old  # never forget a running call
-                self._runs.move_to_end(old.call.call_id, last=False)
-                break
+        for old_id in list(self._runs)[: max(0, len(self._runs) - CACHE_SIZE)]:
+            if self._runs[old_id].final.done():  # never forget a call still running
+                del self._runs[old_id]
         problem = self._precheck(call, tool)
         if problem is not None:
             run.finish(problem)
@@ -612,26 +625,36 @@ class ToolDispatcher:
     async def _answer(self, batch: _Batch, entry: _Entry) -> None:
         """Find the entry's first outcome within the timeout, then try to flush the batch."""
         run = entry.run
-        if run.cancelled and not run.final.done():
+        if run.cancelled:  # a replay of a call cancelled earlier: say so, do not run it again
             entry.result = self._result(run, _error("cancelled", _CANCELLED_MSG), None)
             entry.kind = "error"
         else:
-            entry.result, entry.kind, entry.follow = await self._first_outcome(run)
+            first = await self._first_outcome(run)
+            if first is None:
+                entry.cancelled = True
+            else:
+                entry.result, entry.kind, follow = first
+                entry.follow = follow and not run.following
+                run.following = run.following or follow
         self._maybe_flush(batch)
 
-    async def _first_outcome(self, run: _Run) -> tuple[ToolResult, RecordKind, bool]:
-        wanted: set[asyncio.Future[Any]] = {run.final}
-        if run.stream and run.partials == 0:
-            wanted.add(asyncio.ensure_future(run.changed.wait()))
-        if not run.final.done() and not (run.stream and run.partials):
-            try:
-                await asyncio.wait(wanted, timeout=run.timeout_s, return_when="FIRST_COMPLETED")
-            finally:
-                for w in wanted - {run.final}:
-                    w.cancel()
+    async def _first_outcome(self, run: _Run) -> tuple[ToolResult, RecordKind, bool] | None:
+        """(result, kind, needs_follow_up), or None when the call was cancelled meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + run.timeout_s
+        while not (run.final.done() or run.cancelled or (run.stream and run.partials)):
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            run.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.changed.wait(), left)
+        if run.cancelled:
+            return None
         if run.final.done():
             outcome = run.final.result()
-            return self._result(run, outcome, None), "error" if outcome.is_error else "result", False
+            kind: RecordKind = "error" if outcome.is_error else "result"
+            return self._result(run, outcome, None), kind, False
         if run.stream and run.partials:
             return self._result(run, _Outcome(run.latest), True), "partial", True
         progress = run.latest if run.latest is not _NO_VALUE else None
@@ -655,8 +678,6 @@ class ToolDispatcher:
         batch.sent = True
         self._batches.remove(batch)
         live = [e for e in batch.entries if not e.cancelled and e.result is not None]
-        for e in live:
-            e.run.answered = True
         if live:
             self._spawn(self._send_batch(live), "realtimelab-tool-batch")
         self._update_idle()
@@ -665,9 +686,10 @@ class ToolDispatcher:
         results = [e.result for e in entries if e.result is not None]
         async with self._send_lock:
             ok = await self._deliver(self.session.send_tool_responses(results), entries[0].run)
+            t = self._clock()  # one time for the batch: it went out as one send
             for e in entries:
                 assert e.result is not None
-                self._record(e.run, e.kind, e.result, "batch", replayed=e.replayed, ok=ok)
+                self._record(e.run, e.kind, e.result, "batch", replayed=e.replayed, ok=ok, t=t)
             if ok and any(r.scheduling != "SILENT" for r in results):
                 self._reply_expected = True
                 self._update_idle()
@@ -682,6 +704,8 @@ class ToolDispatcher:
         if run.stream:
             sent = run.partials
             while not run.final.done():
+                if run.cancelled:
+                    return
                 run.changed.clear()
                 if run.partials > sent:
                     sent = run.partials
@@ -706,9 +730,12 @@ class ToolDispatcher:
             )
             await self._send_one(run, final, "final")
             return
-        outcome = await asyncio.shield(run.final)
+        while not (run.final.done() or run.cancelled):
+            run.changed.clear()
+            await run.changed.wait()
         if run.cancelled:
             return
+        outcome = run.final.result()
         self._late.append((run, outcome))
         if self._late_task is None or self._late_task.done():
             self._late_task = self._spawn(self._send_late(), "realtimelab-tool-late")
@@ -723,7 +750,17 @@ class ToolDispatcher:
     async def _send_late(self) -> None:
         """Append late results when the model is idle, then ask for ONE reply."""
         while self._late:
-            await self._idle.wait()
+            try:
+                await asyncio.wait_for(self._idle.wait(), self.reply_wait_s)
+            except TimeoutError:
+                if self._responding or self._batches:
+                    continue
+                # a reply we asked for never started (e.g. the server dropped it): go on
+                log.warning(
+                    "no reply started within %.1f s; sending late results", self.reply_wait_s
+                )
+                self._reply_expected = False
+                self._update_idle()
             async with self._send_lock:
                 if not self._idle.is_set():
                     continue  # a reply started while we waited for the lock
@@ -742,9 +779,10 @@ class ToolDispatcher:
                 ok = await self._deliver(self.session.send_history(records), batch[0][0])
                 if ok:
                     ok = await self._deliver(self.session.create_response(), batch[0][0])
-                for (r, o), rec in zip(batch, records, strict=True):
+                t = self._clock()
+                for r, o in batch:
                     result = ToolResult(r.call.call_id, o.output, name=r.name, is_error=o.is_error)
-                    self._record(r, "late_result", result, "appended", ok=ok)
+                    self._record(r, "late_result", result, "appended", ok=ok, t=t)
                 if ok:
                     self._reply_expected = True
                     self._update_idle()
@@ -756,10 +794,7 @@ class ToolDispatcher:
             run = self._runs.get(call_id)
             if run is None or run.cancelled:
                 continue
-            run.cancelled = True
-            if run.task is not None and not run.task.done():
-                run.task.cancel()
-            run.changed.set()
+            run.cancel()
             self._record(run, "cancelled", None, "batch")
             for batch in list(self._batches):
                 hit = False
@@ -797,10 +832,11 @@ class ToolDispatcher:
         *,
         replayed: bool = False,
         ok: bool = True,
+        t: float | None = None,
     ) -> None:
         self.records.append(
             DispatchRecord(
-                t=self._clock(),
+                t=self._clock() if t is None else t,
                 call_id=run.call.call_id,
                 name=run.name,
                 kind=kind if ok else "send_failed",

@@ -338,3 +338,15 @@ def test_history_replay() -> None:
 )
 def test_parse_duration(value: Any, seconds: float | None) -> None:
     assert parse_duration(value) == seconds
+
+
+def test_frames_captured_from_the_emulator() -> None:
+    out = feed(GeminiCodec(), load("gemini_emulator_tool_turn.json"))
+    assert not [e for e in out if isinstance(e, ev.Error)]
+    assert out[0].kind == "SessionStarted"
+    (call,) = [e for e in out if isinstance(e, ev.ToolCall)]
+    assert (call.name, call.arguments) == ("get_weather", {"city": "Paris"})
+    kinds = [e.kind for e in out]
+    assert kinds.index("ResponseStarted") < kinds.index("ToolCall") < kinds.index("TurnComplete")
+    assert kinds.count("TurnComplete") == 1  # the turn stays open across the tool round trip
+    assert [e.text for e in out if isinstance(e, ev.OutputTranscript) and e.final]

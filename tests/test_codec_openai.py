@@ -402,3 +402,17 @@ def test_decode_close() -> None:
     out = codec.decode_close(4000, "beta", 0, False)
     assert kinds(out) == ["Error", "Closed"]
     assert isinstance(out[0], ev.Error) and out[0].fatal
+
+
+def test_frames_captured_from_the_emulator() -> None:
+    out = feed(OpenAICodec(), load("openai_emulator_tool_turn.json"))
+    assert not [e for e in out if isinstance(e, ev.Error)]
+    assert out[0].kind == "SessionStarted"
+    (call,) = [e for e in out if isinstance(e, ev.ToolCall)]
+    assert (call.name, call.arguments) == ("get_weather", {"city": "Paris"})
+    done = [e for e in out if isinstance(e, ev.TurnComplete)]
+    assert [(d.status, d.reason) for d in done] == [
+        ("completed", "tool_calls"),
+        ("completed", None),
+    ]
+    assert [e.text for e in out if isinstance(e, ev.OutputTranscript) and e.final]

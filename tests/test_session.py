@@ -343,3 +343,39 @@ async def test_socket_settings(fake_server: Any) -> None:
         assert (ws.ping_interval, ws.ping_timeout) == (20.0, 60.0)
         assert ws.protocol.max_message_size == 16 * 2**20
         assert "permessage-deflate" not in server.headers.get("Sec-WebSocket-Extensions", "")
+
+
+async def test_a_broken_frame_tap_is_reported_and_disabled(fake_server: Any) -> None:
+    server = await fake_server(openai_script(load("openai_text_turn.json")))
+    calls: list[str] = []
+
+    def tap(direction: str, frame: dict[str, Any], t: float) -> None:
+        calls.append(direction)
+        raise RuntimeError("disk full")
+
+    async with connect("openai", url=server.url, frame_tap=tap) as session:
+        events = await collect_until(session, ev.TurnComplete)
+    errors = [e for e in events if isinstance(e, ev.Error)]
+    assert [e.code for e in errors] == ["frame_tap_failed"] and "disk full" in errors[0].message
+    assert len(calls) == 1  # disabled after the first failure; the turn still completed
+    assert events[-1].kind == "TurnComplete"
+
+
+async def test_update_is_sent_where_supported_and_refused_where_not(fake_server: Any) -> None:
+    server = await fake_server(openai_script([]))
+    async with connect("openai", url=server.url) as session:
+        await session.update(SessionConfig(instructions="Speak French."))
+        await wait_for(server.received, 2)
+        assert session.config.instructions == "Speak French."
+    assert server.received[1]["session"]["instructions"] == "Speak French."
+
+    async def gemini(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await wait_for(received, 1)
+        await ws.send(b'{"setupComplete": {}}')
+
+    gserver = await fake_server(gemini)
+    async with connect("gemini", url=gserver.url) as session:
+        assert not session.capabilities.session_update
+        with pytest.raises(NotImplementedError, match="reconnect"):
+            await session.update(SessionConfig(instructions="Speak French."))
+        assert session.config.instructions == ""

@@ -1,0 +1,271 @@
+"""The same scenario code on both providers, against the real emulator (loopback).
+
+Each scenario is written once, parametrized over the provider, and asserts the unified shape:
+which events arrive, in which order where it matters, and what history the client keeps. Every
+frame the client sends is checked against the official SDK's types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, get_args
+
+import pytest
+from openai.types.realtime import RealtimeClientEvent
+from pydantic import Field, TypeAdapter
+
+import realtimelab.session as session_module
+from realtimelab import events as ev
+from realtimelab.config import SessionConfig
+from realtimelab.conformance.gemini import validate_client_message
+from realtimelab.emulator.engine import default_components
+from realtimelab.emulator.server import Emulator
+from realtimelab.emulator.voice import Voice
+from realtimelab.providers.base import AssistantText, UserText
+from realtimelab.session import EMULATOR_ENV, RealtimeSession, connect
+
+pytestmark = pytest.mark.timeout(60)
+PROVIDERS = ["openai", "gemini"]
+OPENAI_CLIENT = TypeAdapter(
+    Annotated[get_args(RealtimeClientEvent)[0], Field(discriminator="type")]
+)
+MakeEmulator = Callable[..., Awaitable[Emulator]]
+
+
+def get_weather(city: str) -> dict[str, Any]:
+    """Get the current weather for a city.
+
+    Args:
+        city: the city name
+    """
+    return {"city": city, "forecast": "sunny", "temp_c": 21}
+
+
+class SentFrames:
+    """A frame tap that keeps what the client sent, for the SDK conformance check."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def __call__(self, direction: str, frame: dict[str, Any], t: float) -> None:
+        if direction == "send":
+            self.sent.append(frame)
+
+    def audio_bytes(self) -> int:
+        """PCM bytes sent, read from either wire shape."""
+        total = 0
+        for f in self.sent:
+            data = f.get("audio") or f.get("realtimeInput", {}).get("audio", {}).get("data")
+            total += len(base64.b64decode(data)) if isinstance(data, str) else 0
+        return total
+
+    def validate(self, provider: str) -> None:
+        assert self.sent
+        for frame in self.sent:
+            if provider == "openai":  # the oracle differs per provider; the code under test not
+                OPENAI_CLIENT.validate_python(json.loads(json.dumps(frame)))
+            else:
+                validate_client_message(json.dumps(frame))
+
+
+async def until(
+    session: RealtimeSession,
+    done: Callable[[ev.Event], bool],
+    on_event: Callable[[ev.Event], Awaitable[None]] | None = None,
+    timeout: float = 30,
+) -> list[ev.Event]:
+    out: list[ev.Event] = []
+    async with asyncio.timeout(timeout):
+        async for event in session:
+            out.append(event)
+            if on_event is not None:
+                await on_event(event)
+            if done(event):
+                return out
+    raise AssertionError(f"session ended first: {[e.kind for e in out]}")
+
+
+def answer_done(event: ev.Event) -> bool:
+    """The model finished answering: a TurnComplete that is not a tool-call pause."""
+    return isinstance(event, ev.TurnComplete) and event.reason != "tool_calls"
+
+
+async def speak(session: RealtimeSession, text: str, rate: int = 16000) -> None:
+    """Synthesized speech + 1 s of silence, in 20 ms chunks at `rate` (resampled as needed)."""
+    pcm = Voice().synthesize(text, rate=rate) + b"\x00\x00" * rate
+    step = rate // 50 * 2
+    for i in range(0, len(pcm), step):
+        await session.send_audio(pcm[i : i + step], rate)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_text_turn(provider: str, make_emulator: MakeEmulator) -> None:
+    emu = await make_emulator()
+    tap = SentFrames()
+    async with connect(provider, SessionConfig(), url=emu.url, frame_tap=tap) as session:
+        await session.send_text("Hello there!")
+        events = await until(session, answer_done)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "SessionStarted"
+    assert kinds.index("ResponseStarted") < kinds.index("AudioChunk") < kinds.index("TurnComplete")
+    audio = [e for e in events if isinstance(e, ev.AudioChunk)]
+    assert all(a.rate == 24000 for a in audio) and sum(a.duration_ms for a in audio) > 300
+    (final,) = [e for e in events if isinstance(e, ev.OutputTranscript) and e.final]
+    done = events[-1]
+    assert isinstance(done, ev.TurnComplete) and done.status == "completed"
+    assert done.usage is not None and done.usage.output_tokens > 0
+    assert session.history == (UserText("Hello there!"), AssistantText(final.text))
+    tap.validate(provider)
+
+
+@dataclass(frozen=True)
+class Heard:
+    text: str
+    recognised: bool = True
+    confidence: float = 1.0
+
+
+class FixedHearing:
+    """The emulator's ears, pinned: the test is about our audio path (resampling, VAD turn
+    taking, transcript events, history), not about speech recognition."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def transcribe(self, pcm: bytes, rate: int) -> Heard:
+        return Heard(self.text)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_audio_turn_is_resampled_and_transcribed(
+    provider: str, make_emulator: MakeEmulator
+) -> None:
+    ears = FixedHearing("What time is it?")
+    components = replace(default_components(), hearing=lambda tools, brain: ears)
+    emu = await make_emulator(components=components)
+    tap = SentFrames()
+    config = SessionConfig(input_transcription=True)
+    async with connect(provider, config, url=emu.url, frame_tap=tap) as session:
+        await speak(session, "What time is it?", rate=48000)  # neither provider's input rate
+        events = await until(session, answer_done)
+    heard = [e for e in events if isinstance(e, ev.InputTranscript) and e.final]
+    assert [h.text for h in heard] == ["What time is it?"]
+    kinds = [e.kind for e in events]
+    if session.capabilities.speech_started_events:
+        assert kinds.index("SpeechStarted") < kinds.index("SpeechStopped")
+    assert kinds.index("ResponseStarted") < kinds.index("AudioChunk") < kinds.index("TurnComplete")
+    assert session.history[0] == UserText("What time is it?", spoken=True)
+    assert [h.kind for h in session.history] == ["user", "assistant"]
+    finding = session.rate_guard.findings[0]
+    assert (finding.declared, finding.expected, finding.action) == (
+        48000,
+        session.capabilities.input_rate,
+        "resampled",
+    )
+    rate = session.capabilities.input_rate
+    sent_ms = tap.audio_bytes() / 2 / rate * 1000
+    spoken_ms = len(Voice().synthesize("What time is it?", rate=48000)) / 2 / 48 + 1000
+    assert abs(sent_ms - spoken_ms) < 40  # all of it, at the provider's rate (less filter delay)
+    tap.validate(provider)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_tool_round_trip(provider: str, make_emulator: MakeEmulator) -> None:
+    emu = await make_emulator()
+    tap = SentFrames()
+    config = SessionConfig(tools=[get_weather])
+
+    async with connect(provider, config, url=emu.url, frame_tap=tap) as session:
+
+        async def run_tools(event: ev.Event) -> None:
+            if isinstance(event, ev.ToolCall):
+                assert event.arguments is not None
+                await session.send_tool_response(event.call_id, get_weather(**event.arguments))
+
+        await session.send_text("What is the weather in Paris?")
+        events = await until(session, answer_done, run_tools)
+    (call,) = [e for e in events if isinstance(e, ev.ToolCall)]
+    assert (call.name, call.arguments) == ("get_weather", {"city": "Paris"})
+    finals = [e.text for e in events if isinstance(e, ev.OutputTranscript) and e.final]
+    assert finals and "paris" in finals[-1].lower()
+    assert [h.kind for h in session.history] == ["user", "tool_call", "tool_result", "assistant"]
+    pauses = [e for e in events if isinstance(e, ev.TurnComplete) and e.reason == "tool_calls"]
+    assert len(pauses) == (1 if session.capabilities.tool_call_ends_turn else 0)
+    tap.validate(provider)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_barge_in_with_truncation(provider: str, make_emulator: MakeEmulator) -> None:
+    emu = await make_emulator(speed=4)  # slow enough to talk over the reply
+    tap = SentFrames()
+    async with connect(provider, SessionConfig(), url=emu.url, frame_tap=tap) as session:
+        await speak(session, "Tell me a long story about a dragon.", rate=24000)
+        received_ms = 0.0
+        barge_in: asyncio.Task[None] | None = None
+
+        async def talk_over(event: ev.Event) -> None:
+            nonlocal received_ms, barge_in
+            if isinstance(event, ev.AudioChunk):
+                received_ms += event.duration_ms
+                if received_ms > 300 and barge_in is None:
+                    barge_in = asyncio.create_task(speak(session, "Stop please.", rate=24000))
+            if isinstance(event, ev.Interrupted):
+                await session.interrupt(played_ms=received_ms / 2)
+
+        events = await until(
+            session, lambda e: isinstance(e, ev.TurnComplete) and e.status == "cancelled", talk_over
+        )
+        if barge_in is not None:
+            barge_in.cancel()
+    kinds = [e.kind for e in events]
+    assert kinds.index("Interrupted") < kinds.index("TurnComplete")
+    (reply,) = [h for h in session.history if isinstance(h, AssistantText)]
+    assert reply.interrupted
+    truncates = [f for f in tap.sent if f.get("type") == "conversation.item.truncate"]
+    if session.capabilities.truncation:
+        (truncate,) = truncates
+        assert 0 < truncate["audio_end_ms"] <= received_ms
+    else:
+        assert truncates == []
+    tap.validate(provider)
+
+
+def docstring_example() -> str:
+    doc = session_module.__doc__ or ""
+    match = re.search(r"one word::\n\n(.*?)\n\n(?=\S)", doc, re.S)
+    assert match, "the example is missing from realtimelab.session's docstring"
+    lines = match.group(1).splitlines()
+    code = "\n".join(line[4:] for line in lines)
+    assert len(lines) <= 20
+    return code
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_the_docstring_example_runs_on_both(
+    provider: str, make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await make_emulator()
+    monkeypatch.setenv(EMULATOR_ENV, emu.url)
+    for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    code = docstring_example().replace('print(asyncio.run(main("gemini")))  # or "openai"', "")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "session-docstring", "exec"), namespace)
+    words = await namespace["main"](provider)
+    assert isinstance(words, str) and words.strip()
+
+
+async def test_without_keys_or_url_an_emulator_is_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", EMULATOR_ENV):
+        monkeypatch.delenv(name, raising=False)
+    async with connect("gemini") as session:
+        assert session.url.startswith("ws://127.0.0.1:")
+        await session.send_text("Hello!")
+        await until(session, answer_done)
