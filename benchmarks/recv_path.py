@@ -19,7 +19,6 @@ Variants (all must end with the PCM bytes in hand, so the SDK rows include the c
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time

@@ -180,7 +180,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
             us = median(runs)
             rows[name] = {"us_per_chunk": us, "x_floor": us / floor, "runs_us": runs}
         rtl = rows["realtimelab"]["us_per_chunk"]
-        for name, row in rows.items():
+        for row in rows.values():
             row["realtimelab_over_this"] = rtl / row["us_per_chunk"]
         out["providers"][provider] = rows
     return out

@@ -1095,9 +1095,11 @@ class ResilientSession:
                 t0 = self._clock()
                 cut = not self._idle(old)
                 restored = await self._restore(new, self.history)
+                # No await between the switch of `_conn` and this mark: a cancellation sees
+                # either the old connection still live or the switch fully recorded.
                 gap_ms = (self._clock() - t0) * 1000
+                old.switched = _Switch(restored, gap_ms, cut)
                 self._set_state(State.OPEN)
-            old.switched = _Switch(restored, gap_ms, cut)
             self._rotations += 1
             self._gaps.append(gap_ms)
             await old.stack.aclose()

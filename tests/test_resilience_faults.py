@@ -449,3 +449,45 @@ async def test_audio_during_a_gap_is_resent_in_order_or_reported(
         assert session.stats.input_dropped_ms == pytest.approx(dropped * 5.0)
     else:
         assert drops == []
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_tool_result_for_a_call_from_the_lost_connection(
+    make_emulator: Any, fake_components: Any, provider: str
+) -> None:
+    """The call arrived, the socket died before the result went out: the result is delivered
+    on the new connection as a history item (the new server never issued that call id), the
+    model answers with it, and the tool ran once."""
+    emu = await make_emulator(speed=SPEED, components=fake_components)
+    gate = asyncio.Event()
+    connector = CountingConnector(provider, emu, gate=gate)
+    run = Run()
+    async with ResilientSession(provider, config_for(provider), connector=connector,
+                                policy=FAST, rotation=NO_ROTATION) as session:
+        await session.send_text("please get_weather in Paris")
+        async with asyncio.timeout(5):
+            async for event in session:
+                run.events.append(event)
+                if isinstance(event, ev.ToolCall):
+                    run.executions[event.call_id] += 1
+                    call = event
+                    break
+        emu.inject(None, Fault("drop"))
+        async with asyncio.timeout(5):
+            while session.state is not State.RECONNECTING:
+                await asyncio.sleep(0.002)
+        sending = asyncio.create_task(session.send_tool_response(call.call_id, {"temp_c": 21}))
+        await asyncio.sleep(0.02)
+        assert not sending.done()  # verbs wait for the new connection, they do not fail
+        gate.set()
+        await sending
+        async with asyncio.timeout(5):
+            async for event in session:
+                run.events.append(event)
+                if isinstance(event, ev.TurnComplete) and session.history[-1].kind == "assistant":
+                    break
+        run = await drive(session, run, script=("thanks",))
+    kinds = [k for k, *_ in normalise(run.history)]
+    assert kinds == ["user", "tool_call", "tool_result", "assistant", "user", "assistant"]
+    assert "21" in run.history[3].text  # type: ignore[union-attr]
+    assert dict(run.executions) == {call.call_id: 1}

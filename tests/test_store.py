@@ -13,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 from conftest import FakeBrain
@@ -141,7 +141,7 @@ async def test_device_handoff_replays_the_stored_conversation_in_a_new_process(
     tmp_path: Path, make_emulator: Any, fake_components: Any, provider: str
 ) -> None:
     db = str(tmp_path / "conversations.db")
-    output = "text" if provider == "openai" else "audio"
+    output: Literal["text", "audio"] = "text" if provider == "openai" else "audio"
     script = FIRST_DEVICE.format(tests=str(Path(__file__).parent), db=db, provider=provider,
                                  output=output)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -67,8 +67,8 @@ async def talk(
     model: str | None = None,
 ) -> Talk:
     emulator = await make_emulator(speed=SPEED)
-    tools = tuple(declared) if declared is not None else registry.tools
-    config = SessionConfig(instructions=instructions, tools=tools, model=model)
+    offered = tuple(declared) if declared is not None else registry.tools
+    config = SessionConfig(instructions=instructions, tools=offered, model=model)
     async with (
         connect(provider, config, url=emulator.url) as session,
         ToolDispatcher(session, registry, default_timeout_s=5) as tools,

@@ -111,4 +111,101 @@ of every response's latency.
 for ev in detect_events(pcm, fmt.rate, VadParams(silence_duration_ms=500))[:6]:
     print(ev)
 """),
+("md", r"""
+## The same settings on the wire, for both providers
+
+Now send the recording to the emulator with the slider's current settings and watch the turn
+events they cause. On OpenAI you get `speech_started` / `speech_stopped` with stream positions
+(and, because the model starts answering after each stop, a barge-in `Interrupted` whenever the
+next utterance begins while it is still talking). Gemini sends **no** speech events: you see
+its decisions only through input transcripts, `interrupted` and `turnComplete` — a capability
+difference, listed in `session.capabilities`.
+
+The audio is streamed 4× faster than real time: the server's VAD counts positions in the
+stream, not wall-clock time, so the decisions are the same.
+"""),
+("code", r"""
+import asyncio
+from realtimelab import connect, SessionConfig, events as ev
+from realtimelab.config import Vad
+from realtimelab.audio import iter_frames
+
+p = explorer.params
+config = SessionConfig(
+    instructions="Be brief.", input_transcription=True,
+    vad=Vad(threshold=p.threshold, prefix_padding_ms=p.prefix_padding_ms,
+            silence_duration_ms=p.silence_duration_ms),
+)
+SHOWN = (ev.SpeechStarted, ev.SpeechStopped, ev.InputTranscript, ev.ResponseStarted,
+         ev.Interrupted, ev.TurnComplete)
+
+async def turn_events(provider):
+    rows = []
+    async with connect(provider, config, **lab.connect_kwargs(provider)) as session:
+        t0 = session.now()
+        async def stream():
+            for frame in iter_frames(pcm, fmt.rate, 20):
+                await session.send_audio(frame, fmt.rate)
+                await asyncio.sleep(0.005)          # 4x real time
+            await session.send_audio(bytes(fmt.nbytes(1500)), fmt.rate)  # trailing silence
+        sender = asyncio.create_task(stream())
+        try:
+            async with asyncio.timeout(25):
+                async for e in session:
+                    if isinstance(e, SHOWN) and not (isinstance(e, ev.InputTranscript) and not e.final):
+                        detail = getattr(e, "audio_ms", None) or getattr(e, "text", "") or getattr(e, "status", "")
+                        rows.append((e.t - t0, e.kind, detail))
+                    if sender.done() and isinstance(e, ev.TurnComplete) and e.status == "completed":
+                        break
+        except TimeoutError:
+            rows.append((None, "timeout", "no final turn within 25 s"))
+        await sender
+    return session.capabilities, rows
+
+results = {}
+for provider in lab.PROVIDERS:
+    caps, rows = await turn_events(provider)
+    results[provider] = rows
+    print(f"--- {provider}: server VAD events reported: {caps.server_vad}, speech positions: "
+          f"{'yes' if any(k == 'SpeechStarted' for _, k, _ in rows) else 'no'}")
+    for t, kind, detail in rows:
+        print(f"  {t:6.2f} s  {kind:16} {detail}" if t is not None else f"  {kind} {detail}")
+"""),
+("code", r"""
+fig, ax = plt.subplots(figsize=(11, 2.6))
+colors = {"SpeechStarted": "#55a868", "SpeechStopped": "#c44e52", "InputTranscript": "#4c72b0",
+          "ResponseStarted": "#8172b3", "Interrupted": "#dd8452", "TurnComplete": "#333333"}
+for y, provider in enumerate(lab.PROVIDERS):
+    for t, kind, _ in results[provider]:
+        if t is not None:
+            ax.scatter(t, y, color=colors.get(kind, "gray"), s=40, label=kind)
+handles = {h.get_label(): h for h in ax.collections}
+ax.legend(handles.values(), handles.keys(), fontsize=7, ncol=6, loc="upper center",
+          bbox_to_anchor=(0.5, 1.35))
+ax.set_yticks(range(len(lab.PROVIDERS)), lab.PROVIDERS); ax.set_ylim(-0.5, 1.5)
+ax.set_xlabel("seconds since connect (audio streamed at 4x)")
+fig.tight_layout(); plt.show()
+"""),
+("md", r"""
+## Your microphone
+
+With a sound card (and `libportaudio2`) the same explorer works on your own voice: record a few
+seconds and tune on it. On a machine without one (like CI) the cell says so and moves on.
+"""),
+("code", r"""
+from realtimelab.devices import DeviceUnavailable, device_status
+
+status = device_status("input")
+if not status.available:
+    print(f"no microphone here: {status.reason}")
+else:
+    from realtimelab.devices import Microphone
+    captured = bytearray()
+    async with Microphone(rate=16000) as mic:
+        async for chunk in mic:
+            captured += chunk
+            if len(captured) >= 16000 * 2 * 5:      # five seconds
+                break
+    display(VadExplorer(bytes(captured), 16000, title="your microphone").widget())
+"""),
 ]
