@@ -134,3 +134,80 @@ def quiet_errors() -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - the point is to show any error briefly
         print(f"{type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers for notebooks 01, 05 and 06
+# ---------------------------------------------------------------------------------------------
+
+_extra_emulators: list[Any] = []
+
+
+def utterance(text: str, rate: int = 16000, *, fixture: str | None = None) -> bytes:
+    """Speech to send as a user turn: the fixture `data/speech/<fixture>_<16k|24k>.wav` when it
+    exists, else `text` synthesised offline by the emulator's voice (deterministic)."""
+    if fixture is not None:
+        suffix = {16000: "16k", 24000: "24k"}.get(rate)
+        if suffix is not None and (DATA / "speech" / f"{fixture}_{suffix}.wav").exists():
+            return speech(fixture, rate)
+    from realtimelab.emulator.voice import Voice
+
+    return Voice().synthesize(text, rate=rate)
+
+
+async def send_speech(
+    session: Any, pcm: bytes, rate: int, *, chunk_ms: int = 20, silence_ms: int = 800
+) -> None:
+    """Stream `pcm` in `chunk_ms` pieces (as a microphone would, but without waiting), then
+    `silence_ms` of silence so the server's VAD hears the end of the turn."""
+    step = rate * 2 * chunk_ms // 1000
+    data = bytes(pcm) + bytes(rate * 2 * silence_ms // 1000)
+    for i in range(0, len(data), step):
+        await session.send_audio(data[i : i + step], rate)
+
+
+def extra_emulator(**config: Any) -> str:
+    """Start another in-process emulator with its own `EmulatorConfig` fields (for example
+    `latency_ms=120` to simulate a slower network) and return its URL. It runs until the
+    kernel exits. `speed` defaults to the lab emulator's ($REALTIMELAB_EMULATOR_SPEED)."""
+    from realtimelab.emulator.server import EmulatorConfig, EmulatorThread
+
+    config.setdefault("speed", float(os.environ.get("REALTIMELAB_EMULATOR_SPEED", "1")))
+    thread = EmulatorThread(EmulatorConfig(**config))
+    thread.start()
+    atexit.register(thread.stop)
+    _extra_emulators.append(thread)
+    return str(thread.url)
+
+
+def html_table(
+    rows: list[list[Any]] | list[tuple[Any, ...]],
+    header: list[str] | tuple[str, ...],
+    *,
+    highlight: list[bool] | None = None,
+    title: str | None = None,
+) -> str:
+    """A small HTML table (pandas-free). `highlight[i]` shades row i. Cells are escaped."""
+    from html import escape
+
+    def cell(tag: str, value: Any) -> str:
+        return f"<{tag} style='text-align:left;padding:1px 6px'>{escape(str(value))}</{tag}>"
+
+    out = ["<table style='border-collapse:collapse;font-family:monospace;font-size:12px'>"]
+    if title:
+        out.append(f"<caption style='text-align:left;font-weight:bold'>{escape(title)}</caption>")
+    out.append("<tr>" + "".join(cell("th", h) for h in header) + "</tr>")
+    for i, row in enumerate(rows):
+        shade = " style='background:#fff3c4'" if highlight and highlight[i] else ""
+        out.append(f"<tr{shade}>" + "".join(cell("td", v) for v in row) + "</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def side_by_side(*tables: str) -> Any:
+    """Display HTML tables next to each other (wrapping on narrow screens)."""
+    from IPython.display import HTML
+
+    cols = "".join(f"<div style='flex:1;min-width:360px'>{t}</div>" for t in tables)
+    style = "display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap"
+    return HTML(f"<div style='{style}'>{cols}</div>")

@@ -185,7 +185,7 @@ def test_tool_state_machine_and_resumption_frames() -> None:
     assert proto.turn is TurnState.AWAITING_TOOLS and calls[1].call_id in proto.pending
     (ev,) = proto.receive(json.dumps({"toolResponse": {"functionResponses": [
         {"id": calls[0].call_id, "name": "a", "response": {"output": "ok"}}]}}))
-    assert isinstance(ev, ToolResponses) and ev.responses[0].output == '{"output":"ok"}'
+    assert isinstance(ev, ToolResponses) and ev.responses[0].output == 'ok'
     assert proto.turn is TurnState.GENERATING
     proto.turn_complete_frame(UsageCounts(prompt_text=3, response_audio=4))
     assert not proto.resumable  # the generator-style NON_BLOCKING call is still running

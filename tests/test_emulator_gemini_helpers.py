@@ -51,7 +51,8 @@ class FakeBrain:
     ) -> Reply:
         last = history[-1] if history else None
         if isinstance(last, FunctionResult):
-            return Reply(text=f"Result {json.loads(last.output)} noted.")
+            # Outputs arrive unwrapped from Gemini's {"output": ...} envelope: plain text or JSON.
+            return Reply(text=f"Result {last.output} noted.")
         text = last.text.lower() if isinstance(last, UserMessage) else ""
         names = {t.name for t in tools}
         if "weather" in text and "get_weather" in names:

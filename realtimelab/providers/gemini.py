@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,8 @@ OUTPUT_RATE = 24000
 INPUT_MIME = f"audio/pcm;rate={INPUT_RATE}"
 #: Half-cascade models (TTS output) are the only ones that accept the TEXT modality.
 TEXT_CAPABLE_MODELS = frozenset({"gemini-live-2.5-flash-preview", "gemini-2.0-flash-live-001"})
+#: Models that run only synchronous (BLOCKING) tools: NON_BLOCKING declarations are ignored.
+SYNC_TOOL_MODELS = frozenset({"gemini-3.1-flash-live-preview"})
 _RATE_RE = re.compile(r"rate=(\d+)")
 
 CAPABILITIES = Capabilities(
@@ -116,10 +119,10 @@ class GeminiCodec:
     def __init__(self, model: str | None = None) -> None:
         name = model or DEFAULT_MODEL
         self.model = name.removeprefix("models/")
-        self.capabilities = (
-            CAPABILITIES
-            if self.model not in TEXT_CAPABLE_MODELS
-            else Capabilities(**{**CAPABILITIES.__dict__, "text_output": True})
+        self.capabilities = dataclasses.replace(
+            CAPABILITIES,
+            text_output=self.model in TEXT_CAPABLE_MODELS,
+            non_blocking_tools=self.model not in SYNC_TOOL_MODELS,
         )
         self._manual_activity = False
         self._activity_open = False

@@ -389,7 +389,7 @@ class GeminiProtocol:
                 ToolResponse(
                     call_id=call_id,
                     name=str(name),
-                    output=json.dumps(response, separators=(",", ":")),
+                    output=tool_output_text(response),
                     scheduling=scheduling,
                     will_continue=will_continue and non_blocking,
                     non_blocking=non_blocking,
@@ -587,7 +587,7 @@ def _content_items(content: Mapping[str, Any]) -> list[Item]:
                 FunctionResult(
                     str(fr.get("id") or ""),
                     str(fr.get("name") or ""),
-                    json.dumps(fr.get("response") or {}, separators=(",", ":")),
+                    tool_output_text(fr.get("response") or {}),
                 )
             )
         elif isinstance(part.get("inlineData"), Mapping):
@@ -598,3 +598,16 @@ def _content_items(content: Mapping[str, Any]) -> list[Item]:
             # Media in history is accepted but not heard: the emulator's ears need a turn.
     flush()
     return items
+
+
+def tool_output_text(response: Any) -> str:
+    """A `FunctionResponse.response` as the text the brain reads.
+
+    Gemini's convention: the result goes under `output` and a failure under `error`; any other
+    object is the output as a whole. Unwrapping `output` lets the brain see a placeholder
+    (`{"status": "pending"}`) or the values themselves rather than an envelope.
+    """
+    if isinstance(response, Mapping) and set(response) == {"output"}:
+        inner = response["output"]
+        return inner if isinstance(inner, str) else json.dumps(inner, separators=(",", ":"))
+    return json.dumps(response, separators=(",", ":"))
