@@ -226,6 +226,7 @@ async def latency(*, quick: bool) -> dict[str, Any]:
                 "first_turn_ms": (rec.first_turn_latency or float("nan")) * 1000,
                 "vad_wait_p50_ms": percentile(_ms(rec.vad_wait), 50),
                 "respond_p50_ms": percentile(_ms(rec.respond), 50),
+                "latencies_ms": lat,
                 "errors": rec.errors[:5],
             }
     return out

@@ -1,8 +1,9 @@
 """Run the benchmarks: `.venv/bin/python -m benchmarks.run [--quick] [--only NAME ...]`.
 
-Prints one table per benchmark, and writes `benchmarks/results.json` (gitignored: raw runs and
-machine facts) and `benchmarks/RESULTS.md` (tables + machine). Hand-written commentary in
-RESULTS.md below the `<!-- commentary -->` marker is kept across runs.
+Prints one table per benchmark. A full run (no `--quick`, no `--only`) also writes
+`benchmarks/results.json` (gitignored: raw runs and machine facts) and `benchmarks/RESULTS.md`
+(tables + machine), so a smoke run never overwrites the recorded results. Hand-written
+commentary in RESULTS.md below the `<!-- commentary -->` marker is kept across runs.
 
 `--quick` (~30-40 s) is a smoke run: less audio, fewer rounds, fewer turns, scale levels 1-2.
 """
@@ -113,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             sections.append((title, table_md))
             print(f"\n## {title}\n\n{table_md}\n", flush=True)
     results["elapsed_s"] = time.monotonic() - started
-    if not args.no_write:
+    if args.quick or args.only:
+        progress("quick/partial run: RESULTS.md and results.json are only written by a full run")
+    elif not args.no_write:
         dump_json(HERE / "results.json", results)
         md = _write_md(results, sections)
         progress(f"wrote {HERE / 'results.json'} and {md}")
