@@ -156,14 +156,40 @@ def utterance(text: str, rate: int = 16000, *, fixture: str | None = None) -> by
 
 
 async def send_speech(
-    session: Any, pcm: bytes, rate: int, *, chunk_ms: int = 20, silence_ms: int = 800
+    session: Any,
+    pcm: bytes,
+    rate: int,
+    *,
+    chunk_ms: int = 20,
+    silence_ms: int = 800,
+    realtime: bool = False,
 ) -> None:
-    """Stream `pcm` in `chunk_ms` pieces (as a microphone would, but without waiting), then
-    `silence_ms` of silence so the server's VAD hears the end of the turn."""
+    """Stream `pcm` in `chunk_ms` pieces, then `silence_ms` of silence so the server's VAD hears
+    the end of the turn. `realtime=True` paces the chunks like a microphone: at the speed of
+    speech, or `pace_factor(session)` times faster against a sped-up emulator; otherwise they
+    go out as fast as the socket takes them."""
+    import asyncio
+    import time
+
     step = rate * 2 * chunk_ms // 1000
     data = bytes(pcm) + bytes(rate * 2 * silence_ms // 1000)
-    for i in range(0, len(data), step):
+    factor = pace_factor(session) if realtime else 0.0
+    start = time.monotonic()
+    for n, i in enumerate(range(0, len(data), step)):
+        if factor:
+            delay = start + n * chunk_ms / 1000 / factor - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
         await session.send_audio(data[i : i + step], rate)
+
+
+def pace_factor(session: Any) -> float:
+    """How much faster than real time the session's server plays: the lab emulator's speed
+    (`$REALTIMELAB_EMULATOR_SPEED`, sped up in headless test runs) for a loopback URL, else 1."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(str(getattr(session, "url", ""))).hostname or ""
+    return emulator_speed() if host in {"127.0.0.1", "localhost", "::1"} else 1.0
 
 
 def extra_emulator(**config: Any) -> str:
@@ -172,7 +198,7 @@ def extra_emulator(**config: Any) -> str:
     kernel exits. `speed` defaults to the lab emulator's ($REALTIMELAB_EMULATOR_SPEED)."""
     from realtimelab.emulator.server import EmulatorConfig, EmulatorThread
 
-    config.setdefault("speed", float(os.environ.get("REALTIMELAB_EMULATOR_SPEED", "1")))
+    config.setdefault("speed", emulator_speed())
     thread = EmulatorThread(EmulatorConfig(**config))
     thread.start()
     atexit.register(thread.stop)
@@ -211,3 +237,26 @@ def side_by_side(*tables: str) -> Any:
     cols = "".join(f"<div style='flex:1;min-width:360px'>{t}</div>" for t in tables)
     style = "display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap"
     return HTML(f"<div style='{style}'>{cols}</div>")
+
+
+def warm_up_emulator() -> None:
+    """Load the in-process emulator's speech recogniser now, so that the first spoken turn of a
+    notebook does not pay its one-time start-up (~0.5-1 s: a cost of the emulator, not of any
+    provider, that would otherwise show up as latency of whichever provider went first).
+    Does nothing when both providers use the real service."""
+    if all(backend(p).mode == "real" for p in PROVIDERS):
+        return
+    from realtimelab.emulator.hearing import Hearing
+
+    Hearing(["hello there"]).transcribe(utterance("hello there"), 16000)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers for notebook 04
+# ---------------------------------------------------------------------------------------------
+
+
+def emulator_speed() -> float:
+    """The pacing factor for emulators a notebook starts itself (`EmulatorThread`):
+    $REALTIMELAB_EMULATOR_SPEED (headless runs set it), else 1 (real time)."""
+    return float(os.environ.get("REALTIMELAB_EMULATOR_SPEED", "1"))

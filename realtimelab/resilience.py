@@ -46,7 +46,6 @@ import json
 import logging
 import os
 import random
-import re
 import time
 import uuid
 from collections import deque
@@ -58,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from realtimelab import events as ev
 from realtimelab.audio import StreamResampler
 from realtimelab.config import SessionConfig
-from realtimelab.providers import make_codec
+from realtimelab.providers import base, make_codec
 from realtimelab.providers.base import (
     Capabilities,
     HistoryItem,
@@ -67,7 +66,15 @@ from realtimelab.providers.base import (
     ToolResultRecord,
     UserText,
 )
-from realtimelab.session import EMULATOR_ENV, FrameTap, RealtimeSession, SessionClosedError, connect
+from realtimelab.session import (
+    EMULATOR_ENV,
+    ConnectError,
+    FrameTap,
+    RealtimeSession,
+    SessionClosedError,
+    SessionRefused,
+    connect,
+)
 
 if TYPE_CHECKING:
     from realtimelab.store import ConversationStore
@@ -177,14 +184,12 @@ class RotationPolicy:
 # classification (pure)
 # ---------------------------------------------------------------------------------------------
 
-#: Closes worth reopening: the OpenAI SDK's own list {1001,1005,1006,1011,1012,1013,1015}, plus
-#: 1014 (bad gateway) and 1000 when the *server* closed (Gemini's connection lifetime; OpenAI
-#: after `session_expired`): the conversation is fine, only the socket ended.
-RETRYABLE_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011, 1012, 1013, 1014, 1015})
-#: Closes that reopening cannot fix: protocol/payload errors, 1007 (invalid argument, context
-#: exhausted: a replay would only exhaust it again), 1008 (policy, unknown model), and the
-#: application range 3000-4999 (OpenAI 4000 `beta_api_shape_disabled`).
-FATAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
+#: Closes worth reopening. The table lives with the codecs (`providers/base.py`), which report
+#: it as `Error.fatal`; this set adds 1000, which for a *resilient* session is also worth a
+#: reopen when the server (not the user) closed: the socket ended, the conversation did not.
+RETRYABLE_CLOSE_CODES = base.RETRYABLE_CLOSE_CODES | {1000}
+#: Closes that reopening cannot fix (plus the application range 3000-4999), from the codecs.
+FATAL_CLOSE_CODES = base.FATAL_CLOSE_CODES
 #: Error codes after which a new connection would fail the same way.
 FATAL_ERROR_CODES = frozenset(
     {"invalid_api_key", "beta_api_shape_disabled", "insufficient_quota", "client_error"}
@@ -204,38 +209,23 @@ class EndKind(enum.Enum):
 
 
 def classify_close(code: int | None) -> Literal["retry", "fatal"]:
-    """`None` (socket dropped without a close frame) and the retryable codes → "retry"."""
-    if code is None or code in RETRYABLE_CLOSE_CODES:
-        return "retry"
-    if code in FATAL_CLOSE_CODES or 3000 <= code <= 4999:
-        return "fatal"
-    return "retry"
-
-
-_HTTP_RE = re.compile(r"HTTP (\d{3})")
-_REFUSED_RE = re.compile(r"refused the session \(code ([^)]*)\)")
-_RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+    """A close code's verdict, as the codecs report it (`base.close_error_is_fatal`). The
+    session itself does not call this: it reads `Error.fatal`. Kept for notebooks and logs."""
+    return "fatal" if base.close_error_is_fatal(code) else "retry"
 
 
 def classify_connect_error(exc: BaseException) -> tuple[Literal["retry", "fatal"], str]:
-    """Classify a failure to open a connection: `(verdict, code)`.
+    """Classify a failure to open a connection: `(verdict, label)`.
 
-    `connect()` reports failures as `ConnectionError` text; until it raises structured
-    exceptions this reads the status/code out of the message (see the module's report).
+    `connect()` raises a `ConnectError` whose `retryable` and `label` say it all (HTTP status
+    at the upgrade, close or error code during setup, network failure, setup timeout). A
+    bare `ConnectionError`/`OSError` (e.g. from a custom connector) counts as a network
+    failure; a config error (`ValueError`...) would fail again the same way.
     """
+    if isinstance(exc, ConnectError):
+        return ("retry" if exc.retryable else "fatal"), exc.label
     if isinstance(exc, ValueError | TypeError | NotImplementedError):
         return "fatal", "invalid_config"
-    text = str(exc)
-    if m := _HTTP_RE.search(text):
-        status = int(m.group(1))
-        return ("retry" if status in _RETRYABLE_HTTP else "fatal"), f"http_{status}"
-    if m := _REFUSED_RE.search(text):
-        code = m.group(1).strip()
-        if code.isdigit():
-            return classify_close(int(code)), code
-        if code in FATAL_ERROR_CODES:
-            return "fatal", code
-        return "retry", code
     return "retry", "connect_failed"
 
 
@@ -377,10 +367,17 @@ class _End:
 
 
 class _ConnectFailed(Exception):
-    def __init__(self, verdict: Literal["retry", "fatal"], code: str, message: str) -> None:
+    def __init__(
+        self,
+        verdict: Literal["retry", "fatal"],
+        code: str,
+        message: str,
+        original: BaseException | None = None,
+    ) -> None:
         super().__init__(message)
         self.verdict = verdict
         self.code = code
+        self.original = original
 
 
 @dataclass(eq=False)
@@ -527,8 +524,9 @@ class ResilientSession:
         await self.close()
 
     async def open(self) -> None:
-        """Open the first connection (raising `ConnectionError` at once if that fails: a first
-        failure is usually configuration, not weather) and replay a stored conversation."""
+        """Open the first connection (raising at once if that fails, the `ConnectError` from
+        `connect()` when there is one: a first failure is usually configuration, not weather)
+        and replay a stored conversation."""
         if self._state is not State.IDLE:
             raise RuntimeError("open() twice")
         if self._connector is None and self._url is None and self._needs_emulator():
@@ -544,6 +542,8 @@ class ResilientSession:
             conn = await self._open_conn(None)
         except _ConnectFailed as e:
             await self._emulator_stack.aclose()
+            if isinstance(e.original, ConnectError):
+                raise e.original from None  # structured: the caller can read `retryable`
             raise ConnectionError(str(e)) from None
         await self._restore(conn, stored)
         self._set_state(State.OPEN)
@@ -758,8 +758,9 @@ class ResilientSession:
                 )
             except (ConnectionError, OSError, ValueError, TypeError, NotImplementedError) as e:
                 verdict, code = classify_connect_error(e)
-                if handle is None or code == "connect_failed" or code.startswith("http_"):
-                    raise _ConnectFailed(verdict, code, str(e)) from None
+                # only a session refused at setup can be the handle's fault
+                if handle is None or not isinstance(e, SessionRefused):
+                    raise _ConnectFailed(verdict, code, str(e), e) from None
                 log.info("%s: resumption refused (%s); opening a fresh session", self.provider, e)
                 self._handle = handle = None
                 session = await stack.enter_async_context(self._connect(None))
@@ -769,7 +770,7 @@ class ResilientSession:
         except (ConnectionError, OSError, ValueError, TypeError, NotImplementedError) as e:
             await stack.aclose()
             verdict, code = classify_connect_error(e)
-            raise _ConnectFailed(verdict, code, str(e)) from None
+            raise _ConnectFailed(verdict, code, str(e), e) from None
         except BaseException:
             await stack.aclose()
             raise
@@ -859,28 +860,38 @@ class ResilientSession:
         if self.rotation.enabled and not caps.go_away and max_s:
             delay = max(0.0, conn.opened_at + max_s - self.rotation.rotate_before_s - self._clock())
             conn.timer = asyncio.get_running_loop().create_task(self._rotation_timer(conn, delay))
-        held: ev.Error | None = None
+        held: ev.Error | None = None  # a recoverable error that may describe the close
+        close_error: ev.Error | None = None  # the codec's account of the close, if any
         fatal: ev.Error | None = None
         expired = False
         closed: ev.Closed | None = None
         try:
             async for event in conn.session:
+                if held is not None:
+                    if isinstance(event, ev.Closed) and held.code == str(event.code):
+                        close_error = held  # told by the reconnect notice, not twice
+                    else:
+                        self._emit(held)  # an ordinary error that came late
+                    held = None
                 if isinstance(event, ev.Closed):
                     closed = event
                     continue
-                if isinstance(event, ev.Error) and event.fatal:
-                    if event.code in ROTATE_ERROR_CODES:
+                if isinstance(event, ev.Error):
+                    if event.fatal and event.code in ROTATE_ERROR_CODES:
                         expired = True
                         event = dataclasses.replace(event, fatal=False)
-                    elif event.code is not None and event.code.isdigit():
-                        held = event  # from the close itself: judged below
-                        continue
-                    else:
+                    elif event.fatal:  # the codec's verdict: an error frame or a fatal close
                         fatal = fatal or event
-                        if conn.closer is None:
+                        if conn.closer is None and not conn.session.closed:
                             conn.closer = asyncio.get_running_loop().create_task(
                                 conn.session.close()
                             )
+                        continue
+                    elif conn.session.closed:
+                        # The reader is done, so everything left is queued: a recoverable
+                        # error now is normally the close's own `Error` (it comes right before
+                        # `Closed`); holding it back costs no time.
+                        held = event
                         continue
                 self._track(conn, event)
                 self._emit(event)
@@ -890,6 +901,8 @@ class ResilientSession:
                     expired = True  # the close that follows a warning is the limit, not a fault
                     if caps.go_away:
                         self._start_rotation(conn, event.time_left_s)
+            if held is not None:
+                self._emit(held)
         finally:
             if conn.timer is not None and conn.timer is not conn.rotation:
                 conn.timer.cancel()
@@ -911,11 +924,10 @@ class ResilientSession:
             return _End(EndKind.CLOSED, code=code, reason=reason)
         if fatal is not None:
             return _End(EndKind.FATAL, fatal, code, reason)
-        if classify_close(code) == "fatal":
-            return _End(EndKind.FATAL, held, code, reason)
+        # Not fatal by the codec's verdict: a retryable close, or a server-side 1000.
         if expired:
-            return _End(EndKind.EXPIRED, held, code, reason)
-        return _End(EndKind.RETRY, held, code, reason)
+            return _End(EndKind.EXPIRED, close_error, code, reason)
+        return _End(EndKind.RETRY, close_error, code, reason)
 
     def _track(self, conn: _Conn, event: ev.Event) -> None:
         """Keep the facts rotation and restore depend on in step with the events."""

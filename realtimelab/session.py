@@ -49,7 +49,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -73,7 +73,18 @@ from realtimelab.providers.base import (
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
-__all__ = ["EMULATOR_ENV", "FrameTap", "RealtimeSession", "SessionClosedError", "connect"]
+__all__ = [
+    "EMULATOR_ENV",
+    "ConnectError",
+    "FrameTap",
+    "HandshakeRefused",
+    "RealtimeSession",
+    "SessionClosedError",
+    "SessionRefused",
+    "SetupTimeout",
+    "Unreachable",
+    "connect",
+]
 
 EMULATOR_ENV = "REALTIMELAB_EMULATOR_URL"
 #: The key sent to the emulator (it accepts any non-empty key).
@@ -81,6 +92,8 @@ EMULATOR_KEY = "realtimelab-emulator-key"
 MAX_FRAME_BYTES = 16 * 2**20
 PING_INTERVAL_S = 20.0
 PING_TIMEOUT_S = 60.0
+#: How long a refused setup waits for the server's close after its fatal error frame.
+SETUP_CLOSE_GRACE_S = 1.0
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 Direction = Literal["send", "recv"]
@@ -90,6 +103,93 @@ FrameTap = Callable[[Direction, dict[str, Any], float], None]
 
 class SessionClosedError(ConnectionError):
     """A verb was used after the session closed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# why connect() failed, as data: code deciding whether to try again reads attributes, not text
+# ---------------------------------------------------------------------------------------------
+
+#: HTTP statuses at the upgrade that mean "not now" rather than "not you".
+RETRYABLE_HTTP_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class ConnectError(ConnectionError):
+    """`connect()` could not open a session. Still a `ConnectionError`, so old handlers work.
+
+    `retryable`: whether the same request could succeed later (a network blip, an overloaded
+    server) or would be refused again (a bad key, an invalid setup). `label` is a short stable
+    name for logs and metrics (`http_401`, `1007`, `invalid_api_key`, `connect_failed`...).
+    Messages never hold a credential: response bodies and close reasons are scrubbed.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, label: str) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.label = label
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only constructors: copy/pickle would otherwise call cls(message) and fail
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[ConnectError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    exc = ConnectionError.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+class Unreachable(ConnectError):
+    """No WebSocket at all: DNS, a refused or reset TCP connection, TLS, an upgrade timeout.
+    Always retryable: the network, not the request, is at fault."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True, label="connect_failed")
+
+
+class HandshakeRefused(ConnectError):
+    """The server answered the upgrade with an HTTP error (401 bad key, 403, 404 unknown path
+    or model, 429 rate limited, 5xx). Retryable only for `RETRYABLE_HTTP_STATUSES`."""
+
+    def __init__(self, message: str, *, status: int, body_summary: str) -> None:
+        super().__init__(
+            message, retryable=status in RETRYABLE_HTTP_STATUSES, label=f"http_{status}"
+        )
+        self.status = status
+        self.body_summary = body_summary
+        """The start of the response body, scrubbed of the credential that was sent."""
+
+
+class SessionRefused(ConnectError):
+    """The socket opened, but the provider closed it (or sent a fatal error) before confirming
+    the session: Gemini 1007 (invalid setup) / 1008 (unknown model, stale resumption handle),
+    OpenAI `error` + close 4000 `beta_api_shape_disabled`, a 1011 hiccup...
+
+    `code` is the close code (None when none was seen), `reason` the close reason (or the error
+    message), `error_code` the provider's code from an error frame, if one came. `retryable`
+    is the codec's verdict (`Error.fatal`, see the close table in `providers/base.py`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None,
+        reason: str,
+        error_code: str | None,
+        retryable: bool,
+    ) -> None:
+        super().__init__(message, retryable=retryable, label=error_code or str(code))
+        self.code = code
+        self.reason = reason
+        self.error_code = error_code
+
+
+class SetupTimeout(ConnectError):
+    """The socket opened but the provider never confirmed the session in time (retryable)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True, label="setup_timeout")
 
 
 class RealtimeSession:
@@ -133,7 +233,10 @@ class RealtimeSession:
         self._closed = False
         self._ended = False
         self._ready = asyncio.Event()
-        self._startup_error: ev.Error | ev.Closed | None = None
+        self._started = False  # the provider confirmed the session (SessionStarted)
+        # what ended the setup, if it failed: the first error, and the close
+        self._setup_error: ev.Error | None = None
+        self._setup_closed: ev.Closed | None = None
         self._reader: asyncio.Task[None] | None = None
         self.resumption_handle: str | None = None
         # client-owned history
@@ -188,20 +291,38 @@ class RealtimeSession:
             self._read_loop(), name=f"realtimelab-reader-{self.provider}"
         )
 
-    async def _wait_ready(self, timeout: float) -> None:
+    async def _wait_ready(self, timeout: float, scrub: Callable[[str], str] = str) -> None:
+        """Wait for the provider's confirmation; raise `SetupTimeout` or `SessionRefused`.
+
+        A fatal error frame usually comes just before the server's close (OpenAI: `error`, then
+        close 4000); the close is awaited briefly so the exception carries both.
+        """
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
-            raise ConnectionError(
+            raise SetupTimeout(
                 f"{self.provider}: no session confirmation within {timeout:g} s"
             ) from None
-        failure = self._startup_error
-        if failure is not None:
-            detail = failure.message if isinstance(failure, ev.Error) else failure.reason
-            code = failure.code
-            raise ConnectionError(
-                f"{self.provider} refused the session (code {code}): {detail or 'closed'}"
-            )
+        if self._started:
+            return
+        if self._setup_closed is None and self._reader is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._reader), SETUP_CLOSE_GRACE_S)
+        error, closed = self._setup_error, self._setup_closed
+        close_code = closed.code if closed is not None else None
+        close_reason = closed.reason if closed is not None else ""
+        # the error frame's own code, not the close code an Error from decode_close repeats
+        error_code = error.code if error is not None and error.code != str(close_code) else None
+        reason = scrub(close_reason or (error.message if error is not None else "") or "closed")
+        retryable = error is None or not error.fatal
+        label = error_code or close_code
+        raise SessionRefused(
+            f"{self.provider} refused the session (code {label}): {reason}",
+            code=close_code,
+            reason=reason,
+            error_code=error_code,
+            retryable=retryable,
+        )
 
     async def close(self) -> None:
         """Close the socket and wait for the reader to finish. Idempotent."""
@@ -290,7 +411,12 @@ class RealtimeSession:
             await self._send(self._codec.encode_audio(data))
 
     async def send_text(self, text: str) -> None:
-        """A typed user turn; the model answers it."""
+        """A typed user turn; the model answers it.
+
+        Contract (resilience relies on it): the `UserText` is in `history` *before* any frame
+        is written, so if the socket dies under this call the turn is still in the client's
+        record and a reconnect replays it, instead of losing what the user typed.
+        """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("send_text needs a non-empty string")
         self._history.append(UserText(text))
@@ -313,20 +439,55 @@ class RealtimeSession:
 
     async def send_tool_responses(self, results: Iterable[ToolResult]) -> None:
         """Return several outcomes at once: OpenAI gets one output item each and a single
-        `response.create`; Gemini one `toolResponse` holding them all."""
-        batch = list(results)
-        for r in batch:
-            output = r.output if isinstance(r.output, str) else json.dumps(r.output)
+        `response.create`; Gemini one `toolResponse` holding them all.
+
+        Contract (resilience relies on it): every result is recorded in `history` as a
+        `ToolResultRecord` *before* any frame is written, so a result sent into a dying socket
+        is restored from the history by a reconnect rather than lost (a lost result hangs the
+        model's turn forever).
+        """
+        batch = self._record_results(results)
+        await self._send(self._codec.encode_tool_responses(batch))
+
+    async def send_late_tool_result(
+        self, call_id: str, output: Any, *, name: str | None = None, is_error: bool = False
+    ) -> None:
+        """Deliver the real result of a call that was already answered (by a placeholder such
+        as `{"status": "pending"}`), and have the model tell the user once it is idle.
+
+        Not a tool response: the server considers the call answered. OpenAI gets another
+        `function_call_output` item for the call and one `response.create`, held back by the
+        codec until no reply is active; Gemini one `clientContent` user turn carrying a
+        `functionResponse` part with `turnComplete: true`, held until the model's turn ends.
+        Recorded in `history` before anything is sent (see `send_tool_responses`).
+        """
+        await self.send_late_tool_results([ToolResult(call_id, output, name, is_error)])
+
+    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None:
+        """Several late results with ONE reply request (see `send_late_tool_result`): two
+        requests in a row would overlap (OpenAI `conversation_already_has_active_response`)."""
+        batch = self._record_results(results)
+        await self._send(self._codec.encode_late_tool_results(batch))
+
+    def _record_results(self, results: Iterable[ToolResult]) -> list[ToolResult]:
+        """History first, and the call's name filled in from it (Gemini needs the name). An
+        error is recorded in its wire envelope (`{"error": ...}`), so a replay still says it
+        failed."""
+        batch = []
+        for r in results:
+            value = {"error": r.output} if r.is_error else r.output
+            output = value if isinstance(value, str) else json.dumps(value)
             name = r.name or next(
                 (
                     h.name
-                    for h in self._history
+                    for h in reversed(self._history)
                     if isinstance(h, ToolCallRecord) and h.call_id == r.call_id
                 ),
                 "",
             )
             self._history.append(ToolResultRecord(r.call_id, name, output))
-        await self._send(self._codec.encode_tool_responses(batch))
+            batch.append(dataclasses.replace(r, name=name) if name and not r.name else r)
+        return batch
 
     async def commit(self) -> None:
         """End the user's audio turn by hand (push-to-talk): flushes the input resampler, then
@@ -406,11 +567,18 @@ class RealtimeSession:
             self._queue.put_nowait(None)
 
     def _dispatch(self, event: ev.Event) -> None:
-        if not self._ready.is_set():
+        if not self._started:
             if isinstance(event, ev.SessionStarted):
+                self._started = True
                 self._ready.set()
-            elif isinstance(event, ev.Closed) or (isinstance(event, ev.Error) and event.fatal):
-                self._startup_error = event
+            elif isinstance(event, ev.Error):
+                # the first error explains; a fatal one ends the wait (the close follows)
+                if self._setup_error is None or (event.fatal and not self._setup_error.fatal):
+                    self._setup_error = event
+                if event.fatal:
+                    self._ready.set()
+            elif isinstance(event, ev.Closed):
+                self._setup_closed = event
                 self._ready.set()
         for out in self._observe(event):
             self._queue.put_nowait(out)
@@ -551,13 +719,21 @@ async def connect(
     frame_tap: FrameTap | None = None,
     resume: str | None = None,
     ready_timeout: float = 15.0,
+    query: Mapping[str, str] | None = None,
 ) -> AsyncIterator[RealtimeSession]:
     """Open a session; yields a `RealtimeSession` once the provider confirmed it.
 
     `url` is a base URL (`ws://127.0.0.1:PORT`) replacing the provider's host. `token` is an
     ephemeral token (`realtimelab.auth`). `player_rate` resamples output audio for your player.
     `resample=False` makes `send_audio` refuse audio at the wrong rate instead of converting.
-    `resume` is a Gemini resumption handle. See the module docstring for where it connects.
+    `resume` is a Gemini resumption handle. `query` adds URL parameters, e.g. the emulator's
+    per-session faults `{"rtl_fault": "drop_after_frames:40"}`; it can never replace a
+    credential or the codec's own parameters (ValueError). See the module docstring for where
+    it connects.
+
+    Failures raise a `ConnectError` (a `ConnectionError`) saying whether a retry can help:
+    `Unreachable` (no socket), `HandshakeRefused` (HTTP status at the upgrade),
+    `SessionRefused` (closed or fatal error before the session was confirmed), `SetupTimeout`.
     """
     config = config or SessionConfig()
     codec = make_codec(provider, model or config.model)
@@ -573,6 +749,7 @@ async def connect(
             api_key=None if is_token else credential.reveal(),
             token=credential.reveal() if is_token else None,
             base_url=url,
+            query=query,
         )
         ws = await _open_socket(
             codec.provider, request.url, dict(request.headers), request.subprotocols, credential
@@ -591,7 +768,7 @@ async def connect(
         stack.push_async_callback(session.close)
         with contextlib.suppress(SessionClosedError):  # the reason is reported just below
             await session._send(codec.initial_frames(config, resume=resume))
-        await session._wait_ready(ready_timeout)
+        await session._wait_ready(ready_timeout, scrub=credential.scrub)
         yield session
 
 
@@ -646,11 +823,13 @@ async def _open_socket(
         )
     # `from None`: the original exception's context may hold the request and its headers.
     except InvalidStatus as e:
-        body = credential.scrub(e.response.body.decode("utf-8", "replace")[:300])
-        raise ConnectionError(
-            f"{provider} refused the connection to {url}: HTTP {e.response.status_code} {body}"
+        status = e.response.status_code
+        body = credential.scrub(e.response.body.decode("utf-8", "replace")[:300]).strip()
+        raise HandshakeRefused(
+            credential.scrub(f"{provider} refused the connection to {url}: HTTP {status} {body}"),
+            status=status,
+            body_summary=body,
         ) from None
     except (OSError, WebSocketException, TimeoutError) as e:
-        raise ConnectionError(
-            f"could not connect to {provider} at {url}: {credential.scrub(str(e))}"
-        ) from None
+        message = f"could not connect to {provider} at {url}: {e}"
+        raise Unreachable(credential.scrub(message)) from None

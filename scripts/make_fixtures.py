@@ -1,7 +1,7 @@
 """Generate the speech fixtures in data/ (the sample audio every notebook and test uses).
 
-    .venv/bin/python scripts/make_fixtures.py            # writes data/speech/*, data/demo_tools.json
-    .venv/bin/python scripts/make_fixtures.py --out DIR  # writes DIR/speech/*, DIR/demo_tools.json
+    .venv/bin/python scripts/make_fixtures.py            # data/speech/*, data/demo_tools.json
+    .venv/bin/python scripts/make_fixtures.py --out DIR  # DIR/speech/*, DIR/demo_tools.json
 
 Reproducible: running it again regenerates byte-identical files on the same platform (the
 emulator's espeak voice is deterministic, the noise is seeded, soxr is deterministic, JSON is
@@ -20,9 +20,9 @@ What is written (all PCM16 mono WAV; `<name>_16k.wav` is the `_24k` file resampl
   weather_and_time, story, which_voice), each with 300 ms of silence before the speech and
   700 ms after it, spoken by the emulator's default voice ("alloy").
 - speech/conversation_{16k,24k}.wav + conversation.json (~15 s): eight utterances separated by
-  pauses of 150, 400, 800, 1500, 250, 1000 and 600 ms. The sidecar gives the ground-truth speech extents, so the VAD
-  notebook can show that a short pause merges two turns under a long `silence_duration_ms` and
-  splits them under a short one.
+  pauses of 150, 400, 800, 1500, 250, 1000 and 600 ms. The sidecar gives the ground-truth speech
+  extents, so the VAD notebook can show that a short pause merges two turns under a long
+  `silence_duration_ms` and splits them under a short one.
 - speech/noisy_16k.wav + noisy.json: one utterance over seeded pink noise at -37 dBFS RMS
   (speech at about -21 dBFS, so an SNR of about 16 dB).
 - speech/manifest.json: every file with its text, rate, duration, size and SHA-256.

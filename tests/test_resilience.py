@@ -13,6 +13,7 @@ from realtimelab.resilience import (
     classify_connect_error,
     conversation_state,
 )
+from realtimelab.session import HandshakeRefused, SessionRefused, SetupTimeout, Unreachable
 
 
 def test_delays_are_exponential_capped_jittered_and_seeded() -> None:
@@ -56,21 +57,42 @@ def test_close_codes(code: int | None, verdict: str) -> None:
     assert classify_close(code) == verdict
 
 
-@pytest.mark.parametrize(("message", "expected"), [
-    ("openai refused the connection to ws://x: HTTP 401 {...}", ("fatal", "http_401")),
-    ("gemini refused the connection to ws://x: HTTP 403 denied", ("fatal", "http_403")),
-    ("openai refused the connection to ws://x: HTTP 503 busy", ("retry", "http_503")),
-    ("openai refused the connection to ws://x: HTTP 429 slow down", ("retry", "http_429")),
-    ("gemini refused the session (code 1007): Request contains an invalid argument.",
-     ("fatal", "1007")),
-    ("gemini refused the session (code 1011): Internal error", ("retry", "1011")),
-    ("openai refused the session (code invalid_api_key): bad", ("fatal", "invalid_api_key")),
-    ("openai refused the session (code None): closed", ("retry", "None")),
-    ("could not connect to openai at ws://x: [Errno 111] refused", ("retry", "connect_failed")),
-    ("openai: no session confirmation within 15 s", ("retry", "connect_failed")),
+def _refused(code: int | None, error_code: str | None = None, *, fatal: bool) -> SessionRefused:
+    return SessionRefused("refused", code=code, reason="r", error_code=error_code,
+                          retryable=not fatal)
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (HandshakeRefused("x", status=401, body_summary="{...}"), ("fatal", "http_401")),
+    (HandshakeRefused("x", status=403, body_summary="denied"), ("fatal", "http_403")),
+    (HandshakeRefused("x", status=404, body_summary=""), ("fatal", "http_404")),
+    (HandshakeRefused("x", status=503, body_summary="busy"), ("retry", "http_503")),
+    (HandshakeRefused("x", status=429, body_summary="slow down"), ("retry", "http_429")),
+    (_refused(1007, fatal=True), ("fatal", "1007")),
+    (_refused(1011, fatal=False), ("retry", "1011")),
+    (_refused(1000, "invalid_api_key", fatal=True), ("fatal", "invalid_api_key")),
+    (_refused(4000, "beta_api_shape_disabled", fatal=True), ("fatal", "beta_api_shape_disabled")),
+    (_refused(None, fatal=False), ("retry", "None")),
+    (Unreachable("could not connect to openai at ws://x: [Errno 111] refused"),
+     ("retry", "connect_failed")),
+    (SetupTimeout("openai: no session confirmation within 15 s"), ("retry", "setup_timeout")),
+    # a custom connector's plain errors: the network, not the request
+    (ConnectionError("could not connect: refused"), ("retry", "connect_failed")),
+    (OSError("reset"), ("retry", "connect_failed")),
 ])
-def test_connect_errors(message: str, expected: tuple[str, str]) -> None:
-    assert classify_connect_error(ConnectionError(message)) == expected
+def test_connect_errors_are_classified_by_their_attributes(
+    exc: BaseException, expected: tuple[str, str]
+) -> None:
+    assert classify_connect_error(exc) == expected
+
+
+def test_classification_does_not_read_the_message() -> None:
+    """A message that *looks* like a 401 does not make a retryable error fatal."""
+    tricky = SessionRefused("openai refused the connection: HTTP 401 (code 1007)", code=1011,
+                            reason="HTTP 401", error_code=None, retryable=True)
+    assert classify_connect_error(tricky) == ("retry", "1011")
+    assert classify_connect_error(ConnectionError("HTTP 401 refused the session (code 1007)")) \
+        == ("retry", "connect_failed")
 
 
 def test_config_errors_are_fatal() -> None:

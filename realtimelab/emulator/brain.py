@@ -78,7 +78,28 @@ CITIES: tuple[str, ...] = (
 )  # fmt: skip
 """Cities the emulator knows by ear; typed text may name any place."""
 
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
          "eighty": 80, "ninety": 90}  # fmt: skip
 NUMBER_WORDS: tuple[str, ...] = (*_UNITS[1:], "twenty")
@@ -210,27 +231,40 @@ class Brain:
         if "provider" in words and ({"what", "which", "your"} & words):
             if facts is None:
                 return Reply(text="I'm the realtimelab emulator.")
-            return Reply(text=f"I'm the realtimelab emulator speaking the {facts.provider} protocol.")
+            return Reply(
+                text=f"I'm the realtimelab emulator speaking the {facts.provider} protocol."
+            )
         return None
 
-    def _tool_request(self, text: str, tools: Sequence[ToolSpec], instructions: str) -> Reply | None:
+    def _tool_request(
+        self, text: str, tools: Sequence[ToolSpec], instructions: str
+    ) -> Reply | None:
         if not tools:
             return None
-        calls: list[PlannedCall] = []
-        previous: ToolSpec | None = None
+        planned: list[tuple[ToolSpec, dict[str, Any]]] = []
         for clause in _clauses(text):
             match = _match_tool(clause, tools)
-            if match is None:
-                # "weather in paris and tokyo": a bare value repeats the previous tool
-                if previous is not None and _mentions_value(clause, previous):
-                    match = _ToolMatch(previous, by_name=True)
-                else:
-                    continue
-            args, missing = _extract_arguments(clause, match.tool)
+            if match is not None:
+                planned.append((match.tool, _extract_arguments(clause, match.tool)))
+                continue
+            if not planned:
+                continue
+            # a clause naming no tool continues the previous request: "... and snooze on" adds
+            # an argument; "weather in paris and tokyo" repeats the tool with a new value
+            tool, previous_args = planned[-1]
+            extra = _extract_arguments(clause, tool)
+            if not extra:
+                continue
+            if extra.keys().isdisjoint(previous_args):
+                previous_args.update(extra)
+            else:
+                planned.append((tool, extra))
+        calls: list[PlannedCall] = []
+        for tool, args in planned:
+            missing = [p for p in _required(tool) if p not in args]
             if missing:
-                return Reply(text=_clarify(match.tool, missing[0]))
-            calls.append(PlannedCall(match.tool.name, args))
-            previous = match.tool
+                return Reply(text=_clarify(tool, missing[0]))
+            calls.append(PlannedCall(tool.name, args))
         if not calls:
             return None
         preamble = ""
@@ -310,7 +344,7 @@ class Brain:
         base = [
             "hello", "hello there", "hi", "hi there", "hey", "good morning", "good afternoon",
             "good evening", "how are you", "how are you today", "thank you", "thanks",
-            "thank you very much", "what is your name", "who are you", "goodbye", "bye",
+            "thank you very much", "what is your name", "goodbye", "bye",
             "see you later", "what voice are you using", "which voice are you using",
             "what is your voice", "what is your turn detection", "what is the turn detection",
             "what is your silence duration", "what is the silence duration",
@@ -412,23 +446,22 @@ def _match_tool(clause: str, tools: Sequence[ToolSpec]) -> _ToolMatch | None:
     return chosen
 
 
-def _mentions_value(clause: str, tool: ToolSpec) -> bool:
-    args, _ = _extract_arguments(clause, tool)
-    return bool(args)
-
-
-def _extract_arguments(clause: str, tool: ToolSpec) -> tuple[dict[str, Any], list[str]]:
+def _extract_arguments(clause: str, tool: ToolSpec) -> dict[str, Any]:
+    """Arguments for `tool` found in one clause, typed by the tool's JSON Schema."""
     args: dict[str, Any] = {}
     free_text_taken = False
-    for param, schema in _properties(tool).items():
-        kind = schema.get("type", "string")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if k != "null"), "string")
+    props = _properties(tool)
+    numeric = [
+        p for p, sc in props.items() if "enum" not in sc and _kind(sc) in ("integer", "number")
+    ]
+    numbers = _assign_numbers(clause, numeric)
+    for param, schema in props.items():
+        kind = _kind(schema)
         value: Any = None
         if "enum" in schema:
             value = _find_enum(clause, schema["enum"])
         elif kind in ("integer", "number"):
-            number = _find_number(clause)
+            number = numbers.get(param)
             if number is not None:
                 value = int(number) if kind == "integer" else number
         elif kind == "boolean":
@@ -442,8 +475,14 @@ def _extract_arguments(clause: str, tool: ToolSpec) -> tuple[dict[str, Any], lis
                 value = value.title()
         if value is not None:
             args[param] = value
-    missing = [p for p in _required(tool) if p not in args]
-    return args, missing
+    return args
+
+
+def _kind(schema: Mapping[str, Any]) -> str:
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):  # ["integer", "null"]
+        kind = next((k for k in kind if k != "null"), "string")
+    return str(kind)
 
 
 def _is_place(param: str, schema: Mapping[str, Any]) -> bool:
@@ -511,8 +550,40 @@ def parse_number(words: Sequence[str]) -> float | None:
     return float(total) if total is not None else None
 
 
-def _find_number(clause: str) -> float | None:
-    return parse_number(clause.split())
+def _numbers(clause: str) -> list[tuple[int, float]]:
+    """Every number in the clause as (word position, value); "twenty one" counts once."""
+    words = clause.split()
+    found: list[tuple[int, float]] = []
+    i = 0
+    while i < len(words):
+        value = parse_number(words[i : i + 1])
+        if value is None:
+            i += 1
+            continue
+        pair = parse_number(words[i : i + 2])
+        width = 2 if pair is not None and pair != value else 1
+        found.append((i, pair if width == 2 and pair is not None else value))
+        i += width
+    return found
+
+
+def _assign_numbers(clause: str, params: Sequence[str]) -> dict[str, float]:
+    """Numbers for numeric parameters: first those said right after the parameter's name
+    ("volume five"), then the remaining numbers in order to the remaining parameters."""
+    numbers = _numbers(clause)
+    words = clause.split()
+    out: dict[str, float] = {}
+    for param in params:
+        name = re.split(r"[^a-z]+", param.lower())[-1].rstrip("s")
+        for k, (pos, value) in enumerate(numbers):
+            if any(w.rstrip("s") == name for w in words[max(0, pos - 2) : pos]):
+                out[param] = value
+                del numbers[k]
+                break
+    for param in params:
+        if param not in out and numbers:
+            out[param] = numbers.pop(0)[1]
+    return out
 
 
 def _find_boolean(clause: str) -> bool | None:

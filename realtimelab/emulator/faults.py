@@ -9,6 +9,9 @@ which the dialect turns into its provider's own expiry message:
    Several faults are comma separated (or the parameter repeated):
    `rtl_fault=latency_ms:80,jitter_ms:20,close_after_s:1.5`.
 3. While running: `emu.inject(session_id_or_None, Fault(...))` (None = every live session).
+   `inject` acts synchronously, so it can be called from the emulator's `frame_tap` to hit an
+   exact frame: `Fault("close_now", code=1011)` / `Fault("drop_now")` from the tap that just
+   saw frame N end the connection right after frame N, whatever the writer still has queued.
 
 Keys of the query syntax (the FaultPlan fields):
 
@@ -29,7 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
-FaultKind = Literal["drop", "close", "malformed", "expire", "latency"]
+FaultKind = Literal[
+    "drop", "drop_now", "close", "close_now", "malformed", "expire", "latency"
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,11 @@ class FaultPlan:
 class Fault:
     """A one-shot fault injected into a live session by `Emulator.inject`.
 
-    `drop`: abort the connection now, without a close frame. `close`: close with `code`.
+    `drop`: abort the connection now, without a close frame (a network failure; client sees
+    1006). `drop_now`: the same, named for symmetry with `close_now` (an abort never waited).
+    `close`: close with `code` *after* the frames already queued (a server that finishes
+    what it was saying, then hangs up). `close_now`: write the close frame with `code` at once,
+    jumping the queue; frames still scheduled are never sent (a server that dies mid-reply).
     `malformed`: send one non-JSON frame. `expire`: the provider's expiry error, then close.
     `latency`: from now on delay frames by `latency_ms` (+ `jitter_ms`).
     """

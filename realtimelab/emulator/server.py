@@ -364,9 +364,25 @@ class SessionChannel:
         self.closed.set()
         self.ws.transport.abort()
 
+    def close_now(self, code: int, reason: str = "fault injected") -> None:
+        """Write a close frame *now*, ahead of everything queued (the `close_now` fault).
+
+        Synchronous, so a frame tap can end the session right after the frame it just saw;
+        the writer's next send then fails and it stops, so queued frames are never sent.
+        """
+        from websockets.protocol import State
+
+        log.info("session %s: closing now with %d (fault)", self.session_id, code)
+        self.closed.set()  # send() drops from now on
+        if self.ws.protocol.state is State.OPEN:
+            self.ws.protocol.send_close(code, reason)
+            self.ws.send_data()
+
     def inject(self, fault: Fault) -> None:
-        if fault.kind == "drop":
+        if fault.kind in ("drop", "drop_now"):
             self.abort()
+        elif fault.kind == "close_now":
+            self.close_now(fault.code)
         elif fault.kind == "close":
             self._queue.put_nowait((0.0, ("close", fault.code, "fault injected")))
         elif fault.kind == "malformed":

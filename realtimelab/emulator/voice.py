@@ -68,15 +68,16 @@ class VoiceProfile:
         return f"en-us+{self.variant}"
 
 
-# Distinct timbres that pocketsphinx still recognises well through a grammar (measured: f5 36/36,
-# f2 35/36, m1/m3 34/36 on a 36-phrase set); alloy, the default, gets the clearest one.
+# Distinct timbres that pocketsphinx still recognises well through a grammar. Measured over 10
+# phrases per voice with the demo-tools grammar: f5 and m1 10/10 at every pitch tried, f2 and m4
+# 9-10/10, the others 8-9/10; m3 (6-8/10) is left out. alloy, the default, gets f5.
 _FEMALE = ("f5", "f2", "f3", "f1", "f4")
-_MALE = ("m3", "m1", "m4", "m6", "m7", "m2")
+_MALE = ("m1", "m4", "m6", "m7", "m2")
 
 _NAMED: dict[str, VoiceProfile] = {
     # OpenAI Realtime voices
     "alloy": VoiceProfile("f5"),
-    "ash": VoiceProfile("m3", pitch=40),
+    "ash": VoiceProfile("m1", pitch=40),
     "ballad": VoiceProfile("m1", pitch=55, tempo=0.92),
     "coral": VoiceProfile("f2", pitch=55),
     "echo": VoiceProfile("m4", pitch=45),
@@ -87,7 +88,7 @@ _NAMED: dict[str, VoiceProfile] = {
     "cedar": VoiceProfile("m7", pitch=42, tempo=0.95),
     # Gemini Live voices (the eight classic names first, then the HD set)
     "puck": VoiceProfile("m1", pitch=62, tempo=1.05),
-    "charon": VoiceProfile("m3", pitch=35, tempo=0.95),
+    "charon": VoiceProfile("m4", pitch=38, tempo=0.95),
     "kore": VoiceProfile("f5", pitch=45),
     "fenrir": VoiceProfile("m4", pitch=55, tempo=1.08),
     "aoede": VoiceProfile("f2", pitch=50, tempo=0.97),
@@ -97,7 +98,7 @@ _NAMED: dict[str, VoiceProfile] = {
     "callirrhoe": VoiceProfile("f4", pitch=55, tempo=0.96),
     "autonoe": VoiceProfile("f5", pitch=58, tempo=1.02),
     "enceladus": VoiceProfile("m7", pitch=45, pitch_range=30),
-    "iapetus": VoiceProfile("m3", pitch=50, tempo=1.03),
+    "iapetus": VoiceProfile("m2", pitch=48, tempo=1.03),
     "umbriel": VoiceProfile("m1", pitch=45, tempo=0.94),
     "algieba": VoiceProfile("m4", pitch=40, tempo=0.97),
     "despina": VoiceProfile("f2", pitch=60, tempo=1.03),
@@ -107,7 +108,7 @@ _NAMED: dict[str, VoiceProfile] = {
     "laomedeia": VoiceProfile("f1", pitch=55, tempo=1.06),
     "achernar": VoiceProfile("f4", pitch=62, pitch_range=60),
     "alnilam": VoiceProfile("m7", pitch=55, tempo=1.04),
-    "schedar": VoiceProfile("m3", pitch=58, pitch_range=35),
+    "schedar": VoiceProfile("m6", pitch=58, pitch_range=35),
     "gacrux": VoiceProfile("f5", pitch=40, tempo=0.94),
     "pulcherrima": VoiceProfile("f2", pitch=45, pitch_range=70),
     "achird": VoiceProfile("m1", pitch=50, pitch_range=70),
@@ -160,7 +161,7 @@ class _Engine:
             import espeakng_loader
         except ImportError as exc:  # pragma: no cover - dependency of the package
             raise RuntimeError(
-                "The emulator's voice needs the `espeakng-loader` wheel: pip install espeakng-loader"
+                "The emulator's voice needs the espeakng-loader wheel: pip install espeakng-loader"
             ) from exc
         self._data_dir = _private_data_dir(Path(espeakng_loader.get_data_path()))
         self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
@@ -258,6 +259,12 @@ def _engine() -> _Engine:
     return _ENGINE
 
 
+def preload() -> None:
+    """Start the espeak engine now (~0.1 s: loads the library, writes the variant files)."""
+    with _LOCK:
+        _engine()
+
+
 @lru_cache(maxsize=512)
 def _synthesize_cached(text: str, profile: VoiceProfile, wpm: int, rate: int) -> bytes:
     with _LOCK:
@@ -307,7 +314,9 @@ def _split_keep(text: str, pattern: re.Pattern[str]) -> list[tuple[str, str]]:
     return out
 
 
-def estimate_duration_ms(text: str, *, words_per_minute: int = DEFAULT_WPM, speed: float = 1.0) -> float:
+def estimate_duration_ms(
+    text: str, *, words_per_minute: int = DEFAULT_WPM, speed: float = 1.0
+) -> float:
     """Rough spoken length of `text` without synthesising it (within ~25% for espeak).
 
     Fitted on espeak-ng output (15 texts, 2 to 110 words): at a nominal N wpm it speaks about

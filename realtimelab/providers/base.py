@@ -10,6 +10,28 @@ asks `session.capabilities.truncation`, never `provider == "openai"`.
 Codec state is small and explicit (which response is active, how much audio each assistant
 item delivered, which tool calls are pending) and exists only where the protocol forces it,
 for example to clamp a truncation to the audio actually received.
+
+How a close is reported (`Codec.decode_close`), the same on every provider, so code above the
+codecs (`resilience.py`) reads `Error.fatal` instead of keeping its own table of numbers.
+For an *unexpected* close (the client did not ask for it):
+
+* 1000 normal closure: `Closed` only, nothing went wrong. Except after a lifetime warning
+  (Gemini `goAway`): `Error(fatal=False, code="1000")`, since the connection ended but the
+  conversation did not.
+* Retryable, `Error(fatal=False, code="<close code>")` then `Closed`: 1001 going away, 1005 no
+  status, 1006 abnormal (no close frame: a network drop), 1011 internal error, 1012 restart,
+  1013 try again later, 1014 bad gateway, 1015 TLS failure, and `None` (no code at all). This
+  is the OpenAI SDK's own retry list plus 1014: a new connection can work.
+* Fatal, `Error(fatal=True, code="<close code>")` then `Closed`: 1002 protocol error, 1003
+  unsupported data, 1007 invalid payload (Gemini: bad setup, or context exhausted, which a
+  replay would only exhaust again), 1008 policy (Gemini: unknown model, stale handle), 1009
+  too big, 1010 extension, and the application range 3000-4999 (OpenAI 4000
+  `beta_api_shape_disabled`): a new connection would be refused the same way.
+* Any other code: `Error(fatal=False)`; an unknown reason is worth one more try.
+
+An expected close (the client closed) gives `Closed(expected=True)` only. The `Error` always
+comes immediately before its `Closed`, with the close reason as its message.
+`RETRYABLE_CLOSE_CODES`, `FATAL_CLOSE_CODES` and `close_error_is_fatal` hold the table.
 """
 
 from __future__ import annotations
@@ -17,13 +39,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from realtimelab import events as ev
 from realtimelab.events import Event, Provider
 
 if TYPE_CHECKING:
     from realtimelab.config import SessionConfig
 
 __all__ = [
+    "FATAL_CLOSE_CODES",
+    "RESERVED_QUERY_KEYS",
+    "RETRYABLE_CLOSE_CODES",
     "AssistantText",
     "Capabilities",
     "Codec",
@@ -33,7 +60,10 @@ __all__ = [
     "ToolResult",
     "ToolResultRecord",
     "UserText",
+    "close_error_is_fatal",
+    "close_events",
     "redact",
+    "with_query",
 ]
 
 #: Header names whose values are credentials (compared lower-case).
@@ -106,6 +136,79 @@ class Capabilities:
 
 
 _SECRET_SUBPROTOCOL_PREFIXES = ("openai-insecure-api-key.",)
+
+#: Query parameter names that carry credentials on some Google/OpenAI endpoint. Extra query
+#: parameters may never set them: a fault-injection or routing parameter must not be able to
+#: swap the credential the caller chose (or leak one into a URL that gets logged).
+RESERVED_QUERY_KEYS = frozenset(
+    {"key", "api_key", "apikey", "access_token", "token", "authorization", "client_secret"}
+)
+
+
+def with_query(url: str, query: Mapping[str, str] | None) -> str:
+    """`url` with `query` appended (percent-encoded), for `connect(..., query=...)`.
+
+    Extra parameters may add, never replace: a name already in `url` (OpenAI's `model`) or
+    in `RESERVED_QUERY_KEYS` raises ValueError naming the key (never its value), because a
+    silently overridden model or credential is worse than a loud refusal.
+    """
+    if not query:
+        return url
+    present = {k.lower() for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    for key, value in query.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key:
+            raise ValueError("query parameters must be non-empty str names with str values")
+        if key.lower() in RESERVED_QUERY_KEYS or key.lower() in present:
+            raise ValueError(
+                f"query parameter {key!r} is set by the codec (credential or model); "
+                "extra parameters can only add to the URL"
+            )
+    sep = "&" if urlsplit(url).query else "?"
+    return url + sep + urlencode(dict(query), quote_via=quote)
+
+
+#: Unexpected closes a new connection can recover from (see the module docstring's table).
+#: 1000 is not here: a normal closure is not an error unless the codec knows better.
+RETRYABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1014, 1015})
+#: Closes a new connection would meet again; plus the whole application range 3000-4999.
+FATAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
+
+
+def close_error_is_fatal(code: int | None) -> bool:
+    """The `fatal` flag of the `Error` an unexpected close with `code` produces."""
+    if code is None or code in RETRYABLE_CLOSE_CODES:
+        return False
+    return code in FATAL_CLOSE_CODES or 3000 <= code <= 4999
+
+
+def close_events(
+    provider: Provider,
+    code: int | None,
+    reason: str,
+    t: float,
+    expected: bool,
+    *,
+    lifetime_ended: bool = False,
+) -> list[Event]:
+    """The table above as events: `[Error, Closed]` or `[Closed]`. `lifetime_ended` is the
+    codec's knowledge that the server warned before closing (Gemini `goAway`), which turns
+    a 1000 into a retryable end rather than a normal one."""
+    out: list[Event] = []
+    if not expected and (code != 1000 or lifetime_ended):
+        message = reason or f"connection closed ({code if code is not None else 'no code'})"
+        if code == 1000 and not reason:
+            message = "connection lifetime ended (the server warned with goAway)"
+        out.append(
+            ev.Error(
+                provider=provider,
+                t=t,
+                message=message,
+                code=str(code),
+                fatal=close_error_is_fatal(code),
+            )
+        )
+    out.append(ev.Closed(provider=provider, t=t, code=code, reason=reason, expected=expected))
+    return out
 
 
 @dataclass(frozen=True)
@@ -219,10 +322,17 @@ class Codec(Protocol):
     """The model this connection uses (chosen at construction: argument, config, default)."""
 
     def connect_request(
-        self, *, api_key: str | None = None, token: str | None = None, base_url: str | None = None
+        self,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        base_url: str | None = None,
+        query: Mapping[str, str] | None = None,
     ) -> ConnectRequest:
         """URL, headers and subprotocols. `base_url` (`ws://127.0.0.1:PORT`) replaces the
-        provider's host, e.g. for the emulator; `token` is an ephemeral token."""
+        provider's host, e.g. for the emulator; `token` is an ephemeral token. `query` adds
+        parameters to the URL (e.g. the emulator's `rtl_fault`) through `with_query`, which
+        refuses any that would replace a credential or the codec's own parameters."""
         ...
 
     def initial_frames(self, config: SessionConfig, *, resume: str | None = None) -> list[Frame]:
@@ -242,6 +352,13 @@ class Codec(Protocol):
 
     def encode_tool_responses(self, results: Sequence[ToolResult]) -> list[Frame]: ...
 
+    def encode_late_tool_results(self, results: Sequence[ToolResult]) -> list[Frame]:
+        """Results for calls that were *already answered* (by a placeholder), added to the
+        conversation so the model tells the user, with ONE request for a reply that waits
+        until the model is idle (a reply request during a reply is an error or a barge-in).
+        `scheduling`/`will_continue` are ignored: a late result is not a tool response."""
+        ...
+
     def encode_commit(self) -> list[Frame]: ...
 
     def encode_create_response(self) -> list[Frame]: ...
@@ -253,7 +370,8 @@ class Codec(Protocol):
     def decode(self, frame: str | bytes, t: float) -> list[Event]: ...
 
     def decode_close(self, code: int | None, reason: str, t: float, expected: bool) -> list[Event]:
-        """Events for a closed socket (Gemini reports errors only as close code + reason)."""
+        """Events for a closed socket (Gemini reports errors only as close code + reason):
+        `[Error, Closed]` or `[Closed]`, per the table in this module's docstring."""
         ...
 
     def take_outgoing(self) -> list[Frame]: ...

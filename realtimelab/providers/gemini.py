@@ -40,6 +40,8 @@ from realtimelab.providers.base import (
     ToolResult,
     ToolResultRecord,
     UserText,
+    close_events,
+    with_query,
 )
 from realtimelab.schema import SchemaError, to_gemini_declaration
 from realtimelab.voices import resolve_voice
@@ -135,22 +137,36 @@ class GeminiCodec:
         self._pending_calls: dict[str, str] = {}  # call_id -> name
         self._audio_ms = 0.0  # audio received in the current turn
         self._turn_index = 0
+        self._go_away = False  # the server announced the end of this connection
+        self._late_parts: list[dict[str, Any]] = []  # late results held until the turn ends
+        self._outgoing: list[Frame] = []
 
     # ------------------------------------------------------------------ connection & config
 
     def connect_request(
-        self, *, api_key: str | None = None, token: str | None = None, base_url: str | None = None
+        self,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        base_url: str | None = None,
+        query: Mapping[str, str] | None = None,
     ) -> ConnectRequest:
+        """Credentials go in headers, never the URL (`?key=` / `?access_token=` also work on
+        Google's side, which is exactly why `query` may not set them: see `with_query`)."""
         base = (base_url or DEFAULT_URL).rstrip("/")
         if base.startswith("http"):
             base = "ws" + base[len("http") :]
         if token:
             path = _PATH.format(version="v1alpha", method="BidiGenerateContentConstrained")
-            return ConnectRequest(url=base + path, headers={"Authorization": f"Token {token}"})
+            return ConnectRequest(
+                url=with_query(base + path, query), headers={"Authorization": f"Token {token}"}
+            )
         if not api_key:
             raise ValueError("Gemini needs an api_key or an ephemeral token (auth_tokens/…)")
         path = _PATH.format(version="v1beta", method="BidiGenerateContent")
-        return ConnectRequest(url=base + path, headers={"x-goog-api-key": api_key})
+        return ConnectRequest(
+            url=with_query(base + path, query), headers={"x-goog-api-key": api_key}
+        )
 
     def initial_frames(self, config: SessionConfig, *, resume: str | None = None) -> list[Frame]:
         if config.output == "text" and not self.capabilities.text_output:
@@ -259,6 +275,35 @@ class GeminiCodec:
             return []
         return [{"toolResponse": {"functionResponses": responses}}]
 
+    def encode_late_tool_results(self, results: Sequence[ToolResult]) -> list[Frame]:
+        """ONE `clientContent` whose user turn holds a `functionResponse` part per result, with
+        `turnComplete: true` (the reply request). Not a `toolResponse`: the server ignores one
+        for a call it considers answered. Held while the model's turn is open (a
+        `clientContent` interrupts a generation in progress) and sent, merged into one frame,
+        from `take_outgoing()` after its `turnComplete`."""
+        parts = []
+        for r in results:
+            name = r.name or self._pending_calls.get(r.call_id)
+            if not name:
+                raise ValueError(
+                    f"late tool result for unknown call id {r.call_id!r}: pass name= (Gemini "
+                    "needs the function name with every response)"
+                )
+            response = _error_output(r.output) if r.is_error else {"output": r.output}
+            fr = {"id": r.call_id, "name": name, "response": response}
+            parts.append({"functionResponse": fr})
+        if not parts:
+            return []
+        self._late_parts.extend(parts)
+        return [] if self._in_turn else self._late_frame()
+
+    def _late_frame(self) -> list[Frame]:
+        parts, self._late_parts = self._late_parts, []
+        if not parts:
+            return []
+        turn = {"role": "user", "parts": parts}
+        return [{"clientContent": {"turns": [turn], "turnComplete": True}}]
+
     def encode_commit(self) -> list[Frame]:
         if self._manual_activity:
             if not self._activity_open:
@@ -313,7 +358,8 @@ class GeminiCodec:
         return self._audio_ms
 
     def take_outgoing(self) -> list[Frame]:
-        return []
+        out, self._outgoing = self._outgoing, []
+        return out
 
     # ------------------------------------------------------------------ decoding
 
@@ -374,6 +420,7 @@ class GeminiCodec:
             out.append(ev.ToolCallCancelled(provider="gemini", t=t, raw=raw, call_ids=ids))
         go_away = _get(msg, "goAway")
         if isinstance(go_away, dict):
+            self._go_away = True
             out.append(
                 ev.SessionExpiring(
                     provider="gemini",
@@ -483,6 +530,7 @@ class GeminiCodec:
             self._usage = None
             self._out_text.clear()
             self._out_final_sent = False
+            self._outgoing += self._late_frame()
         return out
 
     def _final_output(self, t: float, raw: ev.Raw) -> list[ev.Event]:
@@ -510,21 +558,10 @@ class GeminiCodec:
     def decode_close(
         self, code: int | None, reason: str, t: float, expected: bool
     ) -> list[ev.Event]:
-        """Gemini reports errors only by closing (1007 bad setup, 1008 model/handle/policy,
-        1011 internal); those become a fatal `Error` before `Closed`."""
-        out: list[ev.Event] = []
-        if not expected and code not in (1000, None):
-            out.append(
-                ev.Error(
-                    provider="gemini",
-                    t=t,
-                    message=reason or f"connection closed ({code})",
-                    code=str(code),
-                    fatal=True,
-                )
-            )
-        out.append(ev.Closed(provider="gemini", t=t, code=code, reason=reason, expected=expected))
-        return out
+        """Gemini reports errors only by closing (1007 bad setup, 1008 model/handle/policy:
+        fatal; 1011 internal: retryable), per the table in `providers/base.py`. A 1000 after
+        `goAway` is the connection's lifetime ending: retryable, not a normal goodbye."""
+        return close_events("gemini", code, reason, t, expected, lifetime_ended=self._go_away)
 
 
 def _usage(u: Mapping[str, Any]) -> ev.Usage:

@@ -20,7 +20,7 @@ import base64
 import binascii
 import json
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +36,8 @@ from realtimelab.providers.base import (
     ToolResult,
     ToolResultRecord,
     UserText,
+    close_events,
+    with_query,
 )
 from realtimelab.schema import to_openai_tool
 from realtimelab.voices import openai_voice_wire
@@ -106,7 +108,12 @@ class OpenAICodec:
     # ------------------------------------------------------------------ connection & config
 
     def connect_request(
-        self, *, api_key: str | None = None, token: str | None = None, base_url: str | None = None
+        self,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        base_url: str | None = None,
+        query: Mapping[str, str] | None = None,
     ) -> ConnectRequest:
         credential = token or api_key
         if not credential:
@@ -115,7 +122,7 @@ class OpenAICodec:
         if base.startswith("http"):
             base = "ws" + base[len("http") :]
         path = "/realtime" if base.endswith("/v1") else "/v1/realtime"
-        url = f"{base}{path}?model={quote(self.model, safe='')}"
+        url = with_query(f"{base}{path}?model={quote(self.model, safe='')}", query)
         return ConnectRequest(url=url, headers={"Authorization": f"Bearer {credential}"})
 
     def _session(self, config: SessionConfig) -> dict[str, Any]:
@@ -183,6 +190,17 @@ class OpenAICodec:
         if results and not silent and not self._pending_calls:
             frames += self.encode_create_response()
         return frames
+
+    def encode_late_tool_results(self, results: Sequence[ToolResult]) -> list[Frame]:
+        """A result for a call already answered by a placeholder: another `function_call_output`
+        item for the same `call_id` (the model reads the latest), then ONE `response.create`,
+        deferred until the active reply is done, so the model tells the user once it is idle."""
+        frames: list[Frame] = []
+        for r in results:
+            output = _text_output({"error": r.output} if r.is_error else r.output)
+            item = {"type": "function_call_output", "call_id": r.call_id, "output": output}
+            frames.append({"type": "conversation.item.create", "item": item})
+        return [*frames, *self.encode_create_response()] if frames else []
 
     def encode_commit(self) -> list[Frame]:
         return [{"type": "input_audio_buffer.commit"}]
@@ -285,13 +303,9 @@ class OpenAICodec:
     def decode_close(
         self, code: int | None, reason: str, t: float, expected: bool
     ) -> list[ev.Event]:
-        out: list[ev.Event] = []
-        if not expected and code not in (1000, None):
-            out.append(
-                _error(t, {}, reason or f"connection closed ({code})", str(code), fatal=True)
-            )
-        out.append(ev.Closed(provider="openai", t=t, code=code, reason=reason, expected=expected))
-        return out
+        """Per the table in `providers/base.py`; e.g. 4000 `beta_api_shape_disabled` is fatal,
+        1006/1011 retryable. A preceding `error` frame (if any) was already decoded."""
+        return close_events("openai", code, reason, t, expected)
 
     # one method per server event type ------------------------------------------------------
 
