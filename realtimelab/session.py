@@ -246,6 +246,8 @@ class RealtimeSession:
         self._turn_text: list[str] = []
         self._turn_final: str | None = None
         self._turn_recorded: int | None = None  # index of this turn's AssistantText
+        self._responding = False  # a reply is in progress (ResponseStarted .. TurnComplete)
+        self._late_slot: int | None = None  # first late result recorded during this reply
         self._heard_fraction: float | None = None
 
     # ------------------------------------------------------------------ properties
@@ -465,7 +467,14 @@ class RealtimeSession:
 
     async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None:
         """Several late results with ONE reply request (see `send_late_tool_result`): two
-        requests in a row would overlap (OpenAI `conversation_already_has_active_response`)."""
+        requests in a row would overlap (OpenAI `conversation_already_has_active_response`).
+
+        Sent during a reply, the records go in `history` now but *after* that reply's
+        `AssistantText` once it is written, which is where the server puts them too: so a
+        replay ends on the result and a reconnect knows the model still owes its answer.
+        """
+        if self._responding and self._late_slot is None:
+            self._late_slot = len(self._history)
         batch = self._record_results(results)
         await self._send(self._codec.encode_late_tool_results(batch))
 
@@ -597,6 +606,8 @@ class RealtimeSession:
                 self._history.insert(self._user_slot, record)
                 if self._turn_recorded is not None and self._turn_recorded >= self._user_slot:
                     self._turn_recorded += 1
+                if self._late_slot is not None and self._late_slot >= self._user_slot:
+                    self._late_slot += 1
                 self._user_slot = None
             else:
                 self._history.append(record)
@@ -613,6 +624,8 @@ class RealtimeSession:
                 resampler.flush()  # drop the tail of audio that will never play
         elif isinstance(event, ev.TurnComplete):
             self._record_assistant()
+            self._responding = False
+            self._late_slot = None
             out = [*self._flush_player(event), event]
         elif isinstance(event, ev.ResumptionUpdate) and event.handle:
             self.resumption_handle = event.handle
@@ -626,6 +639,8 @@ class RealtimeSession:
         self._turn_final = None
         self._turn_recorded = None
         self._heard_fraction = None
+        self._responding = True
+        self._late_slot = None
 
     def _record_assistant(self) -> None:
         """Write (or rewrite) this turn's AssistantText: the transcript so far, cut to the heard
@@ -638,9 +653,16 @@ class RealtimeSession:
             if index is not None:
                 del self._history[index]
                 self._turn_recorded = None
+                if self._late_slot is not None and self._late_slot > index:
+                    self._late_slot -= 1
             return
         record = AssistantText(text, interrupted=heard is not None)
-        if index is None:
+        if index is None and self._late_slot is not None:
+            # late results sent during this reply come after it, as on the server
+            self._turn_recorded = self._late_slot
+            self._history.insert(self._late_slot, record)
+            self._late_slot += 1
+        elif index is None:
             self._turn_recorded = len(self._history)
             self._history.append(record)
         else:

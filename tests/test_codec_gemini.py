@@ -350,3 +350,81 @@ def test_frames_captured_from_the_emulator() -> None:
     assert kinds.index("ResponseStarted") < kinds.index("ToolCall") < kinds.index("TurnComplete")
     assert kinds.count("TurnComplete") == 1  # the turn stays open across the tool round trip
     assert [e.text for e in out if isinstance(e, ev.OutputTranscript) and e.final]
+
+
+# ---------------------------------------------------------------------------------------------
+# extra query parameters, the close table, late tool results
+# ---------------------------------------------------------------------------------------------
+
+
+def test_extra_query_is_appended_and_cannot_carry_a_credential() -> None:
+    codec = GeminiCodec()
+    fault = {"rtl_fault": "close_after_s:1"}
+    req = codec.connect_request(api_key="AIza-key-0000000000000", base_url="ws://h:1", query=fault)
+    assert req.url.endswith("BidiGenerateContent?rtl_fault=close_after_s%3A1")
+    tok = codec.connect_request(token="auth_tokens/t", query={"a": "1", "b": "x y"})
+    assert tok.url.endswith("BidiGenerateContentConstrained?a=1&b=x%20y")
+    for key in ("key", "access_token", "KEY"):
+        with pytest.raises(ValueError, match="credential"):
+            codec.connect_request(api_key="AIza-key-0000000000000", query={key: "AIza-other"})
+
+
+@pytest.mark.parametrize(
+    ("code", "fatal"), [(1007, True), (1008, True), (1011, False), (1006, False), (1001, False)]
+)
+def test_close_codes_follow_the_shared_table(code: int, fatal: bool) -> None:
+    err, closed = GeminiCodec().decode_close(code, "reason", 0, False)
+    assert isinstance(err, ev.Error) and (err.fatal, err.code) == (fatal, str(code))
+    assert isinstance(closed, ev.Closed) and closed.code == code
+
+
+def test_a_1000_close_after_go_away_is_a_retryable_error() -> None:
+    codec = GeminiCodec()
+    assert kinds(codec.decode_close(1000, "", 0, False)) == ["Closed"]  # no warning: normal
+    feed(codec, [{"goAway": {"timeLeft": "5s"}}])
+    err, closed = codec.decode_close(1000, "", 1, False)
+    assert isinstance(err, ev.Error) and not err.fatal and err.code == "1000"
+    assert "goAway" in err.message and isinstance(closed, ev.Closed)
+    assert kinds(codec.decode_close(1000, "", 1, True)) == ["Closed"]  # we closed it
+
+
+def test_late_tool_result_is_a_client_content_turn_held_until_the_turn_ends() -> None:
+    codec = GeminiCodec()
+    idle = check_client(codec.encode_late_tool_results([ToolResult("c1", {"t": 1}, "get_w")]))
+    assert idle == [
+        {
+            "clientContent": {
+                "turns": [
+                    {
+                        "role": "user",
+                        "parts": [
+                            {
+                                "functionResponse": {
+                                    "id": "c1", "name": "get_w", "response": {"output": {"t": 1}}
+                                }
+                            }
+                        ],
+                    }
+                ],
+                "turnComplete": True,
+            }
+        }
+    ]
+    # while the model talks: held (a clientContent would cut the reply), then ONE frame
+    feed(codec, [{"serverContent": {"outputTranscription": {"text": "Still working"}}}])
+    assert codec.encode_late_tool_results([ToolResult("c2", "ok", "a")]) == []
+    assert codec.encode_late_tool_results([ToolResult("c3", "bad", "b", is_error=True)]) == []
+    assert codec.take_outgoing() == []
+    feed(codec, [{"serverContent": {"turnComplete": True}}])
+    (frame,) = check_client(codec.take_outgoing())
+    parts = frame["clientContent"]["turns"][0]["parts"]
+    assert [p["functionResponse"]["response"] for p in parts] == [
+        {"output": "ok"}, {"error": "bad"}
+    ]
+    assert frame["clientContent"]["turnComplete"] is True
+    assert codec.take_outgoing() == []  # sent once
+
+
+def test_late_tool_result_needs_a_name() -> None:
+    with pytest.raises(ValueError, match="name="):
+        GeminiCodec().encode_late_tool_results([ToolResult("unknown", 1)])

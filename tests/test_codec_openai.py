@@ -416,3 +416,70 @@ def test_frames_captured_from_the_emulator() -> None:
         ("completed", None),
     ]
     assert [e.text for e in out if isinstance(e, ev.OutputTranscript) and e.final]
+
+
+# ---------------------------------------------------------------------------------------------
+# extra query parameters, the close table, late tool results
+# ---------------------------------------------------------------------------------------------
+
+
+def test_extra_query_is_appended_encoded_and_cannot_replace_the_model() -> None:
+    codec = OpenAICodec("gpt-realtime")
+    req = codec.connect_request(
+        api_key="k", base_url="ws://127.0.0.1:9", query={"rtl_fault": "drop_after_frames:40,x:1"}
+    )
+    assert req.url == (
+        "ws://127.0.0.1:9/v1/realtime?model=gpt-realtime&rtl_fault=drop_after_frames%3A40%2Cx%3A1"
+    )
+    assert codec.connect_request(api_key="k", query={}).url.endswith("?model=gpt-realtime")
+    for key in ("model", "MODEL", "api_key", "key", "access_token", "Authorization"):
+        with pytest.raises(ValueError, match=repr(key)) as info:
+            codec.connect_request(api_key="k", query={key: "sk-sneaky-value"})
+        assert "sneaky" not in str(info.value)  # the value may be a secret: never echoed
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (1001, False), (1005, False), (1006, False), (1011, False), (1012, False), (1013, False),
+        (1014, False), (1015, False), (None, False), (1004, False),
+        (1002, True), (1003, True), (1007, True), (1008, True), (1009, True), (1010, True),
+        (3000, True), (4000, True), (4999, True),
+    ],
+)
+def test_decode_close_table(code: int | None, expected: bool) -> None:
+    out = OpenAICodec().decode_close(code, "why", 2.0, False)
+    assert kinds(out) == ["Error", "Closed"]
+    err, closed = out
+    assert isinstance(err, ev.Error) and isinstance(closed, ev.Closed)
+    assert (err.fatal, err.code, err.message, closed.code) == (expected, str(code), "why", code)
+
+
+def test_decode_close_normal_and_expected_closes_are_not_errors() -> None:
+    assert kinds(OpenAICodec().decode_close(1000, "", 0, False)) == ["Closed"]
+    assert kinds(OpenAICodec().decode_close(1011, "", 0, True)) == ["Closed"]
+    (err, _) = OpenAICodec().decode_close(1006, "", 0, False)
+    assert isinstance(err, ev.Error) and err.message == "connection closed (1006)"
+
+
+def test_late_tool_result_is_an_output_item_and_one_deferred_response_create() -> None:
+    codec = OpenAICodec()
+    idle = check_client(codec.encode_late_tool_results([ToolResult("c1", {"temp_c": 21})]))
+    assert [f["type"] for f in idle] == ["conversation.item.create", "response.create"]
+    assert idle[0]["item"] == {
+        "type": "function_call_output", "call_id": "c1", "output": '{"temp_c": 21}'
+    }
+    # during a reply: the items go now, the one response.create waits for response.done
+    codec.decode(json.dumps({"type": "response.created", "response": {"id": "r1"}}), 0)
+    busy = check_client(
+        codec.encode_late_tool_results(
+            [ToolResult("c2", "done"), ToolResult("c3", "oops", is_error=True)]
+        )
+    )
+    assert [f["type"] for f in busy] == ["conversation.item.create"] * 2
+    assert [f["item"]["output"] for f in busy] == ["done", '{"error": "oops"}']
+    assert codec.take_outgoing() == []
+    done = {"type": "response.done", "response": {"id": "r1", "status": "completed"}}
+    codec.decode(json.dumps(done), 1)
+    assert codec.take_outgoing() == [{"type": "response.create"}]
+    assert codec.encode_late_tool_results([]) == []

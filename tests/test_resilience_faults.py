@@ -114,6 +114,7 @@ class FaultAimer:
         self.turn_frames: list[int] = []  # frame numbers of turn ends on the first connection
         self.sessions: list[str] = []
         self.emulator: Emulator | None = None
+        self.fired = False
 
     def __call__(self, info: SessionInfo, direction: str, frame: str | bytes) -> None:
         if info.session_id not in self.sessions:
@@ -129,17 +130,13 @@ class FaultAimer:
         if '"response.done"' in text or '"turnComplete":true' in text:
             self.turn_frames.append(self.frames)
         if self.frames == self.at_frame and self.emulator is not None:
-            channel = self.emulator.sessions.get(info.session_id)
-            if channel is None:
+            if info.session_id not in self.emulator.sessions:
                 return
-            if self.kind == "drop":
-                channel.abort()
-            else:
-                # Close *now*: Fault("close") would queue behind frames already scheduled, and
-                # `await ws.close()` would only run once the writer yields. The close frame is
-                # written synchronously; later sends on this socket then fail.
-                channel.ws.protocol.send_close(int(self.kind), "fault injected")
-                channel.ws.send_data()
+            # `*_now`: right after this frame, ahead of frames the writer already has queued
+            # (Fault("close") would wait for them). `inject` acts synchronously.
+            fault = Fault("drop_now") if self.kind == "drop" \
+                else Fault("close_now", code=int(self.kind))
+            self.fired = self.emulator.inject(info.session_id, fault) == 1
 
 
 async def one_session(make_emulator: Any, components: Any, provider: str,
@@ -150,6 +147,14 @@ async def one_session(make_emulator: Any, components: Any, provider: str,
                                rotation=NO_ROTATION)
     async with session:
         run = await drive(session, Run())
+        if aimer.fired and not any(isinstance(e, ev.Reconnected) for e in run.events):
+            # The fault hit after the last reply was complete in the history (e.g. just before
+            # Gemini's final turnComplete): the script is done, the recovery still under way.
+            async with asyncio.timeout(10):
+                async for event in session:
+                    run.events.append(event)
+                    if isinstance(event, ev.Reconnected):
+                        break
     return run, session
 
 

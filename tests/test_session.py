@@ -17,11 +17,21 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+import realtimelab.session as session_module
 from realtimelab import events as ev
 from realtimelab.audio import SampleRateError
 from realtimelab.config import SessionConfig, Vad
 from realtimelab.providers.base import AssistantText, ToolCallRecord, ToolResultRecord, UserText
-from realtimelab.session import RealtimeSession, SessionClosedError, connect
+from realtimelab.session import (
+    ConnectError,
+    HandshakeRefused,
+    RealtimeSession,
+    SessionClosedError,
+    SessionRefused,
+    SetupTimeout,
+    Unreachable,
+    connect,
+)
 
 FRAMES = Path(__file__).parent / "frames"
 Handler = Callable[[ServerConnection, list[dict[str, Any]]], Awaitable[None]]
@@ -295,9 +305,89 @@ async def test_setup_rejected_by_close_raises_with_reason(fake_server: Any) -> N
         await ws.close(1007, "Request contains an invalid argument.")
 
     server = await fake_server(script)
-    with pytest.raises(ConnectionError, match=r"1007.*invalid argument"):
+    with pytest.raises(ConnectionError, match=r"1007.*invalid argument") as info:
         async with connect("gemini", url=server.url):
             pass
+    refused = info.value
+    assert isinstance(refused, SessionRefused) and isinstance(refused, ConnectError)
+    assert (refused.code, refused.error_code, refused.retryable, refused.label) == (
+        1007, None, False, "1007"
+    )
+    assert refused.reason == "Request contains an invalid argument."
+
+
+async def test_a_retryable_close_during_setup_is_a_retryable_refusal(fake_server: Any) -> None:
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await wait_for(received, 1)
+        await ws.close(1011, "Internal error encountered.")
+
+    server = await fake_server(script)
+    with pytest.raises(SessionRefused) as info:
+        async with connect("gemini", url=server.url):
+            pass
+    assert (info.value.code, info.value.retryable) == (1011, True)
+
+
+async def test_an_error_frame_then_close_4000_is_refused_with_both_codes(
+    fake_server: Any,
+) -> None:
+    """OpenAI's beta-shape refusal: an `error` frame, then close 4000. The exception waits
+    for the close so it carries the error code and the close code."""
+    key = "sk-proj-SECRET-abcdefghijklmnop"
+
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        error = {"code": "beta_api_shape_disabled", "message": f"beta shape (key {key})"}
+        await ws.send(json.dumps({"type": "error", "event_id": "e1", "error": error}))
+        await asyncio.sleep(0.05)
+        await ws.close(4000, "beta_api_shape_disabled")
+
+    server = await fake_server(script)
+    with pytest.raises(SessionRefused) as info:
+        async with connect("openai", url=server.url, api_key=key):
+            pass
+    refused = info.value
+    assert (refused.code, refused.error_code, refused.retryable) == (
+        4000, "beta_api_shape_disabled", False
+    )
+    assert refused.label == "beta_api_shape_disabled"
+    assert "SECRET" not in str(refused) and "SECRET" not in refused.reason
+
+
+async def test_no_confirmation_is_a_setup_timeout(fake_server: Any) -> None:
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await asyncio.sleep(5)
+
+    server = await fake_server(script)
+    with pytest.raises(SetupTimeout) as info:
+        async with connect("openai", url=server.url, ready_timeout=0.2):
+            pass
+    assert info.value.retryable and info.value.label == "setup_timeout"
+
+
+async def test_no_server_is_unreachable_and_retryable() -> None:
+    with pytest.raises(Unreachable) as info:
+        async with connect("openai", url="ws://127.0.0.1:9", api_key="sk-x-SECRET-0000000000"):
+            pass
+    assert info.value.retryable and "could not connect" in str(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+def test_connect_errors_survive_pickling_and_are_exported() -> None:
+    import pickle
+
+    import realtimelab
+
+    refused = SessionRefused("m", code=1008, reason="r", error_code=None, retryable=False)
+    copy = pickle.loads(pickle.dumps(refused))
+    assert (type(copy), copy.args, copy.code, copy.retryable, copy.label) == (
+        SessionRefused, ("m",), 1008, False, "1008"
+    )
+    http = pickle.loads(pickle.dumps(HandshakeRefused("h", status=503, body_summary="busy")))
+    assert (http.status, http.body_summary, http.retryable) == (503, "busy", True)
+    for name in ("ConnectError", "HandshakeRefused", "SessionRefused", "SetupTimeout",
+                 "Unreachable"):
+        assert getattr(realtimelab, name) is getattr(session_module, name)
+        assert name in realtimelab.__all__
 
 
 async def test_http_refusal_is_a_connection_error_without_the_key() -> None:
@@ -318,6 +408,57 @@ async def test_http_refusal_is_a_connection_error_without_the_key() -> None:
     assert "401" in str(info.value)
     assert key not in str(info.value) and "SECRET" not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+    refused = info.value
+    assert isinstance(refused, HandshakeRefused)
+    assert (refused.status, refused.retryable, refused.label) == (401, False, "http_401")
+    assert "bad key" in refused.body_summary and "SECRET" not in refused.body_summary
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(403, False), (404, False), (429, True),
+                                                   (503, True)])
+async def test_http_refusals_say_whether_a_retry_can_help(status: int, retryable: bool) -> None:
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    def refuse(conn: Any, request: Any) -> Response:
+        return Response(status, "No", Headers({"Content-Length": "2"}), b"no")
+
+    async with serve(lambda ws: asyncio.sleep(0), "127.0.0.1", 0, process_request=refuse) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+        with pytest.raises(HandshakeRefused) as info:
+            async with connect("gemini", url=url):
+                pass
+    assert (info.value.status, info.value.retryable, info.value.body_summary) == (
+        status, retryable, "no"
+    )
+
+
+async def test_verbs_record_history_before_sending(fake_server: Any) -> None:
+    """The contract resilience relies on: a text or tool result sent into a dead socket is
+    still in `history` (so a reconnect replays it), even though the verb raised."""
+
+    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send(json.dumps(load("openai_audio_turn.json")[0]))
+        await wait_for(received, 1)
+        await ws.close(1011, "gone")
+
+    server = await fake_server(script)
+    async with connect("openai", url=server.url) as session:
+        await collect_until(session, ev.Closed)
+        with pytest.raises(SessionClosedError):
+            await session.send_text("are you there?")
+        with pytest.raises(SessionClosedError):
+            await session.send_tool_response("c1", {"ok": 1}, name="f")
+        with pytest.raises(SessionClosedError):
+            await session.send_late_tool_result("c1", {"ok": 2}, name="f")
+        with pytest.raises(SessionClosedError):
+            await session.send_late_tool_result("c2", "boom", name="g", is_error=True)
+    assert session.history == (
+        UserText("are you there?"),
+        ToolResultRecord("c1", "f", '{"ok": 1}'),
+        ToolResultRecord("c1", "f", '{"ok": 2}'),
+        ToolResultRecord("c2", "g", '{"error": "boom"}'),
+    )
 
 
 async def test_server_close_ends_iteration_with_error_and_closed(fake_server: Any) -> None:

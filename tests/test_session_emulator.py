@@ -269,3 +269,73 @@ async def test_without_keys_or_url_an_emulator_is_started(
         assert session.url.startswith("ws://127.0.0.1:")
         await session.send_text("Hello!")
         await until(session, answer_done)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_rtl_fault_query_really_drops_the_session(
+    provider: str, make_emulator: MakeEmulator
+) -> None:
+    """`query=` reaches the emulator's per-session fault syntax: after 2 server frames the
+    TCP connection is aborted (no close frame), which the codec reports as a retryable 1006."""
+    emu = await make_emulator()
+    async with connect(provider, url=emu.url, query={"rtl_fault": "drop_after_frames:2"}) as s:
+        assert "rtl_fault=drop_after_frames%3A2" in s.url
+        await s.send_text("hello there")
+        events = await until(s, lambda e: isinstance(e, ev.Closed), timeout=10)
+    err, closed = events[-2:]
+    assert isinstance(closed, ev.Closed) and closed.code == 1006 and not closed.expected
+    assert isinstance(err, ev.Error) and err.code == "1006" and not err.fatal
+    assert not [e for e in events if isinstance(e, ev.TurnComplete)]  # cut before the reply
+
+    # the same emulator, without the query: a healthy session that answers
+    async with connect(provider, url=emu.url) as s:
+        await s.send_text("hello there")
+        await until(s, answer_done)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_late_tool_result_is_told_once_the_model_is_idle(
+    provider: str, make_emulator: MakeEmulator
+) -> None:
+    """A call answered by a placeholder; the real result is sent *while the placeholder's
+    reply is still being spoken*. The codec holds the reply request (OpenAI `response.create`,
+    Gemini the whole `clientContent`) until that reply ends, so nothing is cut or refused,
+    and the model then tells the user the result."""
+    emu = await make_emulator()
+    tap = SentFrames()
+    config = SessionConfig(tools=[get_weather])
+    late_sent: list[int] = []
+    async with connect(provider, config, url=emu.url, frame_tap=tap) as session:
+        call: ev.ToolCall | None = None
+
+        async def on_event(event: ev.Event) -> None:
+            nonlocal call
+            if isinstance(event, ev.ToolCall):
+                call = event
+                await session.send_tool_response(event.call_id, {"status": "pending"})
+            elif isinstance(event, ev.ResponseStarted | ev.AudioChunk) and call and not late_sent:
+                if isinstance(event, ev.AudioChunk) or session.capabilities.tool_call_ends_turn:
+                    late_sent.append(len(session.frames))
+                    await session.send_late_tool_result(call.call_id, get_weather("Paris"))
+
+        await session.send_text("What is the weather in Paris?")
+        first = await until(session, answer_done, on_event)
+        second = await until(session, answer_done)
+        frames = list(session.frames)
+    assert late_sent, "the late result was never sent"
+    finals = [e.text for e in first if isinstance(e, ev.OutputTranscript) and e.final]
+    assert "still working" in finals[-1].lower()
+    told = [e.text for e in second if isinstance(e, ev.OutputTranscript) and e.final]
+    assert told and "21" in told[-1] and "paris" in told[-1].lower()
+    assert not [e for e in first + second if isinstance(e, ev.Error | ev.Interrupted)]
+    assert [h.kind for h in session.history] == [
+        "user", "tool_call", "tool_result", "assistant", "tool_result", "assistant"
+    ]
+    # the reply request went out only after the placeholder's reply ended on the wire
+    ends = [i for i, (d, f, _) in enumerate(frames) if d == "recv" and (
+        f.get("type") == "response.done" or f.get("serverContent", {}).get("turnComplete"))]
+    requests = [i for i, (d, f, _) in enumerate(frames) if d == "send" and (
+        f.get("type") == "response.create" or f.get("clientContent", {}).get("turnComplete"))]
+    late_request = next(i for i in requests if i > late_sent[0])
+    assert any(late_sent[0] < end < late_request for end in ends)
+    tap.validate(provider)

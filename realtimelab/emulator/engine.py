@@ -78,6 +78,7 @@ class Components:
     voice: Callable[[], VoiceLike]
     hearing: Callable[[Sequence[ToolSpec], BrainLike], HearingLike]
     vad: Callable[[int, Any], VadLike]
+    warm: Callable[[], None] | None = None  # slow one-time set-up, run in the background at start
 
 
 def default_components() -> Components:
@@ -105,7 +106,17 @@ def default_components() -> Components:
 
         return StreamingVad(rate, params)
 
-    return Components(brain=brain, voice=voice, hearing=hearing, vad=vad)
+    def warm() -> None:
+        # Parse the pronunciation dictionary, start espeak and the decoding processes before the
+        # first turn needs them (otherwise the first reply of a process is ~1 s late).
+        from realtimelab.emulator import hearing as hearing_module
+        from realtimelab.emulator import voice as voice_module
+
+        voice_module.preload()
+        hearing_module.preload()
+        hearing_module.warm_workers()
+
+    return Components(brain=brain, voice=voice, hearing=hearing, vad=vad, warm=warm)
 
 
 # ------------------------------------------------------------------------------------------
@@ -531,7 +542,7 @@ class Engine:
         if not turn.pcm:
             return Heard("", False, 0.0)
         t = await asyncio.to_thread(hearing_.transcribe, turn.pcm, turn.rate)
-        return Heard(str(t.text), bool(t.recognised), float(t.confidence))
+        return Heard(str(t.text), bool(t.recognised), float(t.confidence or 0.0))
 
     async def think(
         self,

@@ -17,6 +17,13 @@ dictionary; so each `Hearing` writes its small dictionary file and grammar once 
 CMU dictionary was parsed once per process, ~0.2 s), and `transcribe` builds a decoder from them.
 The result depends only on the audio and the grammar, never on what was heard before.
 
+Why a worker process: pocketsphinx holds the GIL while it decodes (measured: a 155 ms decode
+froze every other thread for 115 ms), so decoding on a thread stalls the paced audio of every
+other session in the emulator. Decoding runs in a small spawned process pool instead
+(`REALTIMELAB_HEARING_WORKERS`, default 2; 0 decodes in-process). The worker gets the dictionary
+path, the grammar and the prepared audio, and builds its decoder exactly as in-process decoding
+does, so the transcript is the same either way.
+
 Audio is resampled to 16 kHz, padded with silence (recognition of speech that starts or ends
 abruptly, as a VAD cuts it, is much worse without) and dithered with seeded noise at ~3 LSB
 (pure digital silence upsets pocketsphinx's feature extraction).
@@ -25,6 +32,7 @@ abruptly, as a VAD cuts it, is much worse without) and dithered with seeded nois
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import re
 import tempfile
@@ -33,10 +41,12 @@ import time
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -231,34 +241,85 @@ class Hearing:
         if samples.size == 0 or not np.any(samples):
             return Transcript("", False, None)
         audio = _prepare(samples, rate)
-        with self._lock:
-            started = time.perf_counter()
-            decoder = self._decoder()
-            decoder.start_utt()
-            decoder.process_raw(audio, full_utt=True)
-            decoder.end_utt()
-            hyp = decoder.hyp()
-            self.last_decode_ms = (time.perf_counter() - started) * 1000
-        if hyp is None or not hyp.hypstr.strip():
+        started = time.perf_counter()
+        hyp = _decode_anywhere(self._dict_path, self.grammar, audio, self._lock)
+        self.last_decode_ms = (time.perf_counter() - started) * 1000
+        if hyp is None or not hyp[0].strip():
             return Transcript("", False, None)
-        text = " ".join(hyp.hypstr.split())
-        confidence = float(hyp.prob)
+        text = " ".join(hyp[0].split())
+        confidence = hyp[1]
         recognised = self.matches(text) and confidence >= self.min_confidence
         return Transcript(text, recognised, confidence)
 
-    def _decoder(self) -> Any:
-        from pocketsphinx import Decoder
 
-        decoder = Decoder(
-            hmm=os.path.join(_model_dir(), "en-us", "en-us"),
-            dict=self._dict_path,
-            lm=None,
-            samprate=RATE,
-            loglevel="FATAL",
-        )
-        decoder.add_jsgf_string("session", self.grammar)
-        decoder.activate_search("session")
-        return decoder
+def _decode(dict_path: str, grammar: str, audio: bytes) -> tuple[str, float] | None:
+    """Decode one prepared utterance with a fresh decoder (in a worker process or in-process)."""
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(
+        hmm=os.path.join(_model_dir(), "en-us", "en-us"),
+        dict=dict_path,
+        lm=None,
+        samprate=RATE,
+        loglevel="FATAL",
+    )
+    decoder.add_jsgf_string("session", grammar)
+    decoder.activate_search("session")
+    decoder.start_utt()
+    decoder.process_raw(audio, full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return None if hyp is None else (str(hyp.hypstr), float(hyp.prob))
+
+
+WORKERS_ENV = "REALTIMELAB_HEARING_WORKERS"
+_pool_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+def _workers() -> int:
+    try:
+        return max(0, int(os.environ.get(WORKERS_ENV, "2")))
+    except ValueError:
+        return 2
+
+
+def _executor() -> ProcessPoolExecutor | None:
+    """The shared decoding pool, started on first use; None when disabled."""
+    global _pool
+    workers = _workers()
+    if workers == 0:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return _pool
+
+
+def warm_workers() -> None:
+    """Start the decoding processes now (they take ~0.5 s to import pocketsphinx)."""
+    pool = _executor()
+    if pool is not None:
+        for future in [pool.submit(_model_dir) for _ in range(_workers())]:
+            future.result()
+
+
+def _decode_anywhere(
+    dict_path: str, grammar: str, audio: bytes, lock: threading.Lock
+) -> tuple[str, float] | None:
+    global _pool
+    pool = _executor()
+    if pool is not None:
+        try:
+            return pool.submit(_decode, dict_path, grammar, audio).result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): forget the pool and decode here this time.
+            with _pool_lock:
+                _pool = None
+    with lock:
+        return _decode(dict_path, grammar, audio)
 
 
 def _remove(path: str) -> None:

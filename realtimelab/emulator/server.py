@@ -545,6 +545,11 @@ def _error_body(message: str, type_: str = "invalid_request_error", code: str | 
 # ------------------------------------------------------------------------------------------
 
 
+def _report_warm_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("warming the emulator's voice and hearing failed: %s", exc)
+
+
 class Emulator:
     """The in-process server: `async with Emulator(config) as emu:` then connect to `emu.url`.
 
@@ -571,6 +576,7 @@ class Emulator:
         self.cert_path: Path | None = None
         self._server: Server | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        self._warming: asyncio.Future[None] | None = None
         self.port = 0
 
     # -- addresses --------------------------------------------------------------------------
@@ -628,6 +634,10 @@ class Emulator:
             ssl=ssl_ctx,
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.components.warm is not None:
+            # Fire and forget: sessions work before it finishes, the first turn is just faster.
+            self._warming = asyncio.get_running_loop().run_in_executor(None, self.components.warm)
+            self._warming.add_done_callback(_report_warm_failure)
         return self
 
     async def stop(self) -> None:

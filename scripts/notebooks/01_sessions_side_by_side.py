@@ -175,11 +175,12 @@ def _is_streaming_frame(frame):
             or kind in ("serverContent.outputTranscription", "serverContent.inputTranscription"))
 
 
-def _fold(items, streaming):
-    "Group consecutive streaming items (one table row per group)."
+def _fold(items, streaming, side=lambda item: None):
+    "Group consecutive streaming items going the same way (one table row per group)."
     groups = []
     for item in items:
-        if groups and streaming(item) and streaming(groups[-1][-1]):
+        prev = groups[-1][-1] if groups else None
+        if prev is not None and streaming(item) and streaming(prev) and side(item) == side(prev):
             groups[-1].append(item)
         else:
             groups.append([item])
@@ -190,7 +191,7 @@ def frame_rows(run, turn):
     frames = [(d, f, t) for n, d, f, t in run.frames if n == turn]
     t0 = frames[0][2] if frames else 0.0
     rows = []
-    for group in _fold(frames, lambda x: _is_streaming_frame(x[1])):
+    for group in _fold(frames, lambda x: _is_streaming_frame(x[1]), side=lambda x: x[0]):
         d, f, t = group[0]
         arrow = "→" if d == "send" else "←"
         size = sum(len(json.dumps(x[1], separators=(",", ":"))) for x in group)
@@ -372,7 +373,7 @@ for provider, run in runs.items():
 
 Every event carries `t` from the session's monotonic clock. One row per event kind, both turns,
 in milliseconds since the session's first frame; dotted lines are the control frames we sent
-(the text message, the tool result). Compare where the spoken turn's reply starts: OpenAI
+(the text message, the tool result), the shaded stretch is our speech streaming out. Compare where the spoken turn's reply starts: OpenAI
 reports the end of speech first (`SpeechStopped`), Gemini goes straight to the answer.
 
 Headless runs (the test suite) speed the emulator's pacing up
@@ -394,8 +395,12 @@ for ax, (provider, run) in zip(axes, runs.items()):
     for n, d, f, t in run.frames:
         if d == "send" and not _is_streaming_frame(f):
             ax.axvline((t - t0) * 1000, color="gray", lw=0.8, ls=":")
+    sent = [(t - t0) * 1000 for n, d, f, t in run.frames if d == "send" and _audio_of(f)]
+    if sent:
+        ax.axvspan(min(sent), max(sent), color="#dd8452", alpha=0.1)
     ax.set_yticks(range(len(kinds)), kinds, fontsize=8)
-    ax.set_title(f"{provider}  (blue: typed turn, orange: spoken turn, dotted: control frames we sent)",
+    ax.set_title(f"{provider}  (blue: typed turn, orange: spoken turn, shaded: our speech streaming out, "
+                 "dotted: control frames we sent)",
                  fontsize=9, loc="left")
     ax.grid(axis="x", alpha=0.3)
 axes[-1].set_xlabel("ms since the session's first frame")

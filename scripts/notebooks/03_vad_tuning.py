@@ -16,7 +16,7 @@ Both providers do it on the server, with different knobs:
 
 The emulator runs `realtimelab.vad` — a small, explainable energy detector — with exactly these
 parameters. Below you tune it over a recording with pauses of 150 ms to 1.5 s between
-utterances, and watch turns **merge** or **split**.
+its eight utterances, and watch turns **merge** or **split**.
 """),
 ("code", r"""
 %matplotlib inline
@@ -32,10 +32,10 @@ from realtimelab.vad import (VadParams, Segment, detect_segments, detect_events,
 lab.banner()
 pcm, fmt = read_wav(lab.DATA / "speech" / "conversation_16k.wav")
 meta = json.loads((lab.DATA / "speech" / "conversation.json").read_text())
-truth = [Segment(s["start_ms"], s["end_ms"]) for s in meta["segments"]]
+truth = [Segment(int(s["start_ms"]), int(s["end_ms"])) for s in meta["segments"]]
 print(f"{fmt.duration_ms(len(pcm)) / 1000:.1f} s at {fmt.rate} Hz, {len(truth)} utterances")
 for s in meta["segments"]:
-    print(f'  {s["start_ms"]:>6} – {s["end_ms"]:>6} ms  {s["text"]}')
+    print(f'  {s["start_ms"]:>7.0f} – {s["end_ms"]:>7.0f} ms  {s["text"]}')
 """),
 ("code", r"""
 lab.play(pcm, fmt.rate)
@@ -84,8 +84,8 @@ display(explorer.widget())
 """),
 ("md", r"""
 The same experiment without sliders: how many turns does each silence setting produce? The
-pauses in the recording are 150, 400, 800 and 1500 ms, so the count steps down as the silence
-duration passes each of them.
+pauses in the recording range from 150 ms to 1.5 s, so the count steps down each time the
+silence duration passes one of them.
 """),
 ("code", r"""
 silences = list(range(100, 2001, 50))
