@@ -30,8 +30,6 @@ def _say(msg: str) -> None:
 
 def ensure_env(extras: str) -> None:
     """Create .venv and install the project with `extras`, skipping work already done."""
-    if sys.version_info < (3, 11):
-        sys.exit(f"realtimelab needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PY.exists():
         _say(f"creating virtual environment in {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -72,7 +70,8 @@ def lab(args: list[str]) -> None:
     try:
         subprocess.run(
             [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks"),
-             "--ServerApp.ip=127.0.0.1", *args],
+             "--ServerApp.ip=127.0.0.1",
+             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []), *args],
             cwd=ROOT, env=env,
         )
     except KeyboardInterrupt:
@@ -98,6 +97,8 @@ def test(args: list[str]) -> None:
 
 
 def main() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file must run on any python3 to say so
+        sys.exit(f"realtimelab needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if len(sys.argv) < 2 or sys.argv[1] not in {"lab", "test"}:
         sys.exit(__doc__)
     {"lab": lab, "test": test}[sys.argv[1]](sys.argv[2:])

@@ -123,7 +123,7 @@ def speech(name: str, rate: int = 16000) -> bytes:
     suffix = {16000: "16k", 24000: "24k"}.get(rate)
     if suffix is None:
         raise ValueError(f"fixtures exist at 16000 and 24000 Hz, not {rate}")
-    pcm, fmt = read_wav(DATA / "speech" / f"{name}_{suffix}.wav")
+    pcm, _ = read_wav(DATA / "speech" / f"{name}_{suffix}.wav")
     return pcm
 
 
@@ -132,7 +132,7 @@ def quiet_errors() -> Iterator[None]:
     """Show an exception as one readable line instead of a traceback (teaching cells)."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - the point is to show any error briefly
+    except Exception as exc:  # the point is to show any error briefly
         print(f"{type(exc).__name__}: {exc}")
 
 

@@ -55,6 +55,7 @@ REFERENCE_TURN = Usage(
     output_tokens=240,
     output_audio_tokens=200,
     output_text_tokens=40,
+    total_tokens=590,
 )
 
 

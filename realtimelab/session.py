@@ -458,10 +458,12 @@ class RealtimeSession:
         as `{"status": "pending"}`), and have the model tell the user once it is idle.
 
         Not a tool response: the server considers the call answered. OpenAI gets another
-        `function_call_output` item for the call and one `response.create`, held back by the
-        codec until no reply is active; Gemini one `clientContent` user turn carrying a
-        `functionResponse` part with `turnComplete: true`, held until the model's turn ends.
-        Recorded in `history` before anything is sent (see `send_tool_responses`).
+        `function_call_output` item for the call and one `response.create`; Gemini one
+        `clientContent` user turn carrying a `functionResponse` part with `turnComplete: true`
+        (a `toolResponse` for an answered call is ignored). On both, while a reply is in
+        progress the codec holds the frames and sends them when it ends (a reply request
+        mid-reply is refused on OpenAI and cuts the reply on Gemini). Recorded in `history`
+        before anything is sent (see `send_tool_responses`).
         """
         await self.send_late_tool_results([ToolResult(call_id, output, name, is_error)])
 

@@ -32,7 +32,7 @@ GEMINI_PRESETS = {
     "Gemini LOW start / LOW end": gemini_params("START_SENSITIVITY_LOW", "END_SENSITIVITY_LOW"),
     "Gemini HIGH start / LOW end": gemini_params("START_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"),
 }
-"""Starting points the VAD panel offers; Gemini's enums mapped by `realtimelab.vad.gemini_params`."""
+"""Starting points the VAD panel offers; Gemini's enums mapped by `vad.gemini_params`."""
 
 
 @dataclass(frozen=True)

@@ -469,17 +469,16 @@ def test_late_tool_result_is_an_output_item_and_one_deferred_response_create() -
     assert idle[0]["item"] == {
         "type": "function_call_output", "call_id": "c1", "output": '{"temp_c": 21}'
     }
-    # during a reply: the items go now, the one response.create waits for response.done
+    # during a reply: items and the one response.create all wait for response.done, so the
+    # results land after the reply's own message in the server's conversation
     codec.decode(json.dumps({"type": "response.created", "response": {"id": "r1"}}), 0)
-    busy = check_client(
-        codec.encode_late_tool_results(
-            [ToolResult("c2", "done"), ToolResult("c3", "oops", is_error=True)]
-        )
-    )
-    assert [f["type"] for f in busy] == ["conversation.item.create"] * 2
-    assert [f["item"]["output"] for f in busy] == ["done", '{"error": "oops"}']
+    assert codec.encode_late_tool_results([ToolResult("c2", "done")]) == []
+    assert codec.encode_late_tool_results([ToolResult("c3", "oops", is_error=True)]) == []
     assert codec.take_outgoing() == []
     done = {"type": "response.done", "response": {"id": "r1", "status": "completed"}}
     codec.decode(json.dumps(done), 1)
-    assert codec.take_outgoing() == [{"type": "response.create"}]
+    held = check_client(codec.take_outgoing())
+    assert [f["type"] for f in held] == ["conversation.item.create"] * 2 + ["response.create"]
+    assert [f["item"]["output"] for f in held[:2]] == ["done", '{"error": "oops"}']
+    assert codec.take_outgoing() == []  # once
     assert codec.encode_late_tool_results([]) == []

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
-from realtimelab.emulator.faults import Fault
+from realtimelab.emulator.faults import Fault, FaultKind
 from realtimelab.emulator.server import (
     ConnectionContext,
     Emulator,
@@ -186,6 +186,35 @@ async def test_injected_faults(emulator: Emulator) -> None:
         emulator.inject(None, Fault("close", code=1011))
         with pytest.raises(websockets.ConnectionClosedError) as info:
             await asyncio.wait_for(ws.recv(), 5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+
+
+@pytest.mark.parametrize("kind", ["close", "close_now", "drop_now"])
+async def test_now_faults_jump_the_queue_of_scheduled_frames(make_emulator: Any,
+                                                             kind: FaultKind) -> None:
+    """With 500 ms of latency, three replies are scheduled but not yet sent. `close` delivers
+    them first, then closes; `close_now` / `drop_now` end the connection at once, so a test
+    can hit a precise moment (e.g. from the frame tap, right after frame N)."""
+    emu = await make_emulator(latency_ms=500)
+    async with connect(emu.openai_ws_base + REALTIME, additional_headers=AUTH) as ws:
+        await ws.recv()
+        for _ in range(3):
+            await ws.send('{"type":"input_audio_buffer.clear"}')
+        await asyncio.sleep(0.1)  # the emulator has read them and scheduled the replies
+        t0 = time.monotonic()
+        assert emu.inject(None, Fault(kind, code=1011)) == 1
+        received: list[str] = []
+        with pytest.raises(websockets.ConnectionClosedError) as info:
+            while True:
+                received.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
+        elapsed = time.monotonic() - t0
+    if kind == "close":
+        assert received == ["input_audio_buffer.cleared"] * 3 and elapsed >= 0.3
+    else:
+        assert received == [] and elapsed < 0.3
+    if kind == "drop_now":
+        assert info.value.rcvd is None  # no close frame: an abnormal 1006 closure
+    else:
         assert info.value.rcvd is not None and info.value.rcvd.code == 1011
 
 

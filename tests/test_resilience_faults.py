@@ -38,7 +38,7 @@ from realtimelab.resilience import (
     State,
     conversation_state,
 )
-from realtimelab.session import RealtimeSession, connect
+from realtimelab.session import HandshakeRefused, RealtimeSession, connect
 
 WEATHER = Tool(
     name="get_weather",
@@ -356,6 +356,60 @@ async def test_session_expired_is_not_fatal(make_emulator: Any, fake_components:
     assert not [e for e in run.events if isinstance(e, ev.Error) and e.fatal]
     assert [k for k, *_ in normalise(run.history)] == ["user", "assistant", "user", "assistant"]
     assert session.stats.reconnects == 0  # an expiry is a (late) rotation, not a failure
+
+
+async def collect_until_reconnected(session: ResilientSession,
+                                    timeout: float = 10) -> list[ev.Event]:
+    out: list[ev.Event] = []
+    async with asyncio.timeout(timeout):
+        async for event in session:
+            out.append(event)
+            if isinstance(event, ev.Reconnected):
+                return out
+    raise AssertionError(f"ended without reconnecting: {[e.kind for e in out]}")
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+@pytest.mark.parametrize("together", [False, True])
+async def test_a_retryable_close_is_reported_once_and_other_errors_still_surface(
+    make_emulator: Any, fake_components: Any, provider: str, together: bool
+) -> None:
+    """The codec reports a 1011 as `Error(fatal=False)`; the session turns it into one
+    "reconnecting" notice (not two errors), while an unrelated recoverable error (a malformed
+    frame) still reaches the user, even when it arrives right before the close."""
+    emu = await make_emulator(speed=SPEED, components=fake_components)
+    async with ResilientSession(provider, config_for(provider), url=emu.url, policy=FAST,
+                                rotation=NO_ROTATION) as session:
+        run = await drive(session, Run(), script=SCRIPT[:1])
+        emu.inject(None, Fault("malformed"))
+        if together:  # queued behind the malformed frame: both reach the client back to back
+            emu.inject(None, Fault("close", code=1011))
+        else:
+            async with asyncio.timeout(5):
+                async for event in session:
+                    run.events.append(event)
+                    if isinstance(event, ev.Error):
+                        break
+            emu.inject(None, Fault("close_now", code=1011))
+        run.events += await collect_until_reconnected(session)
+        run = await drive(session, run, script=SCRIPT[2:])
+    errors = [e for e in run.events if isinstance(e, ev.Error)]
+    assert [(e.code, e.fatal) for e in errors] == [("malformed_frame", False), ("1011", False)]
+    assert "reconnecting" in errors[1].message
+    assert [k for k, *_ in normalise(run.history)] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_a_refused_first_connection_raises_the_structured_error(
+    make_emulator: Any, fake_components: Any
+) -> None:
+    emu = await make_emulator(speed=SPEED, components=fake_components,
+                              api_keys=frozenset({"good-key"}))
+    session = ResilientSession("openai", config_for("openai"), url=emu.url, api_key="bad-key",
+                               policy=FAST, rotation=NO_ROTATION)
+    with pytest.raises(HandshakeRefused) as info:
+        await session.open()
+    assert (info.value.status, info.value.retryable) == (401, False)
+    assert "bad-key" not in str(info.value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ scaled to an exact RMS level. Times are multiples of 20 ms unless a test says ot
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import FrozenInstanceError
@@ -510,7 +511,7 @@ def test_fixture_turn_count() -> None:
     truth = _load_truth(labels)
     if truth is None:
         pytest.skip(f"unrecognised ground-truth layout in {labels}")
-    pauses = [b.start_ms - a.end_ms for a, b in zip(truth, truth[1:], strict=False)]
+    pauses = [b.start_ms - a.end_ms for a, b in itertools.pairwise(truth)]
     duration = len(data) // 2 * 1000 // RATE
     # Each silence setting merges the pauses shorter than itself and splits at the longer ones
     # (the settings keep >= 100 ms away from every pause; below ~250 ms the gaps between words

@@ -11,7 +11,8 @@ State kept here, and why:
   `audio_end_ms` past the audio the server sent is an error, so truncation is clamped to it;
 - pending tool calls: the follow-up `response.create` is sent once, after the last result,
   and a call is announced once although both `function_call_arguments.done` and
-  `output_item.done` describe it.
+  `output_item.done` describe it;
+- late tool results sent during a reply, held with their `response.create` until it is done.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class OpenAICodec:
         self._pending_calls: dict[str, str] = {}  # call_id -> name, awaiting a result
         self._response_calls: dict[str, list[str]] = {}  # response_id -> its call ids
         self._create_after_done = False
+        self._late_items: list[Frame] = []  # late tool results held until the reply is done
         self._cancel_requested: str | None = None  # the reply our response.cancel targets
         self._server_interrupts = True  # server VAD cancels replies itself (interrupt_response)
         self._outgoing: list[Frame] = []
@@ -193,14 +195,22 @@ class OpenAICodec:
 
     def encode_late_tool_results(self, results: Sequence[ToolResult]) -> list[Frame]:
         """A result for a call already answered by a placeholder: another `function_call_output`
-        item for the same `call_id` (the model reads the latest), then ONE `response.create`,
-        deferred until the active reply is done, so the model tells the user once it is idle."""
+        item for the same `call_id` (the model reads the latest), then ONE `response.create`.
+        While a reply is active, *both* wait for its `response.done` (`take_outgoing`): an item
+        created mid-reply can land before the reply's own message in the conversation, and the
+        model would then answer as if the result came before "still working on it"."""
         frames: list[Frame] = []
         for r in results:
             output = _text_output({"error": r.output} if r.is_error else r.output)
             item = {"type": "function_call_output", "call_id": r.call_id, "output": output}
             frames.append({"type": "conversation.item.create", "item": item})
-        return [*frames, *self.encode_create_response()] if frames else []
+        if not frames:
+            return []
+        if self._active_response is not None:
+            self._late_items += frames
+            self._create_after_done = True
+            return []
+        return [*frames, *self.encode_create_response()]
 
     def encode_commit(self) -> list[Frame]:
         return [{"type": "input_audio_buffer.commit"}]
@@ -561,6 +571,8 @@ class OpenAICodec:
         )
         if self._create_after_done and self._active_response is None:
             self._create_after_done = False
+            self._outgoing += self._late_items
+            self._late_items = []
             self._outgoing.append({"type": "response.create"})
         return out
 

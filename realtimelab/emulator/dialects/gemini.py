@@ -489,6 +489,15 @@ class GeminiSession:
                 return
             self._interrupt()
         self._task = asyncio.create_task(self._respond(turn, continuing))
+        self._task.add_done_callback(self._respond_finished)
+
+    def _respond_finished(self, task: asyncio.Task[None]) -> None:
+        """A reply that crashed must not leave the client waiting forever: close 1011, as the
+        real service does on an internal error."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.exception("gemini: reply failed", exc_info=task.exception())
+        self._close(1011, wire.INTERNAL_ERROR)
 
     def _interrupt(self, *, cancel_calls: bool = True) -> None:
         """Barge-in / new input: cut generation, cancel blocking calls, close the turn."""
