@@ -27,6 +27,7 @@ from realtimelab.emulator.engine import default_components
 from realtimelab.emulator.server import Emulator
 from realtimelab.emulator.voice import Voice
 from realtimelab.providers.base import AssistantText, UserText
+from realtimelab.schema import tool
 from realtimelab.session import EMULATOR_ENV, RealtimeSession, connect
 
 pytestmark = pytest.mark.timeout(60)
@@ -304,9 +305,15 @@ async def test_a_late_tool_result_is_told_once_the_model_is_idle(
     and the model then tells the user the result."""
     emu = await make_emulator()
     tap = SentFrames()
-    config = SessionConfig(tools=[get_weather])
+    config = SessionConfig(tools=(tool(get_weather),))
     late_sent: list[int] = []
-    async with connect(provider, config, url=emu.url, frame_tap=tap) as session:
+    wire: list[tuple[str, dict[str, Any]]] = []  # both directions, in order (no maxlen)
+
+    def both(direction: str, frame: dict[str, Any], t: float) -> None:
+        wire.append((direction, frame))
+        tap(direction, frame, t)
+
+    async with connect(provider, config, url=emu.url, frame_tap=both) as session:
         call: ev.ToolCall | None = None
 
         async def on_event(event: ev.Event) -> None:
@@ -314,15 +321,18 @@ async def test_a_late_tool_result_is_told_once_the_model_is_idle(
             if isinstance(event, ev.ToolCall):
                 call = event
                 await session.send_tool_response(event.call_id, {"status": "pending"})
-            elif isinstance(event, ev.ResponseStarted | ev.AudioChunk) and call and not late_sent:
-                if isinstance(event, ev.AudioChunk) or session.capabilities.tool_call_ends_turn:
-                    late_sent.append(len(session.frames))
-                    await session.send_late_tool_result(call.call_id, get_weather("Paris"))
+            elif call is not None and not late_sent and (
+                # the placeholder's reply has begun: OpenAI's new response / Gemini's audio
+                isinstance(event, ev.AudioChunk)
+                or (isinstance(event, ev.ResponseStarted)
+                    and session.capabilities.tool_call_ends_turn)
+            ):
+                late_sent.append(len(wire))
+                await session.send_late_tool_result(call.call_id, get_weather("Paris"))
 
         await session.send_text("What is the weather in Paris?")
         first = await until(session, answer_done, on_event)
         second = await until(session, answer_done)
-        frames = list(session.frames)
     assert late_sent, "the late result was never sent"
     finals = [e.text for e in first if isinstance(e, ev.OutputTranscript) and e.final]
     assert "still working" in finals[-1].lower()
@@ -333,9 +343,9 @@ async def test_a_late_tool_result_is_told_once_the_model_is_idle(
         "user", "tool_call", "tool_result", "assistant", "tool_result", "assistant"
     ]
     # the reply request went out only after the placeholder's reply ended on the wire
-    ends = [i for i, (d, f, _) in enumerate(frames) if d == "recv" and (
+    ends = [i for i, (d, f) in enumerate(wire) if d == "recv" and (
         f.get("type") == "response.done" or f.get("serverContent", {}).get("turnComplete"))]
-    requests = [i for i, (d, f, _) in enumerate(frames) if d == "send" and (
+    requests = [i for i, (d, f) in enumerate(wire) if d == "send" and (
         f.get("type") == "response.create" or f.get("clientContent", {}).get("turnComplete"))]
     late_request = next(i for i in requests if i > late_sent[0])
     assert any(late_sent[0] < end < late_request for end in ends)

@@ -315,10 +315,12 @@ class Brain:
         for item in reversed(history):
             if isinstance(item, UserMessage | AssistantMessage):
                 break
+            # walking backwards, the first item seen for an id is the latest: keep that one
+            # (a tool that streams or answers late sends several results for one call)
             if isinstance(item, FunctionCall):
-                calls[item.call_id] = item
+                calls.setdefault(item.call_id, item)
             elif isinstance(item, FunctionResult):
-                results[item.call_id] = item
+                results.setdefault(item.call_id, item)
         sentences: list[str] = []
         for call in reversed(list(calls.values())):
             result = results.get(call.call_id)
@@ -328,7 +330,11 @@ class Brain:
                 sentences.append(_verbalise(call, result.output))
         for call_id, result in reversed(list(results.items())):
             if call_id not in calls:  # a result for a call made in an earlier turn
-                sentences.append(_verbalise(FunctionCall(call_id, result.name, {}), result.output))
+                earlier = next(
+                    (i for i in history if isinstance(i, FunctionCall) and i.call_id == call_id),
+                    FunctionCall(call_id, result.name, {}),
+                )
+                sentences.append(_verbalise(earlier, result.output))
         if not sentences:
             return Reply(text=NOT_CAUGHT, understood=False)
         return Reply(text=" ".join(sentences))

@@ -575,18 +575,23 @@ class GeminiSession:
         else:
             stream = await engine.speak(text, voice=setup.voice, speed=1.0)
         self._stream = stream
+        # A second utterance in the same turn (the answer after a spoken acknowledgement) must
+        # not glue its first word to the last one: real Gemini fragments carry their spacing.
+        sep = " " if self._turn_output and not self._turn_output[-1].isspace() else ""
         async for piece in stream:
             if piece.kind == "audio":
                 self._send(self.proto.audio_frame(piece.audio))
                 self._turn_audio_ms += piece.audio_ms
                 self.session_audio_ms += piece.audio_ms
             elif piece.kind == "text":
-                self._send(self.proto.text_frame(piece.text))
-                self._turn_output += piece.text
+                self._send(self.proto.text_frame(sep + piece.text))
+                self._turn_output += sep + piece.text
+                sep = ""
             elif piece.kind == "transcript":
-                self._turn_output += piece.text
+                self._turn_output += sep + piece.text
                 if setup.output_transcription:
-                    self._send(self.proto.output_transcription_frame(piece.text))
+                    self._send(self.proto.output_transcription_frame(sep + piece.text))
+                sep = ""
 
     def _usage(self) -> UsageCounts:
         context = [self.instructions]
