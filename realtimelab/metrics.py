@@ -5,8 +5,13 @@ The numbers users actually feel, defined once so both providers are measured the
 
 - **ttfb_ms**: first model audio − end of the user's turn. The end of the user's turn is the
   ``SpeechStopped`` event, or for typed / push-to-talk turns the moment the client sent the text
-  (or committed the audio). Measured on *arrival* at the client, so it includes one network
-  leg, and it is what a listener waits.
+  (or committed the audio). Gemini sends no speech events: there the end is the client-side
+  VAD's ``client_vad.speech_end`` (see :mod:`realtimelab.observe`), which is where speech really
+  ended, so it also counts the server's end-of-turn silence wait (`speech_end_source` says which
+  one a turn used). Measured on *arrival* at the client, so it includes one network leg.
+- **perceived_ms**: first model audio − where the user's speech ended according to the client's
+  own VAD: the same detector for every provider, so this is the number to compare providers by
+  (it includes each provider's end-of-turn silence wait, as a listener experiences it).
 - **ttlb_ms**: last model audio − end of the user's turn (the server's whole answer delivered).
 - **tool_gap_ms**: silence caused by tool calls: from the last model audio before a ``ToolCall``
   (or the call itself if the model had not spoken yet) to the first model audio after it,
@@ -36,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from realtimelab.events import Event, Usage
-from realtimelab.observe import FLUSH_TYPES, event_line
+from realtimelab.observe import CLIENT_SPEECH_END, FLUSH_TYPES, event_line
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -211,10 +216,12 @@ class TurnMetrics:
     user_speech_start_ms: float | None
     user_speech_end_ms: float | None
     user_input: str | None  # "speech" | "text" | "commit" | None (model spoke unprompted)
+    speech_end_source: str | None  # "server" | "client" | "text" | "commit" | None
     first_audio_ms: float | None
     last_audio_ms: float | None
     ttfb_ms: float | None
     ttlb_ms: float | None
+    perceived_ms: float | None
     tool_gap_ms: float | None
     tool_call_ms: tuple[float, ...]
     barge_in_ms: float | None
@@ -238,6 +245,8 @@ class _Turn:
     provider: str | None = None
     speech_start: float | None = None
     speech_end: float | None = None
+    end_source: str | None = None
+    client_end: float | None = None
     user_input: str | None = None
     first_audio: float | None = None
     last_audio: float | None = None
@@ -326,12 +335,25 @@ class _TurnBuilder:
                 self._flush(t)
         elif direction == "note" and kind in FLUSH_TYPES:
             self._flush(t)
+        elif direction == "note" and kind == CLIENT_SPEECH_END:
+            self._client_end(t, provider)
+
+    def _client_end(self, t: float, provider: str | None) -> None:
+        """The client's VAD says speech ended at `t`: always the perceived start; the TTFB
+        start only where the provider sent no SpeechStopped for this input."""
+        if self.inp is None:
+            self._finish_tool_wait()
+            self.inp = self._new(provider)
+            self.inp.user_input = "speech"
+        self.inp.client_end = t
+        if self.inp.end_source in (None, "client"):
+            self.inp.speech_end, self.inp.end_source = t, "client"
 
     def _user_end(self, t: float, provider: str | None, how: str) -> None:
         self._finish_tool_wait()
         if self.inp is None or (how == "text" and self.inp.speech_end is not None):
             self.inp = self._new(provider)
-        self.inp.speech_end = t
+        self.inp.speech_end, self.inp.end_source = t, how
         if self.inp.user_input is None or how == "text":
             self.inp.user_input = how
 
@@ -353,7 +375,7 @@ class _TurnBuilder:
             if self.inp is None:
                 self.inp = self._new(provider)
                 self.inp.user_input = "speech"
-            self.inp.speech_end = t
+            self.inp.speech_end, self.inp.end_source = t, "server"
         elif kind == "SessionStarted" and isinstance(line.get("model"), str) and provider:
             self.model[provider] = str(line["model"])
         elif kind in _OUTPUT_KINDS:
@@ -458,6 +480,8 @@ def turn_metrics(
                 last_audio_ms=turn.last_audio,
                 ttfb_ms=_ms(turn.first_audio, turn.speech_end),
                 ttlb_ms=_ms(turn.last_audio, turn.speech_end),
+                perceived_ms=_ms(turn.first_audio, turn.client_end),
+                speech_end_source=turn.end_source,
                 tool_gap_ms=None if turn.tool_gap is None else round(turn.tool_gap, 3),
                 tool_call_ms=tuple(turn.tool_calls),
                 barge_in_ms=turn.barge,
@@ -506,7 +530,9 @@ def describe(values: Iterable[float | None]) -> dict[str, float | int | None]:
     }
 
 
-_LATENCIES: Final = ("ttfb_ms", "ttlb_ms", "tool_gap_ms", "interruption_latency_ms")
+_LATENCIES: Final = (
+    "ttfb_ms", "ttlb_ms", "perceived_ms", "tool_gap_ms", "interruption_latency_ms"
+)
 
 
 def summarize(metrics: Sequence[TurnMetrics]) -> dict[str, Any]:
@@ -549,6 +575,7 @@ def format_table(metrics: Sequence[TurnMetrics]) -> str:
         "user_end",
         "ttfb",
         "ttlb",
+        "perceived",
         "tool_gap",
         "tools",
         "interrupt",
@@ -567,6 +594,7 @@ def format_table(metrics: Sequence[TurnMetrics]) -> str:
                 _fmt(m.user_speech_end_ms),
                 _fmt(m.ttfb_ms),
                 _fmt(m.ttlb_ms),
+                _fmt(m.perceived_ms),
                 _fmt(m.tool_gap_ms),
                 str(m.tool_calls) if m.tool_calls else "-",
                 _fmt(m.interruption_latency_ms),

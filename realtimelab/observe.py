@@ -32,6 +32,12 @@ Audio payloads are never stored: they are replaced by ``"<audio 960 B>"`` and co
 ``audio_bytes``/``audio_ms``. Secrets are removed before anything is written (see
 :mod:`realtimelab.redact`). Rate-guard findings and your own marks are ``"dir": "note"`` lines.
 
+Where the user stopped talking is measured on the client too: the log runs
+:class:`realtimelab.vad.StreamingVad` over the audio the client sends and writes a
+``"note"`` line ``client_vad.speech_end`` stamped with the time the last voiced frame was sent.
+Gemini reports no speech events, so without it a spoken Gemini turn has no start for TTFB; and
+because the same detector runs for every provider, it gives one comparable "perceived" latency.
+
 ``record_audio_dir=`` additionally keeps the audio, as WAV files per turn: what the client sent
 (``turn_000_in.wav``) and what the model said (``turn_000_out.wav``). Turns are cut at each
 ``TurnComplete`` event, so a tool call on OpenAI (two responses) yields two recording turns.
@@ -44,6 +50,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import collections
 import contextlib
 import dataclasses
 import io
@@ -60,6 +67,7 @@ from typing import IO, Any, Final, Literal
 
 from realtimelab.events import AudioChunk, Event, TurnComplete
 from realtimelab.redact import Redactor
+from realtimelab.vad import SpeechStopped, StreamingVad, VadParams
 
 Direction = Literal["in", "out", "recv", "send"]
 #: The session's tap says "recv"/"send"; logs say "in" (from the server) / "out" (client sent).
@@ -510,6 +518,43 @@ class _WavRecorder:
 # --------------------------------------------------------------------------------------------
 
 
+CLIENT_SPEECH_END: Final = "client_vad.speech_end"
+CLIENT_VAD = VadParams(silence_duration_ms=500)
+"""The detector the log runs on sent audio; its silence only decides *that* speech ended, the
+mark is back-dated to where it did."""
+
+
+class _ClientSpeech:
+    """Where the user's speech ended, in the clock of the frames that carried it."""
+
+    def __init__(self, params: VadParams) -> None:
+        self.params = params
+        self.rate = 0
+        self.vad: StreamingVad | None = None
+        self.sent_ms = 0.0
+        self.marks: collections.deque[tuple[float, float]] = collections.deque(maxlen=3000)
+
+    def feed(self, pcm: bytes, rate: int, t: float) -> list[float]:
+        """Feed one sent frame (sent at `t`); returns the times speech ended, if it did."""
+        if self.vad is None or rate != self.rate:
+            self.vad, self.rate, self.sent_ms = StreamingVad(rate, self.params), rate, 0.0
+            self.marks.clear()
+        self.sent_ms += len(pcm) / 2 / rate * 1000.0
+        self.marks.append((self.sent_ms, t))  # stream position at the end of this frame
+        ends = []
+        for event in self.vad.feed(pcm):
+            if isinstance(event, SpeechStopped):
+                speech_end = event.audio_end_ms - self.params.silence_duration_ms
+                ends.append(self._time_at(speech_end))
+        return ends
+
+    def _time_at(self, stream_ms: float) -> float:
+        for end_ms, t in self.marks:
+            if end_ms >= stream_ms:
+                return t
+        return self.marks[-1][1]
+
+
 class EventLog:
     """Record wire frames, unified events and notes as redacted JSONL (and optionally WAV).
 
@@ -535,8 +580,10 @@ class EventLog:
         include_frames: bool = True,
         keep_lines: bool | None = None,
         record_audio_dir: str | os.PathLike[str] | None = None,
+        client_vad: VadParams | None = CLIENT_VAD,
     ) -> None:
         self.path = Path(path) if path is not None else None
+        self._speech = _ClientSpeech(client_vad) if client_vad is not None else None
         self._redactor = Redactor(secrets) if redact else None
         self._clock = clock
         self.start = clock() if start is None else start
@@ -586,7 +633,7 @@ class EventLog:
         provider = self.provider or infer_provider(frame)
         self._seen_provider = provider
         ftype = frame_type(frame)
-        keep_pcm = self._wav is not None and direction == "out"
+        keep_pcm = direction == "out" and (self._wav is not None or self._speech is not None)
         elided, el = self._reader.elide(frame, provider, direction, keep_pcm)
         line: Line = {
             "t_ms": self._t_ms(t),
@@ -612,6 +659,15 @@ class EventLog:
         if self._wav is not None:
             for pcm, rate in el.pcm:
                 self._wav.write("in", pcm, rate)
+        if self._speech is not None:
+            sent = self._clock() if t is None else t
+            for pcm, rate in el.pcm:
+                for end in self._speech.feed(pcm, rate, sent):
+                    self.write({
+                        "t_ms": self._t_ms(end), "dir": "note", "provider": provider,
+                        "type": CLIENT_SPEECH_END, "size": 0,
+                        "summary": "user stopped speaking (client-side VAD on the sent audio)",
+                    })
 
     def event(self, ev: Event) -> None:
         """Log one unified event (call it for every event the session yields)."""
