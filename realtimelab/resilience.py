@@ -15,7 +15,9 @@ conversation going across all of them:
 * **Fatal closes are not retried**: a refused handshake (HTTP 401/403), 1007 (invalid argument
   or context exhausted), 1008, OpenAI 4000 `beta_api_shape_disabled`, `invalid_api_key` ...
   surface as `Error(fatal=True)` and end the iteration. `session_expired` is not fatal here: it
-  means "rotate now".
+  means "rotate now". The verdicts come from the codecs (`Error.fatal`, after the close table
+  in `providers/base.py`) and from `connect()`'s `ConnectError.retryable`; nothing here reads
+  close codes or error messages to decide.
 * **Rotate proactively**: on a timer `rotate_before_s` before `Capabilities.max_connection_s`
   when the provider gives no warning (OpenAI), or on `SessionExpiring` (Gemini `goAway`).
   The new socket is opened while the old one finishes the current reply; the switch happens
