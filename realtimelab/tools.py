@@ -33,8 +33,8 @@ Late results (a call answered by a placeholder), chosen from the codec's `Capabi
   user once it is done talking). This is the protocol's own mechanism, so it is preferred.
 * **Appended output** (every other case): the placeholder *is* the call's answer. The real
   result is later appended to the conversation as a new tool-output record
-  (`session.send_history([ToolResultRecord])`: OpenAI a `function_call_output` item, Gemini a
-  `functionResponse` turn) followed by one `session.create_response()`, sent only when the
+  (`session.send_late_tool_results([...])`: OpenAI a `function_call_output` item and one
+  `response.create`, Gemini one `functionResponse` turn that asks for a reply), sent only when the
   model is idle: after the current reply's `TurnComplete` and no reply already requested, so
   OpenAI never sees a second `response.create` during a reply
   (`conversation_already_has_active_response`). Gemini ignores a `toolResponse` for a
@@ -68,12 +68,12 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, overload
 
 from realtimelab import events as ev
-from realtimelab.providers.base import Capabilities, ToolResult, ToolResultRecord
+from realtimelab.providers.base import Capabilities, ToolResult
 from realtimelab.redact import redact_text
 from realtimelab.schema import Tool, ToolBehavior, coerce_arguments, validate_arguments
 
@@ -118,7 +118,7 @@ class ToolSession(Protocol):
 
     async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...
 
-    async def send_history(self, items: Sequence[ToolResultRecord]) -> None: ...
+    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None: ...
 
     async def create_response(self) -> None: ...
 
@@ -768,20 +768,15 @@ class ToolDispatcher:
                 self._late.clear()
                 if not batch:
                     return
-                records = [
-                    ToolResultRecord(
-                        r.call.call_id,
-                        r.name,
-                        json.dumps({"error": o.output} if o.is_error else o.output),
-                    )
+                results = [
+                    ToolResult(r.call.call_id, o.output, name=r.name, is_error=o.is_error)
                     for r, o in batch
                 ]
-                ok = await self._deliver(self.session.send_history(records), batch[0][0])
-                if ok:
-                    ok = await self._deliver(self.session.create_response(), batch[0][0])
+                ok = await self._deliver(
+                    self.session.send_late_tool_results(results), batch[0][0]
+                )
                 t = self._clock()
-                for r, o in batch:
-                    result = ToolResult(r.call.call_id, o.output, name=r.name, is_error=o.is_error)
+                for (r, _), result in zip(batch, results, strict=True):
                     self._record(r, "late_result", result, "appended", ok=ok, t=t)
                 if ok:
                     self._reply_expected = True

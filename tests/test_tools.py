@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import pytest
 
 from realtimelab import events as ev
 from realtimelab.emulator.brain import wants_acknowledgement
-from realtimelab.providers.base import Capabilities, ToolResult, ToolResultRecord
+from realtimelab.providers.base import Capabilities, ToolResult
 from realtimelab.schema import Tool, tool
 from realtimelab.tools import (
     ToolDispatcher,
@@ -34,7 +34,8 @@ Sent = tuple[str, Any]
 
 
 class FakeSession:
-    """Records `("tools", [ToolResult])`, `("history", [ToolResultRecord])`, `("create", None)`."""
+    """Records `("tools", [ToolResult])` and `("late", [ToolResult])` (a late result and the
+    one reply it asks for, which the session sends together)."""
 
     def __init__(self, *, non_blocking: bool = False, fail: bool = False) -> None:
         self.capabilities = Capabilities(
@@ -52,11 +53,8 @@ class FakeSession:
             raise ConnectionError("the session is closed")
         self.sent.append(("tools", list(results)))
 
-    async def send_history(self, items: Sequence[ToolResultRecord]) -> None:
-        self.sent.append(("history", list(items)))
-
-    async def create_response(self) -> None:
-        self.sent.append(("create", None))
+    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None:
+        self.sent.append(("late", list(results)))
 
     async def __aiter__(self) -> AsyncIterator[ev.Event]:
         for e in self.events:
@@ -277,12 +275,11 @@ async def test_timeout_sends_placeholder_then_late_result_when_the_model_is_idle
         await asyncio.sleep(0.03)
         assert len(session.sent) == 1  # ... and the late result waits for that reply to end
         await tools.handle(done("resp_2"))
-        await until(lambda: len(session.sent) == 3)
+        await until(lambda: len(session.sent) == 2)
     assert session.sent[1] == (
-        "history",
-        [ToolResultRecord("c1", "get_weather", json.dumps({"city": "Paris", "temp_c": 21}))],
+        "late",
+        [ToolResult("c1", {"city": "Paris", "temp_c": 21}, name="get_weather")],
     )
-    assert session.sent[2] == ("create", None)
     kinds = [(r.kind, r.route) for r in tools.records]
     assert kinds == [("placeholder", "batch"), ("late_result", "appended")]
 
@@ -309,8 +306,8 @@ async def test_late_results_wait_for_the_reply_the_batch_asked_for() -> None:
         assert len(session.sent) == 1
         await tools.handle(started("resp_2"))
         await tools.handle(done("resp_2"))
-        await until(lambda: len(session.sent) == 3)
-    assert [k for k, _ in session.sent] == ["tools", "history", "create"]
+        await until(lambda: len(session.sent) == 2)
+    assert [k for k, _ in session.sent] == ["tools", "late"]
 
 
 async def test_reply_that_never_starts_does_not_hold_late_results_forever() -> None:
@@ -329,7 +326,7 @@ async def test_reply_that_never_starts_does_not_hold_late_results_forever() -> N
         await tools.handle(done())
         await until(lambda: bool(session.sent))
         gate.set()
-        await until(lambda: len(session.sent) == 3)
+        await until(lambda: len(session.sent) == 2)
 
 
 async def test_non_blocking_tool_on_a_non_blocking_provider_continues_the_call() -> None:
@@ -377,8 +374,8 @@ async def test_blocking_tool_on_a_non_blocking_provider_appends_the_late_result(
         assert session.tool_batches()[0][0].will_continue is None
         await tools.handle(done(None))  # the placeholder's reply ends
         gate.set()
-        await until(lambda: len(session.sent) == 3)
-    assert session.sent[1] == ("history", [ToolResultRecord("c1", "slow", '"done"')])
+        await until(lambda: len(session.sent) == 2)
+    assert session.sent[1] == ("late", [ToolResult("c1", "done", name="slow")])
 
 
 async def test_streaming_tool_sends_partials_then_final_on_a_non_blocking_provider() -> None:
@@ -431,8 +428,8 @@ async def test_streaming_tool_without_partial_mechanism_sends_final_or_progress(
         await tools.handle(started("resp_2"))
         await tools.handle(done("resp_2"))
         release.set()
-        await until(lambda: len(session.sent) == 3)
-    assert session.sent[1] == ("history", [ToolResultRecord("c1", "count", "3")])
+        await until(lambda: len(session.sent) == 2)
+    assert session.sent[1] == ("late", [ToolResult("c1", 3, name="count")])
 
 
 # ---------------------------------------------------------------------------------------------
