@@ -53,6 +53,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from websockets.exceptions import ConnectionClosed
+
 from realtimelab import events as ev
 from realtimelab.audio import RateGuard, StreamResampler
 from realtimelab.auth import EphemeralToken, Secret, api_key_from_env
@@ -359,8 +361,6 @@ class RealtimeSession:
             return
         if self._closed or self._closing:
             raise SessionClosedError(f"the {self.provider} session is closed")
-        from websockets.exceptions import ConnectionClosed
-
         async with self._send_lock:
             for frame in frames:
                 t = self._clock()
@@ -545,13 +545,13 @@ class RealtimeSession:
     # ------------------------------------------------------------------ reading
 
     async def _read_loop(self) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             async for message in self._ws:
                 t = self._clock()
-                self._record("recv", _parsed(message), t)
-                for event in self._codec.decode(message, t):
+                frame = _parsed(message)
+                self._record("recv", frame, t)
+                # parsed once: the codec takes the dict, or the raw text to report it malformed
+                for event in self._codec.decode(message if "unparsed" in frame else frame, t):
                     self._dispatch(event)
                 outgoing = self._codec.take_outgoing()
                 if outgoing and not self._closing:

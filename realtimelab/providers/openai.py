@@ -288,9 +288,9 @@ class OpenAICodec:
 
     # ------------------------------------------------------------------ decoding
 
-    def decode(self, frame: str | bytes, t: float) -> list[ev.Event]:
+    def decode(self, frame: str | bytes | dict[str, Any], t: float) -> list[ev.Event]:
         try:
-            msg = json.loads(frame)
+            msg = frame if isinstance(frame, dict) else json.loads(frame)
         except (ValueError, UnicodeDecodeError) as e:
             return [_error(t, {}, f"malformed frame (not JSON): {e}", "malformed_frame")]
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
