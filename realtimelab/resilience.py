@@ -718,7 +718,22 @@ class ResilientSession:
         await self._on_conn(act)
 
     async def update(self, config: SessionConfig) -> None:
-        """Change the configuration; later connections use it too."""
+        """Change the configuration; later connections use it too.
+
+        Where the provider cannot change a live session (`capabilities.session_update` is False:
+        Gemini), the change is applied the way Google documents it: a new connection with the
+        new setup, resuming the conversation (a proactive rotation, so no input is lost).
+        """
+        if not self.capabilities.session_update:
+            if config.model not in (None, self.config.model):
+                raise ValueError("the model cannot change during a session; open a new one")
+            self.config = config
+            if not await self.rotate():
+                raise RuntimeError(
+                    f"could not apply the new configuration: {self.provider} needs a new "
+                    "connection for it and the rotation did not happen (is the session open?)"
+                )
+            return
 
         async def act(conn: _Conn) -> None:
             await conn.session.update(config)
