@@ -275,6 +275,7 @@ def _decode(dict_path: str, grammar: str, audio: bytes) -> tuple[str, float] | N
 WORKERS_ENV = "REALTIMELAB_HEARING_WORKERS"
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
+_pool_broken = False  # a worker could not start or died: decode in-process from then on
 
 
 def _workers() -> int:
@@ -288,7 +289,7 @@ def _executor() -> ProcessPoolExecutor | None:
     """The shared decoding pool, started on first use; None when disabled."""
     global _pool
     workers = _workers()
-    if workers == 0:
+    if workers == 0 or _pool_broken:
         return None
     with _pool_lock:
         if _pool is None:
@@ -302,22 +303,41 @@ def warm_workers() -> None:
     """Start the decoding processes now (they take ~0.5 s to import pocketsphinx)."""
     pool = _executor()
     if pool is not None:
-        for future in [pool.submit(_model_dir) for _ in range(_workers())]:
-            future.result()
+        try:
+            for future in [pool.submit(_model_dir) for _ in range(_workers())]:
+                future.result()
+        except BrokenProcessPool:
+            _give_up_on_pool()
+
+
+def _give_up_on_pool() -> None:
+    """Workers cannot run here (e.g. the main script cannot be re-imported by a spawned
+    process, as with `python - < script`): decode in-process, slower for concurrent sessions
+    but correct, and say so once."""
+    global _pool, _pool_broken
+    with _pool_lock:
+        if not _pool_broken:
+            warnings.warn(
+                "the emulator's speech decoding processes could not run; decoding in-process "
+                f"(set {WORKERS_ENV}=0 to choose this and silence the warning)",
+                HearingWarning,
+                stacklevel=3,
+            )
+        _pool_broken = True
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
 
 
 def _decode_anywhere(
     dict_path: str, grammar: str, audio: bytes, lock: threading.Lock
 ) -> tuple[str, float] | None:
-    global _pool
     pool = _executor()
     if pool is not None:
         try:
             return pool.submit(_decode, dict_path, grammar, audio).result()
         except BrokenProcessPool:
-            # A worker died (killed, out of memory): forget the pool and decode here this time.
-            with _pool_lock:
-                _pool = None
+            _give_up_on_pool()
     with lock:
         return _decode(dict_path, grammar, audio)
 
