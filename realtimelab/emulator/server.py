@@ -633,7 +633,7 @@ class Emulator:
             ping_timeout=60,
             ssl=ssl_ctx,
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
         if self.components.warm is not None:
             # Fire and forget: sessions work before it finishes, the first turn is just faster.
             self._warming = asyncio.get_running_loop().run_in_executor(None, self.components.warm)
