@@ -31,6 +31,13 @@ for name, f in [("OpenAI in/out", OPENAI_FORMAT), ("Gemini in", GEMINI_INPUT_FOR
     print(f"{name:14} {f.mime:22} {f.bytes_per_ms:.0f} bytes/ms, 20 ms frame = {f.nbytes(20)} bytes")
 """),
 ("md", r"""
+> **Emulator or real provider — the switch.** This notebook opens no session: it is about the
+> audio you would send. Notebooks 01–06 connect with
+> `connect(provider, config, **lab.connect_kwargs(provider))`, which uses the local emulator
+> until `OPENAI_API_KEY` / `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) is set in the environment that
+> started Jupyter. The banner above shows which backend each provider would use.
+"""),
+("md", r"""
 ## A speech sample
 
 The kit's fixtures are synthesised offline (espeak-ng), at 16 kHz and 24 kHz.

@@ -37,6 +37,14 @@ print(f"{fmt.duration_ms(len(pcm)) / 1000:.1f} s at {fmt.rate} Hz, {len(truth)} 
 for s in meta["segments"]:
     print(f'  {s["start_ms"]:>7.0f} – {s["end_ms"]:>7.0f} ms  {s["text"]}')
 """),
+("md", r"""
+> **Emulator or real provider — the switch.** Sessions here are opened with
+> `connect(provider, config, **lab.connect_kwargs(provider))`: the local emulator while no key is
+> set, the real service once `OPENAI_API_KEY` / `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) is in the
+> environment that started Jupyter (then restart the kernel). The banner above says which one
+> each provider uses — it names the variable, never the key. Real sessions cost money and real
+> models answer freely, so transcripts will differ; frames and events keep their shapes.
+"""),
 ("code", r"""
 lab.play(pcm, fmt.rate)
 """),

@@ -41,6 +41,13 @@ emu = EmulatorThread(EmulatorConfig(speed=lab.emulator_speed())).start()
 print("this notebook's emulator:", emu.url)
 """),
 ("md", r"""
+> **Emulator or real provider — the switch.** Faults can only be injected into a server we run,
+> so the fault and rotation experiments below always use this notebook's own emulator. The last
+> section, **"With a real provider"**, runs a `ResilientSession` against the real service when
+> `OPENAI_API_KEY` / `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) is set, and forces one proactive
+> rotation there, which needs no server cooperation.
+"""),
+("md", r"""
 ## A conversation, and the same conversation with a fault
 
 Three typed turns; the second makes the model call a tool. `converse` runs them through a
@@ -389,5 +396,35 @@ emu.stop()
 
 The rotation timer and `goAway` exist so that the "retry after 1000" row never happens in a
 healthy conversation.
+"""),
+("md", r"""
+## With a real provider
+
+Set `OPENAI_API_KEY` and/or `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) before starting Jupyter and
+this cell runs a short `ResilientSession` against the real service: one typed turn, a forced
+proactive rotation (`session.rotate()`: a new socket, the conversation carried over by resumption
+or replay), and a second turn that only makes sense if the first was carried over. Without keys
+it says so and does nothing.
+"""),
+("code", r"""
+real = [p for p in lab.PROVIDERS if lab.backend(p).mode == "real"]
+if not real:
+    print("no API key set: the real-provider run is skipped (everything above used the emulator)")
+for provider in real:
+    async with ResilientSession(provider, SessionConfig(instructions="Be brief.")) as session:
+        async def reply():
+            words = []
+            async with asyncio.timeout(60):
+                async for e in session:
+                    if isinstance(e, ev.OutputTranscript) and e.final:
+                        words.append(e.text)
+                    if isinstance(e, ev.TurnComplete) and e.status == "completed":
+                        return " ".join(words)
+        await session.send_text("Please remember the number forty-two.")
+        print(provider, "->", await reply())
+        rotated = await session.rotate()
+        print(provider, "rotated:", rotated, "stats:", session.stats)
+        await session.send_text("Which number did I ask you to remember?")
+        print(provider, "->", await reply())
 """),
 ]

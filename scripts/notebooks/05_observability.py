@@ -36,6 +36,14 @@ LOG = RUNS / "05_session.jsonl"
 print("logs go to", RUNS)
 """),
 ("md", r"""
+> **Emulator or real provider — the switch.** Sessions here are opened with
+> `connect(provider, config, **lab.connect_kwargs(provider))`: the local emulator while no key is
+> set, the real service once `OPENAI_API_KEY` / `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) is in the
+> environment that started Jupyter (then restart the kernel). The banner above says which one
+> each provider uses — it names the variable, never the key. Real sessions cost money and real
+> models answer freely, so transcripts will differ; frames and events keep their shapes.
+"""),
+("md", r"""
 ## Record a session on each provider
 
 Three things happen per provider: a typed turn, a spoken turn that makes the model call a tool,

@@ -31,6 +31,14 @@ from realtimelab.router import Router, ABSplit, Cheapest, LowestTTFB, ByUrgency,
 lab.banner()
 """),
 ("md", r"""
+> **Emulator or real provider — the switch.** Sessions here are opened with
+> `connect(provider, config, **lab.connect_kwargs(provider))`: the local emulator while no key is
+> set, the real service once `OPENAI_API_KEY` / `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) is in the
+> environment that started Jupyter (then restart the kernel). The banner above says which one
+> each provider uses — it names the variable, never the key. Real sessions cost money and real
+> models answer freely, so transcripts will differ; frames and events keep their shapes.
+"""),
+("md", r"""
 ## Where sessions go, and a simulated network
 
 A router calls `connect(provider, config, ...)` for the provider its policy chose. We hand it a
