@@ -294,9 +294,19 @@ def _executor() -> ProcessPoolExecutor | None:
     with _pool_lock:
         if _pool is None:
             _pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
             )
         return _pool
+
+
+def _worker_init() -> None:
+    """Ctrl-C in a terminal reaches the whole process group: the parent shuts the pool down
+    cleanly, so a worker must not die mid-decode with its own KeyboardInterrupt traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def warm_workers() -> None:
