@@ -479,9 +479,9 @@ class SampleRateError(ValueError):
         prefix = f"{where}: " if where else ""
         msg = (
             f"{prefix}audio declared at {declared} Hz but this session expects {expected} Hz "
-            f"and no resampler is in the path{detail}; pass rate={declared} to send_audio() "
-            f"so it resamples, or resample with "
-            f"realtimelab.audio.resample(pcm, {declared}, {expected})"
+            f"and no resampler is in the path{detail}; convert it first with "
+            f"realtimelab.audio.resample(pcm, {declared}, {expected}), or let the session do it: "
+            f"connect(..., resample=True) (the default) and send_audio(pcm, rate={declared})"
         )
         super().__init__(msg)
 
