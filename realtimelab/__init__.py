@@ -71,6 +71,17 @@ _LAZY: dict[str, str] = {
     "SampleRateError": "realtimelab.audio",
     "Emulator": "realtimelab.emulator.server",
     "EmulatorConfig": "realtimelab.emulator.server",
+    "EmulatorThread": "realtimelab.emulator.server",
+    "ToolRegistry": "realtimelab.tools",
+    "ToolDispatcher": "realtimelab.tools",
+    "acknowledgement_instructions": "realtimelab.tools",
+    "ResilientSession": "realtimelab.resilience",
+    "ReconnectPolicy": "realtimelab.resilience",
+    "RotationPolicy": "realtimelab.resilience",
+    "ConversationStore": "realtimelab.store",
+    "EventLog": "realtimelab.observe",
+    "turn_metrics": "realtimelab.metrics",
+    "Router": "realtimelab.router",
 }
 
 __all__ = [
@@ -80,11 +91,14 @@ __all__ = [
     "Closed",
     "ConfigError",
     "ConnectError",
+    "ConversationStore",
     "Emulator",
     "EmulatorConfig",
+    "EmulatorThread",
     "EphemeralToken",
     "Error",
     "Event",
+    "EventLog",
     "HandshakeRefused",
     "InputCommitted",
     "InputDropped",
@@ -93,9 +107,13 @@ __all__ = [
     "OutputTranscript",
     "RateLimits",
     "RealtimeSession",
+    "ReconnectPolicy",
     "Reconnected",
+    "ResilientSession",
     "ResponseStarted",
     "ResumptionUpdate",
+    "RotationPolicy",
+    "Router",
     "SampleRateError",
     "Secret",
     "SessionClosedError",
@@ -112,6 +130,8 @@ __all__ = [
     "ToolCall",
     "ToolCallCancelled",
     "ToolCallRecord",
+    "ToolDispatcher",
+    "ToolRegistry",
     "ToolResult",
     "ToolResultRecord",
     "TurnComplete",
@@ -120,10 +140,12 @@ __all__ = [
     "UserText",
     "Vad",
     "__version__",
+    "acknowledgement_instructions",
     "connect",
     "mint_gemini_token",
     "mint_openai_client_secret",
     "tool",
+    "turn_metrics",
 ]
 
 
@@ -149,7 +171,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         mint_openai_client_secret,
     )
     from realtimelab.config import ConfigError, SessionConfig, Vad
-    from realtimelab.emulator.server import Emulator, EmulatorConfig
+    from realtimelab.emulator.server import Emulator, EmulatorConfig, EmulatorThread
     from realtimelab.events import (
         AudioChunk,
         Closed,
@@ -175,6 +197,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TurnComplete,
         Usage,
     )
+    from realtimelab.metrics import turn_metrics
+    from realtimelab.observe import EventLog
     from realtimelab.providers.base import (
         AssistantText,
         Capabilities,
@@ -183,6 +207,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolResultRecord,
         UserText,
     )
+    from realtimelab.resilience import ReconnectPolicy, ResilientSession, RotationPolicy
+    from realtimelab.router import Router
     from realtimelab.schema import Tool, tool
     from realtimelab.session import (
         ConnectError,
@@ -194,3 +220,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Unreachable,
         connect,
     )
+    from realtimelab.store import ConversationStore
+    from realtimelab.tools import ToolDispatcher, ToolRegistry, acknowledgement_instructions
