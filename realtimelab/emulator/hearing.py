@@ -19,10 +19,10 @@ The result depends only on the audio and the grammar, never on what was heard be
 
 Why a worker process: pocketsphinx holds the GIL while it decodes (measured: a 155 ms decode
 froze every other thread for 115 ms), so decoding on a thread stalls the paced audio of every
-other session in the emulator. Decoding runs in a small spawned process pool instead
-(`REALTIMELAB_HEARING_WORKERS`, default 2; 0 decodes in-process). The worker gets the dictionary
-path, the grammar and the prepared audio, and builds its decoder exactly as in-process decoding
-does, so the transcript is the same either way.
+other session in the emulator. Decoding runs in helper processes instead
+(`realtimelab.emulator.decoding`; `REALTIMELAB_HEARING_WORKERS`, default 2; 0 decodes
+in-process). A worker gets the dictionary path, the grammar and the prepared audio, and builds
+its decoder exactly as in-process decoding does, so the transcript is the same either way.
 
 Audio is resampled to 16 kHz, padded with silence (recognition of speech that starts or ends
 abruptly, as a VAD cuts it, is much worse without) and dithered with seeded noise at ~3 LSB
@@ -31,8 +31,8 @@ abruptly, as a VAD cuts it, is much worse without) and dithered with seeded nois
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import multiprocessing
 import os
 import re
 import tempfile
@@ -41,14 +41,14 @@ import time
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from realtimelab.emulator.decoding import DecoderProcesses, WorkerUnavailable
 
 if TYPE_CHECKING:
     from realtimelab.emulator.brain import Brain
@@ -274,7 +274,7 @@ def _decode(dict_path: str, grammar: str, audio: bytes) -> tuple[str, float] | N
 
 WORKERS_ENV = "REALTIMELAB_HEARING_WORKERS"
 _pool_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+_pool: DecoderProcesses | None = None
 _pool_broken = False  # a worker could not start or died: decode in-process from then on
 
 
@@ -285,45 +285,49 @@ def _workers() -> int:
         return 2
 
 
-def _executor() -> ProcessPoolExecutor | None:
-    """The shared decoding pool, started on first use; None when disabled."""
+def _processes() -> DecoderProcesses | None:
+    """The shared decoding processes (see `realtimelab.emulator.decoding`); None when off."""
     global _pool
     workers = _workers()
     if workers == 0 or _pool_broken:
         return None
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
-            )
+            _pool = DecoderProcesses(workers)
+            atexit.register(_pool.close)
         return _pool
 
 
-def _worker_init() -> None:
-    """Ctrl-C in a terminal reaches the whole process group: the parent shuts the pool down
-    cleanly, so a worker must not die mid-decode with its own KeyboardInterrupt traceback."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def decode_utterance(dict_path: str, grammar: str, audio: bytes) -> tuple[str, float] | None:
+    """What a decoding process runs (the same function in-process when workers are off)."""
+    return _decode(dict_path, grammar, audio)
 
 
 def warm_workers() -> None:
-    """Start the decoding processes now (they take ~0.5 s to import pocketsphinx)."""
-    pool = _executor()
-    if pool is not None:
+    """Start the decoding processes now (each takes ~0.5 s to import pocketsphinx)."""
+    pool = _processes()
+    if pool is None:
+        return
+    failures: list[WorkerUnavailable] = []
+
+    def ping() -> None:
         try:
-            for future in [pool.submit(_model_dir) for _ in range(_workers())]:
-                future.result()
-        except BrokenProcessPool:
-            _give_up_on_pool()
+            pool.call("ping")
+        except WorkerUnavailable as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=ping) for _ in range(pool.size)]  # start them together
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        _give_up_on_workers()
 
 
-def _give_up_on_pool() -> None:
-    """Workers cannot run here (e.g. the main script cannot be re-imported by a spawned
-    process, as with `python - < script`): decode in-process, slower for concurrent sessions
-    but correct, and say so once."""
+def _give_up_on_workers() -> None:
+    """Worker processes cannot run here: decode in-process (correct, but one session's decode
+    then pauses the others), and say so once."""
     global _pool, _pool_broken
     with _pool_lock:
         if not _pool_broken:
@@ -335,19 +339,20 @@ def _give_up_on_pool() -> None:
             )
         _pool_broken = True
         if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool.close()
         _pool = None
 
 
 def _decode_anywhere(
     dict_path: str, grammar: str, audio: bytes, lock: threading.Lock
 ) -> tuple[str, float] | None:
-    pool = _executor()
+    pool = _processes()
     if pool is not None:
         try:
-            return pool.submit(_decode, dict_path, grammar, audio).result()
-        except BrokenProcessPool:
-            _give_up_on_pool()
+            result: tuple[str, float] | None = pool.call("decode", dict_path, grammar, audio)
+            return result
+        except WorkerUnavailable:
+            _give_up_on_workers()
     with lock:
         return _decode(dict_path, grammar, audio)
 
