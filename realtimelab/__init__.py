@@ -14,33 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+# The event vocabulary's own list (events.py is plain dataclasses, cheap to import).
+from realtimelab.events import __all__ as _EVENTS
 
-_EVENTS = (
-    "AudioChunk",
-    "Closed",
-    "Error",
-    "Event",
-    "InputCommitted",
-    "InputDropped",
-    "InputTranscript",
-    "Interrupted",
-    "OutputTranscript",
-    "RateLimits",
-    "Reconnected",
-    "ResponseStarted",
-    "ResumptionUpdate",
-    "SessionExpiring",
-    "SessionStarted",
-    "SessionUpdated",
-    "SpeechStarted",
-    "SpeechStopped",
-    "TextDelta",
-    "ToolCall",
-    "ToolCallCancelled",
-    "TurnComplete",
-    "Usage",
-)
+__version__ = "0.1.0"
 
 #: public name -> module that defines it
 _LAZY: dict[str, str] = {

@@ -549,9 +549,9 @@ class RealtimeSession:
             async for message in self._ws:
                 t = self._clock()
                 frame = _parsed(message)
-                self._record("recv", frame, t)
+                self._record("recv", frame if frame is not None else _unparsed(message), t)
                 # parsed once: the codec takes the dict, or the raw text to report it malformed
-                for event in self._codec.decode(message if "unparsed" in frame else frame, t):
+                for event in self._codec.decode(message if frame is None else frame, t):
                     self._dispatch(event)
                 outgoing = self._codec.take_outgoing()
                 if outgoing and not self._closing:
@@ -709,13 +709,17 @@ def _cut(text: str, fraction: float) -> str:
     return keep.strip()
 
 
-def _parsed(message: str | bytes) -> dict[str, Any]:
+def _parsed(message: str | bytes) -> dict[str, Any] | None:
+    """The frame as a JSON object, or None when it is not one."""
     try:
         frame = json.loads(message)
     except (ValueError, UnicodeDecodeError):
-        frame = None
-    if isinstance(frame, dict):
-        return frame
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+def _unparsed(message: str | bytes) -> dict[str, Any]:
+    """What the frame tap shows for a frame that is not a JSON object."""
     return {"unparsed": message[:200] if isinstance(message, str) else repr(message[:200])}
 
 
