@@ -1,6 +1,8 @@
-"""Resampling 16k↔24k: × real time per core (seconds of audio per CPU second; higher is better).
+"""Resampling 16k↔24k and 48k→24k: × real time per core (seconds of audio per CPU second; higher
+is better).
 
-60 s of an FM tone plus noise (the reference's test signal), PCM16. Variants:
+60 s of an FM tone plus noise (the reference's test signal), PCM16. 16k↔24k are the two
+providers' rates; 48k→24k is a typical sound card feeding OpenAI. Variants:
 * `StreamResampler (20 ms)`: realtimelab's streaming wrapper, bytes in/out, 20 ms chunks, flush.
 * `soxr.ResampleStream (20 ms)`: the raw soxr stream on float32 arrays, same chunks: the floor
   for streaming, so the ratio shows what the wrapper (int16↔float32, bytes) costs.
@@ -19,7 +21,7 @@ import numpy as np
 
 from benchmarks.common import chunks, median, progress, rotated, test_tone
 
-PAIRS = ((16000, 24000), (24000, 16000))
+PAIRS = ((16000, 24000), (24000, 16000), (48000, 24000))
 
 
 def _variants(in_rate: int, out_rate: int, pcm: bytes) -> dict[str, Callable[[], int]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soxr
 
 from realtimelab.audio import (
     GEMINI_INPUT_FORMAT,
@@ -206,6 +207,143 @@ def test_stream_resampler_warns_about_a_dangling_half_sample() -> None:
     rs.process(sine(16000, 0.1) + b"\x01")
     with pytest.warns(RuntimeWarning, match="dangling byte"):
         rs.flush()
+
+
+class ReferenceStreamResampler:
+    """The straightforward algorithm StreamResampler's fast path must reproduce bit for bit:
+    carry the odd byte, int16 / 32768 -> float32, soxr.ResampleStream.resample_chunk (public
+    API, 1-D), * 32768, round half to even, clip, int16. (This is StreamResampler as it was
+    before the fast path, kept here as the oracle.)"""
+
+    def __init__(self, in_rate: int, out_rate: int, quality: str = "HQ") -> None:
+        self.stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=quality)
+        self.carry = b""
+
+    def process(self, pcm: bytes | bytearray | memoryview) -> bytes:
+        data = self.carry + bytes(pcm)
+        self.carry = data[len(data) - len(data) % 2 :]
+        data = data[: len(data) - len(data) % 2]
+        if not data:
+            return b""
+        y = self.stream.resample_chunk(pcm16_to_float32(data), last=False)
+        return float32_to_pcm16(y)
+
+    def flush(self) -> bytes:
+        y = self.stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        self.stream.clear()
+        self.carry = b""
+        return float32_to_pcm16(y)
+
+
+def square(rate: int, seconds: float, freq: float = 441.0) -> bytes:
+    """Full-scale square wave: every resampler overshoots it (Gibbs), so output is clipped."""
+    t = np.arange(int(rate * seconds)) / rate
+    return np.where(np.sin(2 * np.pi * freq * t) >= 0, 32767, -32768).astype("<i2").tobytes()
+
+
+def full_scale_noise(rate: int, seconds: float) -> bytes:
+    rng = np.random.default_rng(7)
+    return rng.integers(-32768, 32768, int(rate * seconds)).astype("<i2").tobytes()
+
+
+def odd_chunks(pcm: bytes, seed: int) -> list[bytes]:
+    """Random chunk sizes from 0 to 1499 bytes, most of them odd or empty: the carry path."""
+    rng = np.random.default_rng(seed)
+    parts, pos = [], 0
+    while pos < len(pcm):
+        size = int(rng.integers(0, 1500))
+        parts.append(pcm[pos : pos + size])
+        pos += size
+    return parts
+
+
+def run_both(in_rate: int, out_rate: int, parts: list[bytes], quality: str = "HQ") -> None:
+    fast, ref = (
+        StreamResampler(in_rate, out_rate, quality),
+        ReferenceStreamResampler(in_rate, out_rate, quality),
+    )
+    for rep in range(2):  # the second stream checks the reset done by flush()
+        for i, part in enumerate(parts):
+            arg: bytes | bytearray | memoryview = part
+            if i % 3 == 1:
+                arg = bytearray(part)
+            elif i % 3 == 2:
+                arg = memoryview(part)
+            assert fast.process(arg) == ref.process(part), (rep, i)
+        assert fast.flush() == ref.flush(), rep
+
+
+def fixture(name: str) -> bytes:
+    return read_wav(SPEECH / name)[0]
+
+
+SPEECH = Path(__file__).resolve().parent.parent / "data" / "speech"
+FAST_PATH_PAIRS = [
+    (16000, 24000),
+    (24000, 16000),
+    (48000, 24000),
+    (24000, 48000),
+    (24000, 8000),
+    (8000, 24000),
+    (16000, 8000),
+    (8000, 16000),
+    (44100, 16000),
+]
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), FAST_PATH_PAIRS)
+def test_stream_resampler_fast_path_is_bit_identical_to_reference(
+    in_rate: int, out_rate: int
+) -> None:
+    """20 ms chunks of real speech, a clipping square wave and full-scale noise, then odd-sized
+    chunks (carry path): every output byte equals the reference algorithm's."""
+    base = 24000 if in_rate % 8000 == 0 and 24000 % in_rate == 0 else 16000
+    speech = fixture(f"weather_paris_{base // 1000}k.wav")
+    speech = resample(speech, base, in_rate) if base != in_rate else speech
+    twenty_ms = in_rate // 50 * 2
+    for signal in (speech, square(in_rate, 0.5), full_scale_noise(in_rate, 0.3)):
+        run_both(
+            in_rate, out_rate, [signal[i : i + twenty_ms] for i in range(0, len(signal), twenty_ms)]
+        )
+    run_both(in_rate, out_rate, odd_chunks(speech, seed=in_rate + out_rate))
+
+
+@pytest.mark.parametrize("quality", ["QQ", "LQ", "MQ", "VHQ"])
+def test_stream_resampler_fast_path_is_bit_identical_at_every_quality(quality: str) -> None:
+    pcm = fixture("hello_16k.wav") + square(16000, 0.2)
+    for in_rate, out_rate in ((16000, 24000), (16000, 8000)):
+        run_both(in_rate, out_rate, [pcm[i : i + 640] for i in range(0, len(pcm), 640)], quality)
+
+
+def test_stream_resampler_clips_like_the_reference() -> None:
+    """The square wave really overshoots: both clip, to the same samples."""
+    pcm = square(16000, 0.2)
+    got = samples(stream(StreamResampler(16000, 24000), pcm, 640))
+    assert got.max() == 32767 and got.min() == -32768
+    ref = ReferenceStreamResampler(16000, 24000)
+    want = b"".join([ref.process(pcm[i : i + 640]) for i in range(0, len(pcm), 640)]) + ref.flush()
+    assert got.tobytes() == np.frombuffer(want, "<i2").astype(np.int32).tobytes()
+
+
+def test_stream_resampler_fallbacks_are_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without soxr's compiled process method or numpy's clip ufunc (another soxr or numpy
+    version), the public resample_chunk and np.minimum/np.maximum give the same bytes."""
+    import realtimelab.audio as audio_mod
+
+    monkeypatch.setattr(audio_mod, "_clip_ufunc", None)
+    monkeypatch.setattr(audio_mod, "_fast_soxr_process", lambda s: s.resample_chunk)
+    pcm = fixture("hello_16k.wav") + square(16000, 0.2)
+    run_both(16000, 24000, [pcm[i : i + 640] for i in range(0, len(pcm), 640)])
+    run_both(16000, 24000, odd_chunks(pcm, seed=3))
+
+
+def test_stream_resampler_counts_samples() -> None:
+    pcm = sine(16000, 0.2)
+    rs = StreamResampler(16000, 24000)
+    out = b"".join(rs.process(pcm[i : i + 641]) for i in range(0, len(pcm), 641))
+    assert rs.samples_in == len(pcm) // 2 and rs.samples_out == len(out) // 2
+    tail = rs.flush()
+    assert len(out + tail) == 2 * 4800 and rs.samples_out == 0
 
 
 # ---------------------------------------------------------------------------------- framing
