@@ -144,10 +144,22 @@ class ToolCallCancelled(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Interrupted(Event):
-    """Model output was cut off (barge-in or cancel): stop playback and discard queued audio."""
+    """The user barged in while assistant audio was still audible: playback stopped here.
+
+    Emitted once per barge-in, on every provider, whatever the server's response state (the
+    reply may have been fully received long ago: both services generate faster than real
+    time), and never when nothing was audible. `item_id` is the assistant item being heard and
+    `heard_ms` how much of it the listener heard (from the session's playout clock); on
+    providers that need it (`capabilities.truncation`) the session has already told the server
+    to truncate the item there. `reason`: `turn_detected` (the server heard speech),
+    `client_vad` (the client's own VAD heard speech), `server` (the server cut its reply),
+    `client` (`session.interrupt()`).
+    """
 
     reason: str = "turn_detected"
     response_id: str | None = None
+    item_id: str | None = None
+    heard_ms: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,8 +177,30 @@ class Usage:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GenerationComplete(Event):
+    """The server finished *generating* one response (OpenAI `response.done`, Gemini
+    `generationComplete`). Wire-level: its audio may still be playing for a long while, and a
+    response that ended in tool calls is not the end of the answer (see `TurnComplete`).
+    `usage` is the response's own usage where the provider reports it here (OpenAI)."""
+
+    response_id: str | None = None
+    status: str = "completed"
+    reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class TurnComplete(Event):
-    """The model finished its turn. `status` is completed | cancelled | failed | incomplete."""
+    """The model's answer to the last input is complete: everything it will say without new
+    input has been received, and no tool call of it awaits a result. The same on every
+    provider: a reply that calls tools is one turn across the tool round trip (OpenAI's
+    intermediate `response.done` is a `GenerationComplete`, not a `TurnComplete`).
+
+    `status` is completed | cancelled | failed | incomplete; `usage` is summed over the
+    responses of the turn; `reason` is the provider's own reason, as sent (OpenAI
+    `status_details.reason`, Gemini `turnCompleteReason`), or the client's
+    (`connection_lost`, `rotation`). Audio may still be playing: `session.playout` says until
+    when."""
 
     status: str = "completed"
     usage: Usage | None = None
@@ -239,6 +273,7 @@ __all__ = [
     "Closed",
     "Error",
     "Event",
+    "GenerationComplete",
     "InputCommitted",
     "InputDropped",
     "InputTranscript",
