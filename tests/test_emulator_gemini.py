@@ -28,9 +28,10 @@ from test_emulator_gemini_helpers import (
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from realtimelab.conformance.gemini import validate_server_message
-from realtimelab.emulator.dialects import gemini_wire as wire
-from realtimelab.emulator.dialects.gemini import DIALECT, go_away_lead_s
-from realtimelab.emulator.dialects.gemini_protocol import (
+from realtimelab.emulator.dialects.gemini import wire
+from realtimelab.emulator.dialects.gemini import DIALECT
+from realtimelab.emulator.dialects.gemini.shell import go_away_lead_s
+from realtimelab.emulator.dialects.gemini.frames import (
     AudioIn,
     Close,
     GeminiProtocol,
@@ -41,8 +42,8 @@ from realtimelab.emulator.dialects.gemini_protocol import (
     TurnState,
     UsageCounts,
 )
-from realtimelab.emulator.dialects.gemini_setup import apply_constraints
-from realtimelab.emulator.dialects.gemini_tokens import TokenError, TokenStore
+from realtimelab.emulator.dialects.gemini.setup import apply_constraints
+from realtimelab.emulator.dialects.gemini.tokens import TokenError, TokenStore
 from realtimelab.emulator.model import FunctionCall, UserMessage
 from realtimelab.emulator.server import Emulator, EmulatorConfig
 

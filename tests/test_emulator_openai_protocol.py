@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from realtimelab.conformance.openai import validate_server_event
-from realtimelab.emulator.dialects.openai_protocol import (
+from realtimelab.emulator.dialects.openai.protocol import (
     Action,
     CancelResponse,
     Close,

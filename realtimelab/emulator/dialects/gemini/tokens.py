@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from realtimelab.emulator.dialects import gemini_wire as wire
+from realtimelab.emulator.dialects.gemini import wire
 
 __all__ = ["EphemeralToken", "TokenError", "TokenStore", "parse_time"]
 

@@ -30,8 +30,8 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
-from realtimelab.emulator.dialects import openai_config as cfg
-from realtimelab.emulator.dialects.openai_protocol import (
+from realtimelab.emulator.dialects.openai import config as cfg
+from realtimelab.emulator.dialects.openai.protocol import (
     Action,
     CancelResponse,
     Close,
@@ -42,7 +42,7 @@ from realtimelab.emulator.dialects.openai_protocol import (
 )
 from realtimelab.emulator.engine import Engine, Heard
 from realtimelab.emulator.ids import IdMint, secret_token
-from realtimelab.emulator.server import (
+from realtimelab.emulator.contract import (
     ConnectionContext,
     HttpContext,
     HttpHandler,
@@ -156,8 +156,7 @@ class OpenAIDialect:
 
     # -- the session -----------------------------------------------------------------------------
     async def handle(self, ws: ServerConnection, ctx: ConnectionContext) -> None:
-        counter = ctx.state["sessions_started"] = ctx.state.get("sessions_started", 0) + 1
-        ids = IdMint(f"{ctx.config.seed}:openai:{counter}")
+        _, ids = ctx.ids.connection("openai")
         session_id = ids.new("sess")
         engine = Engine(ctx.components, input_rate=cfg.AUDIO_RATE, output_rate=cfg.AUDIO_RATE,
                         speed=ctx.config.speed, seed=ctx.config.seed, clock=ctx.clock)

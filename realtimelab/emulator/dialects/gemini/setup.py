@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from realtimelab.emulator.dialects import gemini_wire as wire
+from realtimelab.emulator.dialects.gemini import wire
 from realtimelab.emulator.model import ToolSpec
 from realtimelab.schema import SchemaError, json_schema_from_gemini_declaration
 

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from realtimelab.emulator.dialects import openai_config as cfg
+from realtimelab.emulator.dialects.openai import config as cfg
 from realtimelab.emulator.engine import (
     Conversation,
     Heard,

@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from realtimelab.emulator.dialects import gemini_wire as wire
-from realtimelab.emulator.dialects.gemini_setup import (
+from realtimelab.emulator.dialects.gemini import wire
+from realtimelab.emulator.dialects.gemini.setup import (
     GeminiSetup,
     SetupRejected,
     apply_constraints,

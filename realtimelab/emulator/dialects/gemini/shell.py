@@ -40,8 +40,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from realtimelab.emulator.dialects import gemini_wire as wire
-from realtimelab.emulator.dialects.gemini_protocol import (
+from realtimelab.emulator.dialects.gemini import wire
+from realtimelab.emulator.dialects.gemini.frames import (
     ActivityEnd,
     ActivityStart,
     AudioIn,
@@ -58,9 +58,9 @@ from realtimelab.emulator.dialects.gemini_protocol import (
     UsageCounts,
     VideoIn,
 )
-from realtimelab.emulator.dialects.gemini_resumption import ResumptionStore, Snapshot
-from realtimelab.emulator.dialects.gemini_setup import GeminiSetup
-from realtimelab.emulator.dialects.gemini_tokens import TokenError, TokenStore
+from realtimelab.emulator.dialects.gemini.resumption import ResumptionStore, Snapshot
+from realtimelab.emulator.dialects.gemini.setup import GeminiSetup
+from realtimelab.emulator.dialects.gemini.tokens import TokenError, TokenStore
 from realtimelab.emulator.engine import (
     Engine,
     InputAudio,
@@ -79,7 +79,7 @@ from realtimelab.emulator.model import (
     ToolSpec,
     UserMessage,
 )
-from realtimelab.emulator.server import (
+from realtimelab.emulator.contract import (
     ConnectionContext,
     HttpContext,
     HttpHandler,
