@@ -1,0 +1,330 @@
+"""The one session contract: what every session offers, declared once.
+
+`RealtimeSession` (one connection) and `ResilientSession` (a conversation across connections)
+are used interchangeably by the tool dispatcher, the event log, the widgets and user code, so
+their verbs must not drift: a hand-copied verb list once lacked `send_late_tool_results`, and a
+tool that timed out then crashed the dispatcher with an `AttributeError` while the real result
+never reached the model.
+
+* `Session` is the Protocol code *depends on* (the dispatcher, the log, widgets): a structural
+  type anyone can satisfy, e.g. a test double or a wrapper.
+* `BaseSession` is the abstract base both session classes *inherit*: the primitive verbs are
+  abstract (mypy and `abc` refuse a class that forgets one), and everything derivable is
+  written here once — the single-result conveniences, and the validation of what users pass
+  in (text, audio buffers and rates, tool results), so both classes refuse bad input with the
+  same clear error before anything is sent.
+
+`Player` is what a session can play assistant audio through as it arrives (the in-browser
+player, a sound card): `play` and `flush`, and optionally `on_played` to report the position
+the playout clock uses for barge-in and truncation.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from realtimelab import events as ev
+from realtimelab.errors import RealtimeLabError
+from realtimelab.providers.base import Capabilities, HistoryItem, ToolResult
+
+if TYPE_CHECKING:
+    from realtimelab.config import SessionConfig
+    from realtimelab.conversation import Conversation
+    from realtimelab.playout import Playout
+
+__all__ = [
+    "MAX_RATE",
+    "MAX_TEXT_CHARS",
+    "MIN_RATE",
+    "AudioInputError",
+    "BaseSession",
+    "Player",
+    "ReportingPlayer",
+    "Session",
+    "TraceListener",
+    "check_audio",
+    "check_text",
+]
+
+#: Sample rates a session accepts for input audio. 8 kHz is telephone audio; above 192 kHz no
+#: microphone records, and a typo like `rate=1` would otherwise resample 9.6 KB into 259 MB.
+MIN_RATE = 8000
+MAX_RATE = 192_000
+#: The longest typed turn accepted (characters). Far above any spoken turn, far below the
+#: 15 MiB a server accepts per frame, so a runaway string fails here with a clear error.
+MAX_TEXT_CHARS = 1_000_000
+
+Scheduling = Literal["SILENT", "WHEN_IDLE", "INTERRUPT"]
+TraceListener = Callable[[str, float, dict[str, Any]], None]
+"""`listener(kind, t, fields)`: the session's trace points (see `BaseSession.on_trace`)."""
+
+
+class AudioInputError(RealtimeLabError, ValueError):
+    """Audio handed to `send_audio` that cannot be PCM16 at a real sample rate; nothing was
+    sent. The message says what arrived and how to convert it."""
+
+
+class Player(Protocol):
+    """Something that plays assistant audio as it arrives (PCM16 mono at `rate`)."""
+
+    def play(self, pcm: bytes, rate: int, *, item_id: str | None = None) -> None: ...
+
+    def flush(self) -> None:
+        """Stop at once and drop everything queued (a barge-in)."""
+        ...
+
+
+@runtime_checkable
+class ReportingPlayer(Player, Protocol):
+    """A player that reports how much it has really played, several times a second."""
+
+    def on_played(self, callback: Callable[[float], None]) -> None:
+        """Call `callback(played_ms)` with the cumulative ms of audio actually played (audio
+        dropped by `flush` is never counted)."""
+        ...
+
+
+@runtime_checkable
+class Session(Protocol):
+    """What the dispatcher, the event log and the widgets rely on (see the module docstring)."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def history(self) -> tuple[HistoryItem, ...]: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def conversation(self) -> Conversation: ...
+
+    @property
+    def playout(self) -> Playout: ...
+
+    def now(self) -> float: ...
+
+    async def send_audio(self, pcm: Any, rate: int) -> None: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def send_tool_response(
+        self,
+        call_id: str,
+        output: Any,
+        *,
+        name: str | None = None,
+        is_error: bool = False,
+        scheduling: Scheduling | None = None,
+        will_continue: bool | None = None,
+    ) -> None: ...
+
+    async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...
+
+    async def send_late_tool_result(
+        self, call_id: str, output: Any, *, name: str | None = None, is_error: bool = False
+    ) -> None: ...
+
+    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def create_response(self) -> None: ...
+
+    async def interrupt(self, heard_ms: float | None = None) -> None: ...
+
+    async def update(self, config: SessionConfig) -> None: ...
+
+    async def send_history(self, items: Sequence[HistoryItem]) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def attach_player(self, player: Player | None) -> None: ...
+
+    def on_trace(self, listener: TraceListener) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[ev.Event]: ...
+
+
+class BaseSession(abc.ABC):
+    """The shared half of every session class (see the module docstring).
+
+    Subclasses implement the primitive verbs; the conveniences and input checks live here,
+    once, so `RealtimeSession` and `ResilientSession` cannot drift apart.
+    """
+
+    # -- primitives every session implements ------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def provider(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    @abc.abstractmethod
+    def conversation(self) -> Conversation: ...
+
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool: ...
+
+    @abc.abstractmethod
+    def now(self) -> float: ...
+
+    @abc.abstractmethod
+    async def send_audio(self, pcm: Any, rate: int) -> None: ...
+
+    @abc.abstractmethod
+    async def send_text(self, text: str) -> None: ...
+
+    @abc.abstractmethod
+    async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...
+
+    @abc.abstractmethod
+    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None: ...
+
+    @abc.abstractmethod
+    async def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    async def create_response(self) -> None: ...
+
+    @abc.abstractmethod
+    async def interrupt(self, heard_ms: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def update(self, config: SessionConfig) -> None: ...
+
+    @abc.abstractmethod
+    async def send_history(self, items: Sequence[HistoryItem]) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def attach_player(self, player: Player | None) -> None: ...
+
+    @abc.abstractmethod
+    def on_trace(self, listener: TraceListener) -> None: ...
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[ev.Event]: ...
+
+    # -- derived, written once ----------------------------------------------------------------
+
+    @property
+    def history(self) -> tuple[HistoryItem, ...]:
+        """The conversation as the client knows it (see `Conversation.history`)."""
+        return self.conversation.history
+
+    @property
+    def playout(self) -> Playout:
+        """Where the listener is in the assistant's audio (see `realtimelab.playout`)."""
+        return self.conversation.playout
+
+    async def send_tool_response(
+        self,
+        call_id: str,
+        output: Any,
+        *,
+        name: str | None = None,
+        is_error: bool = False,
+        scheduling: Scheduling | None = None,
+        will_continue: bool | None = None,
+    ) -> None:
+        """Return one tool outcome (see `send_tool_responses` to answer parallel calls)."""
+        await self.send_tool_responses(
+            [ToolResult(call_id, output, name, is_error, scheduling, will_continue)]
+        )
+
+    async def send_late_tool_result(
+        self, call_id: str, output: Any, *, name: str | None = None, is_error: bool = False
+    ) -> None:
+        """Deliver the real result of a call already answered by a placeholder, and have the
+        model tell the user once it is idle (see `send_late_tool_results`)."""
+        await self.send_late_tool_results([ToolResult(call_id, output, name, is_error)])
+
+    def _closed_error(self) -> Exception:
+        from realtimelab.session import SessionClosedError
+
+        return SessionClosedError(f"the {self.provider} session is closed")
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise self._closed_error()
+
+
+def check_text(text: object) -> str:
+    """A typed turn: a non-empty `str` of at most `MAX_TEXT_CHARS` characters."""
+    if not isinstance(text, str):
+        raise TypeError(f"send_text needs a str, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError("send_text needs a non-empty string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(
+            f"send_text got {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,} "
+            "(split long documents, or send them as history)"
+        )
+    return text
+
+
+def check_audio(pcm: object, rate: object) -> bytes:
+    """Input audio as PCM16 little-endian bytes, or `AudioInputError` saying what is wrong.
+
+    Accepted: `bytes`, `bytearray`, `memoryview` and int16 numpy arrays (mono). Refused, with a
+    hint, rather than sent as noise: float arrays (convert them with
+    `realtimelab.audio.float32_to_pcm16`), other integer widths, odd byte counts (half a
+    sample), anything else; and rates that are not an `int` in `MIN_RATE..MAX_RATE` Hz.
+    """
+    if isinstance(rate, bool) or not isinstance(rate, int):
+        raise AudioInputError(
+            f"rate must be an int number of Hz (e.g. 16000), got {rate!r} ({type(rate).__name__})"
+        )
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioInputError(
+            f"rate {rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz; is it the sample rate "
+            "(samples per second) of the audio?"
+        )
+    if isinstance(pcm, bytes):
+        data = pcm
+    elif isinstance(pcm, bytearray | memoryview):
+        data = bytes(pcm)
+    else:
+        data = _array_bytes(pcm)
+    if len(data) % 2:
+        raise AudioInputError(
+            f"PCM16 audio has 2 bytes per sample; got {len(data)} bytes (an odd count): a "
+            "frame was cut in the middle of a sample"
+        )
+    return data
+
+
+def _array_bytes(pcm: object) -> bytes:
+    dtype = getattr(pcm, "dtype", None)
+    if dtype is None or not hasattr(pcm, "tobytes"):
+        raise AudioInputError(
+            f"audio must be PCM16 bytes or an int16 numpy array, got {type(pcm).__name__}"
+        )
+    kind, size = getattr(dtype, "kind", "?"), getattr(dtype, "itemsize", 0)
+    if kind == "f":
+        raise AudioInputError(
+            f"audio is a {dtype} array (floating point); PCM16 is 16-bit integers. Convert "
+            "with realtimelab.audio.float32_to_pcm16(samples) (expects -1.0..1.0)"
+        )
+    if kind not in "iu" or size != 2 or kind == "u":
+        raise AudioInputError(f"audio arrays must be int16, got {dtype}")
+    ndim = getattr(pcm, "ndim", 1)
+    if ndim != 1:
+        raise AudioInputError(f"audio must be mono (a 1-D array), got {ndim} dimensions")
+    if getattr(dtype, "byteorder", "=") == ">":
+        raise AudioInputError("audio arrays must be little-endian int16 ('<i2')")
+    return bytes(pcm.tobytes())
