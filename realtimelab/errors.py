@@ -1,0 +1,59 @@
+"""The roots of everything realtimelab raises or warns about on purpose.
+
+Why a common root: a notebook cell or an application that wants "anything this kit refused"
+can write `except RealtimeLabError` instead of listing `ConfigError`, `SchemaError`,
+`ConnectError`, ... one by one, and still let genuine bugs (a `TypeError` from a typo) through.
+
+Every error class the client package defines derives from `RealtimeLabError`. Where a class
+already had a built-in base that callers may catch (`ValueError` for bad settings,
+`ConnectionError` for sessions, `RuntimeError` for failed token mints), it keeps that base too,
+through multiple inheritance, so `except ValueError` code written before this root existed
+keeps working:
+
+    RealtimeLabError
+    ├── ConfigError(ValueError)            realtimelab.config     a SessionConfig/Vad setting
+    ├── VoiceError(ValueError)             realtimelab.voices     a voice name
+    ├── SchemaError(ValueError)            realtimelab.schema     a tool schema
+    ├── UnknownProviderError(ValueError)   realtimelab.providers  a provider name
+    ├── ProviderAlreadyRegistered(ValueError)
+    ├── AuthError(RuntimeError)            realtimelab.auth       minting a token
+    ├── DeviceUnavailable(RuntimeError)    realtimelab.devices    no sound card
+    ├── ToolError                          realtimelab.tools      a tool the model called
+    ├── SessionClosedError(ConnectionError) realtimelab.session   a verb after close
+    └── ConnectError(ConnectionError)      realtimelab.session    opening a session
+        └── Unreachable, HandshakeRefused, SessionRefused, SetupTimeout
+
+Warnings have their own root, `RealtimeLabWarning` (a `UserWarning`): a warning is advice,
+not a failure, so it is deliberately *not* a `RealtimeLabError`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RealtimeLabError", "RealtimeLabWarning", "UnsupportedSetting"]
+
+
+class RealtimeLabError(Exception):
+    """Base class of every error realtimelab raises deliberately (see the module docstring)."""
+
+
+class RealtimeLabWarning(UserWarning):
+    """Base class of every warning realtimelab issues."""
+
+
+class UnsupportedSetting(RealtimeLabWarning):
+    """A `SessionConfig` setting the chosen provider cannot honour; the session goes on without it.
+
+    Issued by a codec when it builds the session's setup, so nothing is dropped without a
+    trace. The message names the field, the provider and what happens instead; the same facts
+    are attributes, for code that wants to react (or to turn the warning into an error with
+    `warnings.simplefilter("error", UnsupportedSetting)`).
+    """
+
+    def __init__(self, field: str, provider: str, instead: str, *, title: str = "") -> None:
+        super().__init__(f"{field} is not supported by {title or provider}: {instead}")
+        self.field = field
+        """The setting, as written: `Vad.threshold`, `SessionConfig.temperature`."""
+        self.provider = provider
+        """The registered provider name (`realtimelab.providers.names()`)."""
+        self.instead = instead
+        """What happens instead, in a sentence."""
