@@ -9,6 +9,9 @@ Conventions (the rest of the kit codes against them):
   streaming resampler that keeps state across 20 ms chunks (:class:`StreamResampler`), a hard
   guard (:func:`check_rate`, :class:`RateGuard`) and a soft plausibility check on the samples
   themselves (:func:`estimate_rate`).
+* Telephone audio (G.711 µ-law/A-law at 8 kHz, one byte per sample) is described by
+  :class:`AudioFormat` with ``encoding="pcmu"``/``"pcma"`` and converted to and from PCM16 by
+  :mod:`realtimelab.g711`; everything else here is PCM16.
 * Nothing here drops data silently: odd byte counts are rejected with the offending length,
   or carried to the next call where streaming makes that the right thing to do.
 
@@ -35,10 +38,14 @@ import numpy.typing as npt
 import soxr
 
 __all__ = [
+    "ENCODINGS",
     "GEMINI_INPUT_FORMAT",
     "GEMINI_OUTPUT_FORMAT",
     "OPENAI_FORMAT",
+    "PCMA_FORMAT",
+    "PCMU_FORMAT",
     "QUALITIES",
+    "AudioEncoding",
     "AudioFormat",
     "Chunker",
     "RateEstimate",
@@ -72,40 +79,89 @@ PcmLike = bytes | bytearray | memoryview
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+#: How the samples are stored. ``"pcm16"``: signed 16-bit little-endian, what both realtime
+#: APIs use by default. ``"pcmu"`` / ``"pcma"``: G.711 µ-law / A-law, one byte per sample at
+#: 8 kHz, what telephone networks (SIP trunks, phone bridges) carry and what OpenAI Realtime
+#: also accepts; :mod:`realtimelab.g711` converts them to and from PCM16.
+AudioEncoding = Literal["pcm16", "pcmu", "pcma"]
+ENCODINGS: tuple[AudioEncoding, ...] = ("pcm16", "pcmu", "pcma")
+_G711_ENCODINGS = ("pcmu", "pcma")
+
+
+@dataclass(frozen=True, init=False)
 class AudioFormat:
-    """A PCM stream description. Only what the realtime APIs use is supported: mono PCM16.
+    """A mono audio stream description: rate, and how the samples are stored.
 
     Making the format a value (rather than passing a bare ``rate`` int around) lets a boundary
     state both its rate and its wire MIME type in one place, e.g. ``"audio/pcm;rate=16000"``.
+
+    Only what the realtime APIs use is supported: PCM16 (the default,
+    ``AudioFormat(16000)``) at any rate, and, for telephony, G.711 µ-law or A-law at 8 kHz
+    (``AudioFormat(8000, encoding="pcmu")``, one byte per sample, so ``bytes_per_ms`` is 8).
+    ``sample_width`` follows from the encoding when omitted (2 for PCM16, 1 for G.711); given
+    explicitly it must agree.
     """
 
     rate: int
     channels: int = 1
     sample_width: int = 2
+    encoding: AudioEncoding = "pcm16"
 
-    def __post_init__(self) -> None:
-        if isinstance(self.rate, bool) or not isinstance(self.rate, int) or self.rate <= 0:
-            raise ValueError(f"sample rate must be a positive int in Hz, got {self.rate!r}")
-        if self.channels != 1:
+    def __init__(
+        self,
+        rate: int,
+        channels: int = 1,
+        sample_width: int | None = None,
+        encoding: AudioEncoding = "pcm16",
+    ) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+            raise ValueError(f"sample rate must be a positive int in Hz, got {rate!r}")
+        if channels != 1:
             raise ValueError(
-                f"only mono audio is supported (channels=1), got channels={self.channels}; "
+                f"only mono audio is supported (channels=1), got channels={channels}; "
                 "downmix first (read_wav() averages stereo files for you)"
             )
-        if self.sample_width != 2:
+        if encoding not in ENCODINGS:
             raise ValueError(
-                f"only 16-bit PCM is supported (sample_width=2 bytes), got {self.sample_width}; "
-                "convert with float32_to_pcm16() or e.g. `sox in.wav -b 16 out.wav`"
+                f"unknown audio encoding {encoding!r}; use 'pcm16' (the default), or 'pcmu' / "
+                "'pcma' for G.711 µ-law / A-law telephone audio"
             )
+        if encoding in _G711_ENCODINGS:
+            if rate != 8000:
+                raise ValueError(
+                    f"G.711 ({encoding}) is defined at 8000 Hz only, got rate={rate}; resample "
+                    "PCM16 to 8 kHz first (realtimelab.g711.from_pcm16 does both steps)"
+                )
+            if sample_width not in (None, 1):
+                raise ValueError(
+                    f"G.711 ({encoding}) has 1 byte per sample, got sample_width={sample_width}"
+                )
+            width = 1
+        else:
+            if sample_width not in (None, 2):
+                raise ValueError(
+                    f"only 16-bit PCM is supported (sample_width=2 bytes), got {sample_width}; "
+                    "convert with float32_to_pcm16() or e.g. `sox in.wav -b 16 out.wav`"
+                )
+            width = 2
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "channels", channels)
+        object.__setattr__(self, "sample_width", width)
+        object.__setattr__(self, "encoding", encoding)
+
+    @property
+    def is_g711(self) -> bool:
+        """True for G.711 µ-law/A-law (telephony), False for PCM16."""
+        return self.encoding in _G711_ENCODINGS
 
     @property
     def bytes_per_ms(self) -> float:
-        """Bytes per millisecond (48.0 at 24 kHz)."""
+        """Bytes per millisecond (48.0 for PCM16 at 24 kHz, 8.0 for G.711)."""
         return self.rate * self.channels * self.sample_width / 1000.0
 
     @property
     def frame_bytes(self) -> int:
-        """Bytes per sample frame (all channels)."""
+        """Bytes per sample frame (all channels): 2 for PCM16, 1 for G.711."""
         return self.channels * self.sample_width
 
     def duration_ms(self, nbytes: int) -> float:
@@ -124,13 +180,20 @@ class AudioFormat:
 
     @property
     def mime(self) -> str:
-        """The MIME type both providers understand, e.g. ``audio/pcm;rate=16000``."""
+        """The MIME type the providers understand: ``audio/pcm;rate=16000`` for PCM16,
+        ``audio/pcmu`` / ``audio/pcma`` for G.711 (always 8 kHz, so no rate parameter)."""
+        if self.is_g711:
+            return f"audio/{self.encoding}"
         return f"audio/pcm;rate={self.rate}"
 
 
 OPENAI_FORMAT = AudioFormat(24000)
 GEMINI_INPUT_FORMAT = AudioFormat(16000)
 GEMINI_OUTPUT_FORMAT = AudioFormat(24000)
+#: G.711 µ-law and A-law at 8 kHz: what a SIP/phone bridge forwards (OpenAI: ``audio/pcmu``,
+#: ``audio/pcma``). Codec in :mod:`realtimelab.g711`.
+PCMU_FORMAT = AudioFormat(8000, encoding="pcmu")
+PCMA_FORMAT = AudioFormat(8000, encoding="pcma")
 
 
 def _check_rate_value(name: str, rate: int) -> int:

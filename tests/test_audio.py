@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soxr
 
 from realtimelab.audio import (
+    ENCODINGS,
     GEMINI_INPUT_FORMAT,
     GEMINI_OUTPUT_FORMAT,
     OPENAI_FORMAT,
+    PCMA_FORMAT,
+    PCMU_FORMAT,
     AudioFormat,
     Chunker,
     RateFinding,
@@ -98,11 +103,31 @@ def test_audio_format_numbers() -> None:
         ({"rate": 0}, "positive"),
         ({"rate": 16000, "channels": 2}, "mono"),
         ({"rate": 16000, "sample_width": 4}, "16-bit"),
+        ({"rate": 8000, "sample_width": 1}, "16-bit"),  # 8-bit linear PCM: not a thing here
+        ({"rate": 8000, "encoding": "opus"}, "unknown audio encoding"),
+        ({"rate": 16000, "encoding": "pcmu"}, "8000 Hz only"),
+        ({"rate": 8000, "sample_width": 2, "encoding": "pcma"}, "1 byte per sample"),
     ],
 )
-def test_audio_format_rejects_unsupported(kwargs: dict[str, int], needle: str) -> None:
+def test_audio_format_rejects_unsupported(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         AudioFormat(**kwargs)
+
+
+def test_audio_format_encodings() -> None:
+    """PCM16 stays the default (old calls unchanged); G.711 is 1 byte per sample at 8 kHz."""
+    pcm = AudioFormat(16000)
+    assert pcm == AudioFormat(16000, 1, 2) == AudioFormat(16000, encoding="pcm16")
+    assert hash(pcm) == hash(AudioFormat(16000, 1, 2))
+    assert (pcm.encoding, pcm.sample_width, pcm.is_g711) == ("pcm16", 2, False)
+    assert dataclasses.replace(pcm, rate=24000) == OPENAI_FORMAT
+    for fmt, encoding in ((PCMU_FORMAT, "pcmu"), (PCMA_FORMAT, "pcma")):
+        assert fmt == AudioFormat(8000, encoding=encoding) == AudioFormat(8000, 1, 1, encoding)
+        assert (fmt.rate, fmt.sample_width, fmt.frame_bytes, fmt.bytes_per_ms) == (8000, 1, 1, 8.0)
+        assert fmt.nbytes(20) == 160 and fmt.duration_ms(160) == 20.0 and fmt.is_g711
+        assert fmt.mime == f"audio/{encoding}" and fmt.encoding in ENCODINGS
+        assert fmt != AudioFormat(8000)
+    assert "encoding='pcmu'" in repr(PCMU_FORMAT)
 
 
 def test_audio_format_is_frozen() -> None:
