@@ -47,8 +47,10 @@ class Model:
     `audio` says how speech is produced: ``native`` (audio-to-audio), ``cascade`` (native audio
     in, text-to-speech out; the only kind that may answer in TEXT on Gemini Live). `tools`:
     ``sync`` (the model waits for every result), ``async`` (NON_BLOCKING declarations honoured)
-    or ``async_default`` (NON_BLOCKING unless declared BLOCKING). `default` marks the model a
-    session uses when none is named (exactly one per provider).
+    or ``async_default`` (NON_BLOCKING unless declared BLOCKING). `context_updates`: the model
+    accepts Gemini's mid-session `contextUpdate` (new instructions or tools without a new
+    session). `default` marks the model a session uses when none is named (exactly one per
+    provider).
     """
 
     provider: str
@@ -58,6 +60,7 @@ class Model:
     text_output: bool = True
     tools: Literal["sync", "async", "async_default"] = "sync"
     reasoning: bool = False
+    context_updates: bool = False
     default: bool = False
     shutdown: _dt.date | None = None
     replacement: str | None = None
@@ -156,6 +159,7 @@ MODELS: tuple[Model, ...] = (
         "ga",
         text_output=False,
         tools="async_default",
+        context_updates=True,
         default=True,
         source=_GEMINI_MODELS,
         note="GA 2026-09-15; AUDIO output only",
@@ -167,6 +171,7 @@ MODELS: tuple[Model, ...] = (
         text_output=False,
         tools="async_default",
         reasoning=True,
+        context_updates=True,
         source=_GEMINI_MODELS,
         note="seen only in third-party release notes",
     ),

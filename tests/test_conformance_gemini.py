@@ -17,14 +17,14 @@ import pytest
 
 genai = pytest.importorskip("google.genai")
 from google.genai import errors, types  # noqa: E402
-from test_emulator_gemini_helpers import FakeHearing, fake_components, silence, tone  # noqa: E402
-
-from realtimelab.conformance.gemini import (  # noqa: E402
+from support.conformance.gemini import (  # noqa: E402
     FrameRecorder,
     tap_sdk,
     validate_client_message,
     validate_server_message,
 )
+from support.emulator_fakes import QueuedHearing, scripted_components, silence, tone  # noqa: E402
+
 from realtimelab.emulator.dialects.gemini import DIALECT  # noqa: E402
 from realtimelab.emulator.server import Emulator, EmulatorConfig  # noqa: E402
 
@@ -89,20 +89,20 @@ def test_oracle_accepts_sdk_shapes() -> None:
 
 
 @pytest.fixture
-def hearing() -> FakeHearing:
-    return FakeHearing()
+def hearing() -> QueuedHearing:
+    return QueuedHearing()
 
 
 @pytest.fixture
 async def emu(
-    hearing: FakeHearing,
+    hearing: QueuedHearing,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Emulator]:
     options: dict[str, Any] = dict(getattr(request, "param", {}))
     config = EmulatorConfig(speed=40.0, tls=True, cert_dir=str(tmp_path), **options)
-    async with Emulator(config, dialects=[DIALECT], components=fake_components(hearing)) as e:
+    async with Emulator(config, dialects=[DIALECT], components=scripted_components(hearing)) as e:
         assert e.cert_path is not None
         monkeypatch.setenv("SSL_CERT_FILE", str(e.cert_path))
         for var in (
@@ -153,7 +153,7 @@ def audio_of(msgs: list[types.LiveServerMessage]) -> bytes:
 
 
 async def test_sdk_text_and_audio_turns(
-    emu: Emulator, recorder: FrameRecorder, hearing: FakeHearing
+    emu: Emulator, recorder: FrameRecorder, hearing: QueuedHearing
 ) -> None:
     hearing.queue.append("tell me a joke")
     config = types.LiveConnectConfig(
@@ -290,7 +290,7 @@ async def test_sdk_go_away_then_resume(emu: Emulator, recorder: FrameRecorder) -
     async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
         await session.send_realtime_input(text="one")
         go_away = None
-        with pytest.raises(errors.APIError) as info:  # the SDK raises even on a 1000 close
+        with pytest.raises(errors.APIError) as info:  # the close after goAway is 1011
             async with asyncio.timeout(5):
                 while True:
                     async for msg in session.receive():
@@ -299,7 +299,8 @@ async def test_sdk_go_away_then_resume(emu: Emulator, recorder: FrameRecorder) -
                             handle = upd.new_handle
                         if msg.go_away:
                             go_away = msg.go_away.time_left
-        assert info.value.code == 1000
+        assert info.value.code == 1011
+        assert "Deadline expired before operation could complete." in str(info.value)
         assert go_away == "0.400s"
     assert handle
     config = types.LiveConnectConfig(

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import websockets
 from openai import AsyncOpenAI
+from support.conformance.openai import FrameRecorder, is_subsequence
 
-from realtimelab.conformance.openai import FrameRecorder, is_subsequence
 from realtimelab.emulator.server import Emulator
 from realtimelab.emulator.voice import Voice
 
@@ -77,7 +77,7 @@ def client(emu: Emulator, key: str = "sk-test") -> AsyncOpenAI:
 
 
 async def test_text_turn(emu: Emulator, recorder: FrameRecorder) -> None:
-    async with client(emu).realtime.connect(model="gpt-realtime") as conn:
+    async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
         await conn.conversation.item.create(
             item={
@@ -115,7 +115,7 @@ async def test_text_turn(emu: Emulator, recorder: FrameRecorder) -> None:
 async def test_audio_turn_with_server_vad_is_heard_and_answered_with_audio(
     emu: Emulator, recorder: FrameRecorder
 ) -> None:
-    async with client(emu).realtime.connect(model="gpt-realtime") as conn:
+    async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(
             session={
                 "type": "realtime",
@@ -177,7 +177,7 @@ async def test_audio_turn_with_server_vad_is_heard_and_answered_with_audio(
 
 
 async def test_tool_round_trip_from_speech(emu: Emulator) -> None:
-    async with client(emu).realtime.connect(model="gpt-realtime") as conn:
+    async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(
             session={
                 "type": "realtime",
@@ -221,7 +221,7 @@ async def test_tool_round_trip_from_speech(emu: Emulator) -> None:
 async def test_barge_in_cancels_and_truncate_removes_unheard_words(
     emu: Emulator, recorder: FrameRecorder
 ) -> None:
-    async with client(emu).realtime.connect(model="gpt-realtime") as conn:
+    async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(
             session={
                 "type": "realtime",
@@ -281,7 +281,7 @@ async def test_session_expiry_sends_session_expired_then_closes(
 ) -> None:
     emu = await make_emulator(openai_max_session_s=0.5, frame_tap=recorder)
     t0 = time.monotonic()
-    async with client(emu).realtime.connect(model="gpt-realtime") as conn:
+    async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         created = await conn.recv()
         assert created.session.expires_at - int(time.time()) <= 1
         events = []
@@ -307,13 +307,13 @@ async def test_client_secret_mints_an_ephemeral_key(emu: Emulator) -> None:
     )
     assert secret.value.startswith("ek_") and secret.expires_at > time.time()
     assert secret.session.instructions == "You are a pirate."
-    async with client(emu, secret.value).realtime.connect(model="gpt-realtime") as conn:
+    async with client(emu, secret.value).realtime.connect(model="gpt-realtime-2") as conn:
         created = await conn.recv()
         assert created.session.instructions == "You are a pirate."
         assert created.session.output_modalities == ["text"]
     emu.state["openai"]["ephemeral"][secret.value]["expires_at"] = time.time() - 1
     with pytest.raises(websockets.InvalidStatus) as info:
-        async with client(emu, secret.value).realtime.connect(model="gpt-realtime") as conn:
+        async with client(emu, secret.value).realtime.connect(model="gpt-realtime-2") as conn:
             await conn.recv()
     assert info.value.response.status_code == 401
     assert json.loads(info.value.response.body)["error"]["code"] == "invalid_api_key"
@@ -331,7 +331,7 @@ async def test_beta_header_is_refused_with_4000(emu: Emulator) -> None:
 
 async def test_parallel_calls_with_a_spoken_acknowledgement(emu: Emulator) -> None:
     time_tool = {**WEATHER_TOOL, "name": "get_time", "description": "Get the time in a city"}
-    async with client(emu).realtime.connect(model="gpt-realtime") as conn:
+    async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(session={
             "type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL, time_tool],
             "instructions": "Acknowledge briefly before calling tools."})

@@ -1,4 +1,8 @@
-"""The Gemini Live dialect: sans-IO protocol units, then whole sessions over loopback."""
+"""The Gemini Live dialect: sans-IO frame units, then whole sessions over loopback.
+
+The protocol's decisions (turns, timing, tools, lifecycle) are unit-tested without sockets in
+`test_emulator_gemini_protocol.py`.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from test_emulator_gemini_helpers import (
+from support.conformance.gemini import validate_server_message
+from support.emulator_fakes import (
     MODEL,
-    FakeHearing,
+    QueuedHearing,
     chunks,
     close_code,
     collect_until,
-    fake_components,
     open_ws,
     post_json,
     recv_json,
+    scripted_components,
     setup_msg,
     silence,
     tone,
@@ -27,21 +32,19 @@ from test_emulator_gemini_helpers import (
 )
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from realtimelab.conformance.gemini import validate_server_message
-from realtimelab.emulator.dialects.gemini import wire
-from realtimelab.emulator.dialects.gemini import DIALECT
-from realtimelab.emulator.dialects.gemini.shell import go_away_lead_s
+from realtimelab import catalogue
+from realtimelab.emulator.dialects.gemini import DIALECT, wire
 from realtimelab.emulator.dialects.gemini.frames import (
     AudioIn,
     Close,
-    GeminiProtocol,
+    GeminiFrames,
     SetupReceived,
     TextIn,
     ToolResponses,
     TurnsIn,
-    TurnState,
     UsageCounts,
 )
+from realtimelab.emulator.dialects.gemini.protocol import go_away_lead_s
 from realtimelab.emulator.dialects.gemini.setup import apply_constraints
 from realtimelab.emulator.dialects.gemini.tokens import TokenError, TokenStore
 from realtimelab.emulator.model import FunctionCall, UserMessage
@@ -81,8 +84,8 @@ def test_base64_both_alphabets_and_rates() -> None:
             wire.pcm_rate(bad)
 
 
-def _active(**setup: Any) -> GeminiProtocol:
-    proto = GeminiProtocol(api_version="v1beta")
+def _active(**setup: Any) -> GeminiFrames:
+    proto = GeminiFrames(api_version="v1beta")
     events = proto.receive(setup_msg(**setup))
     assert isinstance(events[0], SetupReceived), events
     proto.accept_setup()
@@ -105,7 +108,7 @@ def _active(**setup: Any) -> GeminiProtocol:
     ],
 )
 def test_setup_rejections(frames: list[str], code: int, reason_part: str) -> None:
-    proto = GeminiProtocol(api_version="v1beta")
+    proto = GeminiFrames(api_version="v1beta")
     events: list[Any] = []
     for i, frame in enumerate(frames):
         events = proto.receive(frame)
@@ -119,8 +122,8 @@ def test_setup_rejections(frames: list[str], code: int, reason_part: str) -> Non
 
 def test_snake_case_setup_like_the_sdk_sends() -> None:
     frame = json.dumps({"setup": {
-        "model": "models/gemini-live-2.5-flash-preview",
-        "generationConfig": {"responseModalities": ["TEXT"],
+        "model": "models/gemini-2.5-flash-native-audio-preview-12-2025",
+        "generationConfig": {"responseModalities": ["AUDIO"],
                              "speechConfig": {"voice_config": {"prebuilt_voice_config": {
                                  "voice_name": "Kore"}}}},
         "realtimeInputConfig": {"automatic_activity_detection": {
@@ -132,12 +135,12 @@ def test_snake_case_setup_like_the_sdk_sends() -> None:
                                   "required": ["city"]}}]}],
         "sessionResumption": {"transparent": True}, "inputAudioTranscription": {},
     }})
-    proto = GeminiProtocol()
+    proto = GeminiFrames()
     (event,) = proto.receive(frame)
     assert isinstance(event, SetupReceived)
     s = event.setup
     assert (s.modality, s.voice, s.barge_in, s.turn_coverage) == (
-        "text", "Kore", False, "TURN_INCLUDES_ALL_INPUT")
+        "audio", "Kore", False, "TURN_INCLUDES_ALL_INPUT")
     assert s.vad.start_sensitivity == "START_SENSITIVITY_LOW" and s.vad.silence_duration_ms == 100
     assert s.vad.params().silence_duration_ms == 100
     assert s.tools[0].behavior == "non_blocking"
@@ -165,32 +168,30 @@ def test_realtime_input_decoding_and_errors() -> None:
     assert isinstance(close, Close) and close.code == 1007
 
 
-def test_tool_state_machine_and_resumption_frames() -> None:
-    proto = _active(
+def test_tool_bookkeeping_and_resumption_frames() -> None:
+    frames = _active(
         tools=[{"functionDeclarations": [{"name": "a", "behavior": "BLOCKING"}, {"name": "b"}]}],
         sessionResumption={"transparent": True},
     )
-    assert proto.resumable
-    proto.begin_turn()
-    calls = [FunctionCall(proto.new_call_id(), "a", {}), FunctionCall(proto.new_call_id(), "b", {})]
-    frame = proto.tool_call_frame(calls)
-    validate_server_message(proto.encode(frame))
-    assert calls[0].call_id.startswith("function-call-")
-    assert proto.turn is TurnState.AWAITING_TOOLS  # "a" blocks; "b" is NON_BLOCKING on 3.8
-    assert proto.resumption_frame(None)["sessionResumptionUpdate"] == {
+    calls = [FunctionCall("function-call-1", "a", {}), FunctionCall("function-call-2", "b", {})]
+    frame = frames.tool_call_frame(calls)
+    validate_server_message(frames.encode(frame))
+    assert frames.blocking_pending == ["function-call-1"]  # "b" is NON_BLOCKING on 3.8
+    assert frames.resumption_frame(None)["sessionResumptionUpdate"] == {
         "newHandle": "", "resumable": False, "lastConsumedClientMessageIndex": "0"}
-    (ev,) = proto.receive(json.dumps({"tool_response": {"function_responses": [
-        {"id": calls[1].call_id, "response": {"x": 1}, "will_continue": True,
+    (ev,) = frames.receive(json.dumps({"tool_response": {"function_responses": [
+        {"id": "function-call-2", "response": {"x": 1}, "will_continue": True,
          "scheduling": "SILENT"}]}}))
     assert isinstance(ev, ToolResponses) and ev.responses[0].will_continue
-    assert proto.turn is TurnState.AWAITING_TOOLS and calls[1].call_id in proto.pending
-    (ev,) = proto.receive(json.dumps({"toolResponse": {"functionResponses": [
-        {"id": calls[0].call_id, "name": "a", "response": {"output": "ok"}}]}}))
-    assert isinstance(ev, ToolResponses) and ev.responses[0].output == 'ok'
-    assert proto.turn is TurnState.GENERATING
-    proto.turn_complete_frame(UsageCounts(prompt_text=3, response_audio=4))
-    assert not proto.resumable  # the generator-style NON_BLOCKING call is still running
-    (close,) = proto.receive(json.dumps({"toolResponse": {"functionResponses": [{"name": "a"}]}}))
+    assert "function-call-2" in frames.pending  # a generator-style call stays pending
+    (ev,) = frames.receive(json.dumps({"toolResponse": {"functionResponses": [
+        {"id": "function-call-1", "name": "a", "response": {"output": "ok"}}]}}))
+    assert isinstance(ev, ToolResponses) and ev.responses[0].output == "ok"
+    assert frames.blocking_pending == []
+    (late,) = frames.receive(json.dumps({"toolResponse": {"functionResponses": [
+        {"id": "function-call-1", "response": {}}]}}))
+    assert isinstance(late, ToolResponses) and not late.responses[0].known
+    (close,) = frames.receive(json.dumps({"toolResponse": {"functionResponses": [{"name": "a"}]}}))
     assert isinstance(close, Close) and close.code == 1007
 
 
@@ -264,15 +265,15 @@ FAST = 40.0
 
 
 @pytest.fixture
-def hearing() -> FakeHearing:
-    return FakeHearing()
+def hearing() -> QueuedHearing:
+    return QueuedHearing()
 
 
 @pytest.fixture
-async def emu(hearing: FakeHearing, request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+async def emu(hearing: QueuedHearing, request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
     options: dict[str, Any] = dict(getattr(request, "param", {}))
     config = EmulatorConfig(speed=options.pop("speed", FAST), **options)
-    async with Emulator(config, dialects=[DIALECT], components=fake_components(hearing)) as e:
+    async with Emulator(config, dialects=[DIALECT], components=scripted_components(hearing)) as e:
         yield e
 
 
@@ -314,22 +315,18 @@ async def test_text_turn_over_v1(emu: Emulator) -> None:
     await ws.close()
 
 
-async def test_text_modality_on_half_cascade_model(emu: Emulator) -> None:
+@pytest.mark.parametrize("model", ["gemini-2.0-flash-live-001", "gemini-live-2.5-flash-preview"])
+async def test_retired_models_are_refused_like_unknown_ones(emu: Emulator, model: str) -> None:
+    """Both half-cascade models were shut down on 2025-12-09: Google no longer finds them."""
     ws = await open_ws(emu.url)
-    await ws.send(json.dumps({"setup": {"model": "models/gemini-2.0-flash-live-001",
+    await ws.send(json.dumps({"setup": {"model": f"models/{model}",
                                         "generationConfig": {"responseModalities": ["TEXT"]}}}))
-    await recv_json(ws)
-    await ws.send(json.dumps({"realtimeInput": {"text": "ping"}}))
-    frames = _checked(await collect_until(ws, turn_complete))
-    text = "".join(p["text"] for f in frames
-                   for p in f.get("serverContent", {}).get("modelTurn", {}).get("parts", []))
-    assert text == "You said ping."
-    assert frames[-1]["usageMetadata"]["responseTokensDetails"][0]["modality"] == "TEXT"
-    await ws.close()
+    assert await close_code(ws) == (
+        1008, wire.model_not_found(f"models/{model}", "v1beta"))
 
 
 async def test_audio_turn_48k_with_vad_and_transcription(
-    emu: Emulator, hearing: FakeHearing
+    emu: Emulator, hearing: QueuedHearing
 ) -> None:
     hearing.queue.append("what is new")
     ws = await open_ws(emu.url)
@@ -351,7 +348,7 @@ async def test_audio_turn_48k_with_vad_and_transcription(
     assert await close_code(ws) == (1007, wire.INVALID_ARGUMENT)
 
 
-async def test_barge_in_and_no_interruption(emu: Emulator, hearing: FakeHearing) -> None:
+async def test_barge_in_and_no_interruption(emu: Emulator, hearing: QueuedHearing) -> None:
     ws = await open_ws(emu.url)
     await ws.send(setup_msg(realtimeInputConfig={
         "automaticActivityDetection": {"silenceDurationMs": 200}}))
@@ -387,7 +384,7 @@ async def test_barge_in_and_no_interruption(emu: Emulator, hearing: FakeHearing)
     await ws.close()
 
 
-async def test_manual_activity_brackets_a_turn(emu: Emulator, hearing: FakeHearing) -> None:
+async def test_manual_activity_brackets_a_turn(emu: Emulator, hearing: QueuedHearing) -> None:
     ws = await open_ws(emu.url)
     await ws.send(setup_msg(realtimeInputConfig={"automaticActivityDetection": {
         "disabled": True}}))
@@ -491,7 +488,7 @@ async def test_go_away_then_resume_restores_history(emu: Emulator) -> None:
     assert frames[-1]["sessionResumptionUpdate"]["lastConsumedClientMessageIndex"] == "1"
     go_away = await recv_json(ws, timeout=3)
     assert go_away == {"goAway": {"timeLeft": "0.300s"}}
-    assert await close_code(ws) == (1000, "")
+    assert await close_code(ws) == (1011, wire.DEADLINE_EXPIRED)  # as seen after goAway
 
     ws = await open_ws(emu.url)
     await ws.send(setup_msg(sessionResumption={"handle": handle}))
@@ -545,7 +542,7 @@ async def test_auth_paths_and_ephemeral_tokens(emu: Emulator) -> None:
 
 async def test_session_audio_limit() -> None:
     config = EmulatorConfig(speed=FAST, gemini_session_audio_s=0.5)
-    async with Emulator(config, dialects=[DIALECT], components=fake_components()) as emu:
+    async with Emulator(config, dialects=[DIALECT], components=scripted_components()) as emu:
         await _exceed_audio_limit(emu)
         ws = await open_ws(emu.url)  # with contextWindowCompression the session goes on
         await ws.send(setup_msg(contextWindowCompression={"slidingWindow": {}}))
@@ -582,5 +579,5 @@ async def test_malformed_session_does_not_hurt_another(emu: Emulator) -> None:
     await good.close()
 
 
-def test_model_constant_is_known() -> None:
-    assert MODEL.removeprefix("models/") in wire.KNOWN_MODELS
+def test_model_constant_is_served() -> None:
+    assert catalogue.usable("gemini", MODEL.removeprefix("models/")) is not None

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from support.conformance.openai import validate_server_event
 
-from realtimelab.conformance.openai import validate_server_event
 from realtimelab.emulator.dialects.openai.protocol import (
     Action,
     CancelResponse,
@@ -27,7 +27,7 @@ from realtimelab.vad import StreamingVad
 def make_proto(**kwargs: Any) -> RealtimeProtocol:
     audio = InputAudio(24000, lambda rate, p: StreamingVad(rate, p), None)
     return RealtimeProtocol(ids=IdMint(1), input_audio=audio, session_id="sess_test",
-                            model="gpt-realtime", created_at=1000.0, max_session_s=3600, **kwargs)
+                            model="gpt-realtime-2", created_at=1000.0, max_session_s=3600, **kwargs)
 
 
 def sent(actions: list[Action]) -> list[dict[str, Any]]:

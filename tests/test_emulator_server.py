@@ -37,7 +37,7 @@ from realtimelab.emulator.server import (
 )
 
 AUTH = {"Authorization": "Bearer sk-test"}
-REALTIME = "/realtime?model=gpt-realtime"
+REALTIME = "/realtime?model=gpt-realtime-2"
 
 
 def http(method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None,
@@ -126,7 +126,7 @@ async def test_upgrade_auth_and_unknown_paths(make_emulator: Any) -> None:
             pass
     assert info.value.response.status_code == 400
     # browser style: the key rides in a subprotocol, and `realtime` is selected
-    async with connect(emu.url + "//v1/realtime?model=gpt-realtime",
+    async with connect(emu.url + "//v1/realtime?model=gpt-realtime-2",
                        subprotocols=["realtime", "openai-insecure-api-key.sk-good"]) as ws:  # type: ignore[list-item]
         assert ws.subprotocol == "realtime"
         assert json.loads(await ws.recv())["type"] == "session.created"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
-from conftest import FakeBrain
+from support.fakes import FakeBrain
 from test_resilience_faults import (
     FAST,
     InputTap,

@@ -18,11 +18,11 @@ from typing import Annotated, Any, get_args
 import pytest
 from openai.types.realtime import RealtimeClientEvent
 from pydantic import Field, TypeAdapter
+from support.conformance.gemini import validate_client_message
 
 import realtimelab.session as session_module
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
-from realtimelab.conformance.gemini import validate_client_message
 from realtimelab.emulator.engine import default_components
 from realtimelab.emulator.server import Emulator
 from realtimelab.emulator.voice import Voice

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
-from conftest import FakeBrain
+from support.fakes import FakeBrain
 
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
@@ -110,7 +110,7 @@ class RecordingBrain(FakeBrain):
 FIRST_DEVICE = textwrap.dedent("""
     import asyncio, sys
     sys.path.insert(0, {tests!r})
-    from conftest import fake_components_value
+    from support.fakes import fake_components_value
     from realtimelab import events as ev
     from realtimelab.config import SessionConfig
     from realtimelab.emulator.server import Emulator, EmulatorConfig

@@ -10,9 +10,10 @@ module and translate its results back into frames. Nothing here knows any provid
   replace) — the brain's view of history.
 * `Engine` hears a turn (audio → text, blocking work in a thread), asks the brain for a `Reply`,
   synthesises it at the output rate, and hands back a `PacedStream`.
-* `PacedStream` releases transcript pieces and 20–100 ms audio chunks at real time × `speed`;
-  it can be cancelled mid-stream and reports how much audio it actually released, which is what
-  truncation and the `interrupted` assistant history entry need.
+* `PacedStream` releases transcript pieces and 20–100 ms audio chunks when the emulated model
+  has generated them: after a first-audio latency, faster than real time (`timing.py`); it can
+  be cancelled mid-stream and reports how much audio it actually released, which is what
+  truncation bounds and usage need.
 * `count_usage` is the one token rule both dialects report from.
 
 The brain, voice, hearing and VAD are reached through small Protocols and injected as
@@ -30,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 from realtimelab.emulator.model import Item, Reply, SessionFacts, ToolSpec
 from realtimelab.emulator.pacing import Clock, MonotonicClock, Pacer
+from realtimelab.emulator.timing import GenerationTiming
 
 # ------------------------------------------------------------------------------------------
 # Components (Protocols over brain.py, voice.py, hearing.py, vad.py)
@@ -353,8 +355,8 @@ class Conversation:
 class OutputPiece:
     """One piece of a reply: a transcript/text delta, or a chunk of audio.
 
-    `at_ms` is the media position where the piece starts; the stream releases it no earlier than
-    `at_ms / speed` after the stream began.
+    `at_ms` is the media position where the piece starts (for text, model time); the stream's
+    `Pacer` decides when that position has been generated.
     """
 
     kind: Literal["transcript", "audio", "text"]
@@ -367,8 +369,9 @@ class OutputPiece:
 TEXT_MS_PER_DELTA = 25.0  # text-mode pacing: one word-ish delta every 25 ms of "model time"
 
 
-def audio_pieces(segments: Sequence[tuple[str, bytes]], rate: int, chunk_ms: float = 40.0
-                 ) -> list[OutputPiece]:
+def audio_pieces(
+    segments: Sequence[tuple[str, bytes]], rate: int, chunk_ms: float = 40.0
+) -> list[OutputPiece]:
     """Interleave transcript words with the audio chunks that speak them.
 
     Each phrase's words are spread over its audio in proportion to their length, so a client
@@ -391,8 +394,11 @@ def audio_pieces(segments: Sequence[tuple[str, bytes]], rate: int, chunk_ms: flo
         audio: list[OutputPiece] = []
         for off in range(0, len(pcm), chunk):
             part = pcm[off : off + chunk]
-            audio.append(OutputPiece("audio", pos + off / bytes_per_ms, audio=part,
-                                     audio_ms=len(part) / bytes_per_ms))
+            audio.append(
+                OutputPiece(
+                    "audio", pos + off / bytes_per_ms, audio=part, audio_ms=len(part) / bytes_per_ms
+                )
+            )
         # stable merge: a word is released just before the chunk that starts speaking it
         merged = sorted(words_at + audio, key=lambda p: (p.at_ms, p.kind == "audio"))
         pieces += merged
@@ -407,7 +413,7 @@ def text_pieces(text: str) -> list[OutputPiece]:
 
 
 class PacedStream:
-    """Releases pieces at real time × speed; cancellable; counts the audio it let out.
+    """Releases pieces when they are generated; cancellable; counts the audio it let out.
 
     Iterate with `async for piece in stream`. `cancel()` (or simply stopping iteration) ends it;
     `sent_audio_ms` is the audio released so far — exactly what a client can have played.
@@ -514,12 +520,15 @@ class Heard:
 
 @dataclass
 class Engine:
-    """One session's brain, ears and voice, plus pacing. Blocking work runs in threads."""
+    """One session's brain, ears and voice, plus pacing. Blocking work runs in threads.
+
+    `timing` is the dialect's generation model (rate, first-audio latency, speed).
+    """
 
     components: Components
     input_rate: int
     output_rate: int
-    speed: float = 1.0
+    timing: GenerationTiming = field(default_factory=GenerationTiming)
     seed: int = 0
     clock: Clock = field(default_factory=MonotonicClock)
     chunk_ms: float = 40.0
@@ -553,23 +562,41 @@ class Engine:
         facts: SessionFacts | None = None,
     ) -> Reply:
         return await asyncio.to_thread(
-            self.brain.respond, list(history), tools=list(tools), instructions=instructions,
+            self.brain.respond,
+            list(history),
+            tools=list(tools),
+            instructions=instructions,
             facts=facts,
         )
 
-    async def speak(self, text: str, *, voice: str = "alloy", speed: float = 1.0) -> PacedStream:
-        """Synthesise `text` at the output rate and return it as a paced stream."""
+    async def speak(
+        self,
+        text: str,
+        *,
+        voice: str = "alloy",
+        speed: float = 1.0,
+        start: float | None = None,
+        cold: bool = True,
+    ) -> PacedStream:
+        """Synthesise `text` at the output rate and return it as a paced stream.
+
+        `start` is when the model began this reply (clock seconds), so the first-audio latency
+        counts the synthesis time; `cold=False` continues a reply without a second latency.
+        (Hook for streaming synthesis: a voice that yields segments as it goes can feed the
+        stream here instead of synthesising the whole text first.)
+        """
         if self._voice is None:
             self._voice = await asyncio.to_thread(self.components.voice)
         v = self._voice
         segments = await asyncio.to_thread(
             lambda: v.synthesize_segments(text, voice=voice, rate=self.output_rate, speed=speed)
         )
-        return PacedStream(audio_pieces(segments, self.output_rate, self.chunk_ms), self.pacer())
+        pieces = audio_pieces(segments, self.output_rate, self.chunk_ms)
+        return PacedStream(pieces, self.pacer(start=start, cold=cold))
 
-    def write(self, text: str) -> PacedStream:
+    def write(self, text: str, *, start: float | None = None, cold: bool = True) -> PacedStream:
         """Text-mode output: word deltas, paced like a model generating tokens."""
-        return PacedStream(text_pieces(text), self.pacer())
+        return PacedStream(text_pieces(text), self.pacer(start=start, audio=False, cold=cold))
 
-    def pacer(self) -> Pacer:
-        return Pacer(speed=self.speed, clock=self.clock)
+    def pacer(self, *, start: float | None = None, audio: bool = True, cold: bool = True) -> Pacer:
+        return self.timing.pacer(self.clock, start=start, audio=audio, cold=cold)

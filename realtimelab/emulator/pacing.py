@@ -1,11 +1,18 @@
-"""Release media at the pace a real server would, compressed by a `speed` factor.
+"""Release media when the emulated model has generated it: a clock, and a pacer on that clock.
 
-A real realtime model streams audio roughly as fast as it is played back. The emulator does the
-same so that barge-in, truncation and latency measurements mean something: after `t` seconds of
-wall time a stream has released `t * 1000 * speed` ms of media (plus an optional burst lead).
-`speed=2.0` plays twice as fast as real time; tests use 20–50 to stay quick.
+Real realtime models generate audio *faster* than it plays: after a first-audio latency they
+stream at some multiple of real time (the generation rate), and the client buffers the rest.
+A `Pacer` reproduces that schedule: media position `m` (ms of output) is released at
 
-The clock is injectable so the pacing rule can be unit-tested without sleeping.
+    start + (first_ms + m / rate) / 1000 / speed        (seconds on the clock)
+
+where `start` is when the model began the reply, `first_ms` the latency before its first
+audio, `rate` the generation rate (1.0 = real time) and `speed` the emulator-wide factor that
+compresses all time (tests use 8–50 to stay quick). `lead_ms` lets a stream start that far
+ahead of the schedule (a burst). See `timing.py` for the defaults and docs/emulator-timing.md
+for where they come from.
+
+The clock is injectable (`ManualClock`) so every schedule can be unit-tested without sleeping.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+__all__ = ["Clock", "ManualClock", "MonotonicClock", "Pacer"]
 
 
 class Clock(Protocol):
@@ -49,27 +58,48 @@ class ManualClock:
 
 
 class Pacer:
-    """Waits until `media_ms` of output may be released.
+    """Waits until `media_ms` of output may be released (see the module docstring).
 
-    The schedule starts at the first `wait_until` call. `lead_ms` lets a stream run that far
-    ahead of real time (a burst at the start, as real servers do), which keeps the first chunk
-    instant without letting the whole reply arrive at once.
+    `start` defaults to the clock's time at the first `delay_for` call, so a pacer made just
+    before streaming behaves like the old real-time pacer; pass the reply's start time to make
+    `first_ms` a floor under the work done before streaming (hearing, thinking, synthesis).
     """
 
-    def __init__(self, *, speed: float = 1.0, clock: Clock | None = None, lead_ms: float = 0.0):
+    def __init__(
+        self,
+        *,
+        speed: float = 1.0,
+        clock: Clock | None = None,
+        lead_ms: float = 0.0,
+        rate: float = 1.0,
+        first_ms: float = 0.0,
+        start: float | None = None,
+    ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
         self.speed = speed
+        self.rate = rate
+        self.first_ms = max(0.0, first_ms)
         self.clock: Clock = clock or MonotonicClock()
         self.lead_ms = lead_ms
-        self._t0: float | None = None
+        self._t0: float | None = start
+
+    @property
+    def started(self) -> float | None:
+        return self._t0
+
+    def due(self, media_ms: float) -> float:
+        """The clock time at which media position `media_ms` is generated."""
+        if self._t0 is None:
+            self._t0 = self.clock.now()
+        model_ms = self.first_ms + max(0.0, media_ms - self.lead_ms) / self.rate
+        return self._t0 + model_ms / 1000.0 / self.speed
 
     def delay_for(self, media_ms: float) -> float:
         """Seconds to wait before media position `media_ms` may be released (0 if due)."""
-        if self._t0 is None:
-            self._t0 = self.clock.now()
-        due = self._t0 + max(0.0, media_ms - self.lead_ms) / 1000.0 / self.speed
-        return max(0.0, due - self.clock.now())
+        return max(0.0, self.due(media_ms) - self.clock.now())
 
     async def wait_until(self, media_ms: float) -> None:
         delay = self.delay_for(media_ms)

@@ -1,26 +1,24 @@
-"""Gemini Live's server side as a sans-IO state machine: frames in → typed inputs, state → frames.
+"""Gemini Live's frames, sans-IO: client frames in → typed inputs; server messages built out.
 
-Why sans-IO: every rule of the wire (setup first, one member per message, both key spellings,
-both base64 alphabets, rate-checked audio, tool-call bookkeeping, when a session is resumable)
-can then be unit-tested by feeding dicts, without sockets or timers. The asyncio session in
-`gemini.py` only moves bytes and drives the provider-neutral engine.
+Why a layer of its own: every rule of the *wire* (setup first, one member per message, both key
+spellings, both base64 alphabets, rate-checked audio, tool-call bookkeeping) can be unit-tested
+by feeding dicts, and `protocol.LiveProtocol` — which *decides* what the server does — reads
+typed inputs instead of JSON.
 
-Two explicit state machines live here:
-
-* `Phase`: AWAIT_SETUP → SETTING_UP (setup parsed, waiting for the shell to check the resumption
-  handle and token) → ACTIVE → CLOSED. Anything but `setup` first, or a second `setup`, closes
-  with 1007; after CLOSED every input is ignored.
-* `TurnState`: IDLE → GENERATING (a model turn is open) ⇄ AWAITING_TOOLS (blocking calls out) →
-  IDLE at `turnComplete`. `resumable` is true only when IDLE with no call pending.
+The state machine here is the connection's `Phase`: AWAIT_SETUP → SETTING_UP (setup parsed,
+waiting for the protocol to check the resumption handle and token) → ACTIVE → CLOSED. Anything
+but `setup` first, or a second `setup`, closes with 1007; after CLOSED every input is ignored.
+`pending` keeps the tool calls the model is waiting on (blocking or not), which is what a
+`toolResponse` is checked against.
 
 Inputs are frozen dataclasses; a `Close` input means "close the socket with this code/reason".
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,13 +46,13 @@ __all__ = [
     "AudioStreamEnd",
     "Close",
     "ContextUpdate",
-    "GeminiProtocol",
+    "GeminiFrames",
+    "PendingCall",
     "Phase",
     "SetupReceived",
     "TextIn",
     "ToolResponse",
     "ToolResponses",
-    "TurnState",
     "TurnsIn",
     "UsageCounts",
     "VideoIn",
@@ -169,12 +167,6 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-class TurnState(enum.Enum):
-    IDLE = "idle"
-    GENERATING = "generating"
-    AWAITING_TOOLS = "awaiting_tools"
-
-
 @dataclass(frozen=True)
 class PendingCall:
     call_id: str
@@ -193,8 +185,6 @@ _REALTIME_MEMBERS = (
     "mediaChunks",
 )
 _SCHEDULING = frozenset({"SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"})
-#: Models that accept `contextUpdate` (mid-session instruction/tool changes).
-CONTEXT_UPDATE_MODELS = frozenset({"gemini-3.8-live", "gemini-3.8-live-extended-thinking"})
 
 
 def _close_invalid(detail: str) -> Close:
@@ -202,27 +192,22 @@ def _close_invalid(detail: str) -> Close:
 
 
 @dataclass
-class GeminiProtocol:
-    """One connection's protocol state. Mutable on purpose: it *is* the state machine.
+class GeminiFrames:
+    """One connection's wire state. Mutable on purpose: it *is* the phase machine.
 
-    `receive(frame)` returns inputs for the session to act on; the `*_frame` methods build the
-    server messages (dicts with camelCase keys) and keep the turn/tool state in step; `encode`
-    serialises a message the way Google does (compact UTF-8 JSON, sent as a binary frame).
+    `receive(frame)` returns typed inputs; the `*_frame` methods build the server messages
+    (dicts with camelCase keys); `encode` serialises a message the way Google does (compact
+    UTF-8 JSON, sent as a binary frame). `today` is the day model shutdowns are judged by.
     """
 
     api_version: str = "v1beta"
     token_setup: Mapping[str, Any] | None = None
     token_field_mask: Sequence[str] | None = None
-    seed: int | str = 0
+    today: dt.date | None = None
     phase: Phase = Phase.AWAIT_SETUP
-    turn: TurnState = TurnState.IDLE
     setup: GeminiSetup | None = None
     client_index: int = -1  # index of the last client message received (setup = 0)
     pending: dict[str, PendingCall] = field(default_factory=dict)
-    _rng: random.Random = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(f"gemini-calls:{self.seed}")
 
     # -- frames in ---------------------------------------------------------------------------
     def receive(self, frame: str | bytes) -> list[Input]:
@@ -277,7 +262,7 @@ class GeminiProtocol:
             return self._closing(_close_invalid("setup must be an object"))
         try:
             merged = apply_constraints(body, self.token_setup, self.token_field_mask)
-            setup = parse_setup(merged, api_version=self.api_version)
+            setup = parse_setup(merged, api_version=self.api_version, today=self.today)
         except SetupRejected as exc:
             return self._closing(Close(exc.code, exc.reason, exc.detail))
         self.setup = setup
@@ -285,7 +270,7 @@ class GeminiProtocol:
         return [SetupReceived(setup)]
 
     def accept_setup(self) -> dict[str, Any]:
-        """The shell checked handle and token: the session starts; returns `setupComplete`."""
+        """Handle and token were checked: the session starts; returns `setupComplete`."""
         if self.phase is not Phase.SETTING_UP:
             raise RuntimeError(f"accept_setup in phase {self.phase}")
         self.phase = Phase.ACTIVE
@@ -396,13 +381,11 @@ class GeminiProtocol:
                     known=pending is not None,
                 )
             )
-        if self.turn is TurnState.AWAITING_TOOLS and not self.blocking_pending:
-            self.turn = TurnState.GENERATING
         return [ToolResponses(tuple(out))]
 
     def _on_context_update(self, body: Mapping[str, Any]) -> list[Input]:
         assert self.setup is not None
-        if self.setup.model not in CONTEXT_UPDATE_MODELS:
+        if not self.setup.context_updates:
             return self._closing(Close(1008, wire.NOT_IMPLEMENTED, "contextUpdate"))
         probe_setup: dict[str, Any] = {"model": self.setup.model_path}
         if body.get("systemInstruction") is not None:
@@ -412,7 +395,7 @@ class GeminiProtocol:
             tool_list = tools_obj.get("tools", []) if isinstance(tools_obj, Mapping) else tools_obj
             probe_setup["tools"] = tool_list
         try:
-            probe = parse_setup(probe_setup, api_version=self.api_version)
+            probe = parse_setup(probe_setup, api_version=self.api_version, today=self.today)
         except SetupRejected as exc:
             raise _Invalid(exc.detail) from exc
         return [
@@ -427,17 +410,8 @@ class GeminiProtocol:
     def blocking_pending(self) -> list[str]:
         return [c.call_id for c in self.pending.values() if not c.non_blocking]
 
-    @property
-    def resumable(self) -> bool:
-        return self.turn is TurnState.IDLE and not self.pending
-
     # -- frames out ----------------------------------------------------------------------------
-    def begin_turn(self) -> None:
-        """A model turn opens (the reply is being computed or generated)."""
-        self.turn = TurnState.GENERATING
-
     def audio_frame(self, pcm: bytes) -> dict[str, Any]:
-        self.turn = TurnState.GENERATING if self.turn is TurnState.IDLE else self.turn
         part = {"inlineData": {"mimeType": wire.OUTPUT_MIME, "data": wire.b64encode_std(pcm)}}
         return {"serverContent": {"modelTurn": {"role": "model", "parts": [part]}}}
 
@@ -458,29 +432,21 @@ class GeminiProtocol:
 
     def turn_complete_frame(self, usage: UsageCounts | None) -> dict[str, Any]:
         """Closes the model turn; usage rides along (it sits outside the oneof)."""
-        self.turn = TurnState.IDLE
         msg: dict[str, Any] = {"serverContent": {"turnComplete": True}}
         if usage is not None:
             msg["usageMetadata"] = usage_metadata(usage, self.modality_name)
         return msg
 
-    def new_call_id(self) -> str:
-        """Ids shaped like Google's (`function-call-<19 digits>`), seeded for reproducibility."""
-        while True:
-            call_id = f"function-call-{self._rng.randrange(10**18, 10**19)}"
-            if call_id not in self.pending:
-                return call_id
-
-    def tool_call_frame(self, calls: Sequence[FunctionCall]) -> dict[str, Any]:
-        """Announce calls; blocking ones put the turn in AWAITING_TOOLS."""
+    def tool_call_frame(
+        self, calls: Sequence[FunctionCall], tools: Sequence[ToolSpec] | None = None
+    ) -> dict[str, Any]:
+        """Announce calls and remember them as pending (with their declared behaviour)."""
         assert self.setup is not None
-        specs = {t.name: t for t in self.setup.tools}
+        specs = {t.name: t for t in (self.setup.tools if tools is None else tools)}
         for call in calls:
             spec = specs.get(call.name)
             non_blocking = spec is not None and spec.behavior == "non_blocking"
             self.pending[call.call_id] = PendingCall(call.call_id, call.name, non_blocking)
-        if self.blocking_pending:
-            self.turn = TurnState.AWAITING_TOOLS
         return {
             "toolCall": {
                 "functionCalls": [

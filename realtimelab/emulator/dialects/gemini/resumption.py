@@ -9,6 +9,12 @@ exactly when the update says `resumable: false`).
 Handles are valid for `validity_s` (2 h is the commonly cited figure, unverified) and the store
 keeps at most `max_entries` snapshots, dropping the oldest, so a long-running emulator cannot
 grow without bound.
+
+The store also knows which connection *holds* each session (`claim` / `release`): the real
+service refuses to resume a session while an earlier connection of it is still open (1011,
+reported against the live API; see `protocol.RESUME_WHILE_OPEN`). A holder is represented by a
+callable saying whether its socket is still open, so a connection that closed without the
+store hearing about it yet (its handler still cleaning up) never blocks a resumption.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class Snapshot:
     session_audio_ms: float  # audio used by the session so far (the 15-min limit spans handles)
     last_client_index: int  # lastConsumedClientMessageIndex at snapshot time
     token_name: str | None = None
+    session_key: str = ""  # the logical session the handle resumes (shared by its handles)
     created_at: float = 0.0
 
 
@@ -51,6 +58,7 @@ class ResumptionStore:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, Snapshot] = OrderedDict()
+        self._holders: dict[str, Callable[[], bool]] = {}
         self._lock = threading.Lock()
 
     def put(self, snapshot: Snapshot) -> str:
@@ -72,6 +80,26 @@ class ResumptionStore:
                 return None
             return snap
 
+    def claim(self, session_key: str, alive: Callable[[], bool]) -> bool:
+        """Make `alive`'s connection the session's holder; False while another holder is open."""
+        with self._lock:
+            holder = self._holders.get(session_key)
+            if holder is not None and holder is not alive and holder():
+                return False
+            self._holders[session_key] = alive
+            return True
+
+    def held(self, session_key: str) -> bool:
+        """Whether an open connection holds the session."""
+        with self._lock:
+            holder = self._holders.get(session_key)
+            return holder is not None and holder()
+
+    def release(self, session_key: str, alive: Callable[[], bool]) -> None:
+        """The holder's connection ended (no-op if another connection took over)."""
+        with self._lock:
+            if self._holders.get(session_key) is alive:
+                del self._holders[session_key]
+
     def __len__(self) -> int:
         return len(self._entries)
-

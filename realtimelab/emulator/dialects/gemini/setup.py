@@ -3,7 +3,13 @@
 Pure functions, no sockets: the dialect feeds the (already camelCased) setup dict and gets either
 a `GeminiSetup` or a `SetupRejected(code, reason)` carrying the close the real server would send
 (reference/gemini-live.md §8): 1007 "Request contains an invalid argument." for schema errors,
-1008 "models/X is not found …" for unknown models.
+1008 "models/X is not found …" for unknown models and for models Google no longer serves.
+
+Model facts (which models exist, whether they are still served, whether they may answer in
+TEXT, how they run tools, whether they take `contextUpdate`) come from the shared catalogue
+(`realtimelab.catalogue`). Everything else here is the emulator's own reading of the wire: the
+function-declaration schemas (`schema.py`) and the VAD sensitivities (`VAD_START` / `VAD_END`
+below) deliberately do not reuse the client's mappings, so a client mistake is caught.
 
 Validation is deliberately strict about *shape* (unknown keys, wrong types, bad enum values are
 1007, as Google's proto3-JSON parser rejects them) and lenient about *values* the emulator
@@ -16,13 +22,16 @@ locked field can never be smuggled past it.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from realtimelab import catalogue
 from realtimelab.emulator.dialects.gemini import wire
+from realtimelab.emulator.dialects.gemini.schema import SchemaRejected, declaration_parameters
 from realtimelab.emulator.model import ToolSpec
-from realtimelab.schema import SchemaError, json_schema_from_gemini_declaration
+from realtimelab.vad import VadParams
 
 __all__ = [
     "GeminiSetup",
@@ -47,6 +56,19 @@ def _invalid(detail: str) -> SetupRejected:
     return SetupRejected(1007, wire.INVALID_ARGUMENT, detail)
 
 
+#: How the emulator's server hears `startOfSpeechSensitivity`: (energy threshold, speech needed
+#: before speech "starts" in ms). Google publishes no numbers; HIGH is the Gemini API default.
+VAD_START: Mapping[str, tuple[float, int]] = {"HIGH": (0.3, 40), "LOW": (0.7, 160)}
+#: `endOfSpeechSensitivity` → silence that ends a turn (ms). HIGH (the default) ends sooner.
+VAD_END: Mapping[str, int] = {"HIGH": 400, "LOW": 1000}
+
+
+def _sensitivity(value: str | None, prefix: str) -> str:
+    """`START_SENSITIVITY_LOW` → `LOW`; unset or `*_UNSPECIFIED` → the default, `HIGH`."""
+    key = (value or "").upper().removeprefix(prefix)
+    return key if key in ("HIGH", "LOW") else "HIGH"
+
+
 @dataclass(frozen=True)
 class VadSettings:
     """`realtimeInputConfig.automaticActivityDetection`, None meaning "server default"."""
@@ -57,18 +79,24 @@ class VadSettings:
     prefix_padding_ms: int | None = None
     silence_duration_ms: int | None = None
 
-    def params(self) -> Any:
-        """`realtimelab.vad.VadParams` for the engine, or None when the client brackets turns."""
+    def params(self) -> VadParams | None:
+        """The engine's VAD settings, or None when the client brackets turns itself.
+
+        `prefixPaddingMs` is read as the API reference words it ("the required duration of
+        detected speech before start-of-speech is committed"): speech needed before the turn
+        starts. `silenceDurationMs` overrides what the end sensitivity implies.
+        """
         if self.disabled:
             return None
-        from realtimelab.vad import gemini_params
-
-        return gemini_params(
-            self.start_sensitivity,
-            self.end_sensitivity,
-            self.prefix_padding_ms,
-            self.silence_duration_ms,
-        )
+        threshold, min_speech = VAD_START[
+            _sensitivity(self.start_sensitivity, "START_SENSITIVITY_")
+        ]
+        silence = VAD_END[_sensitivity(self.end_sensitivity, "END_SENSITIVITY_")]
+        if self.prefix_padding_ms is not None:
+            min_speech = self.prefix_padding_ms
+        if self.silence_duration_ms is not None:
+            silence = self.silence_duration_ms
+        return VadParams(threshold=threshold, silence_duration_ms=silence, min_speech_ms=min_speech)
 
 
 @dataclass(frozen=True)
@@ -91,6 +119,7 @@ class GeminiSetup:
     resume_handle: str | None = None
     transparent: bool = False
     compression: bool = False
+    context_updates: bool = False  # the model accepts `contextUpdate` (catalogue fact)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -165,8 +194,12 @@ _VAD_KEYS = frozenset(
     }
 )
 _REALTIME_INPUT_KEYS = frozenset(
-    {"automaticActivityDetection", "activityHandling", "turnCoverage",
-     "interimTranscriptTimestampEnabled"}
+    {
+        "automaticActivityDetection",
+        "activityHandling",
+        "turnCoverage",
+        "interimTranscriptTimestampEnabled",
+    }
 )
 _START_SENS = frozenset(
     {"START_SENSITIVITY_UNSPECIFIED", "START_SENSITIVITY_HIGH", "START_SENSITIVITY_LOW"}
@@ -187,13 +220,30 @@ _TURN_COVERAGE = frozenset(
 )
 _BEHAVIOR = frozenset({"UNSPECIFIED", "BLOCKING", "NON_BLOCKING"})
 _DECLARATION_KEYS = frozenset(
-    {"name", "description", "parameters", "parametersJsonSchema", "response",
-     "responseJsonSchema", "behavior"}
+    {
+        "name",
+        "description",
+        "parameters",
+        "parametersJsonSchema",
+        "response",
+        "responseJsonSchema",
+        "behavior",
+    }
 )
 _TOOL_KEYS = frozenset(
-    {"functionDeclarations", "googleSearch", "googleSearchRetrieval", "codeExecution",
-     "urlContext", "retrieval", "computerUse", "fileSearch", "googleMaps", "enterpriseWebSearch",
-     "mcpServers"}
+    {
+        "functionDeclarations",
+        "googleSearch",
+        "googleSearchRetrieval",
+        "codeExecution",
+        "urlContext",
+        "retrieval",
+        "computerUse",
+        "fileSearch",
+        "googleMaps",
+        "enterpriseWebSearch",
+        "mcpServers",
+    }
 )
 
 
@@ -264,24 +314,35 @@ def _content_text(value: Any, where: str) -> str:
     return "\n".join(texts)
 
 
-def _model_name(raw: Any, version: str) -> str:
+def _model(raw: Any, version: str, today: dt.date | None) -> catalogue.Model:
+    """The catalogue entry for `setup.model`; unknown and retired models are refused alike.
+
+    Google answers both with the same 1008 "… is not found for API version …" close (the
+    half-cascade models shut down on 2025-12-09 stopped being found), and model names must match
+    exactly: there are no dated aliases on Gemini Live.
+    """
     if not isinstance(raw, str) or not raw:
         raise _invalid("setup.model is required")
     name = raw.removeprefix("models/")
-    if name not in wire.KNOWN_MODELS:
-        shown = raw if raw.startswith("models/") else f"models/{raw}"
+    shown = raw if raw.startswith("models/") else f"models/{raw}"
+    entry = catalogue.find_model("gemini", name)
+    if entry is None or entry.name != name:
         raise SetupRejected(1008, wire.model_not_found(shown, version), "unknown model")
-    return name
+    try:
+        catalogue.usable("gemini", name, today=today)
+    except catalogue.RetiredModelError as exc:
+        raise SetupRejected(1008, wire.model_not_found(shown, version), str(exc)) from None
+    return entry
 
 
-def _tools(raw: Any, model: str) -> tuple[ToolSpec, ...]:
+def _tools(raw: Any, model: catalogue.Model) -> tuple[ToolSpec, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise _invalid("setup.tools must be a list")
     specs: list[ToolSpec] = []
     seen: set[str] = set()
-    default_behavior = "NON_BLOCKING" if model in wire.NON_BLOCKING_BY_DEFAULT else "BLOCKING"
+    default_behavior = "NON_BLOCKING" if model.tools == "async_default" else "BLOCKING"
     for tool in raw:
         tool_obj = _obj(tool, "setup.tools[]")
         _only(tool_obj, _TOOL_KEYS, "setup.tools[]")
@@ -298,14 +359,14 @@ def _tools(raw: Any, model: str) -> tuple[ToolSpec, ...]:
                 raise _invalid(f"duplicate function declaration {name!r}")
             seen.add(name)
             try:
-                params = json_schema_from_gemini_declaration(d)
-            except SchemaError as exc:
-                raise _invalid(f"{name}: {exc}") from exc
+                params = declaration_parameters(d)
+            except SchemaRejected as exc:
+                raise _invalid(str(exc)) from exc
             behavior = _enum(d.get("behavior"), _BEHAVIOR, f"{name}.behavior")
             if behavior in (None, "UNSPECIFIED"):
                 behavior = default_behavior
-            if model in wire.SYNC_TOOLS_ONLY:
-                behavior = "BLOCKING"  # 3.1 Flash Live runs tools synchronously only
+            if model.tools == "sync":
+                behavior = "BLOCKING"  # e.g. 3.1 Flash Live runs tools synchronously only
             specs.append(
                 ToolSpec(
                     name=name,
@@ -317,11 +378,15 @@ def _tools(raw: Any, model: str) -> tuple[ToolSpec, ...]:
     return tuple(specs)
 
 
-def parse_setup(raw_setup: Any, *, api_version: str) -> GeminiSetup:
-    """Validate a camelCased `setup` object; raise `SetupRejected` with the server's close."""
+def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = None) -> GeminiSetup:
+    """Validate a camelCased `setup` object; raise `SetupRejected` with the server's close.
+
+    `today` is the day model shutdowns are judged by (None: the real date).
+    """
     setup = _obj(raw_setup, "setup")
     _only(setup, _SETUP_KEYS, "setup")
-    model = _model_name(setup.get("model"), api_version)
+    entry = _model(setup.get("model"), api_version, today)
+    model = entry.name
     if setup.get("explicitVadSignal") is not None:
         raise _invalid("explicitVadSignal is not supported on the Gemini API")
 
@@ -334,7 +399,7 @@ def parse_setup(raw_setup: Any, *, api_version: str) -> GeminiSetup:
     if not isinstance(modalities, list) or len(modalities) != 1:
         raise _invalid("responseModalities must hold exactly one modality")
     modality_name = _enum(modalities[0], frozenset({"AUDIO", "TEXT"}), "responseModalities")
-    if modality_name == "TEXT" and model in wire.NATIVE_AUDIO_MODELS:
+    if modality_name == "TEXT" and not entry.text_output:
         raise SetupRejected(1007, wire.TEXT_NOT_SUPPORTED, model)
     if gen.get("thinkingConfig") is not None and model == "gemini-3.8-live":
         raise _invalid("gemini-3.8-live does not accept a thinking config")
@@ -345,7 +410,7 @@ def parse_setup(raw_setup: Any, *, api_version: str) -> GeminiSetup:
     voice_cfg = _obj(speech.get("voiceConfig"), "speechConfig.voiceConfig")
     prebuilt = _obj(voice_cfg.get("prebuiltVoiceConfig"), "voiceConfig.prebuiltVoiceConfig")
     voice = prebuilt.get("voiceName", wire.DEFAULT_VOICE)
-    voices = wire.HALF_CASCADE_VOICES if model in wire.HALF_CASCADE_MODELS else wire.HD_VOICES
+    voices = wire.HALF_CASCADE_VOICES if entry.audio == "cascade" else wire.HD_VOICES
     if voice not in voices:
         raise _invalid(f"unknown voice {voice!r} for {model}")
     language = speech.get("languageCode")
@@ -387,7 +452,7 @@ def parse_setup(raw_setup: Any, *, api_version: str) -> GeminiSetup:
         voice=voice,
         language_code=language,
         instructions=_content_text(setup.get("systemInstruction"), "systemInstruction"),
-        tools=_tools(setup.get("tools"), model),
+        tools=_tools(setup.get("tools"), entry),
         vad=vad,
         activity_handling=(
             handling
@@ -405,6 +470,7 @@ def parse_setup(raw_setup: Any, *, api_version: str) -> GeminiSetup:
         resume_handle=handle or None,
         transparent=_bool(res.get("transparent"), "sessionResumption.transparent"),
         compression=compression is not None,
+        context_updates=entry.context_updates,
         raw=copy.deepcopy(dict(setup)),
     )
 

@@ -92,8 +92,14 @@ class TokenStore:
         req = wire.camelize(body)
         unknown = sorted(
             set(req)
-            - {"expireTime", "newSessionExpireTime", "uses", "bidiGenerateContentSetup",
-               "fieldMask", "name"}
+            - {
+                "expireTime",
+                "newSessionExpireTime",
+                "uses",
+                "bidiGenerateContentSetup",
+                "fieldMask",
+                "name",
+            }
         )
         if unknown:
             raise TokenError(f"Invalid JSON payload received. Unknown name(s): {unknown}")
@@ -121,8 +127,10 @@ class TokenStore:
         setup = req.get("bidiGenerateContentSetup")
         if setup is not None and not isinstance(setup, Mapping):
             raise TokenError("bidiGenerateContentSetup must be an object")
-        if setup and isinstance(setup.get("model"), str) and not setup["model"].startswith(
-            ("models/", "tunedModels/")
+        if (
+            setup
+            and isinstance(setup.get("model"), str)
+            and not setup["model"].startswith(("models/", "tunedModels/"))
         ):
             setup = {**setup, "model": f"models/{setup['model']}"}
         mask_raw = req.get("fieldMask")

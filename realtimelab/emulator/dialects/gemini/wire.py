@@ -25,6 +25,9 @@ TEXT_NOT_SUPPORTED = (
     "The requested combination of response modalities (TEXT) is not supported by the model"
 )
 NOT_IMPLEMENTED = "Operation is not implemented, or supported, or enabled"
+#: The 1011 reason Google uses for deadlines: seen after `goAway` (one captured log, timeLeft
+#: ~50-60 s) and for the session audio limit.
+DEADLINE_EXPIRED = "Deadline expired before operation could complete."
 
 
 def model_not_found(model: str, version: str) -> str:
@@ -35,29 +38,7 @@ def model_not_found(model: str, version: str) -> str:
     )
 
 
-# --- models and voices (reference §6) ---------------------------------------------------------
-
-#: Native-audio models: AUDIO output only (TEXT modality rejected).
-NATIVE_AUDIO_MODELS: frozenset[str] = frozenset(
-    {
-        "gemini-3.8-live",
-        "gemini-3.8-live-extended-thinking",
-        "gemini-3.1-flash-live-preview",
-        "gemini-2.5-flash-native-audio-preview-12-2025",
-        "gemini-2.5-flash-native-audio-preview-09-2025",
-    }
-)
-#: Half-cascade models: native audio in, TTS out; TEXT modality allowed; 8 voices.
-HALF_CASCADE_MODELS: frozenset[str] = frozenset(
-    {"gemini-live-2.5-flash-preview", "gemini-2.0-flash-live-001"}
-)
-KNOWN_MODELS: frozenset[str] = NATIVE_AUDIO_MODELS | HALF_CASCADE_MODELS
-#: Models whose function calls are NON_BLOCKING unless declared BLOCKING (3.8 Live).
-NON_BLOCKING_BY_DEFAULT: frozenset[str] = frozenset(
-    {"gemini-3.8-live", "gemini-3.8-live-extended-thinking"}
-)
-#: Models that only run synchronous tools: NON_BLOCKING is treated as BLOCKING (3.1 Flash Live).
-SYNC_TOOLS_ONLY: frozenset[str] = frozenset({"gemini-3.1-flash-live-preview"})
+# --- voices (reference §6); which models exist lives in `realtimelab.catalogue` -----------
 
 HD_VOICES: frozenset[str] = frozenset(
     [
@@ -93,6 +74,7 @@ HD_VOICES: frozenset[str] = frozenset(
         "Zubenelgenubi",
     ]
 )
+#: The 8 voices of the half-cascade (TTS) models, all retired on 2025-12-09.
 HALF_CASCADE_VOICES: frozenset[str] = frozenset(
     ["Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr"]
 )

@@ -1,8 +1,10 @@
-"""Shared helpers for the Gemini emulator tests: fake components, signals, a raw client.
+"""Helpers for the emulator's Gemini tests: scripted components, signals, a raw client.
 
-The fakes keep the tests deterministic and fast: the brain follows a few scripted rules, the
-voice renders 60 ms of tone per word, the ears return whatever the test queued. The real VAD is
-used (it is cheap and its parameters are part of what the dialect must honour).
+The fakes keep the tests deterministic and fast: the brain follows a few scripted rules
+(`ScriptedBrain`), the voice renders 60 ms of tone per word (`ToneVoice`), the ears return
+whatever the test queued (`QueuedHearing`). The real VAD is used (it is cheap and its
+parameters are part of what the dialect must honour). `scripted_components(hearing)` bundles
+them for `Emulator(components=...)`.
 """
 
 from __future__ import annotations
@@ -29,13 +31,11 @@ from realtimelab.emulator.model import (
     UserMessage,
 )
 
-__test__ = False  # pytest: nothing to collect here
-
 GEMINI_PATH = "/ws/google.ai.generativelanguage.{v}.GenerativeService.BidiGenerateContent"
 MODEL = "models/gemini-3.8-live"
 
 
-class FakeBrain:
+class ScriptedBrain:
     """Scripted replies keyed on the last history item (tools called by keyword)."""
 
     def __init__(self, seed: int = 0) -> None:
@@ -68,7 +68,7 @@ class FakeBrain:
         return Reply(text=f"You said {text}." if text else "Hello.")
 
 
-class FakeVoice:
+class ToneVoice:
     """60 ms of a 220 Hz tone per word, one segment per phrase."""
 
     def synthesize_segments(
@@ -89,7 +89,7 @@ class Transcript:
 
 
 @dataclass
-class FakeHearing:
+class QueuedHearing:
     """Returns queued texts in order, then `default`."""
 
     queue: list[str] = field(default_factory=list)
@@ -101,8 +101,8 @@ class FakeHearing:
         return Transcript(self.queue.pop(0) if self.queue else self.default)
 
 
-def fake_components(hearing: FakeHearing | None = None) -> Components:
-    ears = hearing or FakeHearing()
+def scripted_components(hearing: QueuedHearing | None = None) -> Components:
+    ears = hearing or QueuedHearing()
 
     def vad(rate: int, params: Any) -> Any:
         from realtimelab.vad import StreamingVad
@@ -110,8 +110,8 @@ def fake_components(hearing: FakeHearing | None = None) -> Components:
         return StreamingVad(rate, params)
 
     return Components(
-        brain=lambda seed: FakeBrain(seed),
-        voice=FakeVoice,
+        brain=lambda seed: ScriptedBrain(seed),
+        voice=ToneVoice,
         hearing=lambda tools, brain: ears,
         vad=vad,
     )

@@ -1,0 +1,89 @@
+"""Tiny deterministic stand-ins for the emulator's brain, voice and ears.
+
+Used when a test is about the protocol or the client rather than the emulator's intelligence:
+the brain echoes and calls a tool when the user names it, the voice is a tone (60 ms per
+character), the ears hear whatever `FakeHearing.text` says. The VAD stays real (it is cheap and
+its parameters are part of what the dialects must honour).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from realtimelab.emulator.engine import Components, default_components
+from realtimelab.emulator.model import (
+    FunctionResult,
+    Item,
+    PlannedCall,
+    Reply,
+    SessionFacts,
+    ToolSpec,
+    UserMessage,
+)
+
+__all__ = [
+    "FakeBrain",
+    "FakeHearing",
+    "FakeTranscript",
+    "FakeVoice",
+    "fake_components_value",
+]
+
+
+class FakeBrain:
+    """Echo brain: calls a declared tool when the user names it, folds results, else echoes."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.calls: list[list[Item]] = []
+
+    def respond(self, history: Sequence[Item], *, tools: Sequence[ToolSpec],
+                instructions: str = "", facts: SessionFacts | None = None) -> Reply:
+        self.calls.append(list(history))
+        last = history[-1] if history else None
+        if isinstance(last, FunctionResult):
+            return Reply(text=f"Result from {last.name}: {last.output}")
+        text = last.text if isinstance(last, UserMessage) else ""
+        for tool in tools:
+            if tool.name in text or tool.name.replace("_", " ") in text:
+                city = text.rsplit(" ", 1)[-1].strip("?.!")
+                return Reply(tool_calls=(PlannedCall(tool.name, {"city": city}),),
+                             preamble="Let me check." if "check" in instructions else "")
+        return Reply(text=f"You said: {text}" if text else "Hello there! How can I help?")
+
+
+class FakeVoice:
+    """A 220 Hz tone, 60 ms per character: long enough to interrupt, cheap to make."""
+
+    def synthesize_segments(self, text: str, *, voice: str = "alloy", rate: int = 24000,
+                            speed: float = 1.0) -> list[tuple[str, bytes]]:
+        out = []
+        for phrase in [p for p in text.split(". ") if p]:
+            n = int(rate * 0.06 * len(phrase) / speed)
+            samples = (int(8000 * math.sin(2 * math.pi * 220 * i / rate)) for i in range(n))
+            out.append((phrase, b"".join(s.to_bytes(2, "little", signed=True) for s in samples)))
+        return out
+
+
+@dataclass(frozen=True)
+class FakeTranscript:
+    text: str
+    recognised: bool = True
+    confidence: float = 1.0
+
+
+class FakeHearing:
+    """Hears whatever `text` is set to (tests set `FakeHearing.text` before speaking)."""
+
+    text = "hello"
+
+    def transcribe(self, pcm: bytes, rate: int) -> FakeTranscript:
+        return FakeTranscript(type(self).text)
+
+
+def fake_components_value() -> Components:
+    real = default_components()
+    return Components(brain=FakeBrain, voice=FakeVoice,
+                      hearing=lambda tools, brain: FakeHearing(), vad=real.vad)
