@@ -43,8 +43,9 @@ _LAZY: dict[str, str] = {
     "ToolResultRecord": "realtimelab.providers.base",
     "Secret": "realtimelab.auth",
     "EphemeralToken": "realtimelab.auth",
-    "mint_openai_client_secret": "realtimelab.auth",
-    "mint_gemini_token": "realtimelab.auth",
+    "mint_token": "realtimelab.auth",
+    "RealtimeLabError": "realtimelab.errors",
+    "UnsupportedSetting": "realtimelab.errors",
     "SampleRateError": "realtimelab.audio",
     "Emulator": "realtimelab.emulator.server",
     "EmulatorConfig": "realtimelab.emulator.server",
@@ -83,6 +84,7 @@ __all__ = [
     "Interrupted",
     "OutputTranscript",
     "RateLimits",
+    "RealtimeLabError",
     "RealtimeSession",
     "ReconnectPolicy",
     "Reconnected",
@@ -113,14 +115,14 @@ __all__ = [
     "ToolResultRecord",
     "TurnComplete",
     "Unreachable",
+    "UnsupportedSetting",
     "Usage",
     "UserText",
     "Vad",
     "__version__",
     "acknowledgement_instructions",
     "connect",
-    "mint_gemini_token",
-    "mint_openai_client_secret",
+    "mint_token",
     "tool",
     "turn_metrics",
 ]
@@ -141,14 +143,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from realtimelab.audio import SampleRateError
-    from realtimelab.auth import (
-        EphemeralToken,
-        Secret,
-        mint_gemini_token,
-        mint_openai_client_secret,
-    )
+    from realtimelab.auth import EphemeralToken, Secret, mint_token
     from realtimelab.config import ConfigError, SessionConfig, Vad
     from realtimelab.emulator.server import Emulator, EmulatorConfig, EmulatorThread
+    from realtimelab.errors import RealtimeLabError, UnsupportedSetting
     from realtimelab.events import (
         AudioChunk,
         Closed,

@@ -5,16 +5,16 @@ outputs and tracebacks. `Secret` prints as `Secret('…abcd')` (at most the last
 and must be unwrapped explicitly with `.reveal()` at the one place that puts it on the wire.
 
 Ephemeral tokens let a browser or a less-trusted process open a realtime session without the
-real key: OpenAI mints `ek_…` client secrets (`POST /v1/realtime/client_secrets`), Gemini mints
-`auth_tokens/…` (`POST /v1alpha/auth_tokens`). Both minting helpers use only the standard
-library (`urllib` in a worker thread), so no HTTP dependency is added; both work against the
-emulator, which serves the same endpoints.
+real key. Each provider mints its own kind (OpenAI `ek_…` client secrets, Gemini
+`auth_tokens/…`) in its folder's `auth.py`; `mint_token(provider, api_key, ...)` reaches any of
+them through the provider registry. The minting helpers use only the standard library
+(`urllib` in a worker thread, `post_json` below), so no HTTP dependency is added, and work
+against the emulator, which serves the same endpoints. Which environment variables hold a key
+is also the provider's to say (`ProviderSpec.env_keys`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 import os
 import urllib.error
@@ -23,21 +23,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtimelab.errors import RealtimeLabError
 from realtimelab.events import Provider
+from realtimelab.providers.registry import get
 
 __all__ = [
     "AuthError",
     "EphemeralToken",
     "Secret",
     "api_key_from_env",
-    "mint_gemini_token",
-    "mint_openai_client_secret",
+    "http_base",
+    "mint_token",
+    "post_json",
 ]
 
-ENV_KEYS: Mapping[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-}
 _PREFIXES = ("sk-proj-", "sk-", "ek_", "auth_tokens/", "AIza")
 
 
@@ -77,20 +76,17 @@ def as_secret(value: str | Secret | None) -> Secret | None:
 
 
 def api_key_from_env(provider: Provider, env: Mapping[str, str] | None = None) -> Secret | None:
-    """The provider's key from the environment (`OPENAI_API_KEY`; `GEMINI_API_KEY`, then
-    `GOOGLE_API_KEY`, the order google-genai uses), or None."""
+    """The provider's key from the environment, or None: the first of its
+    `ProviderSpec.env_keys` that is set (e.g. `GEMINI_API_KEY`, then `GOOGLE_API_KEY`).
+    An unknown provider raises `UnknownProviderError` (a ValueError)."""
     env = os.environ if env is None else env
-    try:
-        names = ENV_KEYS[provider]
-    except KeyError:
-        raise ValueError(f"unknown provider {provider!r}; use one of {sorted(ENV_KEYS)}") from None
-    for name in names:
+    for name in get(provider).env_keys:
         if env.get(name, "").strip():
             return Secret(env[name])
     return None
 
 
-class AuthError(RuntimeError):
+class AuthError(RealtimeLabError, RuntimeError):
     """Minting a token failed. The message never contains the key."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -110,7 +106,7 @@ class EphemeralToken:
     """OpenAI: the session configuration the server locked into the secret."""
 
 
-def _http_base(base_url: str) -> str:
+def http_base(base_url: str) -> str:
     """Accept ws(s):// (an emulator URL) or http(s)://, with or without a trailing /v1."""
     url = base_url.rstrip("/")
     for ws, http in (("wss://", "https://"), ("ws://", "http://")):
@@ -122,9 +118,11 @@ def _http_base(base_url: str) -> str:
     return url
 
 
-def _post_json(
+def post_json(
     url: str, body: Mapping[str, Any], headers: Mapping[str, str], secret: Secret, timeout: float
 ) -> dict[str, Any]:
+    """POST `body` as JSON and return the JSON object answered; `AuthError` otherwise, with
+    `secret` scrubbed from every message (an error body can echo the request)."""
     data = json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="POST")
     req.add_header("Content-Type", "application/json")
@@ -147,79 +145,11 @@ def _post_json(
     return payload
 
 
-async def mint_openai_client_secret(
-    api_key: str | Secret,
-    *,
-    base_url: str = "https://api.openai.com",
-    session: Mapping[str, Any] | None = None,
-    expires_s: int = 600,
-    timeout: float = 30.0,
-) -> EphemeralToken:
-    """Mint an OpenAI `ek_…` client secret (GA `POST /v1/realtime/client_secrets`).
-
-    `session` is a GA session object (`{"type": "realtime", …}`) locked into the secret;
-    `expires_s` (10–7200) limits only when new sessions may start.
-    """
-    if not 10 <= expires_s <= 7200:
-        raise ValueError(f"expires_s must be within 10..7200 seconds, got {expires_s}")
-    key = Secret(api_key)
-    body = {
-        "expires_after": {"anchor": "created_at", "seconds": expires_s},
-        "session": dict(session or {"type": "realtime"}),
-    }
-    url = f"{_http_base(base_url)}/v1/realtime/client_secrets"
-    headers = {"Authorization": f"Bearer {key.reveal()}"}
-    payload = await asyncio.to_thread(_post_json, url, body, headers, key, timeout)
-    value = payload.get("value") or (payload.get("client_secret") or {}).get("value")
-    if not isinstance(value, str) or not value:
-        raise AuthError(f"POST {url}: no `value` in the response (keys: {sorted(payload)})")
-    expires = payload.get("expires_at")
-    return EphemeralToken(
-        provider="openai",
-        value=Secret(value),
-        expires_at=float(expires) if isinstance(expires, int | float) else None,
-        session=payload.get("session") or {},
-    )
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat()
-
-
-async def mint_gemini_token(
-    api_key: str | Secret,
-    *,
-    base_url: str = "https://generativelanguage.googleapis.com",
-    uses: int = 1,
-    expire_s: float = 30 * 60,
-    new_session_expire_s: float = 60,
-    constraints: Mapping[str, Any] | None = None,
-    timeout: float = 30.0,
-    now: dt.datetime | None = None,
-) -> EphemeralToken:
-    """Mint a Gemini `auth_tokens/…` token (`POST /v1alpha/auth_tokens`).
-
-    `uses` is how many sessions it may open (0 = unlimited; resumption does not count);
-    `new_session_expire_s` how long new sessions may start; `expire_s` how long messages are
-    accepted. `constraints` is a `setup`-shaped dict (`{"model": "models/…", …}`) locked into
-    the token.
-    """
-    if uses < 0:
-        raise ValueError(f"uses must be >= 0 (0 = unlimited), got {uses}")
-    key = Secret(api_key)
-    start = now or dt.datetime.now(dt.UTC)
-    expire = start + dt.timedelta(seconds=expire_s)
-    body: dict[str, Any] = {
-        "uses": uses,
-        "expireTime": _iso(expire),
-        "newSessionExpireTime": _iso(start + dt.timedelta(seconds=new_session_expire_s)),
-    }
-    if constraints:
-        body["bidiGenerateContentSetup"] = dict(constraints)
-    url = f"{_http_base(base_url)}/v1alpha/auth_tokens"
-    headers = {"x-goog-api-key": key.reveal()}
-    payload = await asyncio.to_thread(_post_json, url, body, headers, key, timeout)
-    name = payload.get("name")
-    if not isinstance(name, str) or not name.startswith("auth_tokens/"):
-        raise AuthError(f"POST {url}: no `auth_tokens/…` name in the response")
-    return EphemeralToken(provider="gemini", value=Secret(name), expires_at=expire.timestamp())
+async def mint_token(provider: Provider, api_key: str | Secret, **options: Any) -> EphemeralToken:
+    """A short-lived token for `provider`, minted with `api_key` by the provider's own helper
+    (`ProviderSpec.mint_token`); `options` are that helper's keyword arguments (`base_url`,
+    expiry, locked-in session settings: see `realtimelab/providers/<name>/auth.py`)."""
+    spec = get(provider)
+    if spec.mint_token is None:
+        raise AuthError(f"{spec.title} has no ephemeral tokens")
+    return await spec.mint_token(api_key, **options)

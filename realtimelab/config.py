@@ -1,15 +1,30 @@
-"""Provider-neutral session configuration, and the pure functions that map it onto each wire.
+"""Provider-neutral session configuration: what you want, validated where you write it.
 
-Why one config: a notebook that compares OpenAI and Gemini should change one word (the provider),
-not rewrite its settings. `SessionConfig` says *what* you want in neutral terms; the codecs in
-`realtimelab.providers` call the helpers here (`openai_turn_detection`,
-`gemini_realtime_input_config`, `resolve_voice`, `to_openai_tool`, `to_gemini_declaration`) to say
-it in each provider's dialect. Where a provider simply lacks a knob, the helpers say so
-(`gemini_unsupported_vad_fields`) and the codec's `Capabilities` decide; nothing is dropped
-without a trace.
+Why one config: a notebook that compares providers should change one word (the provider), not
+rewrite its settings. `SessionConfig` says *what* you want in neutral terms; each provider's
+folder says it in that provider's dialect (`realtimelab/providers/<name>/session_config.py`,
+used by its codec). Values are frozen dataclasses validated in `__post_init__`, so a bad
+setting fails where it is written (`ConfigError` names the field), not minutes later as a
+provider error frame.
 
-Values are frozen dataclasses validated in `__post_init__`, so a bad setting fails where it is
-written (`ConfigError` names the field), not minutes later as a provider error frame.
+Nothing is dropped without a trace. Each provider's `session_config.py` lists, in its
+docstring, the settings that provider cannot honour and what happens to each:
+
+* **warn**: the codec issues an `UnsupportedSetting` warning (a `UserWarning`) naming the
+  field, the provider and what happens instead, when it builds the session's setup, and the
+  session goes on without the setting. For settings whose absence changes details, not the
+  conversation (a sampling temperature, a VAD knob the provider does not have).
+* **raise**: the codec raises `ValueError` before anything is sent, where going on would do
+  something other than what was asked (a tool choice it cannot enforce, text replies from a
+  model that only speaks).
+* **approximate**: a documented mapping onto the nearest setting the provider has (a
+  semantic VAD built from silence durations); something faithful to the intent is sent, so
+  there is no warning, and the provider's `Capabilities` flag says it is not native.
+
+`ProviderSpec.unsupported(config)` (`realtimelab.providers.get(name)`) lists the warned settings
+of a config without connecting. `SessionConfig.extra` is the raw escape hatch for knobs this
+class does not name: `extra={name: {...}}` is deep-merged (`deep_merge`) by that provider's
+codec into its own setup message and ignored by the others.
 """
 
 from __future__ import annotations
@@ -17,25 +32,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from realtimelab.errors import RealtimeLabError, UnsupportedSetting
+from realtimelab.providers.registry import get, names
 from realtimelab.schema import SchemaError, Tool
-from realtimelab.vad import SEMANTIC_SILENCE_MS, SENSITIVITY_TABLE
 from realtimelab.voices import NEUTRAL_VOICES, VoiceError, resolve_voice
 
 __all__ = [
-    "GEMINI_UNSUPPORTED_VAD_FIELDS",
-    "SEMANTIC_SILENCE_MS",
-    "SENSITIVITY_TABLE",
     "ConfigError",
     "SessionConfig",
+    "Unsupported",
+    "UnsupportedSetting",
     "Vad",
     "deep_merge",
-    "gemini_realtime_input_config",
-    "gemini_unsupported_vad_fields",
-    "openai_turn_detection",
+    "warn_unsupported",
 ]
 
 VadMode = Literal["server", "semantic", "manual"]
@@ -44,19 +58,32 @@ Eagerness = Literal["low", "medium", "high", "auto"]
 Output = Literal["audio", "text"]
 ToolChoice = Literal["auto", "none", "required"]
 
-#: Vad fields Gemini's `automaticActivityDetection` cannot express. The Gemini codec's
-#: Capabilities decide whether setting one is an error or a documented no-op:
-#: `threshold` is OpenAI's raw 0..1 knob (Gemini only has the two-level sensitivities, which
-#: `sensitivity` already maps onto); `idle_timeout_ms` has no Gemini counterpart; and with
-#: automatic VAD Gemini always answers at end of speech, so `create_response=False` is lost.
-GEMINI_UNSUPPORTED_VAD_FIELDS: tuple[str, ...] = ("threshold", "idle_timeout_ms", "create_response")
 
-
-_PROVIDERS: tuple[Literal["openai", "gemini"], ...] = ("openai", "gemini")
-
-
-class ConfigError(ValueError):
+class ConfigError(RealtimeLabError, ValueError):
     """A session setting is invalid; the message names the field and what would be valid."""
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """One setting a provider cannot honour, as its `ProviderSpec.unsupported` reports it."""
+
+    field: str
+    """The setting as written: `Vad.threshold`, `SessionConfig.temperature`."""
+    instead: str
+    """What happens instead, in a sentence."""
+
+
+def warn_unsupported(
+    provider: str, settings: Iterable[Unsupported], *, title: str = "", stacklevel: int = 3
+) -> None:
+    """Issue one `UnsupportedSetting` warning per setting (codecs call this while building
+    their setup, so every session that drops a setting says so). The default `stacklevel`
+    points at whoever asked the codec for its setup frames."""
+    for item in settings:
+        warnings.warn(
+            UnsupportedSetting(item.field, provider, item.instead, title=title),
+            stacklevel=stacklevel,
+        )
 
 
 def _check_choice(owner: str, name: str, value: Any, literal: Any, *, allow_none: bool) -> None:
@@ -91,15 +118,16 @@ class Vad:
     """How the server decides that the user started and stopped talking.
 
     - `mode="server"`: silence-based VAD (OpenAI `server_vad`, Gemini automatic activity
-      detection). Tune with `sensitivity` (neutral, see `SENSITIVITY_TABLE`) or OpenAI's raw
-      `threshold` (0..1; overrides `sensitivity` on OpenAI, has no Gemini equivalent),
-      `prefix_padding_ms`, `silence_duration_ms`, and `idle_timeout_ms` (OpenAI only).
-    - `mode="semantic"`: OpenAI `semantic_vad`, which judges whether the user sounds finished.
-      Only `eagerness` tunes it. Gemini has no semantic VAD: there it is approximated by an
-      end-of-speech sensitivity and silence duration per eagerness (see
-      `gemini_realtime_input_config`).
+      detection). Tune with `sensitivity` (neutral: "low" / "medium" = the provider's default /
+      "high" hears speech most readily) or a raw `threshold` (0..1; overrides `sensitivity`
+      where it exists), `prefix_padding_ms`, `silence_duration_ms`, and `idle_timeout_ms`.
+    - `mode="semantic"`: a detector that judges whether the user sounds finished (OpenAI
+      `semantic_vad`); only `eagerness` tunes it. Providers without one approximate it.
     - `mode="manual"`: no VAD; the client marks turns (OpenAI `turn_detection: null` + commit,
       Gemini `activityStart`/`activityEnd`).
+
+    Each provider's `session_config.py` shows how these map onto its wire, and which of them it
+    cannot honour (those warn with `UnsupportedSetting` when a session starts).
 
     `create_response`: answer automatically when the user stops. `interrupt_response`: cut the
     model off when the user starts talking (barge-in); False on Gemini is `NO_INTERRUPTION`.
@@ -146,97 +174,6 @@ class Vad:
             )
 
 
-def openai_turn_detection(vad: Vad) -> dict[str, Any] | None:
-    """GA `session.audio.input.turn_detection` for `vad` (None = manual turns).
-
-    Only fields that were set are sent, so the server's defaults stay visible as defaults.
-    `threshold` wins over `sensitivity`; `sensitivity` maps through `SENSITIVITY_TABLE`.
-    """
-    if vad.mode == "manual":
-        return None
-    if vad.mode == "semantic":
-        out: dict[str, Any] = {"type": "semantic_vad"}
-        if vad.eagerness is not None:
-            out["eagerness"] = vad.eagerness
-    else:
-        out = {"type": "server_vad"}
-        if vad.threshold is not None:
-            out["threshold"] = float(vad.threshold)
-        elif vad.sensitivity is not None:
-            out["threshold"] = float(SENSITIVITY_TABLE[vad.sensitivity]["openai_threshold"])
-        for name in ("prefix_padding_ms", "silence_duration_ms", "idle_timeout_ms"):
-            value = getattr(vad, name)
-            if value is not None:
-                out[name] = value
-    out["create_response"] = vad.create_response
-    out["interrupt_response"] = vad.interrupt_response
-    return out
-
-
-# Gemini has no semantic VAD. Approximation: eagerness picks the end-of-speech sensitivity (HIGH
-# ends turns sooner) and the silence that ends a turn (the same SEMANTIC_SILENCE_MS the
-# emulator uses to approximate OpenAI's semantic_vad, so both providers behave alike offline).
-_GEMINI_SEMANTIC_END: Mapping[str, str | None] = {
-    "high": "END_SENSITIVITY_HIGH",
-    "medium": None,
-    "auto": None,
-    "low": "END_SENSITIVITY_LOW",
-}
-
-
-def gemini_realtime_input_config(vad: Vad) -> dict[str, Any]:
-    """camelCase `setup.realtimeInputConfig` for `vad`.
-
-    - server: sensitivities from `SENSITIVITY_TABLE` when `sensitivity` is set, plus
-      `prefixPaddingMs` / `silenceDurationMs` when set.
-    - semantic: an approximation (Gemini has no semantic VAD): eagerness "high" → END_HIGH and
-      250 ms silence, "medium"/"auto"/unset → 700 ms, "low" → END_LOW and 1500 ms.
-    - manual: `automaticActivityDetection.disabled = true` (the client sends activityStart/End).
-    - `interrupt_response=False` → `activityHandling: NO_INTERRUPTION`.
-
-    Fields in `GEMINI_UNSUPPORTED_VAD_FIELDS` are not represented; see
-    `gemini_unsupported_vad_fields`.
-    """
-    aad: dict[str, Any] = {"disabled": vad.mode == "manual"}
-    if vad.mode == "server":
-        if vad.sensitivity is not None:
-            row = SENSITIVITY_TABLE[vad.sensitivity]
-            aad["startOfSpeechSensitivity"] = row["gemini_start_sensitivity"]
-            aad["endOfSpeechSensitivity"] = row["gemini_end_sensitivity"]
-        if vad.prefix_padding_ms is not None:
-            aad["prefixPaddingMs"] = vad.prefix_padding_ms
-        if vad.silence_duration_ms is not None:
-            aad["silenceDurationMs"] = vad.silence_duration_ms
-    elif vad.mode == "semantic":
-        eagerness = vad.eagerness or "auto"
-        end = _GEMINI_SEMANTIC_END[eagerness]
-        if end is not None:
-            aad["endOfSpeechSensitivity"] = end
-        aad["silenceDurationMs"] = SEMANTIC_SILENCE_MS[eagerness]
-    return {
-        "automaticActivityDetection": aad,
-        "activityHandling": (
-            "START_OF_ACTIVITY_INTERRUPTS" if vad.interrupt_response else "NO_INTERRUPTION"
-        ),
-    }
-
-
-def gemini_unsupported_vad_fields(vad: Vad) -> tuple[str, ...]:
-    """The fields of `vad` that are set to something Gemini cannot honour (empty = all good).
-
-    `create_response=False` only counts with automatic VAD: with manual turns the client
-    decides when to ask for an answer on both providers.
-    """
-    out: list[str] = []
-    if vad.threshold is not None:
-        out.append("threshold")
-    if vad.idle_timeout_ms is not None:
-        out.append("idle_timeout_ms")
-    if not vad.create_response and vad.mode != "manual":
-        out.append("create_response")
-    return tuple(out)
-
-
 # --------------------------------------------------------------------------------------------
 # The session
 # --------------------------------------------------------------------------------------------
@@ -248,9 +185,11 @@ class SessionConfig:
 
     `voice` takes a neutral name ("warm", see `realtimelab.voices.VOICE_TABLE`) or a provider's
     own name. `tools` takes `Tool`s or plain functions (converted with `Tool.from_callable`).
-    `openai` / `gemini` are raw escape hatches: dicts the codec deep-merges (`deep_merge`) into
-    the OpenAI `session` object / the Gemini `setup` object, for knobs this class does not name
-    (noise reduction, context compression, ...). Use `.replace(...)` to derive a variant.
+    `extra` is the raw escape hatch, keyed by provider name: `extra={"openai": {...}}` is
+    deep-merged (`deep_merge`) by that provider's codec into its own setup (the OpenAI
+    `session` object, the Gemini `setup` message: `ProviderSpec.extra_target`), for knobs this
+    class does not name (noise reduction, context compression, ...). Keys must be registered
+    provider names. Use `.replace(...)` to derive a variant.
     """
 
     instructions: str = ""
@@ -264,8 +203,7 @@ class SessionConfig:
     temperature: float | None = None
     max_output_tokens: int | None = None
     model: str | None = None
-    openai: Mapping[str, Any] = field(default_factory=dict)
-    gemini: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         owner = "SessionConfig"
@@ -301,21 +239,13 @@ class SessionConfig:
             )
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise ConfigError(f"{owner}.model must be a non-empty str or None, got {self.model!r}")
-        for name in ("openai", "gemini"):
-            raw = getattr(self, name)
-            if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
-                raise ConfigError(
-                    f"{owner}.{name} must be a mapping with str keys (merged into the "
-                    f"{'session' if name == 'openai' else 'setup'} object), got {raw!r}"
-                )
-            # Our own copy: a later change to the caller's dict must not alter this config.
-            object.__setattr__(self, name, copy.deepcopy(dict(raw)))
+        object.__setattr__(self, "extra", _checked_extra(self.extra))
 
     def _check_voice(self) -> None:
         if self.voice is None:
             return
         errors: list[str] = []
-        for provider in _PROVIDERS:
+        for provider in names():
             try:
                 resolve_voice(self.voice, provider)
                 return  # usable on at least one provider; the codec checks its own
@@ -336,6 +266,31 @@ class SessionConfig:
             if t.name == name:
                 return t
         raise KeyError(f"no tool {name!r}; declared: {[t.name for t in self.tools]}")
+
+
+def _checked_extra(extra: Any) -> dict[str, dict[str, Any]]:
+    """Our own deep copy of `extra` (a later change to the caller's dict must not alter the
+    config), keyed by registered provider names only: a typo would otherwise be ignored."""
+    owner = "SessionConfig.extra"
+    if not isinstance(extra, Mapping):
+        raise ConfigError(
+            f"{owner} must be a mapping of provider name to settings, e.g. "
+            f"extra={{{names()[0]!r}: {{...}}}}, got {extra!r}"
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for provider, raw in extra.items():
+        if not isinstance(provider, str) or provider not in names():
+            raise ConfigError(
+                f"{owner} key {provider!r} is not a registered provider; "
+                f"use one of {', '.join(names())}"
+            )
+        if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
+            raise ConfigError(
+                f"{owner}[{provider!r}] must be a mapping with str keys (merged into "
+                f"{get(provider).extra_target}), got {raw!r}"
+            )
+        out[provider] = copy.deepcopy(dict(raw))
+    return out
 
 
 def _coerce_tools(tools: Any) -> tuple[Tool, ...]:
@@ -371,7 +326,7 @@ def _coerce_tools(tools: Any) -> tuple[Tool, ...]:
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     """`base` with `overlay` merged in: nested mappings merge, anything else (lists, None) replaces.
 
-    This is how the codecs apply `SessionConfig.openai` / `.gemini` escape hatches, so
+    This is how the codecs apply their `SessionConfig.extra` entry, so
     `{"audio": {"input": {"noise_reduction": {"type": "near_field"}}}}` adds one knob without
     erasing the rest of `audio`, and `{"audio": {"input": {"turn_detection": None}}}` clears one.
     Neither input is modified.

@@ -32,6 +32,7 @@ from types import ModuleType, TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from realtimelab.audio import AudioFormat, iter_frames, read_wav, resample, wav_bytes, write_wav
+from realtimelab.errors import RealtimeLabError
 
 __all__ = [
     "BufferPlayer",
@@ -60,7 +61,7 @@ _FALLBACK_HINT = {
 }
 
 
-class DeviceUnavailable(RuntimeError):
+class DeviceUnavailable(RealtimeLabError, RuntimeError):
     """No usable sound device: PortAudio missing, no device, or the device refused to open.
 
     ``reason`` is the original failure; the message adds the install hint and the headless

@@ -12,9 +12,11 @@ One event means one thing on every provider. Where a provider lacks a concept th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Provider = Literal["openai", "gemini"]
+Provider = str
+"""A registered provider name (`realtimelab.providers.names()`), e.g. "openai". A plain `str`
+rather than a `Literal`, so a provider registered at runtime is as typed as a built-in one."""
 Raw = tuple[dict[str, Any], ...]
 
 

@@ -15,16 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Provider = Literal["openai", "gemini"]
-PROVIDERS: tuple[Provider, ...] = ("openai", "gemini")
+from realtimelab.events import Provider
+from realtimelab.providers.registry import get, names
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-
-_KEY_VARS: dict[Provider, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-}
 
 _lock = threading.Lock()
 _emulator: Any = None
@@ -45,9 +40,22 @@ class Backend:
         return f"{self.provider}: local emulator at {self.url}"
 
 
+def __getattr__(name: str) -> Any:
+    # `lab.PROVIDERS` is computed on each use, so a provider registered after this module
+    # was imported shows up in every notebook loop too.
+    if name == "PROVIDERS":
+        return names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: Every registered provider name, in registration order. Annotated only (no value here), so
+#: each lookup reaches `__getattr__` above and sees the registry as it is now.
+PROVIDERS: tuple[Provider, ...]
+
+
 def key_source(provider: Provider) -> str | None:
     """The environment variable holding this provider's key, if any (never the key)."""
-    return next((v for v in _KEY_VARS[provider] if os.environ.get(v)), None)
+    return next((v for v in get(provider).env_keys if os.environ.get(v)), None)
 
 
 def emulator_url(*, speed: float | None = None) -> str:
@@ -90,7 +98,7 @@ def connect_kwargs(provider: Provider) -> dict[str, Any]:
 
 def banner() -> None:
     """Print the backend of each provider and the audio device status (one line each)."""
-    for provider in PROVIDERS:
+    for provider in names():
         print(backend(provider).describe())
     print(audio_status())
 
@@ -244,7 +252,7 @@ def warm_up_emulator() -> None:
     notebook does not pay its one-time start-up (~0.5-1 s: a cost of the emulator, not of any
     provider, that would otherwise show up as latency of whichever provider went first).
     Does nothing when both providers use the real service."""
-    if all(backend(p).mode == "real" for p in PROVIDERS):
+    if all(backend(p).mode == "real" for p in names()):
         return
     from realtimelab.emulator.hearing import Hearing
 

@@ -20,7 +20,7 @@ a file is not strictly in ``t_ms`` order; readers (:mod:`realtimelab.metrics`) s
 Line shape (every line has the first six keys):
 
 ```
-{"t_ms": 1234.5, "dir": "in"|"out"|"event"|"note", "provider": "openai"|"gemini",
+{"t_ms": 1234.5, "dir": "in"|"out"|"event"|"note", "provider": "openai"|"gemini"|...,
  "type": "response.output_audio.delta" | "serverContent.modelTurn" | "AudioChunk" | ...,
  "size": <bytes of the compact JSON frame>, "summary": "<short human text>",
  "audio_bytes": 960, "audio_ms": 20.0,      # frames/events that carry audio
@@ -48,11 +48,9 @@ because the same detector runs for every provider, it gives one comparable "perc
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import collections
-import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -60,12 +58,16 @@ import sys
 import time
 import warnings
 import wave
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Literal
 
+from realtimelab.errors import RealtimeLabWarning
 from realtimelab.events import AudioChunk, Event, TurnComplete
+from realtimelab.providers.framelog import Elided, FrameDescriber, b64_decoded_len, short
+from realtimelab.providers.registry import ProviderSpec, UnknownProviderError, get, specs
 from realtimelab.redact import Redactor
 from realtimelab.vad import SpeechStopped, StreamingVad, VadParams
 
@@ -74,43 +76,13 @@ Direction = Literal["in", "out", "recv", "send"]
 _DIRECTIONS: Final = {"in": "in", "out": "out", "recv": "in", "send": "out"}
 Line = dict[str, Any]
 
-#: Out-frame types that stop model audio on the client's side (the end of a barge-in).
-FLUSH_TYPES: Final = frozenset(
-    {"response.cancel", "conversation.item.truncate", "output_audio_buffer.clear", "flush"}
-)
-
-#: Gemini containers whose members name the frame (``serverContent.modelTurn``).
-_GEMINI_CONTAINERS: Final = {"serverContent", "realtimeInput", "toolCall", "toolResponse"}
-_GEMINI_EXPAND: Final = {"serverContent", "realtimeInput"}
-
-_SUMMARY_MAX: Final = 80
-
-
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
 
 
-def _camel(name: str) -> str:
-    """``realtime_input`` -> ``realtimeInput``: the Gemini SDK sends snake_case top-level keys,
-    Google's docs use camelCase; logs use one spelling so filters work on both."""
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def _short(text: str, n: int = _SUMMARY_MAX) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def b64_decoded_len(data: str) -> int:
-    """Decoded size of base64 ``data`` (standard or URL-safe, padded or not) without decoding."""
-    return len(data.strip().rstrip("=")) * 3 // 4
-
-
-def _b64decode(data: str) -> bytes:
-    s = data.strip().replace("-", "+").replace("_", "/")
-    return base64.b64decode(s + "=" * (-len(s) % 4))
+def _short(text: str, n: int = 80) -> str:
+    return short(text, n)
 
 
 def _json_size(obj: Any) -> int:
@@ -118,17 +90,6 @@ def _json_size(obj: Any) -> int:
         return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
     except (TypeError, ValueError):
         return 0
-
-
-def _rate_from_mime(mime: str | None, default: int) -> int:
-    """``audio/pcm;rate=24000`` -> 24000. Gemini frames sometimes omit ``;rate=``; the default
-    is the provider's documented rate for that direction."""
-    if mime:
-        for part in mime.split(";")[1:]:
-            k, _, v = part.strip().partition("=")
-            if k.strip().lower() == "rate" and v.strip().isdigit():
-                return int(v.strip())
-    return default
 
 
 def _hashable(value: Any) -> bool:
@@ -155,231 +116,87 @@ def _jsonable(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# frames -> lines
+# frames -> lines: each provider's folder reads its own frames (`describe.py`)
 # --------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _AudioFormat:
-    rate: int
-    width: int  # bytes per sample: 2 for PCM16, 1 for G.711
+@functools.cache
+def _probe(spec: ProviderSpec) -> FrameDescriber:
+    """A describer for stateless questions (is this frame yours, what is it called)."""
+    return spec.describer()
 
 
-@dataclasses.dataclass
-class _Elided:
-    """What was cut out of one frame: sizes for the line, PCM for the WAV recorder."""
+def _probe_for(provider: str | None) -> FrameDescriber | None:
+    if provider is None:
+        return None
+    try:
+        return _probe(get(provider))
+    except UnknownProviderError:
+        return None
 
-    audio_bytes: int = 0
-    audio_ms: float = 0.0
-    pcm: list[tuple[bytes, int]] = dataclasses.field(default_factory=list)
+
+def infer_provider(frame: Mapping[str, Any]) -> str | None:
+    """The registered provider whose dialect `frame` is in (the first whose describer claims
+    it: OpenAI frames carry a string ``type``, Gemini frames BidiGenerateContent keys), or None
+    when no registered provider recognises it."""
+    for spec in specs():
+        if _probe(spec).claims(frame):
+            return spec.name
+    return None
 
 
-def frame_type(frame: Mapping[str, Any]) -> str:
-    """The name a log line uses for a wire frame.
+def _plain_type(frame: Mapping[str, Any]) -> str:
+    """A name for a frame no registered provider reads: its ``type``, else its keys."""
+    t = frame.get("type")
+    return t if isinstance(t, str) else ",".join(str(k) for k in frame) or "?"
+
+
+def frame_type(frame: Mapping[str, Any], provider: str | None = None) -> str:
+    """The name a log line uses for a wire frame, in its provider's terms.
 
     OpenAI frames name themselves (``"type"``). Gemini frames are a oneof of top-level keys, so
     the name is built from them, one level deep for containers: ``serverContent.modelTurn``,
-    ``realtimeInput.audio``, ``serverContent.turnComplete,usageMetadata``. Snake_case keys
-    (what the Gemini SDK sends) are written camelCase.
+    ``realtimeInput.audio``, ``serverContent.turnComplete,usageMetadata``. Without `provider`
+    the frame's dialect is inferred (`infer_provider`).
     """
-    t = frame.get("type")
-    if isinstance(t, str):
-        return t
-    parts: list[str] = []
-    for key, value in frame.items():
-        name = _camel(str(key))
-        if name in _GEMINI_EXPAND and isinstance(value, Mapping) and value:
-            parts.append(name + "." + "+".join(_camel(str(k)) for k in value))
-        else:
-            parts.append(name)
-    return ",".join(parts) or "?"
+    describer = _probe_for(provider or infer_provider(frame))
+    return describer.frame_type(frame) if describer is not None else _plain_type(frame)
 
 
-def infer_provider(frame: Mapping[str, Any]) -> str:
-    """OpenAI frames carry a string ``type``; Gemini frames never do."""
-    return "openai" if isinstance(frame.get("type"), str) else "gemini"
+class _FlushTypes(AbstractSet[str]):
+    """Every registered provider's `FrameDescriber.flush_types`, plus the note kind ``"flush"``
+    (`log.mark("flush")` when your own player drops queued audio). A live view that asks the
+    registry on each use, so a provider registered after import counts too."""
+
+    def _all(self) -> frozenset[str]:
+        return frozenset({"flush"}).union(*(_probe(s).flush_types for s in specs()))
+
+    def __contains__(self, kind: object) -> bool:
+        return kind == "flush" or any(kind in _probe(s).flush_types for s in specs())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"FLUSH_TYPES({sorted(self._all())})"
 
 
-class _FrameReader:
-    """Per-log state needed to read frames: the audio formats negotiated so far.
-
-    OpenAI declares formats once, in ``session.update``/``session.created`` (PCM16 at 24 kHz, or
-    G.711 at 8 kHz); later audio frames carry bare base64, so the log must remember the format
-    to turn bytes into milliseconds. Gemini labels every chunk with its MIME type.
-    """
-
-    def __init__(self) -> None:
-        self.openai_in = _AudioFormat(24000, 2)
-        self.openai_out = _AudioFormat(24000, 2)
-
-    # -- format tracking --------------------------------------------------------------------
-
-    def _learn_openai_formats(self, frame: Mapping[str, Any]) -> None:
-        session = frame.get("session")
-        if not isinstance(session, Mapping):
-            return
-        audio = session.get("audio")
-        if not isinstance(audio, Mapping):
-            return
-        for side, attr in (("input", "openai_in"), ("output", "openai_out")):
-            fmt = (
-                audio.get(side, {}).get("format") if isinstance(audio.get(side), Mapping) else None
-            )
-            if not isinstance(fmt, Mapping):
-                continue
-            kind = str(fmt.get("type", "audio/pcm"))
-            if kind in {"audio/pcmu", "audio/pcma"}:
-                setattr(self, attr, _AudioFormat(8000, 1))
-            else:
-                rate = fmt.get("rate", 24000)
-                setattr(self, attr, _AudioFormat(int(rate) if isinstance(rate, int) else 24000, 2))
-
-    # -- audio elision ----------------------------------------------------------------------
-
-    @staticmethod
-    def _cut(data: str, fmt: _AudioFormat, acc: _Elided, keep_pcm: bool) -> str:
-        n = b64_decoded_len(data)
-        acc.audio_bytes += n
-        acc.audio_ms += n / fmt.width / fmt.rate * 1000.0
-        if keep_pcm and fmt.width == 2:
-            with contextlib.suppress(
-                binascii.Error, ValueError
-            ):  # not base64: no WAV, still logged
-                acc.pcm.append((_b64decode(data), fmt.rate))
-        return f"<audio {n} B>"
-
-    def _elide_openai(
-        self, frame: Mapping[str, Any], direction: str, acc: _Elided, keep_pcm: bool
-    ) -> dict[str, Any]:
-        out = dict(frame)
-        t = str(frame.get("type", ""))
-        if t in {"session.update", "session.created", "session.updated"}:
-            self._learn_openai_formats(frame)
-        fmt = self.openai_in if direction == "out" else self.openai_out
-        if t == "input_audio_buffer.append" and isinstance(frame.get("audio"), str):
-            out["audio"] = self._cut(frame["audio"], fmt, acc, keep_pcm)
-        if t.endswith("audio.delta") and isinstance(frame.get("delta"), str):
-            out["delta"] = self._cut(frame["delta"], fmt, acc, keep_pcm)
-        # audio inside conversation items (item.create with input_audio, item echoes)
-        item = frame.get("item")
-        if isinstance(item, Mapping) and isinstance(item.get("content"), list):
-            content = []
-            for part in item["content"]:
-                if isinstance(part, Mapping) and isinstance(part.get("audio"), str):
-                    part = {**part, "audio": self._cut(part["audio"], fmt, acc, False)}
-                content.append(part)
-            out["item"] = {**item, "content": content}
-        return out
-
-    def _elide_gemini(self, obj: Any, direction: str, acc: _Elided, keep_pcm: bool) -> Any:
-        """Walk a Gemini frame; every ``{data, mimeType}`` blob (inlineData, realtimeInput.audio,
-        mediaChunks, video) loses its bytes. Only audio counts towards ``audio_ms``."""
-        if isinstance(obj, Mapping):
-            mime = obj.get("mimeType", obj.get("mime_type"))
-            if isinstance(obj.get("data"), str) and isinstance(mime, str):
-                out = dict(obj)
-                if mime.startswith("audio/"):
-                    rate = _rate_from_mime(mime, 16000 if direction == "out" else 24000)
-                    out["data"] = self._cut(obj["data"], _AudioFormat(rate, 2), acc, keep_pcm)
-                else:
-                    out["data"] = f"<{mime} {b64_decoded_len(obj['data'])} B>"
-                return out
-            return {k: self._elide_gemini(v, direction, acc, keep_pcm) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self._elide_gemini(v, direction, acc, keep_pcm) for v in obj]
-        return obj
-
-    def elide(
-        self, frame: Mapping[str, Any], provider: str, direction: str, keep_pcm: bool = False
-    ) -> tuple[dict[str, Any], _Elided]:
-        """A copy of ``frame`` without audio bytes, and what was removed."""
-        acc = _Elided()
-        if provider == "openai":
-            return self._elide_openai(frame, direction, acc, keep_pcm), acc
-        return self._elide_gemini(frame, direction, acc, keep_pcm), acc
+#: Frame types that stop model audio on the client's side (the end of a barge-in).
+FLUSH_TYPES: Final = _FlushTypes()
 
 
-def _user_end_marker(frame: Mapping[str, Any], ftype: str) -> str | None:
-    """Does this client frame end a user turn? "text" for a typed user message, "commit" for
-    push-to-talk (OpenAI commit, Gemini activityEnd). Metrics start TTFB there when the provider
-    sends no SpeechStopped."""
-    if ftype == "conversation.item.create":
-        item = frame.get("item")
-        if isinstance(item, Mapping) and item.get("role") == "user":
-            content = item.get("content")
-            if isinstance(content, list) and any(
-                isinstance(p, Mapping) and p.get("type") in {"input_text", "text"} for p in content
-            ):
-                return "text"
-        return None
-    if ftype == "input_audio_buffer.commit":
-        return "commit"
-    if ftype.startswith("realtimeInput."):
-        ri = frame.get("realtimeInput", frame.get("realtime_input"))
-        if isinstance(ri, Mapping):
-            if isinstance(ri.get("text"), str):
-                return "text"
-            if "activityEnd" in ri or "activity_end" in ri:
-                return "commit"
-        return None
-    if ftype.split(",")[0] == "clientContent":
-        cc = frame.get("clientContent", frame.get("client_content"))
-        if isinstance(cc, Mapping) and (cc.get("turnComplete") or cc.get("turn_complete")):
-            return "text"
-    return None
-
-
-def _frame_model(frame: Mapping[str, Any]) -> str | None:
-    """The model a frame names (OpenAI ``session.created``; Gemini ``setup.model``)."""
-    session = frame.get("session")
-    if isinstance(session, Mapping) and isinstance(session.get("model"), str):
-        return str(session["model"])
-    setup = frame.get("setup")
-    if isinstance(setup, Mapping) and isinstance(setup.get("model"), str):
-        return str(setup["model"]).removeprefix("models/")
-    return None
-
-
-def _frame_summary(frame: Mapping[str, Any], ftype: str, el: _Elided) -> str:
+def _frame_summary(
+    frame: Mapping[str, Any], ftype: str, el: Elided, describer: FrameDescriber | None
+) -> str:
     """Short human text for a frame; the full (elided, redacted) frame is in the line anyway."""
     bits: list[str] = []
     if el.audio_bytes:
         bits.append(f"audio {el.audio_ms:.1f} ms")
-    err = frame.get("error")
-    if isinstance(err, Mapping):
-        bits.append(f"error {err.get('code') or err.get('type')}: {err.get('message', '')}")
-    resp = frame.get("response")
-    if isinstance(resp, Mapping) and isinstance(resp.get("status"), str):
-        bits.append(str(resp["status"]))
-    for key in ("transcript", "delta", "text"):
-        v = frame.get(key)
-        if isinstance(v, str) and not v.startswith("<audio"):
-            bits.append(repr(_short(v, 40)))
-            break
-    if isinstance(frame.get("name"), str):
-        bits.append(f"{frame['name']}({_short(str(frame.get('arguments', '')), 40)})")
-    item = frame.get("item")
-    if isinstance(item, Mapping):
-        bits.append(f"{item.get('role') or item.get('type') or 'item'}")
-        for part in item.get("content", []) or []:
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                bits.append(repr(_short(part["text"], 40)))
-        if isinstance(item.get("output"), str):
-            bits.append(f"output={_short(item['output'], 40)}")
-    sc = frame.get("serverContent")
-    if isinstance(sc, Mapping):
-        for key in ("inputTranscription", "outputTranscription"):
-            tr = sc.get(key)
-            if isinstance(tr, Mapping) and tr.get("text"):
-                bits.append(f"{key[:-13]}: {_short(str(tr['text']), 40)!r}")
-    tc = frame.get("toolCall")
-    if isinstance(tc, Mapping):
-        for fc in tc.get("functionCalls", []) or []:
-            if isinstance(fc, Mapping):
-                bits.append(f"{fc.get('name')}({_short(json.dumps(fc.get('args', {})), 40)})")
-    ga = frame.get("goAway")
-    if isinstance(ga, Mapping):
-        bits.append(f"timeLeft={ga.get('timeLeft')}")
+    if describer is not None:
+        bits += describer.summary(frame)
     return _short(" ".join([ftype, *bits]))
 
 
@@ -592,7 +409,7 @@ class EventLog:
         self.include_frames = include_frames
         self.keep_lines = (path is None) if keep_lines is None else keep_lines
         self.lines: list[Line] = []
-        self._reader = _FrameReader()
+        self._describers: dict[str, FrameDescriber | None] = {}
         self._noted: set[Any] = set()
         self._file: IO[str] | None = None
         if self.path is not None:
@@ -602,6 +419,16 @@ class EventLog:
         self.closed = False
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _describer(self, provider: str) -> FrameDescriber | None:
+        """This log's reader of `provider`'s frames (it may remember what the session
+        negotiated, so one per provider per log); None for an unregistered provider."""
+        if provider not in self._describers:
+            try:
+                self._describers[provider] = get(provider).describer()
+            except UnknownProviderError:
+                self._describers[provider] = None
+        return self._describers[provider]
 
     def _t_ms(self, t: float | None) -> float:
         return round(((self._clock() if t is None else t) - self.start) * 1000.0, 3)
@@ -630,27 +457,33 @@ class EventLog:
         direction = _DIRECTIONS[direction]  # type: ignore[assignment]
         if not isinstance(frame, Mapping):
             frame = {"_raw": _jsonable(frame)}
-        provider = self.provider or infer_provider(frame)
+        # a frame no registered provider claims belongs to the session seen so far
+        provider = self.provider or infer_provider(frame) or self._seen_provider or "unknown"
         self._seen_provider = provider
-        ftype = frame_type(frame)
+        describer = self._describer(provider)
+        ftype = describer.frame_type(frame) if describer is not None else _plain_type(frame)
         keep_pcm = direction == "out" and (self._wav is not None or self._speech is not None)
-        elided, el = self._reader.elide(frame, provider, direction, keep_pcm)
+        el = Elided()
+        if describer is not None:
+            elided = describer.elide(frame, direction, el, keep_pcm)
+        else:  # an unregistered provider's frames cannot be read: logged as they are
+            elided = dict(frame)
         line: Line = {
             "t_ms": self._t_ms(t),
             "dir": direction,
             "provider": provider,
             "type": ftype,
             "size": _json_size(frame),
-            "summary": _frame_summary(elided, ftype, el),
+            "summary": _frame_summary(elided, ftype, el, describer),
         }
         if el.audio_bytes:
             line["audio_bytes"] = el.audio_bytes
             line["audio_ms"] = round(el.audio_ms, 3)
-        if direction == "out":
-            marker = _user_end_marker(frame, ftype)
+        if direction == "out" and describer is not None:
+            marker = describer.user_end(frame, ftype)
             if marker:
                 line["user_end"] = marker
-        model = _frame_model(frame)
+        model = describer.model(frame) if describer is not None else None
         if model:
             line["model"] = model
         if self.include_frames:
@@ -663,11 +496,16 @@ class EventLog:
             sent = self._clock() if t is None else t
             for pcm, rate in el.pcm:
                 for end in self._speech.feed(pcm, rate, sent):
-                    self.write({
-                        "t_ms": self._t_ms(end), "dir": "note", "provider": provider,
-                        "type": CLIENT_SPEECH_END, "size": 0,
-                        "summary": "user stopped speaking (client-side VAD on the sent audio)",
-                    })
+                    self.write(
+                        {
+                            "t_ms": self._t_ms(end),
+                            "dir": "note",
+                            "provider": provider,
+                            "type": CLIENT_SPEECH_END,
+                            "size": 0,
+                            "summary": "user stopped speaking (client-side VAD on the sent audio)",
+                        }
+                    )
 
     def event(self, ev: Event) -> None:
         """Log one unified event (call it for every event the session yields)."""
@@ -799,7 +637,7 @@ class ObservedSession:
 # --------------------------------------------------------------------------------------------
 
 
-class LogReadWarning(UserWarning):
+class LogReadWarning(RealtimeLabWarning):
     """A line of a JSONL log could not be read (the others were)."""
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from realtimelab.events import Usage
 from realtimelab.metrics import TurnMetrics, cost, describe, turn_metrics
 from realtimelab.observe import EventLog, ObservedSession
+from realtimelab.providers.registry import names
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -95,14 +96,25 @@ class Policy(Protocol):
     def choose(self, ctx: RouteContext) -> str: ...
 
 
+def _even_split() -> dict[str, float]:
+    providers = names()
+    return {p: 1 / len(providers) for p in providers}
+
+
+def _nth_provider(n: int) -> str:
+    providers = names()
+    if len(providers) <= n:
+        raise ValueError(f"ByUrgency needs {n + 1} registered providers; name them explicitly")
+    return providers[n]
+
+
 @dataclasses.dataclass(frozen=True)
 class ABSplit:
     """Weighted random split. Weights need not sum to 1; zero-weight providers are never chosen.
-    Deterministic for a given Router seed: the same seed replays the same assignment."""
+    Deterministic for a given Router seed: the same seed replays the same assignment. By
+    default every registered provider gets an equal share."""
 
-    weights: Mapping[str, float] = dataclasses.field(
-        default_factory=lambda: {"openai": 0.5, "gemini": 0.5}
-    )
+    weights: Mapping[str, float] = dataclasses.field(default_factory=_even_split)
 
     def __post_init__(self) -> None:
         if not self.weights:
@@ -136,11 +148,12 @@ class ABSplit:
 class Cheapest:
     """Lowest price for :data:`REFERENCE_TURN` (or your own ``reference`` usage) under
     ``prices`` (default ``data/prices.json``); ``models`` picks the model per provider (default:
-    each provider's ``default`` entry). Ties go to the first provider listed."""
+    each provider's ``default`` entry). Ties go to the first provider listed. ``providers``
+    defaults to every registered provider (each needs an entry in the price table)."""
 
     prices: Mapping[str, Any] | None = None
     models: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
-    providers: tuple[str, ...] = ("openai", "gemini")
+    providers: tuple[str, ...] = dataclasses.field(default_factory=names)
     reference: Usage = REFERENCE_TURN
 
     def estimates(self) -> dict[str, float]:
@@ -156,12 +169,13 @@ class Cheapest:
 class LowestTTFB:
     """Pick the provider with the lowest mean TTFB over its last ``window`` measured sessions.
 
-    Every provider is tried once before any comparison (in ``providers`` order); a provider
-    that was tried but never produced a measurement ranks last, so it is not retried forever.
+    Every provider is tried once before any comparison (in ``providers`` order, by default
+    every registered provider); a provider that was tried but never produced a measurement
+    ranks last, so it is not retried forever.
     """
 
     window: int = 20
-    providers: tuple[str, ...] = ("openai", "gemini")
+    providers: tuple[str, ...] = dataclasses.field(default_factory=names)
 
     def __post_init__(self) -> None:
         if self.window < 1:
@@ -192,10 +206,13 @@ class ByUrgency:
     ``urgency`` (per request): True / "urgent" / "high" / "realtime" / "interactive" → urgent;
     False / None / "relaxed" / "low" / "normal" / "batch" / "background" → relaxed. Anything
     else is an error, so a typo does not silently route to the default.
+
+    Without arguments, urgent requests go to the first registered provider and the rest to the
+    second (the built-in registration order: see `realtimelab.providers.builtin`).
     """
 
-    urgent: str = "openai"
-    relaxed: str = "gemini"
+    urgent: str = dataclasses.field(default_factory=lambda: _nth_provider(0))
+    relaxed: str = dataclasses.field(default_factory=lambda: _nth_provider(1))
 
     @property
     def providers(self) -> tuple[str, ...]:

@@ -59,6 +59,7 @@ from realtimelab import events as ev
 from realtimelab.audio import RateGuard, StreamResampler
 from realtimelab.auth import EphemeralToken, Secret, api_key_from_env
 from realtimelab.config import SessionConfig
+from realtimelab.errors import RealtimeLabError
 from realtimelab.providers import make_codec
 from realtimelab.providers.base import (
     AssistantText,
@@ -103,7 +104,7 @@ FrameTap = Callable[[Direction, dict[str, Any], float], None]
 """`frame_tap(direction, frame, t)`: sees every wire frame, parsed, for teaching and logging."""
 
 
-class SessionClosedError(ConnectionError):
+class SessionClosedError(RealtimeLabError, ConnectionError):
     """A verb was used after the session closed."""
 
 
@@ -115,7 +116,7 @@ class SessionClosedError(ConnectionError):
 RETRYABLE_HTTP_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-class ConnectError(ConnectionError):
+class ConnectError(RealtimeLabError, ConnectionError):
     """`connect()` could not open a session. Still a `ConnectionError`, so old handlers work.
 
     `retryable`: whether the same request could succeed later (a network blip, an overloaded

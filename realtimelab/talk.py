@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
+from realtimelab.providers.registry import names
 from realtimelab.schema import Tool
 from realtimelab.session import RealtimeSession, connect
 
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m realtimelab talk", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--provider", choices=["openai", "gemini"], default="openai")
+    p.add_argument("--provider", choices=names(), default=names()[0])
     p.add_argument("--text", action="append", default=[], help="a typed turn (repeatable)")
     p.add_argument("--input", type=Path, help="a WAV file to speak (any rate; resampled)")
     p.add_argument("--mic", action="store_true", help="speak through the microphone")

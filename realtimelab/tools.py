@@ -73,6 +73,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, overload
 
 from realtimelab import events as ev
+from realtimelab.errors import RealtimeLabError
 from realtimelab.providers.base import Capabilities, ToolResult
 from realtimelab.redact import redact_text
 from realtimelab.schema import Tool, ToolBehavior, coerce_arguments, validate_arguments
@@ -102,7 +103,7 @@ RecordKind = Literal[
 Route = Literal["batch", "continuation", "appended"]
 
 
-class ToolError(Exception):
+class ToolError(RealtimeLabError):
     """Raise this in a tool to give the model a message you chose (sent verbatim).
 
     Any other exception reaches the model only as its type and a redacted, shortened message,

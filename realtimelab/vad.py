@@ -50,7 +50,6 @@ __all__ = [
     "NOISE_WINDOW_MS",
     "REFERENCE_LEVEL_DB",
     "SEMANTIC_SILENCE_MS",
-    "SENSITIVITY_TABLE",
     "SLOPE_DB",
     "SNR_REFERENCE_DB",
     "IdleTimeout",
@@ -61,13 +60,12 @@ __all__ = [
     "StreamingVad",
     "VadEvent",
     "VadParams",
+    "check_ms",
     "detect_events",
     "detect_segments",
     "frame_levels",
-    "gemini_params",
     "noise_floor",
     "segment_scores",
-    "semantic_params",
     "speech_probability",
 ]
 
@@ -99,9 +97,7 @@ NOISE_PRIOR_DB: Final = -60.0
 # --- parameters -------------------------------------------------------------------------------
 
 
-def _check_ms(
-    name: str, value: object, *, allow_none: bool = False, positive: bool = False
-) -> None:
+def check_ms(name: str, value: object, *, allow_none: bool = False, positive: bool = False) -> None:
     """Reject non-integer or negative durations with a message naming the field."""
     if value is None and allow_none:
         return
@@ -140,10 +136,10 @@ class VadParams:
             raise ValueError(f"threshold must be a number in 0..1, got {t!r}")
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"threshold must be in the range 0..1, got {t}")
-        _check_ms("prefix_padding_ms", self.prefix_padding_ms)
-        _check_ms("silence_duration_ms", self.silence_duration_ms)
-        _check_ms("idle_timeout_ms", self.idle_timeout_ms, allow_none=True, positive=True)
-        _check_ms("min_speech_ms", self.min_speech_ms)
+        check_ms("prefix_padding_ms", self.prefix_padding_ms)
+        check_ms("silence_duration_ms", self.silence_duration_ms)
+        check_ms("idle_timeout_ms", self.idle_timeout_ms, allow_none=True, positive=True)
+        check_ms("min_speech_ms", self.min_speech_ms)
 
 
 # --- events and segments ----------------------------------------------------------------------
@@ -507,7 +503,7 @@ def segment_scores(
     """
     if duration_ms is None:
         duration_ms = max((s.end_ms for s in (*detected, *truth)), default=0)
-    _check_ms("duration_ms", duration_ms)
+    check_ms("duration_ms", duration_ms)
     d, t = _mask(detected, duration_ms), _mask(truth, duration_ms)
     tp = int(np.count_nonzero(d & t))
     nd, nt = int(np.count_nonzero(d)), int(np.count_nonzero(t))
@@ -544,124 +540,40 @@ def segment_scores(
     )
 
 
-# --- provider mappings ------------------------------------------------------------------------
+# --- turn length per eagerness (a neutral `Vad` setting) --------------------------------------
 
 SEMANTIC_SILENCE_MS: Final[Mapping[str, int]] = MappingProxyType(
     {"high": 250, "medium": 700, "auto": 700, "low": 1500}
 )
-"""Silence that ends a turn for each ``semantic_vad`` eagerness (our approximation)."""
+"""Silence that ends a turn for each ``Vad.eagerness`` (our approximation of a semantic VAD).
+
+Providers with a real semantic detector judge *meaning*; this energy detector cannot, so
+eagerness only picks how long a pause ends the turn. The provider folders use it where they
+need a number: OpenAI's ``semantic_vad`` in the emulator, Gemini's approximation on the wire.
+"""
 
 
+# --- thin re-exports for the emulator ---------------------------------------------------------
+
+
+# TODO(emulator): remove once the emulator has its own reading
 def semantic_params(eagerness: str = "auto") -> VadParams:
-    """Approximate OpenAI ``semantic_vad`` with an energy VAD and an eagerness-based silence.
+    """Thin re-export of `realtimelab.providers.openai.session_config.semantic_vad_params`,
+    kept for the emulator (imported lazily: the provider folders import this module)."""
+    from realtimelab.providers.openai.session_config import semantic_vad_params
 
-    The real semantic VAD runs a model that judges whether the user *sounds finished* ("I
-    want to..." waits, "Thanks." ends at once) and only falls back to timeouts of at most
-    8 s (low), 4 s (medium/auto) and 2 s (high). We cannot hear meaning, so eagerness only
-    picks the silence that ends a turn: high 250 ms, medium/auto 700 ms, low 1500 ms, all
-    within those maxima. Threshold and padding stay at the ``server_vad`` defaults.
-    """
-    key = eagerness.lower() if isinstance(eagerness, str) else eagerness
-    if key not in SEMANTIC_SILENCE_MS:
-        raise ValueError(
-            f"eagerness must be one of {sorted(SEMANTIC_SILENCE_MS)}, got {eagerness!r}"
-        )
-    return VadParams(silence_duration_ms=SEMANTIC_SILENCE_MS[key])
+    return semantic_vad_params(eagerness)
 
 
-_GEMINI_START: Final[Mapping[str, tuple[float, int]]] = MappingProxyType(
-    {"HIGH": (0.3, 40), "LOW": (0.7, 160)}
-)
-_GEMINI_END_SILENCE_MS: Final[Mapping[str, int]] = MappingProxyType({"HIGH": 400, "LOW": 1000})
-
-
-def _gemini_enum(value: str | None, prefix: str) -> str:
-    """Normalise ``START_SENSITIVITY_LOW`` / ``low`` / None to ``LOW``; default HIGH."""
-    if value is None:
-        return "HIGH"
-    if not isinstance(value, str):
-        raise ValueError(f"{prefix.lower()}sensitivity must be a string, got {value!r}")
-    key = value.upper()
-    key = key.removeprefix(prefix)
-    if key == "UNSPECIFIED":
-        return "HIGH"
-    if key not in ("HIGH", "LOW"):
-        choices = ", ".join(f"{prefix}{k}" for k in ("HIGH", "LOW", "UNSPECIFIED"))
-        raise ValueError(f"unknown {prefix}* value {value!r}; choose one of {choices}")
-    return key
-
-
+# TODO(emulator): remove once the emulator has its own reading
 def gemini_params(
     start_sensitivity: str | None = None,
     end_sensitivity: str | None = None,
     prefix_padding_ms: int | None = None,
     silence_duration_ms: int | None = None,
 ) -> VadParams:
-    """Translate Gemini ``automaticActivityDetection`` into :class:`VadParams`.
+    """Thin re-export of `realtimelab.providers.gemini.session_config.vad_params`, kept for
+    the emulator (imported lazily: the provider folders import this module)."""
+    from realtimelab.providers.gemini.session_config import vad_params
 
-    ==========================  =========  ==============  ==================
-    Gemini setting              threshold  min_speech_ms   silence_duration_ms
-    ==========================  =========  ==============  ==================
-    START_SENSITIVITY_HIGH (*)  0.3        40
-    START_SENSITIVITY_LOW       0.7        160
-    END_SENSITIVITY_HIGH (*)                               400
-    END_SENSITIVITY_LOW                                    1000
-    prefixPaddingMs = n                    n
-    silenceDurationMs = n                                  n
-    ==========================  =========  ==============  ==================
-
-    (*) the Gemini API defaults (Vertex defaults to LOW); ``*_UNSPECIFIED`` means default.
-    Enum values are case-insensitive, with or without the ``START_SENSITIVITY_`` /
-    ``END_SENSITIVITY_`` prefix. Explicit durations override what the sensitivity implies.
-
-    ``prefixPaddingMs`` follows the API reference: "the required duration of detected speech
-    before start-of-speech is committed" — our ``min_speech_ms``. (The Live capabilities guide
-    instead calls it look-back audio; Gemini reports no audio positions, so the look-back
-    ``prefix_padding_ms`` keeps its 300 ms default and only shapes which audio the emulator
-    treats as the user's turn.) The numbers are ours: Google does not publish its thresholds.
-    """
-    start = _gemini_enum(start_sensitivity, "START_SENSITIVITY_")
-    end = _gemini_enum(end_sensitivity, "END_SENSITIVITY_")
-    threshold, min_speech = _GEMINI_START[start]
-    silence = _GEMINI_END_SILENCE_MS[end]
-    if prefix_padding_ms is not None:
-        _check_ms("prefix_padding_ms", prefix_padding_ms)
-        min_speech = prefix_padding_ms
-    if silence_duration_ms is not None:
-        _check_ms("silence_duration_ms", silence_duration_ms)
-        silence = silence_duration_ms
-    return VadParams(threshold=threshold, silence_duration_ms=silence, min_speech_ms=min_speech)
-
-
-SENSITIVITY_TABLE: Final[Mapping[str, Mapping[str, float | str]]] = MappingProxyType(
-    {
-        "low": MappingProxyType(
-            {
-                "openai_threshold": 0.7,
-                "gemini_start_sensitivity": "START_SENSITIVITY_LOW",
-                "gemini_end_sensitivity": "END_SENSITIVITY_LOW",
-            }
-        ),
-        "medium": MappingProxyType(
-            {
-                "openai_threshold": 0.5,
-                "gemini_start_sensitivity": "START_SENSITIVITY_HIGH",
-                "gemini_end_sensitivity": "END_SENSITIVITY_HIGH",
-            }
-        ),
-        "high": MappingProxyType(
-            {
-                "openai_threshold": 0.3,
-                "gemini_start_sensitivity": "START_SENSITIVITY_HIGH",
-                "gemini_end_sensitivity": "END_SENSITIVITY_HIGH",
-            }
-        ),
-    }
-)
-"""Provider-neutral sensitivity → each provider's knobs (read-only).
-
-"high" hears speech most readily. OpenAI gets a threshold (0.7 / 0.5 / 0.3, the values other
-cross-provider kits use; 0.5 is OpenAI's default). Gemini has only two levels per knob, so
-"medium" keeps the Gemini API defaults (HIGH/HIGH) — the same as "high" — and only "low" asks
-for LOW/LOW: choosing "medium" on either provider means "the provider's defaults".
-"""
+    return vad_params(start_sensitivity, end_sensitivity, prefix_padding_ms, silence_duration_ms)

@@ -15,24 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from realtimelab.providers.registry import specs
 from realtimelab.vad import (
     Segment,
     SegmentScore,
     VadParams,
     detect_segments,
     frame_levels,
-    gemini_params,
     segment_scores,
     speech_probability,
 )
 
-GEMINI_PRESETS = {
-    "OpenAI server_vad defaults": VadParams(),
-    "Gemini HIGH start / HIGH end": gemini_params("START_SENSITIVITY_HIGH", "END_SENSITIVITY_HIGH"),
-    "Gemini LOW start / LOW end": gemini_params("START_SENSITIVITY_LOW", "END_SENSITIVITY_LOW"),
-    "Gemini HIGH start / LOW end": gemini_params("START_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"),
-}
-"""Starting points the VAD panel offers; Gemini's enums mapped by `vad.gemini_params`."""
+
+def vad_presets() -> dict[str, VadParams]:
+    """Starting points the VAD panel offers: every registered provider's own settings, as the
+    kit's detector reads them (`ProviderSpec.vad_presets`), in registration order."""
+    return {label: p for spec in specs() for label, p in spec.vad_presets.items()}
 
 
 @dataclass(frozen=True)
@@ -94,14 +92,31 @@ class VadExplorer:
         fig, ax = plt.subplots(figsize=(11, 3.2))
         t = (np.arange(len(self.probability)) + 0.5) * self.frame_ms / 1000
         ax.plot(t, self.probability, color="#4c72b0", lw=0.9, label="speech probability")
-        ax.axhline(self.params.threshold, color="#c44e52", ls="--", lw=1,
-                   label=f"threshold {self.params.threshold:.2f}")
+        ax.axhline(
+            self.params.threshold,
+            color="#c44e52",
+            ls="--",
+            lw=1,
+            label=f"threshold {self.params.threshold:.2f}",
+        )
         for seg in self.truth:
-            ax.axvspan(seg.start_ms / 1000, seg.end_ms / 1000, ymin=0.90, ymax=1.0,
-                       color="#55a868", alpha=0.9)
+            ax.axvspan(
+                seg.start_ms / 1000,
+                seg.end_ms / 1000,
+                ymin=0.90,
+                ymax=1.0,
+                color="#55a868",
+                alpha=0.9,
+            )
         for seg in self.result.segments:
-            ax.axvspan(seg.start_ms / 1000, seg.end_ms / 1000, ymin=0.0, ymax=0.86,
-                       color="#dd8452", alpha=0.25)
+            ax.axvspan(
+                seg.start_ms / 1000,
+                seg.end_ms / 1000,
+                ymin=0.0,
+                ymax=0.86,
+                color="#dd8452",
+                alpha=0.25,
+            )
         ax.set_xlim(0, self.duration_ms / 1000)
         ax.set_ylim(0, 1.12)
         ax.set_xlabel("seconds")
@@ -133,39 +148,80 @@ class VadExplorer:
         p = self.params
         style = {"description_width": "150px"}
         layout = w.Layout(width="520px")
-        self.preset = w.Dropdown(options=list(GEMINI_PRESETS), description="start from",
-                                 style=style, layout=layout)
-        self.threshold = w.FloatSlider(value=p.threshold, min=0.05, max=0.95, step=0.05,
-                                       description="threshold", style=style, layout=layout)
-        self.prefix = w.IntSlider(value=p.prefix_padding_ms, min=0, max=1000, step=20,
-                                  description="prefix_padding_ms", style=style, layout=layout)
-        self.silence = w.IntSlider(value=p.silence_duration_ms, min=100, max=2000, step=50,
-                                   description="silence_duration_ms", style=style, layout=layout)
-        self.min_speech = w.IntSlider(value=p.min_speech_ms, min=0, max=400, step=20,
-                                      description="min_speech_ms", style=style, layout=layout)
+        self._presets = vad_presets()
+        self.preset = w.Dropdown(
+            options=list(self._presets), description="start from", style=style, layout=layout
+        )
+        self.threshold = w.FloatSlider(
+            value=p.threshold,
+            min=0.05,
+            max=0.95,
+            step=0.05,
+            description="threshold",
+            style=style,
+            layout=layout,
+        )
+        self.prefix = w.IntSlider(
+            value=p.prefix_padding_ms,
+            min=0,
+            max=1000,
+            step=20,
+            description="prefix_padding_ms",
+            style=style,
+            layout=layout,
+        )
+        self.silence = w.IntSlider(
+            value=p.silence_duration_ms,
+            min=100,
+            max=2000,
+            step=50,
+            description="silence_duration_ms",
+            style=style,
+            layout=layout,
+        )
+        self.min_speech = w.IntSlider(
+            value=p.min_speech_ms,
+            min=0,
+            max=400,
+            step=20,
+            description="min_speech_ms",
+            style=style,
+            layout=layout,
+        )
         self.image = w.Image(value=self.render_png(), format="png")
         self.image.add_class("vad-plot")
         self.label = w.HTML(self.summary())
         for slider in (self.threshold, self.prefix, self.silence, self.min_speech):
             slider.observe(self._on_slider, names="value")
         self.preset.observe(self._on_preset, names="value")
-        self._widget = w.VBox([self.preset, self.threshold, self.prefix, self.silence,
-                               self.min_speech, self.label, self.image])
+        self._widget = w.VBox(
+            [
+                self.preset,
+                self.threshold,
+                self.prefix,
+                self.silence,
+                self.min_speech,
+                self.label,
+                self.image,
+            ]
+        )
         return self._widget
 
     def _on_slider(self, _change: object = None) -> None:
-        self.recompute(VadParams(
-            threshold=round(float(self.threshold.value), 2),
-            prefix_padding_ms=int(self.prefix.value),
-            silence_duration_ms=int(self.silence.value),
-            min_speech_ms=int(self.min_speech.value),
-            idle_timeout_ms=self.params.idle_timeout_ms,
-        ))
+        self.recompute(
+            VadParams(
+                threshold=round(float(self.threshold.value), 2),
+                prefix_padding_ms=int(self.prefix.value),
+                silence_duration_ms=int(self.silence.value),
+                min_speech_ms=int(self.min_speech.value),
+                idle_timeout_ms=self.params.idle_timeout_ms,
+            )
+        )
         self.image.value = self.render_png()
         self.label.value = self.summary()
 
     def _on_preset(self, change: dict[str, Any]) -> None:
-        p = GEMINI_PRESETS[change["new"]]
+        p = self._presets[change["new"]]
         # Setting the sliders fires _on_slider for each; the last call sees all new values.
         self.threshold.value = p.threshold
         self.prefix.value = p.prefix_padding_ms

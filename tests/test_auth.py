@@ -12,17 +12,13 @@ from typing import Any
 import pytest
 
 from realtimelab import events as ev
-from realtimelab.auth import (
-    AuthError,
-    EphemeralToken,
-    Secret,
-    api_key_from_env,
-    mint_gemini_token,
-    mint_openai_client_secret,
-)
+from realtimelab.auth import AuthError, EphemeralToken, Secret, api_key_from_env, mint_token
 from realtimelab.config import SessionConfig
 from realtimelab.emulator.server import Emulator
-from realtimelab.providers import make_codec
+from realtimelab.errors import RealtimeLabError
+from realtimelab.providers import get, make_codec
+from realtimelab.providers.gemini.auth import mint_token as mint_gemini_token
+from realtimelab.providers.openai.auth import mint_client_secret as mint_openai_client_secret
 from realtimelab.session import connect
 
 OPENAI_KEY = "sk-proj-SECRETSECRETSECRET0000wxyz"
@@ -50,7 +46,9 @@ def test_api_key_from_env_order() -> None:
     key = api_key_from_env("gemini", {"GOOGLE_API_KEY": "g2", "GEMINI_API_KEY": " "})
     assert key is not None and key.reveal() == "g2"
     with pytest.raises(ValueError, match="unknown provider"):
-        api_key_from_env("claude", {})  # type: ignore[arg-type]
+        api_key_from_env("claude", {})
+    assert get("gemini").env_keys == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    assert get("openai").env_keys == ("OPENAI_API_KEY",)
 
 
 @pytest.mark.parametrize(("provider", "key"), [("openai", OPENAI_KEY), ("gemini", GEMINI_KEY)])
@@ -102,6 +100,9 @@ async def test_mint_failures_are_scrubbed(make_emulator: MakeEmulator) -> None:
         await mint_gemini_token(GEMINI_KEY, base_url="http://127.0.0.1:9")  # nothing listens
     with pytest.raises(ValueError, match="expires_s"):
         await mint_openai_client_secret(OPENAI_KEY, expires_s=5)
+    with pytest.raises(ValueError, match="expires_s"):  # the neutral entry point, same helper
+        await mint_token("openai", OPENAI_KEY, expires_s=5)
+    assert issubclass(AuthError, RealtimeLabError) and issubclass(AuthError, RuntimeError)
 
 
 async def test_openai_client_secret_opens_a_session(make_emulator: MakeEmulator) -> None:

@@ -84,7 +84,7 @@ def test_setup_frame() -> None:
         input_transcription=True,
         tools=(WEATHER,),
         temperature=0.7,
-        gemini={"contextWindowCompression": {"slidingWindow": {}}},
+        extra={"gemini": {"contextWindowCompression": {"slidingWindow": {}}}},
     )
     (frame,) = check_client(GeminiCodec("models/gemini-3.8-live").initial_frames(config))
     s = frame["setup"]
@@ -400,7 +400,9 @@ def test_late_tool_result_is_a_client_content_turn_held_until_the_turn_ends() ->
                         "parts": [
                             {
                                 "functionResponse": {
-                                    "id": "c1", "name": "get_w", "response": {"output": {"t": 1}}
+                                    "id": "c1",
+                                    "name": "get_w",
+                                    "response": {"output": {"t": 1}},
                                 }
                             }
                         ],
@@ -419,7 +421,8 @@ def test_late_tool_result_is_a_client_content_turn_held_until_the_turn_ends() ->
     (frame,) = check_client(codec.take_outgoing())
     parts = frame["clientContent"]["turns"][0]["parts"]
     assert [p["functionResponse"]["response"] for p in parts] == [
-        {"output": "ok"}, {"error": "bad"}
+        {"output": "ok"},
+        {"error": "bad"},
     ]
     assert frame["clientContent"]["turnComplete"] is True
     assert codec.take_outgoing() == []  # sent once

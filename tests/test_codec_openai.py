@@ -89,7 +89,7 @@ def test_session_update_full_config() -> None:
         input_transcription=True,
         tools=(WEATHER,),
         max_output_tokens=512,
-        openai={"audio": {"input": {"noise_reduction": {"type": "near_field"}}}},
+        extra={"openai": {"audio": {"input": {"noise_reduction": {"type": "near_field"}}}}},
     )
     (frame,) = check_client(OpenAICodec().initial_frames(config))
     s = frame["session"]
@@ -441,10 +441,25 @@ def test_extra_query_is_appended_encoded_and_cannot_replace_the_model() -> None:
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        (1001, False), (1005, False), (1006, False), (1011, False), (1012, False), (1013, False),
-        (1014, False), (1015, False), (None, False), (1004, False),
-        (1002, True), (1003, True), (1007, True), (1008, True), (1009, True), (1010, True),
-        (3000, True), (4000, True), (4999, True),
+        (1001, False),
+        (1005, False),
+        (1006, False),
+        (1011, False),
+        (1012, False),
+        (1013, False),
+        (1014, False),
+        (1015, False),
+        (None, False),
+        (1004, False),
+        (1002, True),
+        (1003, True),
+        (1007, True),
+        (1008, True),
+        (1009, True),
+        (1010, True),
+        (3000, True),
+        (4000, True),
+        (4999, True),
     ],
 )
 def test_decode_close_table(code: int | None, expected: bool) -> None:
@@ -467,7 +482,9 @@ def test_late_tool_result_is_an_output_item_and_one_deferred_response_create() -
     idle = check_client(codec.encode_late_tool_results([ToolResult("c1", {"temp_c": 21})]))
     assert [f["type"] for f in idle] == ["conversation.item.create", "response.create"]
     assert idle[0]["item"] == {
-        "type": "function_call_output", "call_id": "c1", "output": '{"temp_c": 21}'
+        "type": "function_call_output",
+        "call_id": "c1",
+        "output": '{"temp_c": 21}',
     }
     # during a reply: items and the one response.create all wait for response.done, so the
     # results land after the reply's own message in the server's conversation

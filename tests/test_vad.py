@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from realtimelab.providers.gemini.session_config import vad_params
 from realtimelab.vad import (
-    SENSITIVITY_TABLE,
     IdleTimeout,
     Segment,
     SpeechStarted,
@@ -29,10 +29,8 @@ from realtimelab.vad import (
     detect_events,
     detect_segments,
     frame_levels,
-    gemini_params,
     noise_floor,
     segment_scores,
-    semantic_params,
     speech_probability,
 )
 
@@ -405,57 +403,13 @@ def test_segment_scores() -> None:
         Segment(10, 5)
 
 
-# --- provider mappings ------------------------------------------------------------------------
-
-
-def test_semantic_params() -> None:
-    silences = {e: semantic_params(e).silence_duration_ms for e in ("low", "medium", "high")}
-    assert silences["high"] < silences["medium"] < silences["low"]
-    maxima = {"low": 8000, "medium": 4000, "high": 2000}  # OpenAI's documented max timeouts
-    assert all(silences[e] <= maxima[e] for e in silences)
-    assert semantic_params("auto") == semantic_params("MEDIUM")
-    with pytest.raises(ValueError, match=r"\['auto', 'high', 'low', 'medium'\]"):
-        semantic_params("eager")
-
-
-def test_gemini_params_table() -> None:
-    default = gemini_params(None, None, None, None)
-    assert default == gemini_params("START_SENSITIVITY_HIGH", "END_SENSITIVITY_HIGH")
-    assert default == gemini_params("high", "End_Sensitivity_High")
-    assert default == gemini_params("START_SENSITIVITY_UNSPECIFIED", "UNSPECIFIED")
-    low_start = gemini_params("START_SENSITIVITY_LOW", None)
-    assert low_start.threshold > default.threshold
-    assert low_start.min_speech_ms > default.min_speech_ms
-    low_end = gemini_params(None, "LOW")
-    assert low_end.silence_duration_ms > default.silence_duration_ms
-    explicit = gemini_params("LOW", "LOW", prefix_padding_ms=20, silence_duration_ms=100)
-    assert (explicit.min_speech_ms, explicit.silence_duration_ms) == (20, 100)
-    assert explicit.threshold == low_start.threshold
-    with pytest.raises(ValueError, match="START_SENSITIVITY_HIGH, START_SENSITIVITY_LOW"):
-        gemini_params("START_SENSITIVITY_MEDIUM", None)
-    with pytest.raises(ValueError, match="END_SENSITIVITY_"):
-        gemini_params(None, "START_SENSITIVITY_LOW")
-    with pytest.raises(ValueError, match="silence_duration_ms"):
-        gemini_params(None, None, None, -5)
+# --- a provider's settings through the detector ---------------------------------------------
 
 
 def test_gemini_low_start_sensitivity_ignores_short_blips() -> None:
     blip = pcm(build([("_", 500), ("s", 100), ("_", 1500)]))
-    assert len(detect_segments(blip, RATE, gemini_params("HIGH", None))) == 1
-    assert detect_segments(blip, RATE, gemini_params("LOW", None)) == []
-
-
-def test_sensitivity_table() -> None:
-    assert set(SENSITIVITY_TABLE) == {"low", "medium", "high"}
-    thresholds = [
-        float(SENSITIVITY_TABLE[k]["openai_threshold"]) for k in ("low", "medium", "high")
-    ]
-    assert thresholds == sorted(thresholds, reverse=True)  # more sensitive, lower threshold
-    assert SENSITIVITY_TABLE["medium"]["openai_threshold"] == VadParams().threshold
-    for row in SENSITIVITY_TABLE.values():  # every entry is a valid Gemini setting
-        gemini_params(str(row["gemini_start_sensitivity"]), str(row["gemini_end_sensitivity"]))
-    with pytest.raises(TypeError):
-        SENSITIVITY_TABLE["low"]["openai_threshold"] = 0.1  # type: ignore[index]
+    assert len(detect_segments(blip, RATE, vad_params("HIGH", None))) == 1
+    assert detect_segments(blip, RATE, vad_params("LOW", None)) == []
 
 
 # --- speed ------------------------------------------------------------------------------------

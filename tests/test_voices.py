@@ -1,4 +1,4 @@
-"""Neutral voice catalogue and per-provider resolution."""
+"""Neutral voice catalogue, each provider's voice set, and resolution through the registry."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import typing
 
 import pytest
 
+from realtimelab.errors import RealtimeLabError
+from realtimelab.providers import get
+from realtimelab.providers.gemini.voices import PICKS as GEMINI_PICKS
+from realtimelab.providers.gemini.voices import VOICES as GEMINI_VOICES
+from realtimelab.providers.openai.voices import PICKS as OPENAI_PICKS
+from realtimelab.providers.openai.voices import VOICES as OPENAI_VOICES
+from realtimelab.providers.openai.voices import voice_wire as openai_voice_wire
 from realtimelab.voices import (
-    GEMINI_VOICES,
     NEUTRAL_VOICES,
-    OPENAI_VOICES,
     VOICE_TABLE,
     VoiceError,
+    VoiceSet,
     format_voice_table,
-    openai_voice_wire,
     resolve_voice,
     voices,
 )
@@ -32,16 +37,16 @@ def test_table_is_well_formed() -> None:
     assert 6 <= len(VOICE_TABLE) <= 8
     assert len(set(NEUTRAL_VOICES)) == len(NEUTRAL_VOICES)
     for row in VOICE_TABLE:
-        assert row.openai in OPENAI_VOICES, row
-        assert row.gemini in GEMINI_VOICES, row
+        assert row.pick("openai") == OPENAI_PICKS[row.name] and row.pick("openai") in OPENAI_VOICES
+        assert row.pick("gemini") == GEMINI_PICKS[row.name] and row.pick("gemini") in GEMINI_VOICES
         # A neutral name must never shadow a provider name (on either, in any case).
         assert row.name.lower() not in {v.lower() for v in (*OPENAI_VOICES, *GEMINI_VOICES)}
 
 
 @pytest.mark.parametrize("row", VOICE_TABLE, ids=lambda r: r.name)
 def test_neutral_names_resolve_per_provider(row: typing.Any) -> None:
-    assert resolve_voice(row.name, "openai") == row.openai
-    assert resolve_voice(row.name, "gemini") == row.gemini
+    assert resolve_voice(row.name, "openai") == OPENAI_PICKS[row.name]
+    assert resolve_voice(row.name, "gemini") == GEMINI_PICKS[row.name]
 
 
 def test_passthrough_and_defaults() -> None:
@@ -76,8 +81,8 @@ def test_unknown_voice_errors_explain_and_list_choices(name: str, provider: str,
 
 
 def test_bad_provider_and_bad_type() -> None:
-    with pytest.raises(VoiceError, match="unknown provider"):
-        resolve_voice("warm", "azure")  # type: ignore[arg-type]
+    with pytest.raises(VoiceError, match="unknown provider 'azure'; registered providers"):
+        resolve_voice("warm", "azure")
     with pytest.raises(VoiceError, match="non-empty str"):
         resolve_voice("", "openai")
 
@@ -94,4 +99,18 @@ def test_format_voice_table_lists_every_row() -> None:
     assert lines[0].split() == ["neutral", "character", "openai", "gemini"]
     assert len(lines) == len(VOICE_TABLE) + 2
     for row, line in zip(VOICE_TABLE, lines[2:], strict=True):
-        assert line.startswith(row.name) and line.endswith(row.gemini) and row.openai in line
+        assert line.startswith(row.name) and line.endswith(row.pick("gemini"))
+        assert row.pick("openai") in line
+
+
+def test_voice_sets_live_in_the_specs_and_check_their_picks() -> None:
+    assert get("openai").voices.names == OPENAI_VOICES
+    assert get("gemini").voices.names == GEMINI_VOICES
+    with pytest.raises(ValueError, match="no voice for the neutral names"):
+        VoiceSet(names=("a",), picks={"warm": "a"})
+    picks = dict.fromkeys(NEUTRAL_VOICES, "a")
+    with pytest.raises(ValueError, match=r"outside VoiceSet\.names"):
+        VoiceSet(names=("b",), picks=picks)
+    with pytest.raises(ValueError, match="shadow"):
+        VoiceSet(names=("Warm",), picks=dict.fromkeys(NEUTRAL_VOICES, "Warm"))
+    assert issubclass(VoiceError, RealtimeLabError) and issubclass(VoiceError, ValueError)

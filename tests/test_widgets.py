@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from realtimelab.vad import Segment, VadParams
-from realtimelab.widgets import GEMINI_PRESETS, VadExplorer
+from realtimelab.widgets import VadExplorer, vad_presets
 
 RATE = 16000
 
@@ -57,7 +57,7 @@ def test_gemini_preset_sets_every_slider(explorer: VadExplorer) -> None:
     explorer.widget()
     name = "Gemini LOW start / LOW end"
     explorer.preset.value = name
-    expected = GEMINI_PRESETS[name]
+    expected = vad_presets()[name]
     assert explorer.params.threshold == pytest.approx(expected.threshold)
     assert explorer.params.silence_duration_ms == expected.silence_duration_ms
     assert explorer.params.min_speech_ms == expected.min_speech_ms

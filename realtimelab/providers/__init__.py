@@ -1,39 +1,44 @@
-"""Provider codecs: one sans-IO module per wire protocol, chosen by name from `CODECS`.
+"""Providers: one folder per provider (`openai/`, `gemini/`), found by name in one registry.
 
-`make_codec("openai")` is the only place a provider name turns into behaviour; everything
-past it asks the codec's `Capabilities`.
+Each folder holds everything about its provider: the sans-IO codec, how a `SessionConfig` maps
+onto its wire, its tool schemas, voices, credentials and how the event log reads its frames,
+indexed by a `ProviderSpec`. The rest of the kit asks the registry (`get`, `names`) and then
+the codec's `Capabilities`; it never compares a provider's name.
+
+`make_codec("openai")` is the usual way in: a fresh codec (codecs hold per-connection state).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from realtimelab.events import Provider
 from realtimelab.providers.base import Capabilities, Codec, ConnectRequest, ToolResult
-from realtimelab.providers.gemini import GeminiCodec
-from realtimelab.providers.openai import OpenAICodec
+from realtimelab.providers.registry import (
+    ProviderAlreadyRegistered,
+    ProviderSpec,
+    UnknownProviderError,
+    get,
+    names,
+    register,
+    specs,
+    unregister,
+)
 
 __all__ = [
-    "CODECS",
     "Capabilities",
     "Codec",
     "ConnectRequest",
-    "GeminiCodec",
-    "OpenAICodec",
+    "ProviderAlreadyRegistered",
+    "ProviderSpec",
     "ToolResult",
+    "UnknownProviderError",
+    "get",
     "make_codec",
+    "names",
+    "register",
+    "specs",
+    "unregister",
 ]
 
-CODECS: dict[str, Callable[[str | None], Codec]] = {
-    "openai": OpenAICodec,
-    "gemini": GeminiCodec,
-}
 
-
-def make_codec(provider: Provider | str, model: str | None = None) -> Codec:
-    """A fresh codec (codecs hold per-connection state) for `provider`."""
-    try:
-        factory = CODECS[provider]
-    except KeyError:
-        raise ValueError(f"unknown provider {provider!r}; use one of {sorted(CODECS)}") from None
-    return factory(model)
+def make_codec(provider: str, model: str | None = None) -> Codec:
+    """A fresh codec for `provider` (`UnknownProviderError`, a ValueError, lists the names)."""
+    return get(provider).codec(model)

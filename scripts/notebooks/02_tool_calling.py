@@ -23,7 +23,8 @@ from typing import Annotated, Literal
 import matplotlib.pyplot as plt
 from realtimelab import lab, connect, SessionConfig
 from realtimelab import events as ev
-from realtimelab.schema import tool, Tool, SchemaError, to_openai_tool, to_gemini_declaration
+from realtimelab.schema import tool, Tool, SchemaError, wire_tool
+from realtimelab.providers.gemini.tools import to_declaration as gemini_declaration
 from realtimelab.tools import (ToolDispatcher, ToolRegistry, acknowledgement_instructions,
                                silent_gap_ms)
 from realtimelab.observe import frame_type
@@ -60,20 +61,23 @@ print("still a function:", get_weather(city="Paris"))
 ("md", r"""
 Each provider wants its own wire shape. OpenAI's GA Realtime API takes a **flat** function tool
 (`type`, `name`, `parameters` side by side, lowercase JSON Schema). Gemini takes a
-**`functionDeclaration`** whose `parameters` are an OpenAPI-3.0 `Schema` with UPPERCASE types:
+**`functionDeclaration`** whose `parameters` are an OpenAPI-3.0 `Schema` with UPPERCASE types.
+Each translation lives in its provider's folder (`realtimelab/providers/<name>/tools.py`);
+`wire_tool(tool, provider)` shows what that provider's codec sends:
 """),
 ("code", r"""
 print("OpenAI session.tools[]:")
-print(json.dumps(to_openai_tool(get_weather), indent=1))
+print(json.dumps(wire_tool(get_weather, "openai"), indent=1))
 print("\nGemini setup.tools[].functionDeclarations[]:")
-print(json.dumps(to_gemini_declaration(get_weather), indent=1))
+print(json.dumps(wire_tool(get_weather, "gemini"), indent=1))
 """),
 ("md", r"""
 Gemini's `Schema` cannot say everything JSON Schema can. A `dict[str, int]` argument needs
 `additionalProperties`, which the Gemini Developer API rejects. Instead of silently dropping
-the constraint (and letting the model send anything), the translator raises `SchemaError`
-naming the tool, the keyword and where it is. The way out is `json_schema=True`, which sends
-the JSON Schema untouched as `parametersJsonSchema`:
+the constraint (and letting the model send anything), the Schema translator
+(`realtimelab.providers.gemini.tools.to_declaration`) raises `SchemaError` naming the tool, the
+keyword and where it is. The way out is `json_schema=True`, which sends the JSON Schema
+untouched as `parametersJsonSchema` — and that is what the Gemini codec falls back to by itself:
 """),
 ("code", r"""
 @tool
@@ -81,10 +85,11 @@ def set_stock(counts: Annotated[dict[str, int], "item name -> how many are left"
     "Record how many of each item are in stock."
     return "ok"
 
-print("OpenAI:", json.dumps(to_openai_tool(set_stock)["parameters"]))
+print("OpenAI:", json.dumps(wire_tool(set_stock, "openai")["parameters"]))
 with lab.quiet_errors():
-    to_gemini_declaration(set_stock)
-print("Gemini, json_schema=True:", json.dumps(to_gemini_declaration(set_stock, json_schema=True)))
+    gemini_declaration(set_stock)
+print("Gemini, json_schema=True:", json.dumps(gemini_declaration(set_stock, json_schema=True)))
+print("what the Gemini codec sends:", json.dumps(wire_tool(set_stock, "gemini")))
 """),
 ("md", r"""
 ## The dispatcher

@@ -27,7 +27,7 @@ from IPython.display import display
 from realtimelab import lab
 from realtimelab.audio import read_wav
 from realtimelab.vad import (VadParams, Segment, detect_segments, detect_events, frame_levels,
-                             noise_floor, speech_probability, segment_scores, gemini_params)
+                             noise_floor, speech_probability, segment_scores)
 
 lab.banner()
 pcm, fmt = read_wav(lab.DATA / "speech" / "conversation_16k.wav")
@@ -131,6 +131,10 @@ difference, listed in `session.capabilities`.
 
 The audio is streamed 4× faster than real time: the server's VAD counts positions in the
 stream, not wall-clock time, so the decisions are the same.
+
+Gemini has no raw `threshold` (only HIGH / LOW sensitivities), so its codec sends the padding and
+silence but not the threshold, and says so with an `UnsupportedSetting` warning naming the
+field: a setting a provider cannot honour is reported, never silently dropped.
 """),
 ("code", r"""
 import asyncio

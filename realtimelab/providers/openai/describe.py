@@ -1,0 +1,137 @@
+"""OpenAI frames as the event log sees them: names, audio, summaries (a `FrameDescriber`).
+
+OpenAI frames name themselves (`"type": "response.output_audio.delta"`), so naming is easy;
+audio is the subtle part. Formats are declared once, in `session.update` / `session.created`
+(PCM16 at 24 kHz, or G.711 at 8 kHz), and later audio frames carry bare base64, so the reader
+remembers the formats to turn bytes into milliseconds. That memory is why the event log keeps
+one `OpenAIFrames` per log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from realtimelab.providers.framelog import AudioFormat, Elided, cut_audio, short
+
+__all__ = ["FLUSH_TYPES", "OpenAIFrames"]
+
+#: Client frames that stop model audio on the client's side (the end of a barge-in).
+FLUSH_TYPES: Final = frozenset(
+    {"response.cancel", "conversation.item.truncate", "output_audio_buffer.clear"}
+)
+_SESSION_TYPES: Final = frozenset({"session.update", "session.created", "session.updated"})
+_G711: Final = frozenset({"audio/pcmu", "audio/pcma"})
+
+
+class OpenAIFrames:
+    """Reads OpenAI Realtime frames for one event log (remembers the negotiated formats)."""
+
+    flush_types = FLUSH_TYPES
+
+    def __init__(self) -> None:
+        self.input = AudioFormat(24000, 2)
+        self.output = AudioFormat(24000, 2)
+
+    def claims(self, frame: Mapping[str, Any]) -> bool:
+        """OpenAI frames carry a string `type`."""
+        return isinstance(frame.get("type"), str)
+
+    def frame_type(self, frame: Mapping[str, Any]) -> str:
+        t = frame.get("type")
+        return t if isinstance(t, str) else "?"
+
+    # -- audio ----------------------------------------------------------------------------------
+
+    def _learn_formats(self, frame: Mapping[str, Any]) -> None:
+        session = frame.get("session")
+        if not isinstance(session, Mapping):
+            return
+        audio = session.get("audio")
+        if not isinstance(audio, Mapping):
+            return
+        for side, attr in (("input", "input"), ("output", "output")):
+            fmt = (
+                audio.get(side, {}).get("format") if isinstance(audio.get(side), Mapping) else None
+            )
+            if not isinstance(fmt, Mapping):
+                continue
+            kind = str(fmt.get("type", "audio/pcm"))
+            if kind in _G711:
+                setattr(self, attr, AudioFormat(8000, 1))
+            else:
+                rate = fmt.get("rate", 24000)
+                setattr(self, attr, AudioFormat(int(rate) if isinstance(rate, int) else 24000, 2))
+
+    def elide(
+        self, frame: Mapping[str, Any], direction: str, acc: Elided, keep_pcm: bool
+    ) -> dict[str, Any]:
+        out = dict(frame)
+        t = str(frame.get("type", ""))
+        if t in _SESSION_TYPES:
+            self._learn_formats(frame)
+        fmt = self.input if direction == "out" else self.output
+        if t == "input_audio_buffer.append" and isinstance(frame.get("audio"), str):
+            out["audio"] = cut_audio(frame["audio"], fmt, acc, keep_pcm)
+        if t.endswith("audio.delta") and isinstance(frame.get("delta"), str):
+            out["delta"] = cut_audio(frame["delta"], fmt, acc, keep_pcm)
+        # audio inside conversation items (item.create with input_audio, item echoes)
+        item = frame.get("item")
+        if isinstance(item, Mapping) and isinstance(item.get("content"), list):
+            content = []
+            for part in item["content"]:
+                if isinstance(part, Mapping) and isinstance(part.get("audio"), str):
+                    part = {**part, "audio": cut_audio(part["audio"], fmt, acc, False)}
+                content.append(part)
+            out["item"] = {**item, "content": content}
+        return out
+
+    # -- meaning ----------------------------------------------------------------------------------
+
+    def summary(self, frame: Mapping[str, Any]) -> list[str]:
+        bits: list[str] = []
+        err = frame.get("error")
+        if isinstance(err, Mapping):
+            bits.append(f"error {err.get('code') or err.get('type')}: {err.get('message', '')}")
+        resp = frame.get("response")
+        if isinstance(resp, Mapping) and isinstance(resp.get("status"), str):
+            bits.append(str(resp["status"]))
+        for key in ("transcript", "delta", "text"):
+            v = frame.get(key)
+            if isinstance(v, str) and not v.startswith("<audio"):
+                bits.append(repr(short(v, 40)))
+                break
+        if isinstance(frame.get("name"), str):
+            bits.append(f"{frame['name']}({short(str(frame.get('arguments', '')), 40)})")
+        item = frame.get("item")
+        if isinstance(item, Mapping):
+            bits.append(f"{item.get('role') or item.get('type') or 'item'}")
+            for part in item.get("content", []) or []:
+                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                    bits.append(repr(short(part["text"], 40)))
+            if isinstance(item.get("output"), str):
+                bits.append(f"output={short(item['output'], 40)}")
+        return bits
+
+    def model(self, frame: Mapping[str, Any]) -> str | None:
+        """`session.created` / `session.updated` name the model."""
+        session = frame.get("session")
+        if isinstance(session, Mapping) and isinstance(session.get("model"), str):
+            return str(session["model"])
+        return None
+
+    def user_end(self, frame: Mapping[str, Any], ftype: str) -> str | None:
+        """A user text message ends a typed turn; `input_audio_buffer.commit` a spoken one."""
+        if ftype == "conversation.item.create":
+            item = frame.get("item")
+            if isinstance(item, Mapping) and item.get("role") == "user":
+                content = item.get("content")
+                if isinstance(content, list) and any(
+                    isinstance(p, Mapping) and p.get("type") in {"input_text", "text"}
+                    for p in content
+                ):
+                    return "text"
+            return None
+        if ftype == "input_audio_buffer.commit":
+            return "commit"
+        return None
