@@ -19,9 +19,14 @@ keeps working:
     ├── AuthError(RuntimeError)            realtimelab.auth       minting a token
     ├── DeviceUnavailable(RuntimeError)    realtimelab.devices    no sound card
     ├── ToolError                          realtimelab.tools      a tool the model called
+    ├── AudioInputError(ValueError)        realtimelab.contract   audio or text a session refuses
     ├── SessionClosedError(ConnectionError) realtimelab.session   a verb after close
     └── ConnectError(ConnectionError)      realtimelab.session    opening a session
         └── Unreachable, HandshakeRefused, SessionRefused, SetupTimeout
+
+Not yet on the tree: `realtimelab.audio`'s `WavFormatError` / `SampleRateError` and
+`realtimelab.catalogue`'s `RetiredModelError` (both `ValueError`s), whose modules are being
+reworked separately; the emulator's errors are internal to the emulator.
 
 Warnings have their own root, `RealtimeLabWarning` (a `UserWarning`): a warning is advice,
 not a failure, so it is deliberately *not* a `RealtimeLabError`.
