@@ -501,6 +501,9 @@ class BrowserAudio(anywidget.AnyWidget):
         if kind == "pong":
             self._on_pong(content)
             return
+        if kind == "hb":  # the page checks the kernel is alive; any page gets an answer
+            self.send({"type": "hb", "n": content.get("n")})
+            return
         if not isinstance(client, str) or not self._admit(client, now, content):
             return
         if kind == "played":

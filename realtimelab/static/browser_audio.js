@@ -14,11 +14,13 @@
 //                      flushed {client, seq, discarded_ms, played_ms, ...}
 //                      mic {client, seq, rate, t, rms, peak} + [PCM16 LE mono, 20 ms]
 //                      capture {client, capturing, seq}  ·  pong {t0, tb}
+//   both ways          hb {n}: every 2 s the page asks, the kernel answers (liveness)
 // Settings (mic_enabled, mode, muted, the three getUserMedia options, mic_rate, volume,
 // report_ms, prebuffer_ms, trace) are ordinary synced traits; status/error/capturing/
 // context_rate/mic_settings are written by the browser.
 
 const HEARTBEAT_MS = 1000; // the kernel calls a page "gone" after ~2.5 s without a message
+const KERNEL_SILENT_MS = 6000; // no answer to our "hb" for this long: say so in the widget
 
 function insecureText(what) {
   return `The ${what} needs a secure page: open the notebook over https:// or http://localhost ` +
@@ -83,6 +85,9 @@ class Engine {
     this.statusText = "";
     this.errorText = "";
     this.micError = "";
+    this.lastKernel = Date.now(); // last message from the kernel
+    this.kernelSilent = false;
+    this.beats = 0;
 
     this.onCustom = (msg, buffers) => this.handle(msg, buffers);
     model.on("msg:custom", this.onCustom);
@@ -136,6 +141,11 @@ class Engine {
 
   handle(msg, buffers) {
     if (this.gone || !msg) return;
+    this.lastKernel = Date.now();
+    if (this.kernelSilent) {
+      this.kernelSilent = false;
+      this.refresh();
+    }
     switch (msg.type) {
       case "play":
         if (!this.isOwner() || !buffers || !buffers.length) return;
@@ -169,6 +179,14 @@ class Engine {
 
   heartbeat() {
     if (this.gone) return;
+    // A kernel restarted from elsewhere (another tab, the REST API) or shut down closes no comm
+    // in this page; only its silence tells. A long-running cell is silent too, hence "busy".
+    if (++this.beats % 2 === 0) this.send({ type: "hb", client: this.client, n: this.beats });
+    const silent = Date.now() - this.lastKernel > KERNEL_SILENT_MS;
+    if (silent !== this.kernelSilent) {
+      this.kernelSilent = silent;
+      this.refresh();
+    }
     if (!this.isOwner()) {
       this.send({ type: "hello", client: this.client, secure: !!window.isSecureContext,
         origin: location.origin });
@@ -588,7 +606,10 @@ function makeView(engine, model, root) {
       const on = !!model.get("mic_enabled");
       status.textContent = engine.statusText;
       status.title = engine.statusText;
-      const err = engine.errorText || engine.micError;
+      const silent = engine.kernelSilent && !engine.gone ? "The kernel has not answered for " +
+        `${KERNEL_SILENT_MS / 1000} s or more: it is busy, was restarted elsewhere, or was ` +
+        "shut down." : "";
+      const err = engine.errorText || engine.micError || silent;
       error.textContent = err;
       error.style.display = err ? "" : "none";
       root.classList.toggle("rtl-ba-gone", engine.gone);
@@ -596,7 +617,7 @@ function makeView(engine, model, root) {
       enable.style.display = owner && engine.ctx && engine.ctx.state === "suspended" &&
         !engine.gone ? "" : "none";
       claim.style.display = owner || engine.gone ? "none" : "";
-      micBtn.textContent = on ? "🎤 Mic on" : "🎤 Mic off";
+      micBtn.textContent = on ? "Mic on" : "Mic off";
       micBtn.classList.toggle("rtl-ba-on", on);
       micBtn.disabled = engine.gone || !owner;
       mode.value = model.get("mode");

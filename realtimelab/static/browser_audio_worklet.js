@@ -158,11 +158,13 @@ class Player extends AudioWorkletProcessor {
   // Barge-in: keep FADE_MS of audio to fade out, drop the rest, and say how much was dropped.
   flush(seq) {
     let cut = this.writeEnd;
+    let fadeMs = 0; // audio still to be played in the fade-out
     if (this.readPos < this.writeEnd && !this.waiting) {
       const seg = this.segs[0];
-      const step = seg ? seg.rate / sampleRate : 1;
+      const rate = seg ? seg.rate : sampleRate;
       const fade = Math.round((FADE_MS * sampleRate) / 1000);
-      cut = Math.min(this.writeEnd, Math.ceil(this.readPos + fade * step));
+      cut = Math.min(this.writeEnd, Math.ceil(this.readPos + (fade * rate) / sampleRate));
+      fadeMs = (Math.max(0, cut - this.readPos) / rate) * 1000;
       this.fadeLeft = fade;
       this.fadeTotal = fade;
       this.fadeEnd = cut;
@@ -182,7 +184,10 @@ class Player extends AudioWorkletProcessor {
     this.segs = kept;
     this.writeEnd = Math.max(cut, Math.floor(this.readPos));
     this.discardedMs += dropped;
-    this.port.postMessage({ type: "flushed", seq, discarded_ms: dropped, ...this.state() });
+    // played_ms includes the fade, so played + discarded adds up to everything sent.
+    const state = this.state();
+    state.played_ms += fadeMs;
+    this.port.postMessage({ type: "flushed", seq, discarded_ms: dropped, ...state });
   }
 
   playedMs() {
