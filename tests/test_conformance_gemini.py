@@ -328,9 +328,7 @@ async def test_sdk_ephemeral_token(emu: Emulator, recorder: FrameRecorder) -> No
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # ExperimentalWarning: tokens are experimental
+        warnings.simplefilter("ignore")  # ExperimentalWarning: tokens are experimental
         token = await client(emu, version="v1alpha").aio.auth_tokens.create(
             config={
                 "uses": 1,
@@ -386,26 +384,38 @@ async def test_sdk_audio_turn_with_real_components(
         monkeypatch.setenv("SSL_CERT_FILE", str(emu.cert_path))
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         weather = types.FunctionDeclaration(
-            name="get_weather", description="Get the weather for a city",
-            parameters=types.Schema(type="OBJECT", properties={
-                "city": types.Schema(type="STRING")}, required=["city"]))
+            name="get_weather",
+            description="Get the weather for a city",
+            parameters=types.Schema(
+                type="OBJECT", properties={"city": types.Schema(type="STRING")}, required=["city"]
+            ),
+        )
         live = types.LiveConnectConfig(
-            response_modalities=["AUDIO"], input_audio_transcription={},
-            tools=[types.Tool(function_declarations=[weather])])
+            response_modalities=["AUDIO"],
+            input_audio_transcription={},
+            tools=[types.Tool(function_declarations=[weather])],
+        )
         with tap_sdk(rec):
             async with client(emu).aio.live.connect(model=MODEL, config=live) as session:
                 for i in range(0, len(pcm), 3200):
-                    await session.send_realtime_input(audio=types.Blob(
-                        data=pcm[i:i + 3200], mime_type="audio/pcm;rate=16000"))
+                    await session.send_realtime_input(
+                        audio=types.Blob(data=pcm[i : i + 3200], mime_type="audio/pcm;rate=16000")
+                    )
                 call = None
                 async with asyncio.timeout(15):
                     async for msg in session.receive():
                         if msg.tool_call:
                             call = (msg.tool_call.function_calls or [None])[0]
                             assert call is not None
-                            await session.send_tool_response(function_responses=[
-                                types.FunctionResponse(id=call.id, name=call.name,
-                                                       response={"output": "sunny, 21 C"})])
+                            await session.send_tool_response(
+                                function_responses=[
+                                    types.FunctionResponse(
+                                        id=call.id,
+                                        name=call.name,
+                                        response={"output": "sunny, 21 C"},
+                                    )
+                                ]
+                            )
                 assert call is not None and call.name == "get_weather"
                 assert str((call.args or {}).get("city", "")).lower() == "paris"
     rec.assert_ok()

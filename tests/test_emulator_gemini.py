@@ -58,9 +58,20 @@ from realtimelab.emulator.server import Emulator, EmulatorConfig
 def test_camelize_normalises_proto_keys_but_not_user_data() -> None:
     raw = {
         "realtime_input_config": {"automatic_activity_detection": {"silence_duration_ms": 5}},
-        "tools": [{"function_declarations": [{"name": "f", "parameters_json_schema": {
-            "properties": {"city_name": {"type": "string"}}}, "parameters": {
-            "type": "OBJECT", "properties": {"zip_code": {"max_length": 5}}}}]}],
+        "tools": [
+            {
+                "function_declarations": [
+                    {
+                        "name": "f",
+                        "parameters_json_schema": {"properties": {"city_name": {"type": "string"}}},
+                        "parameters": {
+                            "type": "OBJECT",
+                            "properties": {"zip_code": {"max_length": 5}},
+                        },
+                    }
+                ]
+            }
+        ],
         "tool_response": {"function_responses": [{"response": {"snake_key": 1}}]},
     }
     out = wire.camelize(raw)
@@ -103,8 +114,19 @@ def _active(**setup: Any) -> GeminiFrames:
         ([setup_msg(bogusField=1)], 1007, "invalid argument"),
         ([setup_msg(generationConfig={"responseMimeType": "x"})], 1007, "invalid argument"),
         ([setup_msg(realtimeInputConfig={"activityHandling": "BOGUS"})], 1007, "invalid"),
-        ([setup_msg(generationConfig={"speechConfig": {"voiceConfig": {
-            "prebuiltVoiceConfig": {"voiceName": "alloy"}}}})], 1007, "invalid argument"),
+        (
+            [
+                setup_msg(
+                    generationConfig={
+                        "speechConfig": {
+                            "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "alloy"}}
+                        }
+                    }
+                )
+            ],
+            1007,
+            "invalid argument",
+        ),
     ],
 )
 def test_setup_rejections(frames: list[str], code: int, reason_part: str) -> None:
@@ -121,26 +143,55 @@ def test_setup_rejections(frames: list[str], code: int, reason_part: str) -> Non
 
 
 def test_snake_case_setup_like_the_sdk_sends() -> None:
-    frame = json.dumps({"setup": {
-        "model": "models/gemini-2.5-flash-native-audio-preview-12-2025",
-        "generationConfig": {"responseModalities": ["AUDIO"],
-                             "speechConfig": {"voice_config": {"prebuilt_voice_config": {
-                                 "voice_name": "Kore"}}}},
-        "realtimeInputConfig": {"automatic_activity_detection": {
-            "disabled": False, "start_of_speech_sensitivity": "START_SENSITIVITY_LOW",
-            "silence_duration_ms": 100}, "activity_handling": "NO_INTERRUPTION",
-            "turn_coverage": "TURN_INCLUDES_ALL_INPUT"},
-        "tools": [{"functionDeclarations": [{"name": "get_weather", "behavior": "NON_BLOCKING",
-                   "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}},
-                                  "required": ["city"]}}]}],
-        "sessionResumption": {"transparent": True}, "inputAudioTranscription": {},
-    }})
+    frame = json.dumps(
+        {
+            "setup": {
+                "model": "models/gemini-2.5-flash-native-audio-preview-12-2025",
+                "generationConfig": {
+                    "responseModalities": ["AUDIO"],
+                    "speechConfig": {
+                        "voice_config": {"prebuilt_voice_config": {"voice_name": "Kore"}}
+                    },
+                },
+                "realtimeInputConfig": {
+                    "automatic_activity_detection": {
+                        "disabled": False,
+                        "start_of_speech_sensitivity": "START_SENSITIVITY_LOW",
+                        "silence_duration_ms": 100,
+                    },
+                    "activity_handling": "NO_INTERRUPTION",
+                    "turn_coverage": "TURN_INCLUDES_ALL_INPUT",
+                },
+                "tools": [
+                    {
+                        "functionDeclarations": [
+                            {
+                                "name": "get_weather",
+                                "behavior": "NON_BLOCKING",
+                                "parameters": {
+                                    "type": "OBJECT",
+                                    "properties": {"city": {"type": "STRING"}},
+                                    "required": ["city"],
+                                },
+                            }
+                        ]
+                    }
+                ],
+                "sessionResumption": {"transparent": True},
+                "inputAudioTranscription": {},
+            }
+        }
+    )
     proto = GeminiFrames()
     (event,) = proto.receive(frame)
     assert isinstance(event, SetupReceived)
     s = event.setup
     assert (s.modality, s.voice, s.barge_in, s.turn_coverage) == (
-        "audio", "Kore", False, "TURN_INCLUDES_ALL_INPUT")
+        "audio",
+        "Kore",
+        False,
+        "TURN_INCLUDES_ALL_INPUT",
+    )
     assert s.vad.start_sensitivity == "START_SENSITIVITY_LOW" and s.vad.silence_duration_ms == 100
     assert s.vad.params().silence_duration_ms == 100
     assert s.tools[0].behavior == "non_blocking"
@@ -153,12 +204,16 @@ def test_realtime_input_decoding_and_errors() -> None:
     proto = _active()
     pcm = bytes(range(200)) * 4
     b64 = base64.urlsafe_b64encode(pcm).decode()
-    (ev,) = proto.receive(json.dumps(
-        {"realtime_input": {"audio": {"data": b64, "mime_type": "audio/pcm;rate=24000"}}}))
+    (ev,) = proto.receive(
+        json.dumps(
+            {"realtime_input": {"audio": {"data": b64, "mime_type": "audio/pcm;rate=24000"}}}
+        )
+    )
     assert ev == AudioIn(pcm, 24000)
     assert proto.receive(json.dumps({"realtimeInput": {"text": "hi"}})) == [TextIn("hi")]
-    (close,) = proto.receive(json.dumps(
-        {"realtimeInput": {"audio": {"data": b64, "mimeType": "audio/pcm"}}}))
+    (close,) = proto.receive(
+        json.dumps({"realtimeInput": {"audio": {"data": b64, "mimeType": "audio/pcm"}}})
+    )
     assert close == Close(1007, wire.INVALID_ARGUMENT, close.detail)
     assert "rate" in close.detail
     manual = _active(realtimeInputConfig={"automaticActivityDetection": {"disabled": True}})
@@ -178,18 +233,46 @@ def test_tool_bookkeeping_and_resumption_frames() -> None:
     validate_server_message(frames.encode(frame))
     assert frames.blocking_pending == ["function-call-1"]  # "b" is NON_BLOCKING on 3.8
     assert frames.resumption_frame(None)["sessionResumptionUpdate"] == {
-        "newHandle": "", "resumable": False, "lastConsumedClientMessageIndex": "0"}
-    (ev,) = frames.receive(json.dumps({"tool_response": {"function_responses": [
-        {"id": "function-call-2", "response": {"x": 1}, "will_continue": True,
-         "scheduling": "SILENT"}]}}))
+        "newHandle": "",
+        "resumable": False,
+        "lastConsumedClientMessageIndex": "0",
+    }
+    (ev,) = frames.receive(
+        json.dumps(
+            {
+                "tool_response": {
+                    "function_responses": [
+                        {
+                            "id": "function-call-2",
+                            "response": {"x": 1},
+                            "will_continue": True,
+                            "scheduling": "SILENT",
+                        }
+                    ]
+                }
+            }
+        )
+    )
     assert isinstance(ev, ToolResponses) and ev.responses[0].will_continue
     assert "function-call-2" in frames.pending  # a generator-style call stays pending
-    (ev,) = frames.receive(json.dumps({"toolResponse": {"functionResponses": [
-        {"id": "function-call-1", "name": "a", "response": {"output": "ok"}}]}}))
+    (ev,) = frames.receive(
+        json.dumps(
+            {
+                "toolResponse": {
+                    "functionResponses": [
+                        {"id": "function-call-1", "name": "a", "response": {"output": "ok"}}
+                    ]
+                }
+            }
+        )
+    )
     assert isinstance(ev, ToolResponses) and ev.responses[0].output == "ok"
     assert frames.blocking_pending == []
-    (late,) = frames.receive(json.dumps({"toolResponse": {"functionResponses": [
-        {"id": "function-call-1", "response": {}}]}}))
+    (late,) = frames.receive(
+        json.dumps(
+            {"toolResponse": {"functionResponses": [{"id": "function-call-1", "response": {}}]}}
+        )
+    )
     assert isinstance(late, ToolResponses) and not late.responses[0].known
     (close,) = frames.receive(json.dumps({"toolResponse": {"functionResponses": [{"name": "a"}]}}))
     assert isinstance(close, Close) and close.code == 1007
@@ -197,14 +280,27 @@ def test_tool_bookkeeping_and_resumption_frames() -> None:
 
 def test_client_content_items_and_usage_frame() -> None:
     proto = _active()
-    (ev,) = proto.receive(json.dumps({"client_content": {"turns": [
-        {"role": "user", "parts": [{"text": "Hello"}]},
-        {"role": "model", "parts": [{"text": "Hi!"}, {"text": "hidden", "thought": True}]},
-    ], "turnComplete": True}}))
+    (ev,) = proto.receive(
+        json.dumps(
+            {
+                "client_content": {
+                    "turns": [
+                        {"role": "user", "parts": [{"text": "Hello"}]},
+                        {
+                            "role": "model",
+                            "parts": [{"text": "Hi!"}, {"text": "hidden", "thought": True}],
+                        },
+                    ],
+                    "turnComplete": True,
+                }
+            }
+        )
+    )
     assert isinstance(ev, TurnsIn) and ev.turn_complete
     assert ev.items[0] == UserMessage("Hello") and ev.items[1].text == "Hi!"  # type: ignore[union-attr]
-    frame = proto.turn_complete_frame(UsageCounts(prompt_text=5, prompt_audio=20,
-                                                  response_audio=40))
+    frame = proto.turn_complete_frame(
+        UsageCounts(prompt_text=5, prompt_audio=20, response_audio=40)
+    )
     msg = validate_server_message(proto.encode(frame))
     assert msg.usage_metadata is not None
     assert msg.usage_metadata.total_token_count == 65
@@ -212,10 +308,16 @@ def test_client_content_items_and_usage_frame() -> None:
 
 
 def test_constraints_override_the_client() -> None:
-    client = {"model": "models/gemini-3.8-live", "generationConfig": {"temperature": 1.0},
-              "sessionResumption": {"handle": "h"}, "outputAudioTranscription": {}}
-    token = {"model": "models/gemini-2.5-flash-native-audio-preview-12-2025",
-             "generationConfig": {"temperature": 0.2, "responseModalities": ["AUDIO"]}}
+    client = {
+        "model": "models/gemini-3.8-live",
+        "generationConfig": {"temperature": 1.0},
+        "sessionResumption": {"handle": "h"},
+        "outputAudioTranscription": {},
+    }
+    token = {
+        "model": "models/gemini-2.5-flash-native-audio-preview-12-2025",
+        "generationConfig": {"temperature": 0.2, "responseModalities": ["AUDIO"]},
+    }
     locked_all = apply_constraints(client, token, None)
     assert locked_all["model"] == token["model"]
     assert "outputAudioTranscription" not in locked_all  # whole setup locked: ignored
@@ -294,19 +396,34 @@ async def test_text_turn_over_v1(emu: Emulator) -> None:
     ws = await open_ws(emu.url, version="v1")
     await ws.send(setup_msg(outputAudioTranscription={}))
     assert await recv_json(ws) == {"setupComplete": {}}
-    await ws.send(json.dumps({"client_content": {"turns": [
-        {"role": "user", "parts": [{"text": "good morning"}]}], "turnComplete": True}}))
+    await ws.send(
+        json.dumps(
+            {
+                "client_content": {
+                    "turns": [{"role": "user", "parts": [{"text": "good morning"}]}],
+                    "turnComplete": True,
+                }
+            }
+        )
+    )
     frames = _checked(await collect_until(ws, turn_complete))
     audio = b"".join(
         base64.b64decode(p["inlineData"]["data"])
-        for f in frames for p in f.get("serverContent", {}).get("modelTurn", {}).get("parts", [])
+        for f in frames
+        for p in f.get("serverContent", {}).get("modelTurn", {}).get("parts", [])
     )
     assert len(audio) == 24000 * 2 * 0.06 * 4  # 4 words × 60 ms at 24 kHz
-    mimes = {p["inlineData"]["mimeType"] for f in frames
-             for p in f.get("serverContent", {}).get("modelTurn", {}).get("parts", [])}
+    mimes = {
+        p["inlineData"]["mimeType"]
+        for f in frames
+        for p in f.get("serverContent", {}).get("modelTurn", {}).get("parts", [])
+    }
     assert mimes == {"audio/pcm;rate=24000"}
-    transcript = "".join(f["serverContent"]["outputTranscription"]["text"]
-                         for f in frames if "outputTranscription" in f.get("serverContent", {}))
+    transcript = "".join(
+        f["serverContent"]["outputTranscription"]["text"]
+        for f in frames
+        if "outputTranscription" in f.get("serverContent", {})
+    )
     assert transcript == "You said good morning."
     assert frames[-2] == {"serverContent": {"generationComplete": True}}
     usage = frames[-1]["usageMetadata"]
@@ -319,10 +436,17 @@ async def test_text_turn_over_v1(emu: Emulator) -> None:
 async def test_retired_models_are_refused_like_unknown_ones(emu: Emulator, model: str) -> None:
     """Both half-cascade models were shut down on 2025-12-09: Google no longer finds them."""
     ws = await open_ws(emu.url)
-    await ws.send(json.dumps({"setup": {"model": f"models/{model}",
-                                        "generationConfig": {"responseModalities": ["TEXT"]}}}))
-    assert await close_code(ws) == (
-        1008, wire.model_not_found(f"models/{model}", "v1beta"))
+    await ws.send(
+        json.dumps(
+            {
+                "setup": {
+                    "model": f"models/{model}",
+                    "generationConfig": {"responseModalities": ["TEXT"]},
+                }
+            }
+        )
+    )
+    assert await close_code(ws) == (1008, wire.model_not_found(f"models/{model}", "v1beta"))
 
 
 async def test_audio_turn_48k_with_vad_and_transcription(
@@ -330,35 +454,54 @@ async def test_audio_turn_48k_with_vad_and_transcription(
 ) -> None:
     hearing.queue.append("what is new")
     ws = await open_ws(emu.url)
-    await ws.send(setup_msg(inputAudioTranscription={}, realtimeInputConfig={
-        "automaticActivityDetection": {"silenceDurationMs": 200}}))
+    await ws.send(
+        setup_msg(
+            inputAudioTranscription={},
+            realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}},
+        )
+    )
     await recv_json(ws)
     speech = silence(200, 48000) + tone(600, 48000) + silence(400, 48000)
     for part in chunks(speech, 48000):
         b64 = base64.urlsafe_b64encode(part).decode()
-        await ws.send(json.dumps({"realtime_input": {"audio": {
-            "data": b64, "mime_type": "audio/pcm;rate=48000"}}}))
+        await ws.send(
+            json.dumps(
+                {"realtime_input": {"audio": {"data": b64, "mime_type": "audio/pcm;rate=48000"}}}
+            )
+        )
     frames = _checked(await collect_until(ws, turn_complete))
     assert {"serverContent": {"inputTranscription": {"text": "what is new"}}} in frames
     n_bytes, rate = hearing.heard[0]
     assert rate == 16000 and 600 <= n_bytes / 32 <= 1000  # resampled: speech + padding
     assert frames[-1]["usageMetadata"]["promptTokensDetails"][-1]["modality"] == "AUDIO"
-    await ws.send(json.dumps({"realtimeInput": {"audio": {"data": "AAAA",
-                                                          "mimeType": "audio/pcm"}}}))
+    await ws.send(
+        json.dumps({"realtimeInput": {"audio": {"data": "AAAA", "mimeType": "audio/pcm"}}})
+    )
     assert await close_code(ws) == (1007, wire.INVALID_ARGUMENT)
 
 
 async def test_barge_in_and_no_interruption(emu: Emulator, hearing: QueuedHearing) -> None:
     ws = await open_ws(emu.url)
-    await ws.send(setup_msg(realtimeInputConfig={
-        "automaticActivityDetection": {"silenceDurationMs": 200}}))
+    await ws.send(
+        setup_msg(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
+    )
     await recv_json(ws)
     await ws.send(json.dumps({"realtimeInput": {"text": "say something long"}}))
     first = await collect_until(ws, lambda m: "modelTurn" in m.get("serverContent", {}))
     assert first
     for part in chunks(tone(300) + silence(300), 16000):
-        await ws.send(json.dumps({"realtimeInput": {"audio": {
-            "data": base64.b64encode(part).decode(), "mimeType": "audio/pcm;rate=16000"}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "realtimeInput": {
+                        "audio": {
+                            "data": base64.b64encode(part).decode(),
+                            "mimeType": "audio/pcm;rate=16000",
+                        }
+                    }
+                }
+            )
+        )
     frames = _checked(await collect_until(ws, turn_complete))
     assert {"serverContent": {"interrupted": True}} in frames
     assert {"serverContent": {"generationComplete": True}} not in frames
@@ -367,15 +510,30 @@ async def test_barge_in_and_no_interruption(emu: Emulator, hearing: QueuedHearin
     await ws.close()
 
     ws = await open_ws(emu.url)
-    await ws.send(setup_msg(realtimeInputConfig={
-        "automaticActivityDetection": {"silenceDurationMs": 200},
-        "activityHandling": "NO_INTERRUPTION"}))
+    await ws.send(
+        setup_msg(
+            realtimeInputConfig={
+                "automaticActivityDetection": {"silenceDurationMs": 200},
+                "activityHandling": "NO_INTERRUPTION",
+            }
+        )
+    )
     await recv_json(ws)
     await ws.send(json.dumps({"realtimeInput": {"text": "say something long"}}))
     await collect_until(ws, lambda m: "modelTurn" in m.get("serverContent", {}))
     for part in chunks(tone(300) + silence(300), 16000):
-        await ws.send(json.dumps({"realtimeInput": {"audio": {
-            "data": base64.b64encode(part).decode(), "mimeType": "audio/pcm;rate=16000"}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "realtimeInput": {
+                        "audio": {
+                            "data": base64.b64encode(part).decode(),
+                            "mimeType": "audio/pcm;rate=16000",
+                        }
+                    }
+                }
+            )
+        )
     frames = await collect_until(ws, turn_complete)
     assert {"serverContent": {"interrupted": True}} not in frames
     assert {"serverContent": {"generationComplete": True}} in frames
@@ -386,26 +544,58 @@ async def test_barge_in_and_no_interruption(emu: Emulator, hearing: QueuedHearin
 
 async def test_manual_activity_brackets_a_turn(emu: Emulator, hearing: QueuedHearing) -> None:
     ws = await open_ws(emu.url)
-    await ws.send(setup_msg(realtimeInputConfig={"automaticActivityDetection": {
-        "disabled": True}}))
+    await ws.send(setup_msg(realtimeInputConfig={"automaticActivityDetection": {"disabled": True}}))
     await recv_json(ws)
-    await ws.send(json.dumps({"realtimeInput": {"audio": {
-        "data": base64.b64encode(tone(500)).decode(), "mimeType": "audio/pcm;rate=16000"}}}))
+    await ws.send(
+        json.dumps(
+            {
+                "realtimeInput": {
+                    "audio": {
+                        "data": base64.b64encode(tone(500)).decode(),
+                        "mimeType": "audio/pcm;rate=16000",
+                    }
+                }
+            }
+        )
+    )
     await ws.send(json.dumps({"realtimeInput": {"activityStart": {}}}))
-    await ws.send(json.dumps({"realtimeInput": {"audio": {
-        "data": base64.b64encode(silence(300)).decode(), "mimeType": "audio/pcm;rate=16000"}}}))
+    await ws.send(
+        json.dumps(
+            {
+                "realtimeInput": {
+                    "audio": {
+                        "data": base64.b64encode(silence(300)).decode(),
+                        "mimeType": "audio/pcm;rate=16000",
+                    }
+                }
+            }
+        )
+    )
     await ws.send(json.dumps({"realtimeInput": {"activityEnd": {}}}))
     await collect_until(ws, turn_complete)
     assert hearing.heard == [(300 * 32, 16000)]  # only the bracketed audio (ONLY_ACTIVITY)
     await ws.close()
 
 
-TOOLS = [{"functionDeclarations": [
-    {"name": "get_weather", "behavior": "BLOCKING",
-     "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}},
-    {"name": "get_time", "behavior": "BLOCKING",
-     "parametersJsonSchema": {"type": "object", "properties": {"tz": {"type": "string"}}}},
-]}]
+TOOLS = [
+    {
+        "functionDeclarations": [
+            {
+                "name": "get_weather",
+                "behavior": "BLOCKING",
+                "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}},
+            },
+            {
+                "name": "get_time",
+                "behavior": "BLOCKING",
+                "parametersJsonSchema": {
+                    "type": "object",
+                    "properties": {"tz": {"type": "string"}},
+                },
+            },
+        ]
+    }
+]
 
 
 async def test_parallel_blocking_tools_and_cancellation(emu: Emulator) -> None:
@@ -417,14 +607,35 @@ async def test_parallel_blocking_tools_and_cancellation(emu: Emulator) -> None:
     fcs = call["toolCall"]["functionCalls"]
     assert [f["name"] for f in fcs] == ["get_weather", "get_time"]
     assert fcs[0]["args"] == {"city": "Paris"}
-    await ws.send(json.dumps({"toolResponse": {"functionResponses": [
-        {"id": fcs[0]["id"], "name": "get_weather", "response": {"output": "sunny"}}]}}))
+    await ws.send(
+        json.dumps(
+            {
+                "toolResponse": {
+                    "functionResponses": [
+                        {"id": fcs[0]["id"], "name": "get_weather", "response": {"output": "sunny"}}
+                    ]
+                }
+            }
+        )
+    )
     await asyncio.sleep(0.1)  # one of two answered: nothing may be generated yet
-    await ws.send(json.dumps({"toolResponse": {"functionResponses": [
-        {"id": fcs[1]["id"], "name": "get_time", "response": {"output": "noon"}}]}}))
+    await ws.send(
+        json.dumps(
+            {
+                "toolResponse": {
+                    "functionResponses": [
+                        {"id": fcs[1]["id"], "name": "get_time", "response": {"output": "noon"}}
+                    ]
+                }
+            }
+        )
+    )
     frames = _checked(await collect_until(ws, turn_complete))
-    text = "".join(f["serverContent"].get("outputTranscription", {}).get("text", "")
-                   for f in frames if "serverContent" in f)
+    text = "".join(
+        f["serverContent"].get("outputTranscription", {}).get("text", "")
+        for f in frames
+        if "serverContent" in f
+    )
     assert frames[0].get("serverContent", {}).get("modelTurn")  # first frame after: the answer
     assert text == ""  # no outputAudioTranscription requested
     # now barge in while a call is pending: the call is cancelled
@@ -448,17 +659,33 @@ async def test_non_blocking_scheduling(emu: Emulator) -> None:
     fc = next(f for f in frames if "toolCall" in f)["toolCall"]["functionCalls"][0]
 
     async def respond(scheduling: str, will_continue: bool = False) -> None:
-        await ws.send(json.dumps({"toolResponse": {"functionResponses": [{
-            "id": fc["id"], "response": {"output": scheduling}, "scheduling": scheduling,
-            "willContinue": will_continue}]}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "toolResponse": {
+                        "functionResponses": [
+                            {
+                                "id": fc["id"],
+                                "response": {"output": scheduling},
+                                "scheduling": scheduling,
+                                "willContinue": will_continue,
+                            }
+                        ]
+                    }
+                }
+            )
+        )
 
     await respond("SILENT", will_continue=True)
     with pytest.raises(TimeoutError):
         await recv_json(ws, timeout=0.3)  # SILENT: folded in, nothing generated
     await respond("WHEN_IDLE", will_continue=True)
     frames = await collect_until(ws, turn_complete)
-    said = "".join(f["serverContent"].get("outputTranscription", {}).get("text", "")
-                   for f in frames if "serverContent" in f)
+    said = "".join(
+        f["serverContent"].get("outputTranscription", {}).get("text", "")
+        for f in frames
+        if "serverContent" in f
+    )
     assert "WHEN_IDLE" in said
     await ws.send(json.dumps({"realtimeInput": {"text": "something long"}}))
     await collect_until(ws, lambda m: "modelTurn" in m.get("serverContent", {}))
@@ -466,8 +693,11 @@ async def test_non_blocking_scheduling(emu: Emulator) -> None:
     frames = await collect_until(ws, turn_complete)
     assert {"serverContent": {"interrupted": True}} in frames
     frames = await collect_until(ws, turn_complete)
-    said = "".join(f["serverContent"].get("outputTranscription", {}).get("text", "")
-                   for f in frames if "serverContent" in f)
+    said = "".join(
+        f["serverContent"].get("outputTranscription", {}).get("text", "")
+        for f in frames
+        if "serverContent" in f
+    )
     assert "INTERRUPT" in said
     await ws.close()
 
@@ -480,10 +710,19 @@ async def test_go_away_then_resume_restores_history(emu: Emulator) -> None:
     first = await recv_json(ws)
     assert first["sessionResumptionUpdate"]["resumable"] is True
     await ws.send(json.dumps({"realtimeInput": {"text": "one"}}))
-    frames = _checked(await collect_until(ws, lambda m: "sessionResumptionUpdate" in m
-                                          and m["sessionResumptionUpdate"]["resumable"]))
-    assert {"sessionResumptionUpdate": {"newHandle": "", "resumable": False,
-                                        "lastConsumedClientMessageIndex": "1"}} in frames
+    frames = _checked(
+        await collect_until(
+            ws,
+            lambda m: "sessionResumptionUpdate" in m and m["sessionResumptionUpdate"]["resumable"],
+        )
+    )
+    assert {
+        "sessionResumptionUpdate": {
+            "newHandle": "",
+            "resumable": False,
+            "lastConsumedClientMessageIndex": "1",
+        }
+    } in frames
     handle = frames[-1]["sessionResumptionUpdate"]["newHandle"]
     assert frames[-1]["sessionResumptionUpdate"]["lastConsumedClientMessageIndex"] == "1"
     go_away = await recv_json(ws, timeout=3)
@@ -513,14 +752,17 @@ async def test_auth_paths_and_ephemeral_tokens(emu: Emulator) -> None:
     assert info.value.response.status_code == 403
 
     port = emu.port
-    status, body = await post_json("127.0.0.1", port, "/v1alpha/auth_tokens", {"uses": 1},
-                                   {"x-goog-api-key": "k"})
+    status, body = await post_json(
+        "127.0.0.1", port, "/v1alpha/auth_tokens", {"uses": 1}, {"x-goog-api-key": "k"}
+    )
     assert status == 200 and body["name"].startswith("auth_tokens/")
     token = body["name"]
     status, _ = await post_json("127.0.0.1", port, "/v1alpha/auth_tokens", {}, {})
     assert status == 403
-    constrained = ("/ws/google.ai.generativelanguage.v1alpha.GenerativeService."
-                   "BidiGenerateContentConstrained?access_token=" + token)
+    constrained = (
+        "/ws/google.ai.generativelanguage.v1alpha.GenerativeService."
+        "BidiGenerateContentConstrained?access_token=" + token
+    )
     ws = await open_ws(emu.url, path=constrained, key="")
     await ws.send(setup_msg(sessionResumption={}))
     assert await recv_json(ws) == {"setupComplete": {}}
@@ -535,8 +777,12 @@ async def test_auth_paths_and_ephemeral_tokens(emu: Emulator) -> None:
     code, reason = await close_code(ws)
     assert code == 1008 and "no uses left" in reason
     with pytest.raises(InvalidStatus) as info:  # tokens only on the Constrained method
-        await open_ws(emu.url, path="/ws/google.ai.generativelanguage.v1alpha.GenerativeService."
-                      "BidiGenerateContent?access_token=" + token, key="")
+        await open_ws(
+            emu.url,
+            path="/ws/google.ai.generativelanguage.v1alpha.GenerativeService."
+            "BidiGenerateContent?access_token=" + token,
+            key="",
+        )
     assert info.value.response.status_code == 401
 
 
@@ -548,8 +794,18 @@ async def test_session_audio_limit() -> None:
         await ws.send(setup_msg(contextWindowCompression={"slidingWindow": {}}))
         await recv_json(ws)
         for part in chunks(silence(800), 16000, ms=100):
-            await ws.send(json.dumps({"realtimeInput": {"audio": {
-                "data": base64.b64encode(part).decode(), "mimeType": "audio/pcm;rate=16000"}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "realtimeInput": {
+                            "audio": {
+                                "data": base64.b64encode(part).decode(),
+                                "mimeType": "audio/pcm;rate=16000",
+                            }
+                        }
+                    }
+                )
+            )
         await ws.send(json.dumps({"realtimeInput": {"text": "still here"}}))
         assert await collect_until(ws, turn_complete)
         await ws.close()
@@ -561,8 +817,18 @@ async def _exceed_audio_limit(emu: Emulator) -> None:
     await recv_json(ws)
     with contextlib.suppress(ConnectionClosed):  # the close may overtake our last chunks
         for part in chunks(silence(800), 16000, ms=100):
-            await ws.send(json.dumps({"realtimeInput": {"audio": {
-                "data": base64.b64encode(part).decode(), "mimeType": "audio/pcm;rate=16000"}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "realtimeInput": {
+                            "audio": {
+                                "data": base64.b64encode(part).decode(),
+                                "mimeType": "audio/pcm;rate=16000",
+                            }
+                        }
+                    }
+                )
+            )
     code, _ = await close_code(ws)
     assert code == 1011
 

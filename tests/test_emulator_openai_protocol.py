@@ -26,8 +26,15 @@ from realtimelab.vad import StreamingVad
 
 def make_proto(**kwargs: Any) -> RealtimeProtocol:
     audio = InputAudio(24000, lambda rate, p: StreamingVad(rate, p), None)
-    return RealtimeProtocol(ids=IdMint(1), input_audio=audio, session_id="sess_test",
-                            model="gpt-realtime-2", created_at=1000.0, max_session_s=3600, **kwargs)
+    return RealtimeProtocol(
+        ids=IdMint(1),
+        input_audio=audio,
+        session_id="sess_test",
+        model="gpt-realtime-2",
+        created_at=1000.0,
+        max_session_s=3600,
+        **kwargs,
+    )
 
 
 def sent(actions: list[Action]) -> list[dict[str, Any]]:
@@ -61,15 +68,31 @@ def test_session_created_is_the_full_default_session() -> None:
     assert session["object"] == "realtime.session" and session["id"] == "sess_test"
     assert session["expires_at"] == 1000 + 3600
     assert session["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 200
-    assert session["audio"]["output"] == {"format": {"type": "audio/pcm", "rate": 24000},
-                                          "voice": "alloy", "speed": 1.0}
+    assert session["audio"]["output"] == {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "voice": "alloy",
+        "speed": 1.0,
+    }
 
 
 def test_session_update_merges_and_reports_full_config() -> None:
     proto = make_proto()
-    events = sent(feed(proto, {"type": "session.update", "event_id": "c1", "session": {
-        "type": "realtime", "instructions": "Be brief.",
-        "audio": {"input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}}}}))
+    events = sent(
+        feed(
+            proto,
+            {
+                "type": "session.update",
+                "event_id": "c1",
+                "session": {
+                    "type": "realtime",
+                    "instructions": "Be brief.",
+                    "audio": {
+                        "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}
+                    },
+                },
+            },
+        )
+    )
     assert [e["type"] for e in events] == ["session.updated"]
     session = events[0]["session"]
     assert session["instructions"] == "Be brief."
@@ -82,29 +105,47 @@ def test_session_update_merges_and_reports_full_config() -> None:
 @pytest.mark.parametrize(
     ("update", "code", "param"),
     [
-        ({"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcm",
-                                                             "rate": 16000}}}},
-         "invalid_value", "session.audio.input.format.rate"),
-        ({"type": "realtime", "audio": {"input": {"transcription": {"delay": "bogus"}}}},
-         "invalid_value", "session.audio.input.transcription.delay"),
-        ({"type": "realtime", "output_modalities": ["audio", "text"]},
-         "invalid_value", "session.output_modalities"),
+        (
+            {
+                "type": "realtime",
+                "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}},
+            },
+            "invalid_value",
+            "session.audio.input.format.rate",
+        ),
+        (
+            {"type": "realtime", "audio": {"input": {"transcription": {"delay": "bogus"}}}},
+            "invalid_value",
+            "session.audio.input.transcription.delay",
+        ),
+        (
+            {"type": "realtime", "output_modalities": ["audio", "text"]},
+            "invalid_value",
+            "session.output_modalities",
+        ),
         ({"type": "realtime", "colour": "blue"}, "unknown_parameter", "session.colour"),
         ({"instructions": "x"}, "missing_required_parameter", "session.type"),
     ],
 )
-def test_session_update_errors_name_the_param(update: dict[str, Any], code: str,
-                                              param: str) -> None:
+def test_session_update_errors_name_the_param(
+    update: dict[str, Any], code: str, param: str
+) -> None:
     proto = make_proto()
-    error = only_error(feed(proto, {"type": "session.update", "event_id": "evt_9",
-                                    "session": update}))
+    error = only_error(
+        feed(proto, {"type": "session.update", "event_id": "evt_9", "session": update})
+    )
     assert (error["code"], error["param"], error["event_id"]) == (code, param, "evt_9")
 
 
 def test_beta_shaped_update_is_fatal() -> None:
     proto = make_proto()
-    actions = feed(proto, {"type": "session.update",
-                           "session": {"modalities": ["text"], "input_audio_format": "pcm16"}})
+    actions = feed(
+        proto,
+        {
+            "type": "session.update",
+            "session": {"modalities": ["text"], "input_audio_format": "pcm16"},
+        },
+    )
     assert only_error(actions[:1])["code"] == "beta_api_shape_disabled"
     assert actions[-1] == Close(4000, "beta_api_shape_disabled")
 
@@ -119,42 +160,65 @@ def test_beta_shaped_update_is_fatal() -> None:
         ({"type": "input_audio_buffer.append"}, "missing_required_parameter", "audio"),
         ({"type": "input_audio_buffer.commit"}, "input_audio_buffer_commit_empty", None),
         ({"type": "response.cancel"}, "response_cancel_not_active", None),
-        ({"type": "conversation.item.retrieve", "item_id": "item_x"}, "item_not_found",
-         "item_id"),
-        ({"type": "conversation.item.create", "item": {"type": "message", "role": "robot",
-                                                       "content": []}},
-         "invalid_value", "item.role"),
+        ({"type": "conversation.item.retrieve", "item_id": "item_x"}, "item_not_found", "item_id"),
+        (
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "robot", "content": []},
+            },
+            "invalid_value",
+            "item.role",
+        ),
         ({"type": "output_audio_buffer.clear"}, "invalid_value", "type"),
     ],
 )
 def test_bad_client_events_get_errors_and_the_session_continues(
-        frame: dict[str, Any] | str, code: str, param: str | None) -> None:
+    frame: dict[str, Any] | str, code: str, param: str | None
+) -> None:
     proto = make_proto()
     error = only_error(feed(proto, frame))
     assert (error["code"], error["param"]) == (code, param)
-    assert types(feed(proto, {"type": "input_audio_buffer.clear"})) == \
-        ["input_audio_buffer.cleared"]
+    assert types(feed(proto, {"type": "input_audio_buffer.clear"})) == [
+        "input_audio_buffer.cleared"
+    ]
 
 
 def test_commit_minimum_is_100ms_and_odd_bytes_are_tolerated() -> None:
     proto = make_proto()
-    feed(proto, {"type": "input_audio_buffer.append",
-                 "audio": base64.b64encode(bytes(4799)).decode()})
+    feed(
+        proto,
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(4799)).decode()},
+    )
     error = only_error(feed(proto, {"type": "input_audio_buffer.commit", "event_id": "commit_1"}))
     assert error["message"].endswith("buffer only has 99.96ms of audio.")
     assert error["event_id"] == "commit_1"
     feed(proto, {"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\0").decode()})
     actions = feed(proto, {"type": "input_audio_buffer.commit"})
-    assert types(actions) == ["input_audio_buffer.committed", "conversation.item.added",
-                              "conversation.item.done"]
+    assert types(actions) == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
     hear = actions[-1]
     assert isinstance(hear, Hear) and hear.turn.duration_ms == 100
     assert sent(actions)[1]["item"]["content"] == [{"type": "input_audio", "transcript": None}]
 
 
 def user_text(proto: RealtimeProtocol, text: str, **extra: Any) -> list[dict[str, Any]]:
-    return sent(feed(proto, {"type": "conversation.item.create", **extra, "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}))
+    return sent(
+        feed(
+            proto,
+            {
+                "type": "conversation.item.create",
+                **extra,
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}],
+                },
+            },
+        )
+    )
 
 
 def test_items_form_a_linked_list() -> None:
@@ -166,8 +230,9 @@ def test_items_form_a_linked_list() -> None:
     zeroth = user_text(proto, "zero", previous_item_id="root")
     assert zeroth[0]["previous_item_id"] is None
     assert [i.text for i in proto.conversation.items()] == ["zero", "one", "two"]  # type: ignore[union-attr]
-    deleted = sent(feed(proto, {"type": "conversation.item.delete",
-                                "item_id": first[0]["item"]["id"]}))
+    deleted = sent(
+        feed(proto, {"type": "conversation.item.delete", "item_id": first[0]["item"]["id"]})
+    )
     assert deleted[0]["type"] == "conversation.item.deleted"
     assert len(proto.conversation) == 2
 
@@ -188,15 +253,26 @@ def run_text_response(proto: RealtimeProtocol, text: str) -> tuple[str, list[dic
 
 def test_text_response_sequence_matches_reference_5a() -> None:
     proto = make_proto()
-    feed(proto, {"type": "session.update",
-                 "session": {"type": "realtime", "output_modalities": ["text"]}})
+    feed(
+        proto,
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}},
+    )
     user_text(proto, "Hi")
     _, events = run_text_response(proto, "Hello you")
     assert [e["type"] for e in events] == [
-        "response.created", "response.output_item.added", "conversation.item.added",
-        "response.content_part.added", "response.output_text.delta", "response.output_text.delta",
-        "response.output_text.done", "response.content_part.done", "response.output_item.done",
-        "conversation.item.done", "response.done", "rate_limits.updated"]
+        "response.created",
+        "response.output_item.added",
+        "conversation.item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "conversation.item.done",
+        "response.done",
+        "rate_limits.updated",
+    ]
     done = events[-2]["response"]
     assert done["status"] == "completed"
     assert done["output"][0]["content"] == [{"type": "output_text", "text": "Hello you "}]
@@ -211,9 +287,18 @@ def test_one_active_response_per_conversation_but_out_of_band_is_allowed() -> No
     error = only_error(feed(proto, {"type": "response.create"}))
     assert error["code"] == "conversation_already_has_active_response"
     assert proto.active_id is not None and proto.active_id in error["message"]
-    actions = feed(proto, {"type": "response.create", "response": {
-        "conversation": "none", "output_modalities": ["text"], "instructions": "Summarise.",
-        "metadata": {"purpose": "summary"}}})
+    actions = feed(
+        proto,
+        {
+            "type": "response.create",
+            "response": {
+                "conversation": "none",
+                "output_modalities": ["text"],
+                "instructions": "Summarise.",
+                "metadata": {"purpose": "summary"},
+            },
+        },
+    )
     created = sent(actions)[0]["response"]
     assert created["conversation_id"] is None and created["metadata"] == {"purpose": "summary"}
     rid = actions[-1].response_id  # type: ignore[union-attr]
@@ -232,14 +317,22 @@ def test_client_cancel_closes_the_partial_item_as_incomplete() -> None:
     assert cancel == [CancelResponse(rid, "client_cancelled")]
     events = sent(proto.response_cancelled(rid, "client_cancelled"))
     assert [e["type"] for e in events] == [
-        "response.output_audio.done", "response.output_audio_transcript.done",
-        "response.content_part.done", "response.output_item.done", "conversation.item.done",
-        "response.done", "rate_limits.updated"]
+        "response.output_audio.done",
+        "response.output_audio_transcript.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "conversation.item.done",
+        "response.done",
+        "rate_limits.updated",
+    ]
     assert events[3]["item"]["status"] == "incomplete"
-    assert events[5]["response"]["status_details"] == {"type": "cancelled",
-                                                       "reason": "client_cancelled"}
-    assert only_error(feed(proto, {"type": "response.cancel"}))["code"] == \
-        "response_cancel_not_active"
+    assert events[5]["response"]["status_details"] == {
+        "type": "cancelled",
+        "reason": "client_cancelled",
+    }
+    assert (
+        only_error(feed(proto, {"type": "response.cancel"}))["code"] == "response_cancel_not_active"
+    )
 
 
 def test_truncate_checks_bounds_and_drops_unheard_words() -> None:
@@ -251,13 +344,35 @@ def test_truncate_checks_bounds_and_drops_unheard_words() -> None:
         proto.piece(rid, OutputPiece("transcript", at, text=word))
         proto.piece(rid, OutputPiece("audio", at, audio=bytes(24000), audio_ms=500))
     sent(proto.finish_response(rid))
-    error = only_error(feed(proto, {"type": "conversation.item.truncate", "item_id": item_id,
-                                    "content_index": 0, "audio_end_ms": 2000}))
+    error = only_error(
+        feed(
+            proto,
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 2000,
+            },
+        )
+    )
     assert (error["code"], error["param"]) == ("invalid_value", "audio_end_ms")
-    events = sent(feed(proto, {"type": "conversation.item.truncate", "item_id": item_id,
-                               "content_index": 0, "audio_end_ms": 700}))
-    assert events[0] == {**events[0], "type": "conversation.item.truncated",
-                         "audio_end_ms": 700, "item_id": item_id}
+    events = sent(
+        feed(
+            proto,
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 700,
+            },
+        )
+    )
+    assert events[0] == {
+        **events[0],
+        "type": "conversation.item.truncated",
+        "audio_end_ms": 700,
+        "item_id": item_id,
+    }
     assert proto.conversation.get(item_id) == AssistantMessage("One two", interrupted=True)
     retrieved = sent(feed(proto, {"type": "conversation.item.retrieve", "item_id": item_id}))
     assert retrieved[0]["item"]["content"][0]["transcript"] == "One two"
@@ -265,40 +380,81 @@ def test_truncate_checks_bounds_and_drops_unheard_words() -> None:
 
 def test_function_call_events_and_result_folding() -> None:
     proto = make_proto()
-    feed(proto, {"type": "session.update", "session": {"type": "realtime", "tools": [
-        {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]}})
+    feed(
+        proto,
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "tools": [
+                    {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+                ],
+            },
+        },
+    )
     rid = feed(proto, {"type": "response.create"})[-1].response_id  # type: ignore[union-attr]
     plan = proto.plan(rid)
     assert [t.name for t in plan.tools] == ["get_weather"]
     events = sent(proto.function_call(rid, PlannedCall("get_weather", {"city": "Oslo"})))
     kinds = [e["type"] for e in events]
     assert kinds[:2] == ["response.output_item.added", "conversation.item.added"]
-    assert kinds[-3:] == ["response.function_call_arguments.done", "response.output_item.done",
-                          "conversation.item.done"]
+    assert kinds[-3:] == [
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "conversation.item.done",
+    ]
     args_done = events[-3]
-    assert args_done["name"] == "get_weather" and json.loads(args_done["arguments"]) == \
-        {"city": "Oslo"}
-    assert "".join(e["delta"] for e in events if e["type"].endswith("arguments.delta")) == \
-        args_done["arguments"]
+    assert args_done["name"] == "get_weather" and json.loads(args_done["arguments"]) == {
+        "city": "Oslo"
+    }
+    assert (
+        "".join(e["delta"] for e in events if e["type"].endswith("arguments.delta"))
+        == args_done["arguments"]
+    )
     sent(proto.finish_response(rid))
-    user = sent(feed(proto, {"type": "conversation.item.create", "item": {
-        "type": "function_call_output", "call_id": args_done["call_id"], "output": "21C"}}))
+    user = sent(
+        feed(
+            proto,
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": args_done["call_id"],
+                    "output": "21C",
+                },
+            },
+        )
+    )
     assert user[0]["item"]["type"] == "function_call_output"
-    assert proto.conversation.items()[-1] == FunctionResult(args_done["call_id"], "get_weather",
-                                                            "21C")
+    assert proto.conversation.items()[-1] == FunctionResult(
+        args_done["call_id"], "get_weather", "21C"
+    )
 
 
 def test_heard_fills_the_user_item_and_emits_transcription_events() -> None:
     proto = make_proto()
-    feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {
-        "input": {"transcription": {"model": "whisper-1"}, "turn_detection": None}}}})
-    feed(proto, {"type": "input_audio_buffer.append",
-                 "audio": base64.b64encode(bytes(48000)).decode()})
+    feed(
+        proto,
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {
+                    "input": {"transcription": {"model": "whisper-1"}, "turn_detection": None}
+                },
+            },
+        },
+    )
+    feed(
+        proto,
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(48000)).decode()},
+    )
     hear = feed(proto, {"type": "input_audio_buffer.commit"})[-1]
     assert isinstance(hear, Hear)
     events = sent(proto.heard(hear.item_id, Heard("what time is it", True, 0.9)))
-    assert [e["type"] for e in events][-1] == \
-        "conversation.item.input_audio_transcription.completed"
+    assert [e["type"] for e in events][
+        -1
+    ] == "conversation.item.input_audio_transcription.completed"
     assert "".join(e["delta"] for e in events[:-1]) == "what time is it"
     assert proto.conversation.get(hear.item_id) == UserMessage("what time is it", audio_ms=1000)
 
@@ -318,14 +474,31 @@ def test_expiry_is_an_error_then_close() -> None:
 
 def test_idle_timeout_triggers_a_commit_and_a_response() -> None:
     proto = make_proto()
-    feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
-        "turn_detection": {"type": "server_vad", "idle_timeout_ms": 500}}}}})
+    feed(
+        proto,
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 500}}
+                },
+            },
+        },
+    )
     proto.input.arm_idle_timer()  # what finish_response does when the model stops talking
-    actions = feed(proto, {"type": "input_audio_buffer.append",
-                           "audio": base64.b64encode(bytes(48 * 800)).decode()})
+    actions = feed(
+        proto,
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(48 * 800)).decode()},
+    )
     kinds = types(actions)
-    assert kinds == ["input_audio_buffer.timeout_triggered", "input_audio_buffer.committed",
-                     "conversation.item.added", "conversation.item.done", "response.created"]
+    assert kinds == [
+        "input_audio_buffer.timeout_triggered",
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+        "response.created",
+    ]
     timeout = sent(actions)[0]
     assert (timeout["audio_start_ms"], timeout["audio_end_ms"]) == (0, 500)
     assert timeout["item_id"] == sent(actions)[1]["item_id"]
@@ -335,16 +508,36 @@ def test_idle_timeout_triggers_a_commit_and_a_response() -> None:
 def test_speech_during_a_response_barges_in_only_when_asked() -> None:
     import math
 
-    loud = b"".join(int(9000 * math.sin(i / 5)).to_bytes(2, "little", signed=True)
-                    for i in range(24 * 600))
+    loud = b"".join(
+        int(9000 * math.sin(i / 5)).to_bytes(2, "little", signed=True) for i in range(24 * 600)
+    )
     for interrupt, expected in ((True, [CancelResponse]), (False, [])):
         proto = make_proto()
-        feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {
-            "input": {"turn_detection": {"type": "server_vad",
-                                         "interrupt_response": interrupt}}}}})
+        feed(
+            proto,
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "audio": {
+                        "input": {
+                            "turn_detection": {
+                                "type": "server_vad",
+                                "interrupt_response": interrupt,
+                            }
+                        }
+                    },
+                },
+            },
+        )
         rid = feed(proto, {"type": "response.create"})[-1].response_id  # type: ignore[union-attr]
-        actions = feed(proto, {"type": "input_audio_buffer.append",
-                               "audio": base64.b64encode(bytes(9600) + loud).decode()})
+        actions = feed(
+            proto,
+            {
+                "type": "input_audio_buffer.append",
+                "audio": base64.b64encode(bytes(9600) + loud).decode(),
+            },
+        )
         assert types(actions) == ["input_audio_buffer.speech_started"]
         assert [type(a) for a in actions[1:]] == expected
         if interrupt:

@@ -40,11 +40,20 @@ AUTH = {"Authorization": "Bearer sk-test"}
 REALTIME = "/realtime?model=gpt-realtime-2"
 
 
-def http(method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None,
-         context: Any = None) -> tuple[int, Any]:
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    context: Any = None,
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=5, context=context) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -90,15 +99,21 @@ def test_config_refuses_non_loopback_hosts() -> None:
 async def test_plain_http_post_shares_the_websocket_port(make_emulator: Any) -> None:
     emu = await make_emulator()
     status, body = await asyncio.to_thread(
-        http, "POST", emu.http_url + "/v1/realtime/client_secrets", {}, AUTH)
+        http, "POST", emu.http_url + "/v1/realtime/client_secrets", {}, AUTH
+    )
     assert status == 200 and body["value"].startswith("ek_")
     assert body["session"]["object"] == "realtime.session"
     status, body = await asyncio.to_thread(
-        http, "POST", emu.http_url + "/v1/realtime/client_secrets", {})
+        http, "POST", emu.http_url + "/v1/realtime/client_secrets", {}
+    )
     assert status == 401
     status, body = await asyncio.to_thread(
-        http, "POST", emu.http_url + "/v1/realtime/client_secrets",
-        {"expires_after": {"anchor": "created_at", "seconds": 5}}, AUTH)
+        http,
+        "POST",
+        emu.http_url + "/v1/realtime/client_secrets",
+        {"expires_after": {"anchor": "created_at", "seconds": 5}},
+        AUTH,
+    )
     assert status == 400 and body["error"]["param"] == "expires_after.seconds"
     status, body = await asyncio.to_thread(http, "POST", emu.http_url + "/nowhere", {}, AUTH)
     assert status == 404
@@ -109,8 +124,10 @@ async def test_plain_http_post_shares_the_websocket_port(make_emulator: Any) -> 
 
 async def test_upgrade_auth_and_unknown_paths(make_emulator: Any) -> None:
     emu = await make_emulator(api_keys=frozenset({"sk-good"}))
-    for headers, status, code in (({}, 401, "missing_api_key"),
-                                  ({"Authorization": "Bearer sk-bad"}, 401, "invalid_api_key")):
+    for headers, status, code in (
+        ({}, 401, "missing_api_key"),
+        ({"Authorization": "Bearer sk-bad"}, 401, "invalid_api_key"),
+    ):
         with pytest.raises(websockets.InvalidStatus) as info:
             async with connect(emu.openai_ws_base + REALTIME, additional_headers=headers):
                 pass
@@ -121,13 +138,17 @@ async def test_upgrade_auth_and_unknown_paths(make_emulator: Any) -> None:
             pass
     assert info.value.response.status_code == 404
     with pytest.raises(websockets.InvalidStatus) as info:
-        async with connect(emu.openai_ws_base + REALTIME + "&rtl_fault=oops:1",
-                           additional_headers={"Authorization": "Bearer sk-good"}):
+        async with connect(
+            emu.openai_ws_base + REALTIME + "&rtl_fault=oops:1",
+            additional_headers={"Authorization": "Bearer sk-good"},
+        ):
             pass
     assert info.value.response.status_code == 400
     # browser style: the key rides in a subprotocol, and `realtime` is selected
-    async with connect(emu.url + "//v1/realtime?model=gpt-realtime-2",
-                       subprotocols=["realtime", "openai-insecure-api-key.sk-good"]) as ws:  # type: ignore[list-item]
+    async with connect(
+        emu.url + "//v1/realtime?model=gpt-realtime-2",
+        subprotocols=["realtime", "openai-insecure-api-key.sk-good"],
+    ) as ws:  # type: ignore[list-item]
         assert ws.subprotocol == "realtime"
         assert json.loads(await ws.recv())["type"] == "session.created"
 
@@ -148,8 +169,13 @@ async def test_a_crashing_session_closes_1011_and_others_continue(make_emulator:
 async def test_openai_session_survives_garbage(emulator: Emulator) -> None:
     async with connect(emulator.openai_ws_base + REALTIME, additional_headers=AUTH) as ws:
         await ws.recv()
-        for frame in ("{", b"\xff\xfe", '{"type": 7}', "null", '{"type":"input_audio_buffer.'
-                      'append","audio":"%%%"}'):
+        for frame in (
+            "{",
+            b"\xff\xfe",
+            '{"type": 7}',
+            "null",
+            '{"type":"input_audio_buffer.append","audio":"%%%"}',
+        ):
             await ws.send(frame)
             error = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert error["type"] == "error", error
@@ -190,8 +216,9 @@ async def test_injected_faults(emulator: Emulator) -> None:
 
 
 @pytest.mark.parametrize("kind", ["close", "close_now", "drop_now"])
-async def test_now_faults_jump_the_queue_of_scheduled_frames(make_emulator: Any,
-                                                             kind: FaultKind) -> None:
+async def test_now_faults_jump_the_queue_of_scheduled_frames(
+    make_emulator: Any, kind: FaultKind
+) -> None:
     """With 500 ms of latency, three replies are scheduled but not yet sent. `close` delivers
     them first, then closes; `close_now` / `drop_now` end the connection at once, so a test
     can hit a precise moment (e.g. from the frame tap, right after frame N)."""
@@ -241,15 +268,18 @@ async def test_tls_serves_wss_and_https(make_emulator: Any, tmp_path: Path) -> N
     async with connect(emu.openai_ws_base + REALTIME, additional_headers=AUTH, ssl=ctx) as ws:
         assert json.loads(await ws.recv())["type"] == "session.created"
     status, body = await asyncio.to_thread(
-        http, "POST", emu.http_url + "/v1/realtime/client_secrets", {}, AUTH, ctx)
+        http, "POST", emu.http_url + "/v1/realtime/client_secrets", {}, AUTH, ctx
+    )
     assert status == 200 and body["value"].startswith("ek_")
 
 
 def test_emulator_thread_for_sync_code() -> None:
     from websockets.sync.client import connect as sync_connect
 
-    with EmulatorThread(EmulatorConfig(speed=20)) as emu, \
-            sync_connect(emu.openai_ws_base + REALTIME, additional_headers=AUTH) as ws:
+    with (
+        EmulatorThread(EmulatorConfig(speed=20)) as emu,
+        sync_connect(emu.openai_ws_base + REALTIME, additional_headers=AUTH) as ws,
+    ):
         assert json.loads(ws.recv(timeout=5))["type"] == "session.created"
         assert len(emu.sessions) == 1
         assert emu.inject(None, Fault("close", code=1011)) == 1
@@ -258,9 +288,24 @@ def test_emulator_thread_for_sync_code() -> None:
 def test_cli_prints_the_url_and_exits_cleanly_on_sigterm() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "realtimelab", "emulator", "--port", "0", "--speed", "10",
-         "--max-session-s", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, cwd=Path(__file__).resolve().parents[1])
+        [
+            sys.executable,
+            "-m",
+            "realtimelab",
+            "emulator",
+            "--port",
+            "0",
+            "--speed",
+            "10",
+            "--max-session-s",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -29,9 +29,10 @@ RATE = 24000
 
 def tone(ms: int, amp: int = 8000) -> bytes:
     n = RATE * ms // 1000
-    return b"".join(int(amp * math.sin(2 * math.pi * 300 * i / RATE)).to_bytes(2, "little",
-                                                                                signed=True)
-                    for i in range(n))
+    return b"".join(
+        int(amp * math.sin(2 * math.pi * 300 * i / RATE)).to_bytes(2, "little", signed=True)
+        for i in range(n)
+    )
 
 
 def silence(ms: int) -> bytes:
@@ -138,10 +139,15 @@ def test_conversation_linked_list() -> None:
 def test_usage_rule() -> None:
     assert text_tokens("abcd") == 1 and text_tokens("abcde") == 2
     assert audio_tokens(1000) == 20 and audio_tokens(1) == 2 and audio_tokens(0) == 0
-    usage = count_usage(context_text="x" * 40, context_audio_ms=1500, output_text="hello",
-                        output_audio_ms=250)
-    assert (usage.input_text, usage.input_audio, usage.output_text, usage.output_audio) == \
-        (10, 30, 2, 6)
+    usage = count_usage(
+        context_text="x" * 40, context_audio_ms=1500, output_text="hello", output_audio_ms=250
+    )
+    assert (usage.input_text, usage.input_audio, usage.output_text, usage.output_audio) == (
+        10,
+        30,
+        2,
+        6,
+    )
     assert usage.total_tokens == 48
 
 

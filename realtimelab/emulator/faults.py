@@ -32,9 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
-FaultKind = Literal[
-    "drop", "drop_now", "close", "close_now", "malformed", "expire", "latency"
-]
+FaultKind = Literal["drop", "drop_now", "close", "close_now", "malformed", "expire", "latency"]
 
 
 @dataclass(frozen=True)

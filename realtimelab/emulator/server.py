@@ -538,7 +538,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--speed",
         type=float,
         default=1.0,
-        help="pacing factor: 2.0 streams audio twice as fast as real time",
+        help="compress all emulated time (latency, generation, assumed playback) by this factor",
+    )
+    defaults = EmulatorConfig()
+    parser.add_argument(
+        "--openai-rate",
+        type=float,
+        default=defaults.openai_generation_rate,
+        help="OpenAI audio generation rate, x real time (1 = old real-time release)",
+    )
+    parser.add_argument(
+        "--gemini-rate",
+        type=float,
+        default=defaults.gemini_generation_rate,
+        help="Gemini audio generation rate, x real time",
+    )
+    parser.add_argument(
+        "--first-audio-ms",
+        type=float,
+        default=None,
+        help="model latency before the first audio of a reply, both dialects (default 250)",
     )
     parser.add_argument(
         "--tls",
@@ -570,6 +589,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             openai_max_session_s=args.max_session_s,
             seed=args.seed,
             allow_remote=args.allow_remote,
+            openai_generation_rate=args.openai_rate,
+            gemini_generation_rate=args.gemini_rate,
+            **(
+                {}
+                if args.first_audio_ms is None
+                else {
+                    "openai_first_audio_ms": args.first_audio_ms,
+                    "gemini_first_audio_ms": args.first_audio_ms,
+                }
+            ),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

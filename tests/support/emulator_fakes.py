@@ -193,8 +193,12 @@ async def post_json(
     """A minimal HTTP/1.1 POST over loopback (no proxy, no extra dependency)."""
     reader, writer = await asyncio.open_connection(host, port)
     payload = json.dumps(body).encode()
-    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
-            f"Content-Length: {len(payload)}"]
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+    ]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
     await writer.drain()
@@ -203,3 +207,15 @@ async def post_json(
     status_line, _, rest = data.partition(b"\r\n")
     _, _, body_bytes = rest.partition(b"\r\n\r\n")
     return int(status_line.split()[1]), json.loads(body_bytes or b"null")
+
+
+def trust_emulator_tls(monkeypatch: Any, cert_path: Any) -> None:
+    """Let google-genai (always wss://) reach a `tls=True` emulator on loopback.
+
+    `SSL_CERT_FILE` must be set before `genai.Client(...)` builds its SSL context; proxies from
+    the environment would intercept loopback traffic, so they are removed for the test.
+    """
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

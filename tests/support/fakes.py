@@ -39,8 +39,14 @@ class FakeBrain:
         self.seed = seed
         self.calls: list[list[Item]] = []
 
-    def respond(self, history: Sequence[Item], *, tools: Sequence[ToolSpec],
-                instructions: str = "", facts: SessionFacts | None = None) -> Reply:
+    def respond(
+        self,
+        history: Sequence[Item],
+        *,
+        tools: Sequence[ToolSpec],
+        instructions: str = "",
+        facts: SessionFacts | None = None,
+    ) -> Reply:
         self.calls.append(list(history))
         last = history[-1] if history else None
         if isinstance(last, FunctionResult):
@@ -49,16 +55,19 @@ class FakeBrain:
         for tool in tools:
             if tool.name in text or tool.name.replace("_", " ") in text:
                 city = text.rsplit(" ", 1)[-1].strip("?.!")
-                return Reply(tool_calls=(PlannedCall(tool.name, {"city": city}),),
-                             preamble="Let me check." if "check" in instructions else "")
+                return Reply(
+                    tool_calls=(PlannedCall(tool.name, {"city": city}),),
+                    preamble="Let me check." if "check" in instructions else "",
+                )
         return Reply(text=f"You said: {text}" if text else "Hello there! How can I help?")
 
 
 class FakeVoice:
     """A 220 Hz tone, 60 ms per character: long enough to interrupt, cheap to make."""
 
-    def synthesize_segments(self, text: str, *, voice: str = "alloy", rate: int = 24000,
-                            speed: float = 1.0) -> list[tuple[str, bytes]]:
+    def synthesize_segments(
+        self, text: str, *, voice: str = "alloy", rate: int = 24000, speed: float = 1.0
+    ) -> list[tuple[str, bytes]]:
         out = []
         for phrase in [p for p in text.split(". ") if p]:
             n = int(rate * 0.06 * len(phrase) / speed)
@@ -85,5 +94,6 @@ class FakeHearing:
 
 def fake_components_value() -> Components:
     real = default_components()
-    return Components(brain=FakeBrain, voice=FakeVoice,
-                      hearing=lambda tools, brain: FakeHearing(), vad=real.vad)
+    return Components(
+        brain=FakeBrain, voice=FakeVoice, hearing=lambda tools, brain: FakeHearing(), vad=real.vad
+    )

@@ -123,12 +123,19 @@ class FrameRecorder:
             else:
                 _, extras = validate_client_event(payload)
         except Exception as exc:
-            self.invalid.append(Finding(info.session_id, direction, text[:500],
-                                        f"{type(exc).__name__}: {str(exc)[:500]}"))
+            self.invalid.append(
+                Finding(
+                    info.session_id,
+                    direction,
+                    text[:500],
+                    f"{type(exc).__name__}: {str(exc)[:500]}",
+                )
+            )
             return
         if extras:
-            self.invalid.append(Finding(info.session_id, direction, text[:500],
-                                        f"unknown fields {extras}"))
+            self.invalid.append(
+                Finding(info.session_id, direction, text[:500], f"unknown fields {extras}")
+            )
         if direction == "out":
             self.frames.append((info.session_id, direction, payload))
 
@@ -137,8 +144,7 @@ class FrameRecorder:
         return [f["type"] for sid, _, f in self.frames if session_id in (None, sid)]
 
     def events(self, type_: str, session_id: str | None = None) -> list[dict[str, Any]]:
-        return [f for sid, _, f in self.frames if f["type"] == type_
-                and session_id in (None, sid)]
+        return [f for sid, _, f in self.frames if f["type"] == type_ and session_id in (None, sid)]
 
 
 def is_subsequence(expected: Iterable[str], actual: Iterable[str]) -> bool:

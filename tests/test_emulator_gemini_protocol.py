@@ -1,0 +1,388 @@
+"""Gemini Live's server decisions without sockets: `LiveProtocol` fed frames at chosen times.
+
+A small `Harness` plays the shell's part: it feeds frames with an explicit `now`, and for each
+`Generate` it reports hearing, thinking and the generated pieces at the times a test chooses.
+Timing here is real time (speed 1): the model generates at 3× after 250 ms, so a 1 s reply is
+generated in ~333 ms and its assumed playback ends 1 s after the first audio was sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from support.conformance.gemini import validate_server_message
+from support.emulator_fakes import MODEL, silence, tone
+
+from realtimelab.emulator.dialects.gemini import wire
+from realtimelab.emulator.dialects.gemini.protocol import (
+    RESUME_WHILE_OPEN,
+    Action,
+    CancelTimer,
+    Close,
+    Generate,
+    LiveProtocol,
+    Send,
+    Speak,
+    StartTimer,
+    Stop,
+    TurnState,
+)
+from realtimelab.emulator.dialects.gemini.resumption import ResumptionStore
+from realtimelab.emulator.engine import Heard, OutputPiece, audio_pieces
+from realtimelab.emulator.ids import IdSpace
+from realtimelab.emulator.model import AssistantMessage, PlannedCall, Reply
+from realtimelab.emulator.timing import GenerationTiming
+from realtimelab.vad import StreamingVad
+
+TIMING = GenerationTiming(rate=3.0, first_audio_ms=250.0, speed=1.0)
+RATE = 24000
+
+
+def words_audio(text: str, ms_per_word: float = 250.0) -> list[OutputPiece]:
+    """The pieces the engine would stream: each word, then its audio in 50 ms chunks."""
+    n = int(RATE * ms_per_word / 1000) * len(text.split())
+    return audio_pieces([(text, bytes(2 * n))], RATE, chunk_ms=50)
+
+
+@dataclass
+class Harness:
+    """Drives one `LiveProtocol` the way the asyncio shell does, with explicit times."""
+
+    handles: ResumptionStore = field(default_factory=ResumptionStore)
+    ids: IdSpace = field(default_factory=lambda: IdSpace(0, instance=1))
+    open_socket: bool = True
+    proto: LiveProtocol = field(init=False)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.proto = LiveProtocol(
+            handles=self.handles,
+            ids=self.ids,
+            vad_factory=lambda rate, params: StreamingVad(rate, params),
+            timing=TIMING,
+            alive=lambda: self.open_socket,
+            lifetime_s=600.0,
+        )
+
+    def apply(self, actions: list[Action]) -> list[Action]:
+        """Record actions; every sent message must pass the SDK oracle."""
+        for action in actions:
+            if isinstance(action, Send):
+                validate_server_message(self.proto.encode(action.message))
+                self.sent.append(action.message)
+        self.actions += actions
+        return actions
+
+    def frame(self, body: dict[str, Any], now: float) -> list[Action]:
+        return self.apply(self.proto.receive(json.dumps(body), now))
+
+    def setup(self, now: float = 0.0, **extra: Any) -> list[Action]:
+        self.apply(self.proto.open(now))
+        return self.frame({"setup": {"model": MODEL, **extra}}, now)
+
+    def text(self, text: str, now: float) -> Generate:
+        actions = self.frame({"realtimeInput": {"text": text}}, now)
+        (job,) = [a for a in actions if isinstance(a, Generate)]
+        return job
+
+    def audio(self, pcm: bytes, now: float) -> list[Action]:
+        b64 = base64.b64encode(pcm).decode()
+        return self.frame(
+            {"realtimeInput": {"audio": {"data": b64, "mimeType": "audio/pcm;rate=16000"}}}, now
+        )
+
+    def reply(self, job: Generate, reply: Reply, now: float) -> Speak | None:
+        if job.turn is not None:
+            self.apply(self.proto.heard(job.job, Heard("user words", True, 1.0), now))
+        assert self.proto.context(job.job) is not None
+        actions = self.apply(self.proto.replied(job.job, reply, now))
+        return next((a for a in actions if isinstance(a, Speak)), None)
+
+    def stream(self, speak: Speak, until_s: float | None = None) -> float:
+        """Stream the utterance's pieces at their generation times (stop at `until_s`)."""
+        pacer = TIMING.pacer(_Clock(), start=speak.start, cold=speak.cold)
+        t = speak.start
+        for piece in words_audio(speak.text):
+            t = pacer.due(piece.at_ms)
+            if until_s is not None and t > until_s:
+                return t
+            self.apply(self.proto.piece(speak.job, piece, t))
+        return t
+
+    def types(self) -> list[str]:
+        out = []
+        for m in self.sent:
+            key = next(iter(m))
+            body = m[key]
+            if key == "serverContent":
+                key = next(k for k in body)
+            out.append(key)
+        return out
+
+
+class _Clock:
+    def now(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - never awaited here
+        pass
+
+
+def timers(actions: list[Action]) -> dict[str, float]:
+    return {a.name: a.at for a in actions if isinstance(a, StartTimer)}
+
+
+# ------------------------------------------------------------------------------------------
+# generation faster than real time: generationComplete, then turnComplete at playback end
+# ------------------------------------------------------------------------------------------
+
+
+def test_generation_complete_then_turn_complete_when_the_assumed_playback_ends() -> None:
+    h = Harness()
+    h.setup(outputAudioTranscription={})
+    job = h.text("hello", now=1.0)
+    speak = h.reply(job, Reply(text="one two three four"), now=1.1)  # 4 words = 1 s of audio
+    assert speak is not None and speak.start == pytest.approx(1.0) and speak.cold
+    last = h.stream(speak)
+    # first audio at 1.0 + 0.25; generated at 3x: the last 50 ms chunk starts at 950/3 ms later
+    assert last == pytest.approx(1.25 + 0.950 / 3)
+    done = h.apply(h.proto.spoken(job.job, now=last))
+    assert h.sent[-1] == {"serverContent": {"generationComplete": True}}
+    assert timers(done) == {"turn_complete": pytest.approx(1.25 + 1.0)}  # first audio + 1 s
+    assert h.proto.turn is TurnState.PLAYING
+    # the last outputTranscription of the turn came before generationComplete
+    kinds = h.types()
+    assert kinds.index("generationComplete") > max(
+        i for i, k in enumerate(kinds) if k == "outputTranscription"
+    )
+    h.apply(h.proto.timer("turn_complete", now=2.25))
+    assert h.sent[-1]["serverContent"] == {"turnComplete": True}
+    assert h.sent[-1]["usageMetadata"]["responseTokenCount"] == 20  # 1 s of audio
+    assert h.proto.turn is TurnState.IDLE
+    assert h.proto.history[-1] == AssistantMessage("one two three four")
+
+
+def test_a_reply_without_audio_completes_at_once() -> None:
+    h = Harness()
+    h.setup()
+    job = h.text("hello", now=0.0)
+    h.reply(job, Reply(text=""), now=0.1)
+    assert h.types()[-2:] == ["generationComplete", "turnComplete"]
+
+
+def test_barge_in_while_generating_stops_the_job_and_keeps_what_was_heard() -> None:
+    h = Harness()
+    h.setup(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
+    job = h.text("tell me", now=0.0)
+    speak = h.reply(job, Reply(text="alpha beta gamma delta"), now=0.1)
+    assert speak is not None
+    h.stream(speak, until_s=0.25 + 0.200)  # 600 ms generated, first audio at 0.25
+    actions = h.audio(silence(100) + tone(400), now=0.25 + 0.600)  # heard 600 ms so far
+    assert Stop(job.job) in actions
+    kinds = h.types()
+    assert kinds[-2:] == ["interrupted", "turnComplete"]
+    assert "generationComplete" not in kinds
+    # 600 ms heard at 250 ms/word: "alpha beta gamma" (gamma started at 500 ms)
+    assert h.proto.history[-1] == AssistantMessage("alpha beta gamma", interrupted=True)
+    assert h.apply(h.proto.spoken(job.job, now=1.0)) == []  # late reports are ignored
+
+
+def test_speech_after_generation_complete_interrupts_the_assumed_playback() -> None:
+    h = Harness()
+    h.setup(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
+    job = h.text("tell me", now=0.0)
+    speak = h.reply(job, Reply(text="alpha beta gamma delta"), now=0.1)
+    assert speak is not None
+    last = h.stream(speak)
+    h.apply(h.proto.spoken(job.job, now=last))
+    assert h.proto.history[-1] == AssistantMessage("alpha beta gamma delta")
+    assert h.proto.turn is TurnState.PLAYING
+    # 0.4 s after the first audio the listener has heard 400 ms: "alpha beta"
+    actions = h.audio(tone(400), now=0.25 + 0.4)
+    assert CancelTimer("turn_complete") in actions
+    assert h.types()[-3:] == ["generationComplete", "interrupted", "turnComplete"]
+    assert h.proto.history[-1] == AssistantMessage("alpha beta", interrupted=True)
+    assert h.apply(h.proto.timer("turn_complete", now=1.25)) == []  # cancelled
+
+
+def test_after_turn_complete_speech_is_just_a_new_turn() -> None:
+    h = Harness()
+    h.setup(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
+    job = h.text("hi", now=0.0)
+    speak = h.reply(job, Reply(text="one"), now=0.1)
+    assert speak is not None
+    h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
+    h.apply(h.proto.timer("turn_complete", now=0.25 + 0.25))
+    n = len(h.sent)
+    h.audio(tone(400) + silence(400), now=1.0)
+    assert "interrupted" not in h.types()[n:]
+    assert any(isinstance(a, Generate) for a in h.actions[-3:])
+
+
+def test_no_interruption_holds_a_spoken_turn_until_turn_complete() -> None:
+    h = Harness()
+    h.setup(
+        realtimeInputConfig={
+            "automaticActivityDetection": {"silenceDurationMs": 200},
+            "activityHandling": "NO_INTERRUPTION",
+        }
+    )
+    job = h.text("hi", now=0.0)
+    speak = h.reply(job, Reply(text="one two"), now=0.1)
+    assert speak is not None
+    h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
+    actions = h.audio(tone(400) + silence(400), now=0.3)
+    assert not any(isinstance(a, Generate | Stop) for a in actions)
+    assert "interrupted" not in h.types()
+    after = h.apply(h.proto.timer("turn_complete", now=0.75))
+    assert h.types()[-1] == "turnComplete"
+    assert any(isinstance(a, Generate) and a.turn is not None for a in after)
+
+
+def test_blocking_calls_hold_the_turn_and_a_barge_in_cancels_them() -> None:
+    h = Harness()
+    tools = [{"functionDeclarations": [{"name": "get_weather", "behavior": "BLOCKING"}]}]
+    h.setup(tools=tools)
+    job = h.text("weather", now=0.0)
+    assert (
+        h.reply(job, Reply(tool_calls=(PlannedCall("get_weather", {"city": "Paris"}),)), now=0.1)
+        is None
+    )
+    call = h.sent[-1]["toolCall"]["functionCalls"][0]
+    assert call["id"].startswith("function-call-")
+    assert h.proto.turn is TurnState.AWAITING_TOOLS
+    (cont,) = [
+        a
+        for a in h.frame(
+            {
+                "toolResponse": {
+                    "functionResponses": [{"id": call["id"], "response": {"output": "sunny"}}]
+                }
+            },
+            now=0.5,
+        )
+        if isinstance(a, Generate)
+    ]
+    speak = h.reply(cont, Reply(text="it is sunny"), now=0.6)
+    assert speak is not None and speak.start == pytest.approx(0.5) and speak.cold
+    h.apply(h.proto.spoken(cont.job, now=h.stream(speak)))
+    h.apply(h.proto.timer("turn_complete", now=5.0))
+    # a second call, then the user talks over it: the call is cancelled first
+    job = h.text("weather again", now=6.0)
+    h.reply(job, Reply(tool_calls=(PlannedCall("get_weather", {"city": "Rome"}),)), now=6.1)
+    pending = h.sent[-1]["toolCall"]["functionCalls"][0]["id"]
+    h.text("never mind", now=6.2)
+    assert h.sent[-3:-1] == [
+        {"toolCallCancellation": {"ids": [pending]}},
+        {"serverContent": {"interrupted": True}},
+    ]
+
+
+def test_when_idle_results_wait_for_the_assumed_playback() -> None:
+    h = Harness()
+    tools = [{"functionDeclarations": [{"name": "get_weather", "behavior": "NON_BLOCKING"}]}]
+    h.setup(tools=tools)
+    job = h.text("weather", now=0.0)
+    h.reply(job, Reply(tool_calls=(PlannedCall("get_weather", {}),)), now=0.1)
+    call_id = h.sent[-3]["toolCall"]["functionCalls"][0]["id"]  # then generation/turn complete
+    job = h.text("something else", now=0.2)
+    speak = h.reply(job, Reply(text="one two"), now=0.3)
+    assert speak is not None
+    h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
+    assert h.proto.turn is TurnState.PLAYING
+    actions = h.frame(
+        {
+            "toolResponse": {
+                "functionResponses": [
+                    {"id": call_id, "response": {"output": "sunny"}, "scheduling": "WHEN_IDLE"}
+                ]
+            }
+        },
+        now=0.6,
+    )
+    assert not any(isinstance(a, Generate) for a in actions)
+    after = h.apply(h.proto.timer("turn_complete", now=1.0))
+    assert any(isinstance(a, Generate) for a in after)
+
+
+def test_tool_call_ids_are_unique_per_emulator_and_deterministic_per_seed() -> None:
+    def ids_for(space: IdSpace, connections: int) -> list[str]:
+        out = []
+        for _ in range(connections):
+            h = Harness(ids=space)
+            tools = [{"functionDeclarations": [{"name": "f", "behavior": "BLOCKING"}]}]
+            h.setup(tools=tools)
+            job = h.text("go", now=0.0)
+            h.reply(job, Reply(tool_calls=(PlannedCall("f", {}),) * 2), now=0.1)
+            out += [c["id"] for c in h.sent[-1]["toolCall"]["functionCalls"]]
+        return out
+
+    first = ids_for(IdSpace(7, instance=1), 3)
+    assert len(set(first)) == 6  # two connections never share an id (the Paris/Tokyo bug)
+    assert ids_for(IdSpace(7, instance=1), 3) == first  # same seed, same order: same ids
+    assert set(ids_for(IdSpace(7, instance=2), 3)).isdisjoint(first)  # another emulator
+
+
+# ------------------------------------------------------------------------------------------
+# lifecycle
+# ------------------------------------------------------------------------------------------
+
+
+def test_go_away_then_1011_deadline_expired() -> None:
+    h = Harness()
+    opened = h.proto.open(0.0)
+    assert timers(opened) == {"go_away": 540.0}  # 600 s lifetime, 60 s ahead
+    h.frame({"setup": {"model": MODEL}}, 0.0)
+    actions = h.apply(h.proto.timer("go_away", 540.0))
+    assert h.sent[-1] == {"goAway": {"timeLeft": "60s"}}
+    assert timers(actions) == {"lifetime_end": 600.0}
+    assert h.proto.timer("lifetime_end", 600.0)[-1] == Close(1011, wire.DEADLINE_EXPIRED)
+    assert h.proto.receive(json.dumps({"realtimeInput": {"text": "x"}}), 601.0) == []
+
+
+def test_expire_fault_is_the_same_go_away_sooner() -> None:
+    h = Harness()
+    h.setup()
+    actions = h.apply(h.proto.expire(10.0))
+    assert CancelTimer("go_away") in actions
+    assert h.sent[-1] == {"goAway": {"timeLeft": "1s"}}
+    assert timers(actions) == {"lifetime_end": 11.0}
+
+
+def resume_frames(h: Harness) -> str:
+    h.setup(sessionResumption={})
+    handle = h.sent[-1]["sessionResumptionUpdate"]["newHandle"]
+    assert handle
+    return str(handle)
+
+
+def test_resuming_a_session_another_open_connection_holds_is_refused() -> None:
+    old = Harness()
+    handle = resume_frames(old)
+    new = Harness(handles=old.handles, ids=old.ids)
+    actions = new.setup(sessionResumption={"handle": handle})
+    assert actions[-1] == Close(*RESUME_WHILE_OPEN)
+    assert RESUME_WHILE_OPEN == (1011, wire.INTERNAL_ERROR)
+    old.open_socket = False  # the client closed the old socket (the handler may lag behind)
+    again = Harness(handles=old.handles, ids=old.ids)
+    assert again.setup(sessionResumption={"handle": handle})[0] == Send({"setupComplete": {}})
+    # and now the resumed connection holds it: the old one's late clean-up changes nothing
+    old.proto.closed()
+    third = Harness(handles=old.handles, ids=old.ids)
+    assert third.setup(sessionResumption={"handle": handle})[-1] == Close(*RESUME_WHILE_OPEN)
+
+
+def test_retired_and_unknown_models_close_1008_with_googles_wording() -> None:
+    for model in (
+        "models/gemini-2.0-flash-live-001",
+        "models/gemini-live-2.5-flash-preview",
+        "models/gemini-9",
+    ):
+        h = Harness()
+        actions = h.frame({"setup": {"model": model}}, 0.0)
+        assert actions[-1] == Close(1008, wire.model_not_found(model, "v1beta"))
