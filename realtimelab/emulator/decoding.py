@@ -8,9 +8,20 @@ Why not `multiprocessing`: its spawn/forkserver start methods re-import the pare
 script in every worker, so a user's unguarded script (`asyncio.run(main())` at top level, as in
 most examples) would run again inside each worker; and fork is unsafe in a threaded process such
 as a Jupyter kernel. These workers are plain `python -m realtimelab.emulator.decoding`
-subprocesses that import only this module and talk over their stdin/stdout: a request is a
-length-prefixed pickle of the call's arguments, the answer a length-prefixed pickle of its
-result. Both ends are this module, in processes we started, so pickle is safe here.
+subprocesses that import only this module and `realtimelab.emulator.hearing_decoder`, and talk
+over their stdin/stdout. Both ends are this module, in processes we started, so pickle is safe.
+
+**Protocol.** Every message is a length-prefixed pickle. A request is `(request_id, op, args)`;
+the worker runs `op` on its `hearing_decoder.DecoderHost` and, unless `request_id` is None,
+answers `(request_id, ok, value)` (`value` is the error text when `ok` is False). Requests are
+served in order, one at a time, but many may be in flight: each worker has a writer thread that
+drains a queue (so sending never blocks the caller, e.g. an event loop streaming audio) and a
+reader thread that matches answers to futures. Streaming one utterance is
+`open` → `append`* → `finish`, all on one worker (a `Channel`); `open`, `append` and `cancel`
+are fire-and-forget, so audio streams without a round trip per chunk, and an error on the way
+is reported by `finish`. A failed request leaves the worker running; a worker that dies fails
+the requests already sent to it with `WorkerUnavailable` (`WorkerCannotStart` if it never
+answered anything) and is replaced by a fresh one when work next arrives.
 
 A worker ignores Ctrl-C (the parent shuts it down) and exits when its stdin closes, so it never
 outlives the emulator.
@@ -18,6 +29,8 @@ outlives the emulator.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import pickle
 import queue
@@ -27,18 +40,28 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
 from typing import IO, Any
 
 _HEADER = struct.Struct(">I")
 
 
 class WorkerUnavailable(RuntimeError):
-    """A decoding process could not start, or died during a request."""
+    """A decoding process died while a request was on its way or in progress."""
+
+
+class WorkerCannotStart(WorkerUnavailable):
+    """A decoding process could not start, or died before answering anything: worker
+    processes probably cannot run here at all."""
+
+
+def _frame(obj: object) -> bytes:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
 
 
 def _write(stream: IO[bytes], obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+    stream.write(_frame(obj))
     stream.flush()
 
 
@@ -53,7 +76,20 @@ def _read(stream: IO[bytes]) -> Any:
     return pickle.loads(data)
 
 
+def _settle(future: Future[Any], value: Any = None, error: BaseException | None = None) -> None:
+    """Resolve `future` unless its waiter already gave up on it (cancelled)."""
+    try:
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:
+        pass
+
+
 class _Worker:
+    """One helper process with its writer and reader threads."""
+
     def __init__(self) -> None:
         try:
             self.proc = subprocess.Popen(
@@ -64,71 +100,209 @@ class _Worker:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         except OSError as exc:
-            raise WorkerUnavailable(f"could not start a decoding process: {exc}") from exc
+            raise WorkerCannotStart(f"could not start a decoding process: {exc}") from exc
+        self.load = 0
+        """Channels and requests currently assigned here (kept by `DecoderProcesses`)."""
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._dead: tuple[type[WorkerUnavailable], str] | None = None  # how and why it died
+        self._answered = False
+        for target in (self._write_loop, self._read_loop):
+            threading.Thread(target=target, name="realtimelab-decoding-io", daemon=True).start()
+
+    # -- requests -----------------------------------------------------------------------------
+    def submit(self, name: str, *args: Any) -> Future[Any]:
+        """Queue a request; the future gets its answer (RuntimeError when it failed there,
+        WorkerUnavailable when the process died first)."""
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._dead is not None:
+                _settle(future, error=self._death())
+                return future
+            request_id = next(self._ids)
+            self._pending[request_id] = future
+        self._outbox.put(_frame((request_id, name, args)))
+        return future
+
+    def send(self, name: str, *args: Any) -> None:
+        """Queue a request that gets no answer (raises WorkerUnavailable if the process died)."""
+        if self._dead is not None:
+            raise self._death()
+        self._outbox.put(_frame((None, name, args)))
 
     def call(self, name: str, *args: Any) -> Any:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            _write(self.proc.stdin, (name, args))
-            ok, value = _read(self.proc.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError) as exc:
-            self.kill()
-            raise WorkerUnavailable(f"a decoding process died: {exc}") from exc
-        if not ok:
-            raise RuntimeError(f"decoding failed in the worker: {value}")
-        return value
+        """`submit` and wait for the answer."""
+        return self.submit(name, *args).result()
+
+    def _death(self) -> WorkerUnavailable:
+        assert self._dead is not None
+        kind, reason = self._dead
+        return kind(reason)
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self._dead is None and self.proc.poll() is None
 
+    # -- the two I/O threads ------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        while True:
+            data = self._outbox.get()
+            if data is None:
+                with contextlib.suppress(OSError):
+                    stdin.close()  # the worker's read sees EOF and it exits
+                return
+            try:
+                stdin.write(data)
+                stdin.flush()
+            except (OSError, ValueError) as exc:
+                self._die(f"a decoding process died: {exc}")
+                return
+
+    def _read_loop(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        while True:
+            try:
+                request_id, ok, value = _read(stdout)
+            except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+                self._die(f"a decoding process died: {exc}")
+                return
+            self._answered = True
+            with self._lock:
+                future = self._pending.pop(request_id, None)
+            if future is None:
+                continue
+            if ok:
+                _settle(future, value)
+            else:
+                _settle(future, error=RuntimeError(f"decoding failed in the worker: {value}"))
+
+    def _die(self, reason: str) -> None:
+        with self._lock:
+            if self._dead is None:
+                self._dead = (WorkerUnavailable if self._answered else WorkerCannotStart, reason)
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            _settle(future, error=self._death())
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self._outbox.put(None)  # lets the writer thread end
+
+    # -- shutting down ------------------------------------------------------------------------
     def kill(self) -> None:
-        if self.alive():
+        if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
 
     def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()  # the worker's read sees EOF and it exits
+        self._outbox.put(None)
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.kill()
 
 
+class Channel:
+    """Requests that must reach one worker in order: one streamed utterance.
+
+    Obtained from `DecoderProcesses.channel`; `close` it when the utterance is over so the
+    worker counts as free again.
+    """
+
+    def __init__(self, pool: DecoderProcesses, worker: _Worker) -> None:
+        self._pool = pool
+        self._worker: _Worker | None = worker
+
+    def send(self, name: str, *args: Any) -> None:
+        """Fire-and-forget request (raises WorkerUnavailable if the worker died)."""
+        if self._worker is None:
+            raise RuntimeError("this channel is closed")
+        self._worker.send(name, *args)
+
+    def submit(self, name: str, *args: Any) -> Future[Any]:
+        """Request with an answer, in order after everything sent before."""
+        if self._worker is None:
+            raise RuntimeError("this channel is closed")
+        return self._worker.submit(name, *args)
+
+    def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._pool._release(worker)
+
+
 class DecoderProcesses:
-    """Up to `size` worker processes, started on demand; each runs one request at a time."""
+    """Up to `size` worker processes, started on demand; each serves its requests in order.
+
+    New work goes to the worker with the least assigned to it, and a new worker is started
+    while every existing one is busy and there are fewer than `size`.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
 
     def call(self, name: str, *args: Any) -> Any:
-        """Run `realtimelab.emulator.decoding.FUNCTIONS[name](*args)` in a worker (blocking:
-        call it from a thread, it releases the GIL while it waits)."""
+        """Run `op` `name` in a worker and wait for its answer (blocking: call it from a thread,
+        it releases the GIL while it waits)."""
+        return self.submit(name, *args).result()
+
+    def submit(self, name: str, *args: Any) -> Future[Any]:
+        """Run `op` `name` in a worker; the future gets the answer (await it with
+        `asyncio.wrap_future`)."""
         worker = self._take()
-        try:
-            return worker.call(name, *args)
-        except WorkerUnavailable:
-            with self._lock:
-                self._all.remove(worker)
-            raise
-        finally:
-            if worker.alive():
-                self._idle.put(worker)  # a failed request leaves the worker usable
+        future = worker.submit(name, *args)
+        future.add_done_callback(lambda _: self._release(worker))
+        return future
+
+    def channel(self) -> Channel:
+        """Reserve a worker for a sequence of ordered requests (one streamed utterance)."""
+        return Channel(self, self._take())
+
+    def start(self) -> None:
+        """Start every worker now and wait until each has answered (~0.5 s: imports)."""
+        with self._lock:
+            while len(self._all) < self.size:
+                self._all.append(_Worker())
+            workers = list(self._all)
+        pings = [w.submit("ping") for w in workers]
+        failure: BaseException | None = None
+        for worker, ping in zip(workers, pings, strict=True):
+            try:
+                ping.result()
+            except WorkerUnavailable as exc:
+                self._discard(worker)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _take(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
         with self._lock:
-            if len(self._all) < self.size:
+            # a worker found dead is replaced: only requests already sent to it fail
+            for dead in [w for w in self._all if not w.alive()]:
+                self._all.remove(dead)
+            worker = min(self._all, key=lambda w: w.load, default=None)
+            if worker is None or (worker.load > 0 and len(self._all) < self.size):
                 worker = _Worker()
                 self._all.append(worker)
-                return worker
-        return self._idle.get()  # all busy: wait for one
+            worker.load += 1
+            return worker
+
+    def _release(self, worker: _Worker) -> None:
+        with self._lock:
+            worker.load -= 1
+            if not worker.alive() and worker in self._all:
+                self._all.remove(worker)  # replaced by a fresh one when next needed
+
+    def _discard(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker in self._all:
+                self._all.remove(worker)
+        worker.kill()
 
     def close(self) -> None:
         with self._lock:
@@ -137,27 +311,36 @@ class DecoderProcesses:
             worker.close()
 
 
-def _functions() -> dict[str, Callable[..., Any]]:
-    from realtimelab.emulator import hearing
+def _operations() -> dict[str, Callable[..., Any]]:
+    from realtimelab.emulator.hearing_decoder import DecoderHost
 
-    return {"decode": hearing.decode_utterance, "ping": lambda: os.getpid()}
+    host = DecoderHost()
+    return {
+        "ping": os.getpid,
+        "decode": host.decode,
+        "open": host.open,
+        "append": host.append,
+        "finish": host.finish,
+        "cancel": host.cancel,
+    }
 
 
 def main() -> None:
-    """The worker loop: read a request, run it, answer, until stdin closes."""
+    """The worker loop: read a request, run it, answer it if asked to, until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    functions = _functions()
+    operations = _operations()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            name, args = _read(stdin)
+            request_id, name, args = _read(stdin)
         except EOFError:
             return
         try:
-            answer: tuple[bool, Any] = (True, functions[name](*args))
+            answer: tuple[bool, Any] = (True, operations[name](*args))
         except Exception as exc:  # reported to the caller, which raises it there
             answer = (False, f"{type(exc).__name__}: {exc}")
-        _write(stdout, answer)
+        if request_id is not None:
+            _write(stdout, (request_id, *answer))
 
 
 if __name__ == "__main__":
