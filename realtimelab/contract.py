@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from realtimelab import events as ev
-from realtimelab.errors import RealtimeLabError
+from realtimelab.errors import RealtimeLabError, SessionClosedError
 from realtimelab.providers.base import Capabilities, HistoryItem, ToolResult
 
 if TYPE_CHECKING:
@@ -253,9 +253,7 @@ class BaseSession(abc.ABC):
         model tell the user once it is idle (see `send_late_tool_results`)."""
         await self.send_late_tool_results([ToolResult(call_id, output, name, is_error)])
 
-    def _closed_error(self) -> Exception:
-        from realtimelab.session import SessionClosedError
-
+    def _closed_error(self) -> SessionClosedError:
         return SessionClosedError(f"the {self.provider} session is closed")
 
     def _check_open(self) -> None:

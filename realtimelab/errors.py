@@ -20,7 +20,9 @@ keeps working:
     ├── DeviceUnavailable(RuntimeError)    realtimelab.devices    no sound card
     ├── ToolError                          realtimelab.tools      a tool the model called
     ├── AudioInputError(ValueError)        realtimelab.contract   audio or text a session refuses
-    ├── SessionClosedError(ConnectionError) realtimelab.session   a verb after close
+    ├── SessionClosedError(ConnectionError) realtimelab.errors    a verb after close
+    ├── FrameError(ValueError)             realtimelab.errors     a frame too big / not JSON
+    ├── AudioInputError(ValueError)        realtimelab.contract   audio that is not PCM16
     └── ConnectError(ConnectionError)      realtimelab.session    opening a session
         └── Unreachable, HandshakeRefused, SessionRefused, SetupTimeout
 
@@ -34,11 +36,26 @@ not a failure, so it is deliberately *not* a `RealtimeLabError`.
 
 from __future__ import annotations
 
-__all__ = ["RealtimeLabError", "RealtimeLabWarning", "UnsupportedSetting"]
+__all__ = [
+    "FrameError",
+    "RealtimeLabError",
+    "RealtimeLabWarning",
+    "SessionClosedError",
+    "UnsupportedSetting",
+]
 
 
 class RealtimeLabError(Exception):
     """Base class of every error realtimelab raises deliberately (see the module docstring)."""
+
+
+class SessionClosedError(RealtimeLabError, ConnectionError):
+    """A verb was used after the session closed (or its connection went away under it)."""
+
+
+class FrameError(RealtimeLabError, ValueError):
+    """A frame the session was asked to send cannot go on the wire (too big for the
+    provider's frame limit, or not valid JSON: NaN/Infinity); nothing was sent."""
 
 
 class RealtimeLabWarning(UserWarning):

@@ -58,20 +58,20 @@ from websockets.exceptions import ConnectionClosed
 from realtimelab import events as ev
 from realtimelab.audio import RateGuard, StreamResampler
 from realtimelab.auth import EphemeralToken, Secret, api_key_from_env
+from realtimelab.client_vad import ClientSpeech
 from realtimelab.config import SessionConfig
-from realtimelab.errors import RealtimeLabError
-from realtimelab.providers import make_codec
-from realtimelab.providers.base import (
-    AssistantText,
-    Capabilities,
-    Codec,
-    Frame,
-    HistoryItem,
-    ToolCallRecord,
-    ToolResult,
-    ToolResultRecord,
-    UserText,
+from realtimelab.contract import (
+    BaseSession,
+    Player,
+    ReportingPlayer,
+    TraceListener,
+    check_audio,
+    check_text,
 )
+from realtimelab.conversation import Conversation, StopPlayback, Truncate
+from realtimelab.errors import FrameError, RealtimeLabError, SessionClosedError
+from realtimelab.providers import make_codec
+from realtimelab.providers.base import Capabilities, Codec, Frame, HistoryItem, ToolResult
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EMULATOR_ENV",
     "ConnectError",
+    "FrameError",
     "FrameTap",
     "HandshakeRefused",
     "RealtimeSession",
@@ -102,10 +103,6 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 Direction = Literal["send", "recv"]
 FrameTap = Callable[[Direction, dict[str, Any], float], None]
 """`frame_tap(direction, frame, t)`: sees every wire frame, parsed, for teaching and logging."""
-
-
-class SessionClosedError(RealtimeLabError, ConnectionError):
-    """A verb was used after the session closed."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,12 +192,20 @@ class SetupTimeout(ConnectError):
         super().__init__(message, retryable=True, label="setup_timeout")
 
 
-class RealtimeSession:
-    """A live conversation with one provider. Create it with `connect(...)`.
+class RealtimeSession(BaseSession):
+    """A live conversation over one connection. Create it with `connect(...)`.
 
     Verbs (`send_audio`, `send_text`, `send_tool_response(s)`, `commit`, `create_response`,
-    `interrupt`, `update`, `close`) are coroutines that return once the frames are written.
-    Events arrive through `async for event in session`; iteration ends after `Closed`.
+    `interrupt`, `update`, `close`...) are coroutines that return once the frames are written;
+    after the session closed they raise `SessionClosedError`. Events arrive through
+    `async for event in session`; iteration ends after `Closed`.
+
+    The conversation's state — history, whether the model is generating or still answering,
+    pending tool calls, what the listener has heard — lives in `conversation` (a sans-IO
+    `Conversation`, shared with a `ResilientSession` across its connections). Attach a player
+    (`attach_player`, or `connect(..., player=...)`) and it receives the assistant's audio as
+    it is decoded and is flushed on barge-in; without one, the playout clock assumes each
+    chunk plays when it arrives, at real time.
     """
 
     def __init__(
@@ -215,6 +220,9 @@ class RealtimeSession:
         player_rate: int | None = None,
         resample: bool = True,
         frames_kept: int = 512,
+        conversation: Conversation | None = None,
+        player: Player | None = None,
+        local_barge_in: bool | None = None,
     ) -> None:
         self._codec = codec
         self._ws = ws
@@ -230,6 +238,17 @@ class RealtimeSession:
         self.rate_guard = RateGuard(codec.capabilities.input_rate, clock)
         self._in_resampler: StreamResampler | None = None
         self._out_resamplers: dict[int, StreamResampler] = {}
+        self._conv = conversation or Conversation(
+            codec.capabilities, interrupt_on_speech=config.vad.interrupt_response
+        )
+        self._player: Player | None = None
+        self._traces: list[TraceListener] = []
+        # the client's own VAD: barge-in where the server reports no speech, and end-of-speech
+        # marks for the metrics (run only while someone needs it: it costs on the send path)
+        if local_barge_in is None:
+            local_barge_in = not codec.capabilities.speech_started_events
+        self._local_barge_in = local_barge_in and config.vad.interrupt_response
+        self._speech = ClientSpeech()
         self._queue: asyncio.Queue[ev.Event | None] = asyncio.Queue()
         self._send_lock = asyncio.Lock()
         self._closing = False
@@ -242,21 +261,13 @@ class RealtimeSession:
         self._setup_closed: ev.Closed | None = None
         self._reader: asyncio.Task[None] | None = None
         self.resumption_handle: str | None = None
-        # client-owned history
-        self._history: list[HistoryItem] = []
-        self._user_slot: int | None = None
-        self._audio_since_turn = False
-        self._turn_text: list[str] = []
-        self._turn_final: str | None = None
-        self._turn_recorded: int | None = None  # index of this turn's AssistantText
-        self._responding = False  # a reply is in progress (ResponseStarted .. TurnComplete)
-        self._late_slot: int | None = None  # first late result recorded during this reply
-        self._heard_fraction: float | None = None
+        if player is not None:
+            self.attach_player(player)
 
     # ------------------------------------------------------------------ properties
 
     @property
-    def provider(self) -> ev.Provider:
+    def provider(self) -> str:
         return self._codec.provider
 
     @property
@@ -264,19 +275,16 @@ class RealtimeSession:
         return self._codec.capabilities
 
     @property
+    def conversation(self) -> Conversation:
+        return self._conv
+
+    @property
     def model(self) -> str:
         return self._codec.model
 
     @property
-    def history(self) -> tuple[HistoryItem, ...]:
-        """The conversation as the client knows it: small frozen records, in order, usable for
-        replay (`send_history`) and persistence. Assistant turns hold their transcript,
-        shortened to the part heard when `interrupt` was used."""
-        return tuple(self._history)
-
-    @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closed or self._closing
 
     def now(self) -> float:
         """The session's clock (the one event timestamps `t` come from)."""
@@ -288,6 +296,51 @@ class RealtimeSession:
             f"RealtimeSession(provider={self.provider!r}, model={self.model!r}, "
             f"url={self.url!r}, {state})"
         )
+
+    # ------------------------------------------------------------------ players and traces
+
+    def attach_player(self, player: Player | None) -> None:
+        """Play the assistant's audio through `player` from now on (None detaches).
+
+        The player gets every chunk as it is decoded (before `async for` sees it: the
+        lowest latency) at the rate of `connect(player_rate=...)` if set, and is flushed on
+        barge-in. A player with `on_played` drives the playout clock with what it really
+        played; otherwise the clock assumes real-time playback from each chunk's arrival.
+        """
+        self._player = player
+        if player is not None and isinstance(player, ReportingPlayer):
+            self.playout.attach(self._clock())
+            player.on_played(self._player_report)
+
+    def _player_report(self, played_ms: float) -> None:
+        self.playout.report(played_ms, self._clock())
+
+    def on_trace(self, listener: TraceListener) -> None:
+        """Call `listener(kind, t, fields)` at the session's trace points (the httpcore
+        `_trace` idea: timing facts from where they happen, not re-parsed from frames):
+
+        * `user_end` (`how`: text | commit): the user's input ended by a verb;
+        * `speech_start` / `speech_end` (`source`: client_vad): where the client's own VAD
+          heard the user's speech start and end (back-dated to the audio);
+        * `flush` (`item_id`, `heard_ms`, `reason`): playback stopped for a barge-in;
+        * `audio_sent` (`ms`): input audio written (only while a listener is attached).
+        """
+        self._traces.append(listener)
+
+    def _trace(self, kind: str, t: float, **fields: Any) -> None:
+        for listener in list(self._traces):
+            try:
+                listener(kind, t, fields)
+            except Exception as e:  # a broken logger must not break the conversation
+                self._traces.remove(listener)
+                self._queue.put_nowait(
+                    ev.Error(
+                        provider=self.provider,
+                        t=t,
+                        message=f"trace listener raised {type(e).__name__}; it was removed",
+                        code="trace_listener_failed",
+                    )
+                )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -360,14 +413,24 @@ class RealtimeSession:
     async def _send(self, frames: Sequence[Frame]) -> None:
         if not frames:
             return
-        if self._closed or self._closing:
-            raise SessionClosedError(f"the {self.provider} session is closed")
+        if self.closed:
+            raise self._closed_error()
         async with self._send_lock:
             for frame in frames:
                 t = self._clock()
+                try:
+                    data = json.dumps(frame, allow_nan=False)
+                except ValueError as e:  # NaN/Infinity: not JSON, and a server would choke
+                    raise FrameError(f"a {self.provider} frame is not valid JSON: {e}") from None
+                if len(data) > MAX_FRAME_BYTES:
+                    raise FrameError(
+                        f"a {self.provider} frame of {len(data):,} bytes is over the "
+                        f"{MAX_FRAME_BYTES:,}-byte limit; nothing was sent (send big inputs "
+                        "in parts)"
+                    )
                 self._record("send", frame, t)
                 try:
-                    await self._ws.send(json.dumps(frame))
+                    await self._ws.send(data)
                 except ConnectionClosed as e:
                     code, reason = e.rcvd.code if e.rcvd else None, e.rcvd.reason if e.rcvd else ""
                     raise SessionClosedError(
@@ -390,13 +453,16 @@ class RealtimeSession:
                     )
                 )
 
-    async def send_audio(self, pcm: bytes | bytearray | memoryview, rate: int) -> None:
-        """Stream PCM16 mono audio recorded at `rate` Hz.
+    async def send_audio(self, pcm: Any, rate: int) -> None:
+        """Stream PCM16 mono audio recorded at `rate` Hz (bytes, or an int16 numpy array).
 
         It is resampled (streaming soxr, state kept across chunks) to the provider's input
         rate. With `connect(..., resample=False)` a wrong rate raises `SampleRateError` naming
-        both rates instead: nothing is sent at the wrong speed.
+        both rates instead: nothing is sent at the wrong speed. Floats, odd byte counts and
+        impossible rates raise `AudioInputError` before anything is sent.
         """
+        self._check_open()
+        data = check_audio(pcm, rate)
         target = self.capabilities.input_rate
         if not self._resample:
             self.rate_guard.check(rate, where=f"{self.provider} send_audio")
@@ -408,10 +474,28 @@ class RealtimeSession:
             resampler = self._in_resampler = StreamResampler(rate, target)
         if self._resample:
             self.rate_guard.check(rate, resampler=resampler, where=f"{self.provider} send_audio")
-        data = resampler.process(pcm)
-        if data:
-            self._audio_since_turn = True
-            await self._send(self._codec.encode_audio(data))
+        out = resampler.process(data)
+        if not out:
+            return
+        self._conv.user_audio()
+        await self._send(self._codec.encode_audio(out))
+        self._listen(out, target)
+
+    def _listen(self, pcm: bytes, rate: int) -> None:
+        """The client's own VAD on what was just sent (see `client_vad`), run only while it
+        can matter: a listener wants speech marks, or audio is audible for a local barge-in."""
+        t = self._clock()
+        barge = self._local_barge_in and self.playout.audible(t)
+        if not (self._traces or barge or self._speech.in_speech):
+            if self._speech.sent_ms:
+                self._speech.reset()
+            return
+        if self._traces:
+            self._trace("audio_sent", t, ms=len(pcm) / 2 / rate * 1000.0)
+        for mark in self._speech.feed(pcm, rate, t):
+            self._trace(f"speech_{mark.kind}", mark.t, source="client_vad")
+            if mark.kind == "start" and barge:
+                self._emit(self._conv.barge_in(t, "client_vad"))
 
     async def send_text(self, text: str) -> None:
         """A typed user turn; the model answers it.
@@ -420,25 +504,12 @@ class RealtimeSession:
         is written, so if the socket dies under this call the turn is still in the client's
         record and a reconnect replays it, instead of losing what the user typed.
         """
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("send_text needs a non-empty string")
-        self._history.append(UserText(text))
-        await self._send(self._codec.encode_text(text))
-
-    async def send_tool_response(
-        self,
-        call_id: str,
-        output: Any,
-        *,
-        name: str | None = None,
-        is_error: bool = False,
-        scheduling: Literal["SILENT", "WHEN_IDLE", "INTERRUPT"] | None = None,
-        will_continue: bool | None = None,
-    ) -> None:
-        """Return one tool outcome (see `send_tool_responses` to answer parallel calls)."""
-        await self.send_tool_responses(
-            [ToolResult(call_id, output, name, is_error, scheduling, will_continue)]
-        )
+        text = check_text(text)
+        frames = self._codec.encode_text(text)
+        self._conv.user_text(text)
+        self._trace("user_end", self._clock(), how="text")
+        self._check_open()
+        await self._send(frames)
 
     async def send_tool_responses(self, results: Iterable[ToolResult]) -> None:
         """Return several outcomes at once: OpenAI gets one output item each and a single
@@ -449,99 +520,75 @@ class RealtimeSession:
         is restored from the history by a reconnect rather than lost (a lost result hangs the
         model's turn forever).
         """
-        batch = self._record_results(results)
+        batch = self._conv.tool_results(results)
+        self._emit(self._conv.take_events())
+        self._check_open()
         await self._send(self._codec.encode_tool_responses(batch))
 
-    async def send_late_tool_result(
-        self, call_id: str, output: Any, *, name: str | None = None, is_error: bool = False
-    ) -> None:
-        """Deliver the real result of a call that was already answered (by a placeholder such
-        as `{"status": "pending"}`), and have the model tell the user once it is idle.
-
-        Not a tool response: the server considers the call answered. OpenAI gets another
-        `function_call_output` item for the call and one `response.create`; Gemini one
-        `clientContent` user turn carrying a `functionResponse` part with `turnComplete: true`
-        (a `toolResponse` for an answered call is ignored). On both, while a reply is in
-        progress the codec holds the frames and sends them when it ends (a reply request
-        mid-reply is refused on OpenAI and cuts the reply on Gemini). Recorded in `history`
-        before anything is sent (see `send_tool_responses`).
-        """
-        await self.send_late_tool_results([ToolResult(call_id, output, name, is_error)])
-
     async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None:
-        """Several late results with ONE reply request (see `send_late_tool_result`): two
-        requests in a row would overlap (OpenAI `conversation_already_has_active_response`).
+        """The real results of calls already answered by a placeholder, with ONE reply request
+        (two requests in a row would overlap: OpenAI `conversation_already_has_active_response`).
 
-        Sent during a reply, the records go in `history` now but *after* that reply's
-        `AssistantText` once it is written, which is where the server puts them too: so a
-        replay ends on the result and a reconnect knows the model still owes its answer.
+        Not tool responses: the server considers the calls answered. OpenAI gets another
+        `function_call_output` item per call and one `response.create`; Gemini one
+        `clientContent` user turn of `functionResponse` parts with `turnComplete: true`. While
+        a reply is in progress the codec holds the frames until it ends (a reply request
+        mid-reply is refused on OpenAI and cuts the reply on Gemini). Recorded in `history`
+        before anything is sent, after the reply in progress, where the server puts them too.
         """
-        if self._responding and self._late_slot is None:
-            self._late_slot = len(self._history)
-        batch = self._record_results(results)
+        batch = self._conv.tool_results(results, late=True)
+        self._check_open()
         await self._send(self._codec.encode_late_tool_results(batch))
-
-    def _record_results(self, results: Iterable[ToolResult]) -> list[ToolResult]:
-        """History first, and the call's name filled in from it (Gemini needs the name). An
-        error is recorded in its wire envelope (`{"error": ...}`), so a replay still says it
-        failed."""
-        batch = []
-        for r in results:
-            value = {"error": r.output} if r.is_error else r.output
-            output = value if isinstance(value, str) else json.dumps(value)
-            name = r.name or next(
-                (
-                    h.name
-                    for h in reversed(self._history)
-                    if isinstance(h, ToolCallRecord) and h.call_id == r.call_id
-                ),
-                "",
-            )
-            self._history.append(ToolResultRecord(r.call_id, name, output))
-            batch.append(dataclasses.replace(r, name=name) if name and not r.name else r)
-        return batch
 
     async def commit(self) -> None:
         """End the user's audio turn by hand (push-to-talk): flushes the input resampler, then
         OpenAI `input_audio_buffer.commit` / Gemini `activityEnd` (or `audioStreamEnd`)."""
+        self._check_open()
         if self._in_resampler is not None:
             tail = self._in_resampler.flush()
             if tail:
                 await self._send(self._codec.encode_audio(tail))
+        self._trace("user_end", self._clock(), how="commit")
         await self._send(self._codec.encode_commit())
 
     async def create_response(self) -> None:
         """Ask the model to answer now (needed after `commit` when VAD does not reply)."""
+        self._check_open()
+        self._conv.request_reply()
         await self._send(self._codec.encode_create_response())
 
-    async def interrupt(self, played_ms: float) -> None:
-        """The user barged in after hearing `played_ms` of the current reply.
+    async def interrupt(self, heard_ms: float | None = None) -> None:
+        """Stop the assistant now, as a barge-in would (e.g. a "stop" button).
 
-        Stop your player first. Where the provider needs it (capabilities.truncation) the
-        server is told how much was heard, clamped to the audio received, and nothing is sent
-        when 0 ms were played. History keeps only the heard share of the reply's transcript
-        (proportional to audio time: an approximation, as transcripts have no timestamps).
+        Playback stops (the attached player is flushed) and, where the provider needs it
+        (`capabilities.truncation`), the reply being generated is cancelled and the item being
+        heard is truncated at what the listener heard: `heard_ms` if you measured it yourself,
+        else the playout clock's position. `Interrupted` is emitted as for any barge-in; when
+        nothing is audible any more, only a reply still being generated is cancelled.
         """
-        received = self._codec.received_ms(None)
-        self._heard_fraction = (
-            max(0.0, min(played_ms, received)) / received if received > 0 else 0.0
-        )
-        self._record_assistant()
-        for resampler in self._out_resamplers.values():
-            resampler.flush()  # discard the queued tail: it was never heard
-        await self._send(self._codec.encode_interrupt(None, played_ms))
+        self._check_open()
+        events = self._conv.barge_in(self._clock(), "client", heard_ms=heard_ms)
+        self._emit(events)
+        if not events and self._conv.generating:
+            # nothing audible to cut, but the model is still generating: stop it
+            await self._send(self._codec.encode_cancel())
+        await self._apply_effects()
 
     async def update(self, config: SessionConfig) -> None:
         """Change the configuration mid-session (capabilities.session_update); Gemini raises
-        NotImplementedError: it needs a new connection."""
+        NotImplementedError: it needs a new connection (`ResilientSession.update` does that)."""
+        self._check_open()
         frames = self._codec.update_frames(config)
         await self._send(frames)
         self.config = config
+        self._conv.interrupt_on_speech = config.vad.interrupt_response
 
     async def send_history(self, items: Sequence[HistoryItem]) -> None:
         """Replay conversation records (e.g. after a reconnect) without triggering a reply."""
-        await self._send(self._codec.encode_history(items))
-        self._history.extend(items)
+        frames = self._codec.encode_history(items)
+        self._conv.replayed(items)
+        self._check_open()
+        await self._send(frames)
 
     # ------------------------------------------------------------------ reading
 
@@ -554,6 +601,7 @@ class RealtimeSession:
                 # parsed once: the codec takes the dict, or the raw text to report it malformed
                 for event in self._codec.decode(message if frame is None else frame, t):
                     self._dispatch(event)
+                await self._apply_effects()
                 outgoing = self._codec.take_outgoing()
                 if outgoing and not self._closing:
                     with contextlib.suppress(SessionClosedError):  # Closed follows
@@ -570,9 +618,15 @@ class RealtimeSession:
                     fatal=True,
                 )
             )
+            # the conversation cannot go on without its reader: the socket must not outlive it
+            with contextlib.suppress(Exception):
+                await self._ws.close(1011, "client reader failed")
         finally:
             code, reason = self._ws.close_code, self._ws.close_reason or ""
-            for event in self._codec.decode_close(code, reason, self._clock(), self._closing):
+            t = self._clock()
+            for event in self._codec.decode_close(code, reason, t, self._closing):
+                if isinstance(event, ev.Closed) and not self._closing:
+                    self._emit(self._conv.connection_lost(t))
                 self._dispatch(event)
             self._closed = True
             self._ready.set()
@@ -592,84 +646,62 @@ class RealtimeSession:
             elif isinstance(event, ev.Closed):
                 self._setup_closed = event
                 self._ready.set()
-        for out in self._observe(event):
-            self._queue.put_nowait(out)
-
-    def _observe(self, event: ev.Event) -> list[ev.Event]:
-        """Keep history and playback-rate conversion in step with the event stream."""
-        out: list[ev.Event] = [event]
-        if isinstance(event, ev.AudioChunk):
-            out = [self._to_player_rate(event)] if self._player_rate else out
-            out = [e for e in out if not isinstance(e, ev.AudioChunk) or e.pcm]
-        elif isinstance(event, ev.ResponseStarted):
-            self._new_turn()
-        elif isinstance(event, ev.InputTranscript) and event.final and event.text:
-            record = UserText(event.text, spoken=True)
-            if self._user_slot is not None and self._user_slot <= len(self._history):
-                self._history.insert(self._user_slot, record)
-                if self._turn_recorded is not None and self._turn_recorded >= self._user_slot:
-                    self._turn_recorded += 1
-                if self._late_slot is not None and self._late_slot >= self._user_slot:
-                    self._late_slot += 1
-                self._user_slot = None
-            else:
-                self._history.append(record)
-        elif isinstance(event, ev.OutputTranscript | ev.TextDelta):
-            if isinstance(event, ev.OutputTranscript) and event.final:
-                self._turn_final = event.text
-                self._record_assistant()
-            else:
-                self._turn_text.append(event.text)
-        elif isinstance(event, ev.ToolCall):
-            self._history.append(ToolCallRecord(event.call_id, event.name, event.arguments_json))
-        elif isinstance(event, ev.Interrupted):
-            for resampler in self._out_resamplers.values():
-                resampler.flush()  # drop the tail of audio that will never play
-        elif isinstance(event, ev.TurnComplete):
-            self._record_assistant()
-            self._responding = False
-            self._late_slot = None
-            out = [*self._flush_player(event), event]
-        elif isinstance(event, ev.ResumptionUpdate) and event.handle:
+        if isinstance(event, ev.ResumptionUpdate) and event.handle:
             self.resumption_handle = event.handle
-        return out
+        self._emit(self._conv.observe(event))
 
-    def _new_turn(self) -> None:
-        if self._audio_since_turn:
-            self._user_slot = len(self._history)  # the user's transcript belongs before
-            self._audio_since_turn = False
-        self._turn_text = []
-        self._turn_final = None
-        self._turn_recorded = None
-        self._heard_fraction = None
-        self._responding = True
-        self._late_slot = None
+    def _emit(self, events: Iterable[ev.Event]) -> None:
+        """Queue events for the user; audio also goes to the player, at the player's rate."""
+        for event in events:
+            if isinstance(event, ev.AudioChunk):
+                if self._player_rate:
+                    event = self._to_player_rate(event)
+                    if not event.pcm:
+                        continue
+                if self._player is not None:
+                    self._play(event)
+            elif isinstance(event, ev.Interrupted):
+                self._trace(
+                    "flush",
+                    event.t,
+                    item_id=event.item_id,
+                    heard_ms=event.heard_ms,
+                    reason=event.reason,
+                )
+            elif isinstance(event, ev.TurnComplete) and self._player_rate:
+                for tail in self._flush_resamplers(event):
+                    self._emit([tail])
+            self._queue.put_nowait(event)
 
-    def _record_assistant(self) -> None:
-        """Write (or rewrite) this turn's AssistantText: the transcript so far, cut to the heard
-        share after `interrupt`; a reply nobody heard is removed, as if never said."""
-        full = self._turn_final if self._turn_final is not None else "".join(self._turn_text)
-        heard = self._heard_fraction
-        text = full if heard is None else _cut(full, heard)
-        index = self._turn_recorded
-        if not text.strip():
-            if index is not None:
-                del self._history[index]
-                self._turn_recorded = None
-                if self._late_slot is not None and self._late_slot > index:
-                    self._late_slot -= 1
-            return
-        record = AssistantText(text, interrupted=heard is not None)
-        if index is None and self._late_slot is not None:
-            # late results sent during this reply come after it, as on the server
-            self._turn_recorded = self._late_slot
-            self._history.insert(self._late_slot, record)
-            self._late_slot += 1
-        elif index is None:
-            self._turn_recorded = len(self._history)
-            self._history.append(record)
-        else:
-            self._history[index] = record
+    def _play(self, chunk: ev.AudioChunk) -> None:
+        assert self._player is not None
+        try:
+            self._player.play(chunk.pcm, chunk.rate, item_id=chunk.item_id)
+        except Exception as e:  # a broken player must not break the conversation
+            self._player = None
+            self._queue.put_nowait(
+                ev.Error(
+                    provider=self.provider,
+                    t=chunk.t,
+                    message=f"player failed ({type(e).__name__}: {e}); it was detached",
+                    code="player_failed",
+                )
+            )
+
+    async def _apply_effects(self) -> None:
+        """Carry out what the conversation core decided: stop the player, and tell the server
+        what was heard (OpenAI: `response.cancel` if still generating, then truncate)."""
+        for effect in self._conv.take_effects():
+            if isinstance(effect, StopPlayback):
+                for resampler in self._out_resamplers.values():
+                    resampler.flush()  # the tail was never heard
+                if self._player is not None:
+                    with contextlib.suppress(Exception):
+                        self._player.flush()
+            elif isinstance(effect, Truncate) and not self._closing:
+                frames = self._codec.encode_interrupt(effect.item_id, effect.heard_ms)
+                with contextlib.suppress(SessionClosedError):
+                    await self._send(frames)
 
     def _to_player_rate(self, chunk: ev.AudioChunk) -> ev.AudioChunk:
         assert self._player_rate is not None
@@ -683,8 +715,8 @@ class RealtimeSession:
         pcm = resampler.process(chunk.pcm)
         return dataclasses.replace(chunk, pcm=pcm, rate=self._player_rate)
 
-    def _flush_player(self, done: ev.TurnComplete) -> list[ev.Event]:
-        out: list[ev.Event] = []
+    def _flush_resamplers(self, done: ev.TurnComplete) -> list[ev.AudioChunk]:
+        out: list[ev.AudioChunk] = []
         for resampler in self._out_resamplers.values():
             tail = resampler.flush()
             if tail:
@@ -698,16 +730,6 @@ class RealtimeSession:
                     )
                 )
         return out
-
-
-def _cut(text: str, fraction: float) -> str:
-    """The first `fraction` of `text`, ending on a word boundary."""
-    if fraction >= 1.0:
-        return text
-    keep = text[: int(len(text) * fraction)]
-    if len(keep) < len(text) and " " in keep:
-        keep = keep[: keep.rfind(" ")]
-    return keep.strip()
 
 
 def _parsed(message: str | bytes) -> dict[str, Any] | None:
@@ -749,16 +771,23 @@ async def connect(
     resume: str | None = None,
     ready_timeout: float = 15.0,
     query: Mapping[str, str] | None = None,
+    player: Player | None = None,
+    conversation: Conversation | None = None,
+    local_barge_in: bool | None = None,
 ) -> AsyncIterator[RealtimeSession]:
     """Open a session; yields a `RealtimeSession` once the provider confirmed it.
 
     `url` is a base URL (`ws://127.0.0.1:PORT`) replacing the provider's host. `token` is an
     ephemeral token (`realtimelab.auth`). `player_rate` resamples output audio for your player.
     `resample=False` makes `send_audio` refuse audio at the wrong rate instead of converting.
-    `resume` is a Gemini resumption handle. `query` adds URL parameters, e.g. the emulator's
-    per-session faults `{"rtl_fault": "drop_after_frames:40"}`; it can never replace a
-    credential or the codec's own parameters (ValueError). See the module docstring for where
-    it connects.
+    `resume` is a Gemini resumption handle. `player` plays the assistant's audio as it
+    arrives and drives the playout clock (see `RealtimeSession.attach_player`); `conversation`
+    continues an existing `Conversation` (a `ResilientSession` passes its own);
+    `local_barge_in` runs the client's VAD on sent audio to stop playback when the user talks
+    over it (default: only where the provider reports no speech events). `query` adds URL
+    parameters, e.g. the emulator's per-session faults `{"rtl_fault": "drop_after_frames:40"}`;
+    it can never replace a credential or the codec's own parameters (ValueError). See the
+    module docstring for where it connects.
 
     Failures raise a `ConnectError` (a `ConnectionError`) saying whether a retry can help:
     `Unreachable` (no socket), `HandshakeRefused` (HTTP status at the upgrade),
@@ -792,6 +821,9 @@ async def connect(
             frame_tap=frame_tap,
             player_rate=player_rate,
             resample=resample,
+            player=player,
+            conversation=conversation,
+            local_barge_in=local_barge_in,
         )
         session._start()
         stack.push_async_callback(session.close)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.conformance.gemini import validate_client_message, validate_server_message
 
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig, Vad
-from realtimelab.conformance.gemini import validate_client_message, validate_server_message
 from realtimelab.providers.base import (
     AssistantText,
     ToolCallRecord,
@@ -137,6 +137,7 @@ def test_audio_turn() -> None:
         "AudioChunk",
         "OutputTranscript",
         "OutputTranscript",  # final, assembled from the fragments
+        "GenerationComplete",
         "InputTranscript",  # final, assembled at the end of the turn
         "TurnComplete",
         "ResumptionUpdate",
@@ -146,10 +147,11 @@ def test_audio_turn() -> None:
     final_out = out[8]
     assert isinstance(final_out, ev.OutputTranscript)
     assert (final_out.text, final_out.final) == ("It is sunny", True)
-    final_in = out[9]
+    assert isinstance(out[9], ev.GenerationComplete)
+    final_in = out[10]
     assert isinstance(final_in, ev.InputTranscript)
     assert (final_in.text, final_in.final) == ("what's the weather", True)
-    done = out[10]
+    done = out[11]
     assert isinstance(done, ev.TurnComplete) and done.status == "completed"
     assert done.usage == ev.Usage(
         input_tokens=147,
@@ -159,7 +161,7 @@ def test_audio_turn() -> None:
         input_text_tokens=27,
         output_audio_tokens=36,
     )
-    resumption = out[11]
+    resumption = out[12]
     assert isinstance(resumption, ev.ResumptionUpdate)
     assert (resumption.handle, resumption.resumable, resumption.last_consumed_index) == (
         "Cj0handle",
@@ -178,6 +180,7 @@ def test_tool_call_and_cancellation() -> None:
         "ToolCall",
         "ToolCallCancelled",
         "TextDelta",
+        "GenerationComplete",  # the turn ended without a generationComplete of its own
         "TurnComplete",
     ]
     call = out[1]
@@ -221,20 +224,22 @@ def test_barge_in_goaway_resumption_voice_activity() -> None:
     assert kinds(out) == [
         "ResponseStarted",
         "AudioChunk",
-        "Interrupted",
+        "GenerationComplete",
+        "Interrupted",  # the server cut its reply (the core decides if anything audible was)
         "TurnComplete",
         "SessionExpiring",
         "SessionExpiring",
         "ResumptionUpdate",
         "SpeechStarted",
     ]
-    done = out[3]
+    assert isinstance(out[2], ev.GenerationComplete) and out[2].status == "cancelled"
+    done = out[4]
     assert isinstance(done, ev.TurnComplete) and done.status == "cancelled"
     expiring = [e.time_left_s for e in out if isinstance(e, ev.SessionExpiring)]
     assert expiring == [50.0, 1.5]
-    busy = out[6]
+    busy = out[7]
     assert isinstance(busy, ev.ResumptionUpdate) and busy.handle is None and not busy.resumable
-    speech = out[7]
+    speech = out[8]
     assert isinstance(speech, ev.SpeechStarted) and speech.audio_ms == pytest.approx(1200)
     assert codec.encode_interrupt(None, 500) == []  # the server handles it
 
@@ -251,7 +256,7 @@ def test_snake_case_and_text_frames_and_urlsafe_base64() -> None:
         }
     }
     out = GeminiCodec().decode(json.dumps(frame), 0.0)
-    assert kinds(out) == ["ResponseStarted", "AudioChunk", "TurnComplete"]
+    assert kinds(out) == ["ResponseStarted", "AudioChunk", "GenerationComplete", "TurnComplete"]
     chunk = out[1]
     assert isinstance(chunk, ev.AudioChunk) and chunk.pcm == pcm and chunk.rate == 16000
 
@@ -378,14 +383,18 @@ def test_close_codes_follow_the_shared_table(code: int, fatal: bool) -> None:
     assert isinstance(closed, ev.Closed) and closed.code == code
 
 
-def test_a_1000_close_after_go_away_is_a_retryable_error() -> None:
+def test_go_away_is_followed_by_a_retryable_1011_and_a_1000_is_never_special() -> None:
     codec = GeminiCodec()
-    assert kinds(codec.decode_close(1000, "", 0, False)) == ["Closed"]  # no warning: normal
     feed(codec, [{"goAway": {"timeLeft": "5s"}}])
-    err, closed = codec.decode_close(1000, "", 1, False)
-    assert isinstance(err, ev.Error) and not err.fatal and err.code == "1000"
-    assert "goAway" in err.message and isinstance(closed, ev.Closed)
-    assert kinds(codec.decode_close(1000, "", 1, True)) == ["Closed"]  # we closed it
+    # what Google sends when the connection's time is up (observed in the wild)
+    err, closed = codec.decode_close(
+        1011, "Deadline expired before operation could complete.", 1, False
+    )
+    assert isinstance(err, ev.Error) and not err.fatal and err.code == "1011"
+    assert isinstance(closed, ev.Closed)
+    # a 1000 is a normal closure, before or after a goAway: not a sign of the lifetime's end
+    assert kinds(codec.decode_close(1000, "", 1, False)) == ["Closed"]
+    assert kinds(GeminiCodec().decode_close(1000, "", 0, False)) == ["Closed"]
 
 
 def test_late_tool_result_is_a_client_content_turn_held_until_the_turn_ends() -> None:

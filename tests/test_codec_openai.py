@@ -68,7 +68,7 @@ def test_recorded_server_frames_are_valid_sdk_events(name: str) -> None:
 def test_connect_request_is_ga_and_redacted() -> None:
     codec = OpenAICodec()
     req = codec.connect_request(api_key="sk-proj-abcdefghijklmnopqrstuvwxyz1234")
-    assert req.url == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    assert req.url == "wss://api.openai.com/v1/realtime?model=gpt-realtime-2"
     assert req.headers == {"Authorization": "Bearer sk-proj-abcdefghijklmnopqrstuvwxyz1234"}
     assert not any(k.lower() == "openai-beta" for k in req.headers)
     assert "abcdefghij" not in repr(req) and "1234" in repr(req)
@@ -136,6 +136,7 @@ def test_audio_turn_decodes_to_unified_events() -> None:
         "OutputTranscript",
         "AudioChunk",
         "OutputTranscript",
+        "GenerationComplete",
         "TurnComplete",
         "RateLimits",
     ]
@@ -149,7 +150,11 @@ def test_audio_turn_decodes_to_unified_events() -> None:
     assert [f.text for f in final] == ["Claro."]
     done = out[-2]
     assert isinstance(done, ev.TurnComplete) and done.status == "completed"
-    assert done.usage == ev.Usage(
+    # usage is reported once, with the response it belongs to (the conversation core sums
+    # the responses of a turn into the TurnComplete users see)
+    generated = out[-3]
+    assert isinstance(generated, ev.GenerationComplete) and done.usage is None
+    assert generated.usage == ev.Usage(
         input_tokens=132,
         output_tokens=188,
         total_tokens=320,
@@ -166,7 +171,13 @@ def test_audio_turn_decodes_to_unified_events() -> None:
 
 def test_text_turn() -> None:
     out = feed(OpenAICodec(), load("openai_text_turn.json"))
-    assert kinds(out) == ["ResponseStarted", "TextDelta", "TextDelta", "TurnComplete"]
+    assert kinds(out) == [
+        "ResponseStarted",
+        "TextDelta",
+        "TextDelta",
+        "GenerationComplete",
+        "TurnComplete",
+    ]
     assert "".join(e.text for e in out if isinstance(e, ev.TextDelta)) == "Hello!"
 
 
@@ -262,11 +273,13 @@ def test_barge_in_interrupts_active_response_and_truncation_is_clamped() -> None
         "AudioChunk",
         "AudioChunk",
         "SpeechStarted",
-        "Interrupted",
+        "GenerationComplete",
         "TurnComplete",
     ]
-    interrupted, done = out[4], out[5]
-    assert isinstance(interrupted, ev.Interrupted) and interrupted.response_id == "resp_B"
+    # the codec reports the wire facts; whether anything audible was cut (`Interrupted`) is
+    # the conversation core's decision, from the playout clock
+    generated, done = out[4], out[5]
+    assert isinstance(generated, ev.GenerationComplete) and generated.status == "cancelled"
     assert isinstance(done, ev.TurnComplete)
     assert (done.status, done.reason) == ("cancelled", "turn_detected")
     # 200 ms were received; the player claims 5 s: clamp to what exists.
@@ -277,8 +290,10 @@ def test_barge_in_interrupts_active_response_and_truncation_is_clamped() -> None
         "content_index": 0,
         "audio_end_ms": 200,
     }
-    assert codec.encode_interrupt("item_A", 0) == []
+    # nothing heard: the item is truncated to nothing, so the model forgets it
+    assert codec.encode_interrupt("item_A", 0)[0]["audio_end_ms"] == 0
     assert codec.encode_interrupt("item_A", 42.7)[0]["audio_end_ms"] == 42
+    assert codec.encode_interrupt("item_never_heard_of", 42.7) == []
 
 
 def test_client_interrupt_cancels_active_reply_and_swallows_the_race_error() -> None:
@@ -318,8 +333,8 @@ def test_cancelled_reply_with_pending_calls_reports_cancellation() -> None:
         }
     )
     out = feed(codec, frames)
-    assert kinds(out)[-3:] == ["Interrupted", "ToolCallCancelled", "TurnComplete"]
-    cancelled = out[-2]
+    assert kinds(out)[-3:] == ["ToolCallCancelled", "GenerationComplete", "TurnComplete"]
+    cancelled = out[-3]
     assert isinstance(cancelled, ev.ToolCallCancelled)
     assert cancelled.call_ids == ("call_9Q9eysr6LstYMEx6",)
 

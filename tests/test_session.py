@@ -130,7 +130,7 @@ async def test_openai_replay_events_history_and_taps(fake_server: Any) -> None:
         frame_tap=lambda d, f, t: tapped.append((d, f, t)),
         clock=lambda: float(next(ticks)),
     ) as session:
-        assert session.capabilities.truncation and session.model == "gpt-realtime"
+        assert session.capabilities.truncation and session.model == "gpt-realtime-2"
         await session.send_audio(b"\x00\x00" * 2400, 24000)
         events = await collect_until(session, ev.TurnComplete)
     kinds = [e.kind for e in events]
@@ -140,7 +140,7 @@ async def test_openai_replay_events_history_and_taps(fake_server: Any) -> None:
         "Error",
         "SpeechStarted",
     ]  # malformed: kept going
-    assert kinds[-2:] == ["OutputTranscript", "TurnComplete"]
+    assert kinds[-3:] == ["OutputTranscript", "GenerationComplete", "TurnComplete"]
     assert server.headers["Authorization"] == "Bearer sk-test-0123456789abcdefghij"
     assert "OpenAI-Beta" not in server.headers
     assert server.types() == ["session.update", "input_audio_buffer.append"]
@@ -224,7 +224,9 @@ async def test_deferred_response_create_is_sent_by_the_reader(fake_server: Any) 
         tool_call = events[-1]
         assert isinstance(tool_call, ev.ToolCall)
         await session.send_tool_response(tool_call.call_id, {"temp_c": 21})
-        await collect_until(session, ev.TurnComplete)
+        # the reply that called the tool ended; the answer (a new reply) is still owed
+        await collect_until(session, ev.GenerationComplete)
+        assert session.conversation.answering
         await wait_for(server.received, 3)
     assert server.types() == ["session.update", "conversation.item.create", "response.create"]
     assert session.history == (
@@ -248,25 +250,25 @@ async def test_interrupt_truncates_clamped_and_history_keeps_heard_part(fake_ser
     server = await fake_server(openai_script([*barge[:3], transcript]))
     async with connect("openai", manual, url=server.url) as s:
         await collect_until(s, ev.OutputTranscript)
-        await s.interrupt(played_ms=50)  # half of the 100 ms received
-        await s.interrupt(played_ms=50)  # said twice: the reply is not cancelled twice
-        await wait_for(server.received, 4)
-    assert server.types() == [
-        "session.update",
-        "response.cancel",
-        "conversation.item.truncate",
-        "conversation.item.truncate",
-    ]
+        await s.interrupt(heard_ms=50)  # half of the 100 ms received
+        await s.interrupt(heard_ms=50)  # said twice: nothing is audible, nothing cancelled twice
+        await wait_for(server.received, 3)
+        await asyncio.sleep(0.05)
+    assert server.types() == ["session.update", "response.cancel", "conversation.item.truncate"]
     assert server.received[2]["audio_end_ms"] == 50
     assert s.history == (AssistantText("one two three four", interrupted=True),)
 
     unheard = await fake_server(openai_script([*barge[:3], transcript]))
     async with connect("openai", manual, url=unheard.url) as s:
         await collect_until(s, ev.OutputTranscript)
-        await s.interrupt(played_ms=0)  # nothing heard: no truncate, no reply in history
-        await wait_for(unheard.received, 2)
-        await asyncio.sleep(0.05)
-    assert unheard.types() == ["session.update", "response.cancel"]
+        events = []
+        await s.interrupt(heard_ms=0)  # nothing heard: the item is cut to nothing
+        await wait_for(unheard.received, 3)
+        while not s._queue.empty():
+            events.append(s._queue.get_nowait())
+    assert unheard.types() == ["session.update", "response.cancel", "conversation.item.truncate"]
+    assert unheard.received[2]["audio_end_ms"] == 0
+    assert [e.kind for e in events if e is not None] == ["Interrupted"]
     assert s.history == ()
 
 
@@ -311,7 +313,10 @@ async def test_setup_rejected_by_close_raises_with_reason(fake_server: Any) -> N
     refused = info.value
     assert isinstance(refused, SessionRefused) and isinstance(refused, ConnectError)
     assert (refused.code, refused.error_code, refused.retryable, refused.label) == (
-        1007, None, False, "1007"
+        1007,
+        None,
+        False,
+        "1007",
     )
     assert refused.reason == "Request contains an invalid argument."
 
@@ -347,7 +352,9 @@ async def test_an_error_frame_then_close_4000_is_refused_with_both_codes(
             pass
     refused = info.value
     assert (refused.code, refused.error_code, refused.retryable) == (
-        4000, "beta_api_shape_disabled", False
+        4000,
+        "beta_api_shape_disabled",
+        False,
     )
     assert refused.label == "beta_api_shape_disabled"
     assert "SECRET" not in str(refused) and "SECRET" not in refused.reason
@@ -380,12 +387,21 @@ def test_connect_errors_survive_pickling_and_are_exported() -> None:
     refused = SessionRefused("m", code=1008, reason="r", error_code=None, retryable=False)
     copy = pickle.loads(pickle.dumps(refused))
     assert (type(copy), copy.args, copy.code, copy.retryable, copy.label) == (
-        SessionRefused, ("m",), 1008, False, "1008"
+        SessionRefused,
+        ("m",),
+        1008,
+        False,
+        "1008",
     )
     http = pickle.loads(pickle.dumps(HandshakeRefused("h", status=503, body_summary="busy")))
     assert (http.status, http.body_summary, http.retryable) == (503, "busy", True)
-    for name in ("ConnectError", "HandshakeRefused", "SessionRefused", "SetupTimeout",
-                 "Unreachable"):
+    for name in (
+        "ConnectError",
+        "HandshakeRefused",
+        "SessionRefused",
+        "SetupTimeout",
+        "Unreachable",
+    ):
         assert getattr(realtimelab, name) is getattr(session_module, name)
         assert name in realtimelab.__all__
 
@@ -414,8 +430,9 @@ async def test_http_refusal_is_a_connection_error_without_the_key() -> None:
     assert "bad key" in refused.body_summary and "SECRET" not in refused.body_summary
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(403, False), (404, False), (429, True),
-                                                   (503, True)])
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(403, False), (404, False), (429, True), (503, True)]
+)
 async def test_http_refusals_say_whether_a_retry_can_help(status: int, retryable: bool) -> None:
     from websockets.datastructures import Headers
     from websockets.http11 import Response
@@ -429,7 +446,9 @@ async def test_http_refusals_say_whether_a_retry_can_help(status: int, retryable
             async with connect("gemini", url=url):
                 pass
     assert (info.value.status, info.value.retryable, info.value.body_summary) == (
-        status, retryable, "no"
+        status,
+        retryable,
+        "no",
     )
 
 

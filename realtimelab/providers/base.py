@@ -363,7 +363,16 @@ class Codec(Protocol):
 
     def encode_create_response(self) -> list[Frame]: ...
 
-    def encode_interrupt(self, item_id: str | None, played_ms: float) -> list[Frame]: ...
+    def encode_interrupt(self, item_id: str | None, played_ms: float) -> list[Frame]:
+        """The listener heard only `played_ms` of assistant item `item_id`: stop the reply
+        still being generated and, where the protocol needs it (`capabilities.truncation`),
+        tell the server what was heard. Empty where the server handles barge-in itself."""
+        ...
+
+    def encode_cancel(self) -> list[Frame]:
+        """Stop the reply being generated, if the protocol lets a client do that
+        (`capabilities.client_cancel`) and nobody asked for it yet; else no frames."""
+        ...
 
     def encode_history(self, items: Sequence[HistoryItem]) -> list[Frame]: ...
 

@@ -97,6 +97,9 @@ class ToyCodec:
     def encode_create_response(self) -> list[Frame]:
         return [{"toy": "reply"}]
 
+    def encode_cancel(self) -> list[Frame]:
+        return []
+
     def encode_interrupt(self, item_id: str | None, played_ms: float) -> list[Frame]:
         return [{"toy": "stop"}]
 

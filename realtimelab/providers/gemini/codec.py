@@ -21,7 +21,6 @@ providers end a spoken reply the same way.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import functools
 import json
@@ -30,7 +29,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from realtimelab import events as ev
+from realtimelab.catalogue import Model, default_model, find_model, models_for
 from realtimelab.config import SessionConfig, deep_merge, warn_unsupported
+from realtimelab.providers import wire
 from realtimelab.providers.base import (
     AssistantText,
     Capabilities,
@@ -55,19 +56,14 @@ __all__ = ["CAPABILITIES", "DEFAULT_MODEL", "TITLE", "GeminiCodec", "parse_durat
 
 TITLE = "Gemini Live"
 DEFAULT_URL = "wss://generativelanguage.googleapis.com"
-#: The model a codec opens when none is named. Kept as it was when this folder was split out
-#: (frames stay byte-identical); the catalogue now recommends a newer one, which the spec
-#: reports as `ProviderSpec.default_model`.
-DEFAULT_MODEL = "gemini-3.1-flash-live-preview"
+#: The model a codec opens when none is named: the catalogue's current recommendation.
+DEFAULT_MODEL = default_model("gemini").name
 _PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.{method}"
 INPUT_RATE = 16000
 OUTPUT_RATE = 24000
 INPUT_MIME = f"audio/pcm;rate={INPUT_RATE}"
-#: Half-cascade models (TTS output) are the only ones that accept the TEXT modality.
-TEXT_CAPABLE_MODELS = frozenset({"gemini-live-2.5-flash-preview", "gemini-2.0-flash-live-001"})
-#: Models that run only synchronous (BLOCKING) tools: NON_BLOCKING declarations are ignored.
-SYNC_TOOL_MODELS = frozenset({"gemini-3.1-flash-live-preview"})
-_RATE_RE = re.compile(r"rate=(\d+)")
+_RATE_RE = re.compile(r"rate=(\d{1,7})")
+MIN_AUDIO_RATE, MAX_AUDIO_RATE = 8000, 192_000
 
 CAPABILITIES = Capabilities(
     provider="gemini",
@@ -91,6 +87,12 @@ CAPABILITIES = Capabilities(
     ephemeral_tokens=True,
     max_connection_s=600.0,
 )
+
+
+def _facts(model: str) -> Model:
+    """The catalogue's entry for `model`; an unknown (newer) model is assumed to be like the
+    default one, which is what Google's newest models have been."""
+    return find_model("gemini", model) or default_model("gemini")
 
 
 def parse_duration(value: Any) -> float | None:
@@ -138,12 +140,13 @@ class GeminiCodec:
         self.model = name.removeprefix("models/")
         self.capabilities = dataclasses.replace(
             CAPABILITIES,
-            text_output=self.model in TEXT_CAPABLE_MODELS,
-            non_blocking_tools=self.model not in SYNC_TOOL_MODELS,
+            text_output=_facts(self.model).text_output,
+            non_blocking_tools=_facts(self.model).tools != "sync",
         )
         self._manual_activity = False
         self._activity_open = False
         self._in_turn = False
+        self._generated = False  # GenerationComplete was reported for this turn
         self._interrupted = False
         self._usage: ev.Usage | None = None
         self._out_text: list[str] = []
@@ -152,7 +155,6 @@ class GeminiCodec:
         self._pending_calls: dict[str, str] = {}  # call_id -> name
         self._audio_ms = 0.0  # audio received in the current turn
         self._turn_index = 0
-        self._go_away = False  # the server announced the end of this connection
         self._late_parts: list[dict[str, Any]] = []  # late results held until the turn ends
         self._outgoing: list[Frame] = []
 
@@ -188,11 +190,16 @@ class GeminiCodec:
         if config.output == "text" and not self.capabilities.text_output:
             modalities = extra.get("generationConfig", {}).get("responseModalities")
             if not modalities:
+                text_models = [m.name for m in models_for("gemini") if m.text_output and m.served]
+                alternative = (
+                    f", or a model that answers in text ({', '.join(text_models)})"
+                    if text_models
+                    else " (no Gemini Live model that is still served answers in TEXT)"
+                )
                 raise ValueError(
                     f"Gemini model {self.model!r} answers in audio only (native-audio models "
                     "reject the TEXT modality). Use output='audio' with output_transcription=True "
-                    "to get its words as text, or a half-cascade model "
-                    f"({', '.join(sorted(TEXT_CAPABLE_MODELS))})."
+                    f"to get its words as text{alternative}."
                 )
         generation: dict[str, Any] = {
             "responseModalities": ["TEXT" if config.output == "text" else "AUDIO"]
@@ -330,6 +337,9 @@ class GeminiCodec:
     def encode_interrupt(self, item_id: str | None, played_ms: float) -> list[Frame]:
         return []  # the server cut its reply itself (`interrupted`); nothing to truncate
 
+    def encode_cancel(self) -> list[Frame]:
+        return []  # no client cancel: new input (or the server's VAD) cuts a reply
+
     def encode_history(self, items: Sequence[HistoryItem]) -> list[Frame]:
         """One `clientContent` with every record as a turn, `turnComplete: false` so replaying
         context does not itself start a reply."""
@@ -375,8 +385,11 @@ class GeminiCodec:
     # ------------------------------------------------------------------ decoding
 
     def decode(self, frame: str | bytes | dict[str, Any], t: float) -> list[ev.Event]:
+        """Frame → events. Never raises: a frame that is not a JSON object, or whose fields
+        have the wrong types or impossible values (`rate=0`, `Infinity` token counts), becomes
+        one `Error(code="malformed_frame")` carrying the frame."""
         try:
-            msg = frame if isinstance(frame, dict) else json.loads(frame)
+            msg = frame if isinstance(frame, dict) else wire.loads(frame)
         except (ValueError, UnicodeDecodeError) as e:
             return [_error(t, {}, f"malformed frame (not JSON): {e}")]
         if not isinstance(msg, dict):
@@ -384,7 +397,7 @@ class GeminiCodec:
         raw: ev.Raw = (msg,)
         try:
             return self._decode(msg, t, raw)
-        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
+        except Exception as e:  # untrusted input: any failure is the frame's, never the session's
             return [_error(t, msg, f"malformed message: {type(e).__name__}: {e}")]
 
     def _decode(self, msg: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
@@ -393,13 +406,13 @@ class GeminiCodec:
         if isinstance(usage, dict):
             self._usage = _usage(usage)
         if _get(msg, "setupComplete") is not None:
-            sc = _get(msg, "setupComplete") or {}
+            sc = _obj(msg, "setupComplete")
             out.append(
                 ev.SessionStarted(
                     provider="gemini",
                     t=t,
                     raw=raw,
-                    session_id=_get(sc, "sessionId"),
+                    session_id=wire.opt_text(_snaked(sc), "sessionId"),
                     model=self.model,
                 )
             )
@@ -408,30 +421,41 @@ class GeminiCodec:
             out += self._server_content(content, t, raw)
         tool_call = _get(msg, "toolCall")
         if isinstance(tool_call, dict):
+            calls = _get(tool_call, "functionCalls") or []
+            if not isinstance(calls, list):
+                raise wire.Malformed("`functionCalls` should be a list")
             out += self._start_turn(t, raw)
-            for call in _get(tool_call, "functionCalls") or ():
-                args = call.get("args") or {}
-                self._pending_calls[call["id"]] = call["name"]
+            for call in calls:
+                if not isinstance(call, dict):
+                    raise wire.Malformed("a function call should be an object")
+                call_id, name = wire.text(call, "id"), wire.text(call, "name")
+                if not call_id or not name:
+                    raise wire.Malformed("a function call needs an id and a name")
+                args = call.get("args")
+                args = {} if args is None else args
+                self._pending_calls[call_id] = name
                 out.append(
                     ev.ToolCall(
                         provider="gemini",
                         t=t,
                         raw=raw,
-                        call_id=call["id"],
-                        name=call["name"],
+                        call_id=call_id,
+                        name=name,
                         arguments=args if isinstance(args, dict) else None,
-                        arguments_json=json.dumps(args),
+                        arguments_json=json.dumps(args, allow_nan=False),
                     )
                 )
         cancel = _get(msg, "toolCallCancellation")
         if isinstance(cancel, dict):
-            ids = tuple(str(i) for i in cancel.get("ids") or ())
+            raw_ids = cancel.get("ids") or []
+            if not isinstance(raw_ids, list):
+                raise wire.Malformed("`ids` should be a list")
+            ids = tuple(str(i) for i in raw_ids if isinstance(i, str | int))
             for i in ids:
                 self._pending_calls.pop(i, None)
             out.append(ev.ToolCallCancelled(provider="gemini", t=t, raw=raw, call_ids=ids))
         go_away = _get(msg, "goAway")
         if isinstance(go_away, dict):
-            self._go_away = True
             out.append(
                 ev.SessionExpiring(
                     provider="gemini",
@@ -442,15 +466,20 @@ class GeminiCodec:
             )
         resumption = _get(msg, "sessionResumptionUpdate")
         if isinstance(resumption, dict):
-            index = _get(resumption, "lastConsumedClientMessageIndex")
+            r = _snaked(resumption)
+            index = r.get("lastConsumedClientMessageIndex")
             out.append(
                 ev.ResumptionUpdate(
                     provider="gemini",
                     t=t,
                     raw=raw,
-                    handle=_get(resumption, "newHandle") or None,
-                    resumable=bool(resumption.get("resumable")),
-                    last_consumed_index=int(index) if index is not None else None,
+                    handle=wire.opt_text(r, "newHandle"),
+                    resumable=wire.flag(r, "resumable"),
+                    last_consumed_index=(
+                        wire.count(r, "lastConsumedClientMessageIndex")
+                        if index is not None
+                        else None
+                    ),
                 )
             )
         activity = _get(msg, "voiceActivity")
@@ -468,33 +497,43 @@ class GeminiCodec:
         if self._in_turn:
             return []
         self._in_turn = True
+        self._generated = False
         self._turn_index += 1
         self._audio_ms = 0.0
         return [ev.ResponseStarted(provider="gemini", t=t, raw=raw)]
 
     def _server_content(self, c: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        """One `serverContent`. 3.x models bundle several fields in one message (audio parts,
+        an output transcript, `generationComplete`...): every field is read, in the order the
+        protocol gives them meaning."""
         out: list[ev.Event] = []
         item = f"turn-{self._turn_index}"
         transcription = _get(c, "inputTranscription")
         if isinstance(transcription, dict):
-            text = transcription.get("text") or ""
+            text = wire.text(transcription, "text")
             if text:
                 self._in_text.append(text)
                 out.append(
                     ev.InputTranscript(provider="gemini", t=t, raw=raw, text=text, final=False)
                 )
-            if transcription.get("finished"):
+            if wire.flag(transcription, "finished"):
                 out += self._final_input(t, raw)
         model_turn = _get(c, "modelTurn")
         if isinstance(model_turn, dict):
+            parts = model_turn.get("parts") or []
+            if not isinstance(parts, list):
+                raise wire.Malformed("`parts` should be a list")
             out += self._start_turn(t, raw)
             item = f"turn-{self._turn_index}"
-            for part in model_turn.get("parts") or ():
+            for part in parts:
+                if not isinstance(part, dict):
+                    raise wire.Malformed("a part should be an object")
                 inline = _get(part, "inlineData")
                 if isinstance(inline, dict):
-                    pcm = _b64decode(inline["data"])
-                    match = _RATE_RE.search(_get(inline, "mimeType") or "")
-                    rate = int(match.group(1)) if match else OUTPUT_RATE
+                    pcm = _b64decode(wire.text(inline, "data"))
+                    rate = _mime_rate(_get(inline, "mimeType"))
+                    if len(pcm) % 2:
+                        raise wire.Malformed("audio data is not whole PCM16 samples")
                     self._audio_ms += len(pcm) / 2 / rate * 1000
                     out.append(
                         ev.AudioChunk(
@@ -508,24 +547,30 @@ class GeminiCodec:
                         )
                     )
         output = _get(c, "outputTranscription")
-        if isinstance(output, dict) and output.get("text"):
-            out += self._start_turn(t, raw)
-            item = f"turn-{self._turn_index}"
-            self._out_text.append(output["text"])
-            out.append(
-                ev.OutputTranscript(
-                    provider="gemini", t=t, raw=raw, text=output["text"], item_id=item
+        if isinstance(output, dict):
+            text = wire.text(output, "text")
+            if text:
+                out += self._start_turn(t, raw)
+                item = f"turn-{self._turn_index}"
+                self._out_text.append(text)
+                out.append(
+                    ev.OutputTranscript(provider="gemini", t=t, raw=raw, text=text, item_id=item)
                 )
-            )
         if _get(c, "interrupted"):
             self._interrupted = True
+            out += self._final_output(t, raw)
+            out += self._generation_done(t, raw, "cancelled")
             out.append(ev.Interrupted(provider="gemini", t=t, raw=raw, reason="turn_detected"))
         if _get(c, "generationComplete"):
             out += self._final_output(t, raw)
+            out += self._generation_done(t, raw, "completed")
         if _get(c, "turnComplete"):
+            status = "cancelled" if self._interrupted else "completed"
             out += self._final_input(t, raw)
             out += self._final_output(t, raw)
-            status = "cancelled" if self._interrupted else "completed"
+            if self._in_turn:
+                out += self._generation_done(t, raw, status)
+            reason = _get(c, "turnCompleteReason")
             out.append(
                 ev.TurnComplete(
                     provider="gemini",
@@ -533,7 +578,7 @@ class GeminiCodec:
                     raw=raw,
                     status=status,
                     usage=self._usage,
-                    reason=_get(c, "turnCompleteReason"),
+                    reason=reason if isinstance(reason, str) else None,
                 )
             )
             self._in_turn = False
@@ -543,6 +588,14 @@ class GeminiCodec:
             self._out_final_sent = False
             self._outgoing += self._late_frame()
         return out
+
+    def _generation_done(self, t: float, raw: ev.Raw, status: str) -> list[ev.Event]:
+        """`GenerationComplete` once per turn: at `generationComplete`, or where the turn's
+        generation otherwise ended (`interrupted`, or a `turnComplete` without it)."""
+        if self._generated:
+            return []
+        self._generated = True
+        return [ev.GenerationComplete(provider="gemini", t=t, raw=raw, status=status)]
 
     def _final_output(self, t: float, raw: ev.Raw) -> list[ev.Event]:
         if self._out_final_sent or not self._out_text:
@@ -570,31 +623,74 @@ class GeminiCodec:
         self, code: int | None, reason: str, t: float, expected: bool
     ) -> list[ev.Event]:
         """Gemini reports errors only by closing (1007 bad setup, 1008 model/handle/policy:
-        fatal; 1011 internal: retryable), per the table in `providers/base.py`. A 1000 after
-        `goAway` is the connection's lifetime ending: retryable, not a normal goodbye."""
-        return close_events("gemini", code, reason, t, expected, lifetime_ended=self._go_away)
+        fatal; 1011 internal, and the 1011 "Deadline expired" that follows `goAway`:
+        retryable), per the table in `providers/base.py`. A 1000 is a normal closure whatever
+        came before it: the connection's end after `goAway` is observed as 1011, so a 1000 is
+        not taken as a sign of it."""
+        return close_events("gemini", code, reason, t, expected)
 
 
 def _usage(u: Mapping[str, Any]) -> ev.Usage:
+    s = _snaked(u)
+
     def by_modality(key: str) -> dict[str, int]:
-        return {
-            str(_get(d, "modality")): int(_get(d, "tokenCount") or 0)
-            for d in _get(u, key) or ()
-            if isinstance(d, dict)
-        }
+        entries = s.get(key) or []
+        if not isinstance(entries, list):
+            raise wire.Malformed(f"`{key}` should be a list")
+        out: dict[str, int] = {}
+        for d in entries:
+            if isinstance(d, dict):
+                d = _snaked(d)
+                out[str(d.get("modality"))] = wire.count(d, "tokenCount")
+        return out
 
     prompt = by_modality("promptTokensDetails")
     response = by_modality("responseTokensDetails")
     return ev.Usage(
-        input_tokens=int(_get(u, "promptTokenCount") or 0),
-        output_tokens=int(_get(u, "responseTokenCount") or 0),
-        total_tokens=int(_get(u, "totalTokenCount") or 0),
+        input_tokens=wire.count(s, "promptTokenCount"),
+        output_tokens=wire.count(s, "responseTokenCount"),
+        total_tokens=wire.count(s, "totalTokenCount"),
         input_audio_tokens=prompt.get("AUDIO", 0),
         input_text_tokens=prompt.get("TEXT", 0),
         output_audio_tokens=response.get("AUDIO", 0),
         output_text_tokens=response.get("TEXT", 0),
-        cached_tokens=int(_get(u, "cachedContentTokenCount") or 0),
+        cached_tokens=wire.count(s, "cachedContentTokenCount"),
     )
+
+
+def _snaked(d: Mapping[str, Any]) -> dict[str, Any]:
+    """`d` with snake_case keys respelled camelCase (the server may send either spelling)."""
+    return {_camel(k) if "_" in k else k: v for k, v in d.items()}
+
+
+@functools.cache
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+def _obj(d: Mapping[str, Any], camel: str) -> dict[str, Any]:
+    value = _get(d, camel)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise wire.Malformed(f"`{camel}` should be an object")
+    return value
+
+
+def _mime_rate(mime: Any) -> int:
+    """The `rate=` of an audio mime type (24 kHz when absent); an impossible rate is an error."""
+    if mime is None:
+        return OUTPUT_RATE
+    if not isinstance(mime, str):
+        raise wire.Malformed("`mimeType` should be a string")
+    match = _RATE_RE.search(mime)
+    if not match:
+        return OUTPUT_RATE
+    rate = int(match.group(1))
+    if not MIN_AUDIO_RATE <= rate <= MAX_AUDIO_RATE:
+        raise wire.Malformed(f"audio rate {rate} Hz is impossible")
+    return rate
 
 
 def _error(t: float, raw: dict[str, Any], message: str) -> ev.Error:

@@ -5,8 +5,8 @@ GA only: the URL is `wss://api.openai.com/v1/realtime?model=…`, auth is `Autho
 closes beta-shaped sessions with 4000).
 
 State kept here, and why:
-- the active response id: a barge-in (`speech_started`) only interrupts something if a reply
-  was in progress, and `response.create` must wait for it to finish;
+- the active response id: `response.create` must wait for it to finish, and a barge-in
+  cancels it unless server VAD (`interrupt_response`) already does;
 - milliseconds of audio received per assistant item: `conversation.item.truncate` with an
   `audio_end_ms` past the audio the server sent is an error, so truncation is clamped to it;
 - pending tool calls: the follow-up `response.create` is sent once, after the last result,
@@ -18,7 +18,6 @@ State kept here, and why:
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,9 @@ from typing import Any
 from urllib.parse import quote
 
 from realtimelab import events as ev
+from realtimelab.catalogue import default_model
 from realtimelab.config import SessionConfig, deep_merge, warn_unsupported
+from realtimelab.providers import wire
 from realtimelab.providers.base import (
     AssistantText,
     Capabilities,
@@ -48,10 +49,8 @@ __all__ = ["CAPABILITIES", "DEFAULT_MODEL", "TITLE", "OpenAICodec"]
 
 TITLE = "OpenAI Realtime"
 DEFAULT_URL = "wss://api.openai.com"
-#: The model a codec opens when none is named. Kept as it was when this folder was split out
-#: (frames stay byte-identical); the catalogue now recommends a newer one, which the spec
-#: reports as `ProviderSpec.default_model`.
-DEFAULT_MODEL = "gpt-realtime"
+#: The model a codec opens when none is named: the catalogue's current recommendation.
+DEFAULT_MODEL = default_model("openai").name
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 RATE = 24000
 _BYTES_PER_MS = RATE * 2 / 1000
@@ -100,7 +99,7 @@ class OpenAICodec:
     def __init__(self, model: str | None = None) -> None:
         self.model = model or DEFAULT_MODEL
         self._active_response: str | None = None
-        self._interrupted: set[str] = set()  # responses already announced as Interrupted
+        self._interrupted: set[str] = set()  # responses the server cancels itself (VAD)
         self._audio_ms: OrderedDict[str, float] = OrderedDict()
         self._last_audio_item: str | None = None
         self._announced_calls: set[str] = set()
@@ -230,16 +229,15 @@ class OpenAICodec:
         return [{"type": "response.create"}]
 
     def encode_interrupt(self, item_id: str | None, played_ms: float) -> list[Frame]:
-        """Cancel the reply in progress (unless server VAD already did) and truncate the item
-        to what was played, clamped to the audio received; no truncate when nothing played."""
-        frames: list[Frame] = []
-        active = self._active_response
-        if active is not None and active not in self._interrupted | {self._cancel_requested}:
-            frames.append({"type": "response.cancel", "response_id": active})
-            self._cancel_requested = active
+        """The listener stopped hearing `item_id` after `played_ms`: cancel the reply still
+        being generated (unless server VAD already did), and truncate the item there, clamped
+        to the audio received (the server refuses an end past what it sent). A truncate at 0
+        is sent too: the model must forget an item nobody heard."""
+        frames = self.encode_cancel()
         item = item_id or self._last_audio_item
-        end_ms = int(min(played_ms, self.received_ms(item))) if item else 0
-        if item and end_ms > 0:
+        received = self.received_ms(item) if item else 0.0
+        if item and received > 0:
+            end_ms = int(max(0.0, min(played_ms, received)))
             frames.append(
                 {
                     "type": "conversation.item.truncate",
@@ -249,6 +247,15 @@ class OpenAICodec:
                 }
             )
         return frames
+
+    def encode_cancel(self) -> list[Frame]:
+        """`response.cancel` for the reply being generated, once, unless server VAD is already
+        cancelling it (`interrupt_response`)."""
+        active = self._active_response
+        if active is None or active in self._interrupted | {self._cancel_requested}:
+            return []
+        self._cancel_requested = active
+        return [{"type": "response.cancel", "response_id": active}]
 
     def encode_history(self, items: Sequence[HistoryItem]) -> list[Frame]:
         """`conversation.item.create` per record, in order (assistant turns as text: the API
@@ -297,8 +304,11 @@ class OpenAICodec:
     # ------------------------------------------------------------------ decoding
 
     def decode(self, frame: str | bytes | dict[str, Any], t: float) -> list[ev.Event]:
+        """Frame → events. Never raises: a frame that is not JSON, not an object, or whose
+        fields have the wrong types becomes one `Error(code="malformed_frame")` carrying the
+        frame, and the codec's state is left as it was before that frame."""
         try:
-            msg = frame if isinstance(frame, dict) else json.loads(frame)
+            msg = frame if isinstance(frame, dict) else wire.loads(frame)
         except (ValueError, UnicodeDecodeError) as e:
             return [_error(t, {}, f"malformed frame (not JSON): {e}", "malformed_frame")]
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
@@ -311,12 +321,9 @@ class OpenAICodec:
             return []  # known-but-unused or new event types: visible in the raw tap only
         try:
             return handler(self, msg, t, (msg,))
-        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
-            return [
-                _error(
-                    t, msg, f"malformed {msg['type']}: {type(e).__name__}: {e}", "malformed_frame"
-                )
-            ]
+        except Exception as e:  # untrusted input: any failure is the frame's, never the session's
+            kind = msg["type"][:80]
+            return [_error(t, msg, f"malformed {kind}: {type(e).__name__}: {e}", "malformed_frame")]
 
     def decode_close(
         self, code: int | None, reason: str, t: float, expected: bool
@@ -328,49 +335,46 @@ class OpenAICodec:
     # one method per server event type ------------------------------------------------------
 
     def _on_error(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        err = m.get("error") or {}
-        code = err.get("code")
+        err = wire.obj(m, "error")
+        code = wire.opt_text(err, "code")
         if code == "response_cancel_not_active" and self._cancel_requested is not None:
             self._cancel_requested = None
             return []  # our cancel raced the end of the reply: expected and harmless
         fatal = code in FATAL_CODES
-        message = str(err.get("message") or "unknown error")
-        return [_error(t, m, message, code, fatal=fatal, param=err.get("param"))]
+        message = wire.text(err, "message") or "unknown error"
+        return [_error(t, m, message, code, fatal=fatal, param=wire.opt_text(err, "param"))]
 
     def _on_session_created(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        s = m.get("session") or {}
+        s = wire.obj(m, "session")
         return [
             ev.SessionStarted(
                 provider="openai",
                 t=t,
                 raw=raw,
-                session_id=s.get("id"),
-                model=s.get("model") or self.model,
+                session_id=wire.opt_text(s, "id"),
+                model=wire.opt_text(s, "model") or self.model,
             )
         ]
 
     def _on_session_updated(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [ev.SessionUpdated(provider="openai", t=t, raw=raw, config=m.get("session") or {})]
+        return [ev.SessionUpdated(provider="openai", t=t, raw=raw, config=wire.obj(m, "session"))]
 
     def _on_speech_started(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        out: list[ev.Event] = [
-            ev.SpeechStarted(
-                provider="openai",
-                t=t,
-                raw=raw,
-                audio_ms=m.get("audio_start_ms"),
-                item_id=m.get("item_id"),
-            )
-        ]
+        """The server heard the user start. With `interrupt_response` it cancels the reply it
+        is generating itself, so `encode_interrupt` must not cancel it again. Whether anything
+        *audible* was cut is the playout clock's question, not the server's: the conversation
+        core decides about `Interrupted`."""
+        event = ev.SpeechStarted(
+            provider="openai",
+            t=t,
+            raw=raw,
+            audio_ms=wire.number(m, "audio_start_ms"),
+            item_id=wire.opt_text(m, "item_id"),
+        )
         active = self._active_response
-        if active is not None and self._server_interrupts and active not in self._interrupted:
+        if active is not None and self._server_interrupts:
             self._interrupted.add(active)
-            out.append(
-                ev.Interrupted(
-                    provider="openai", t=t, raw=raw, reason="turn_detected", response_id=active
-                )
-            )
-        return out
+        return [event]
 
     def _on_speech_stopped(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         return [
@@ -378,21 +382,23 @@ class OpenAICodec:
                 provider="openai",
                 t=t,
                 raw=raw,
-                audio_ms=m.get("audio_end_ms"),
-                item_id=m.get("item_id"),
+                audio_ms=wire.number(m, "audio_end_ms"),
+                item_id=wire.opt_text(m, "item_id"),
             )
         ]
 
     def _on_committed(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [ev.InputCommitted(provider="openai", t=t, raw=raw, item_id=m.get("item_id"))]
+        item = wire.opt_text(m, "item_id")
+        return [ev.InputCommitted(provider="openai", t=t, raw=raw, item_id=item)]
 
     def _on_input_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        text = m.get("delta") or ""
+        text = wire.text(m, "delta")
         if not text:
             return []
+        item = wire.opt_text(m, "item_id")
         return [
             ev.InputTranscript(
-                provider="openai", t=t, raw=raw, text=text, final=False, item_id=m.get("item_id")
+                provider="openai", t=t, raw=raw, text=text, final=False, item_id=item
             )
         ]
 
@@ -402,25 +408,27 @@ class OpenAICodec:
                 provider="openai",
                 t=t,
                 raw=raw,
-                text=m.get("transcript") or "",
+                text=wire.text(m, "transcript"),
                 final=True,
-                item_id=m.get("item_id"),
+                item_id=wire.opt_text(m, "item_id"),
             )
         ]
 
     def _on_input_failed(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        err = m.get("error") or {}
-        msg = f"input transcription failed: {err.get('message') or 'unknown reason'}"
-        return [_error(t, m, msg, err.get("code") or "transcription_failed")]
+        err = wire.obj(m, "error")
+        msg = f"input transcription failed: {wire.text(err, 'message') or 'unknown reason'}"
+        return [_error(t, m, msg, wire.opt_text(err, "code") or "transcription_failed")]
 
     def _on_response_created(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        rid = (m.get("response") or {}).get("id")
+        rid = wire.opt_text(wire.obj(m, "response"), "id")
         self._active_response = rid
         return [ev.ResponseStarted(provider="openai", t=t, raw=raw, response_id=rid)]
 
     def _on_audio_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        pcm = base64.b64decode(m["delta"], validate=True)
-        item = m.get("item_id")
+        pcm = base64.b64decode(wire.text(m, "delta"), validate=True)
+        if len(pcm) % 2:
+            raise wire.Malformed("audio delta is not whole PCM16 samples")
+        item = wire.opt_text(m, "item_id")
         if item:
             self._audio_ms[item] = self._audio_ms.get(item, 0.0) + len(pcm) / _BYTES_PER_MS
             self._audio_ms.move_to_end(item)
@@ -435,7 +443,7 @@ class OpenAICodec:
                 pcm=pcm,
                 rate=RATE,
                 item_id=item,
-                response_id=m.get("response_id"),
+                response_id=wire.opt_text(m, "response_id"),
             )
         ]
 
@@ -445,10 +453,10 @@ class OpenAICodec:
                 provider="openai",
                 t=t,
                 raw=raw,
-                text=m.get("delta") or "",
+                text=wire.text(m, "delta"),
                 final=False,
-                item_id=m.get("item_id"),
-                response_id=m.get("response_id"),
+                item_id=wire.opt_text(m, "item_id"),
+                response_id=wire.opt_text(m, "response_id"),
             )
         ]
 
@@ -458,10 +466,10 @@ class OpenAICodec:
                 provider="openai",
                 t=t,
                 raw=raw,
-                text=m.get("transcript") or "",
+                text=wire.text(m, "transcript"),
                 final=True,
-                item_id=m.get("item_id"),
-                response_id=m.get("response_id"),
+                item_id=wire.opt_text(m, "item_id"),
+                response_id=wire.opt_text(m, "response_id"),
             )
         ]
 
@@ -471,9 +479,9 @@ class OpenAICodec:
                 provider="openai",
                 t=t,
                 raw=raw,
-                text=m.get("delta") or "",
-                item_id=m.get("item_id"),
-                response_id=m.get("response_id"),
+                text=wire.text(m, "delta"),
+                item_id=wire.opt_text(m, "item_id"),
+                response_id=wire.opt_text(m, "response_id"),
             )
         ]
 
@@ -487,6 +495,8 @@ class OpenAICodec:
         item_id: str | None,
         response_id: str | None,
     ) -> list[ev.Event]:
+        if not call_id:
+            raise wire.Malformed("a function call without a call_id")
         if call_id in self._announced_calls:
             return []
         self._announced_calls.add(call_id)
@@ -494,7 +504,7 @@ class OpenAICodec:
         if response_id:
             self._response_calls.setdefault(response_id, []).append(call_id)
         try:
-            parsed = json.loads(args_json) if args_json.strip() else {}
+            parsed = wire.loads(args_json) if args_json.strip() else {}
         except ValueError:
             parsed = None
         arguments = parsed if isinstance(parsed, dict) else None
@@ -516,65 +526,66 @@ class OpenAICodec:
         return self._tool_call(
             t,
             raw,
-            m["call_id"],
-            m.get("name") or "",
-            m.get("arguments") or "",
-            m.get("item_id"),
-            m.get("response_id"),
+            wire.text(m, "call_id"),
+            wire.text(m, "name"),
+            wire.text(m, "arguments"),
+            wire.opt_text(m, "item_id"),
+            wire.opt_text(m, "response_id"),
         )
 
     def _on_item_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        item = m.get("item") or {}
+        item = wire.obj(m, "item")
         if item.get("type") != "function_call" or item.get("status") == "incomplete":
             return []
         return self._tool_call(
             t,
             raw,
-            item["call_id"],
-            item.get("name") or "",
-            item.get("arguments") or "",
-            item.get("id"),
-            m.get("response_id"),
+            wire.text(item, "call_id"),
+            wire.text(item, "name"),
+            wire.text(item, "arguments"),
+            wire.opt_text(item, "id"),
+            wire.opt_text(m, "response_id"),
         )
 
     def _on_response_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        resp = m.get("response") or {}
-        rid = resp.get("id")
-        status = resp.get("status") or "completed"
-        details = resp.get("status_details") or {}
-        reason = details.get("reason") or (details.get("error") or {}).get("code")
+        """One response is generated: `GenerationComplete` (with its usage), then the
+        provider's own turn end, which the conversation core holds back while the answer only
+        paused for tools (reason `tool_calls`)."""
+        resp = wire.obj(m, "response")
+        rid = wire.opt_text(resp, "id")
+        status = wire.text(resp, "status") or "completed"
+        details = wire.obj(resp, "status_details")
+        reason = wire.opt_text(details, "reason") or wire.opt_text(
+            wire.obj(details, "error"), "code"
+        )
+        usage = _usage(resp.get("usage"))
         out: list[ev.Event] = []
         calls = self._response_calls.pop(rid, []) if rid else []
         if status == "completed" and calls and reason is None:
             reason = "tool_calls"  # the answer follows in a new reply, after the results
         if status == "cancelled":
-            if rid not in self._interrupted:
-                out.append(
-                    ev.Interrupted(
-                        provider="openai",
-                        t=t,
-                        raw=raw,
-                        reason=reason or "cancelled",
-                        response_id=rid,
-                    )
-                )
             dropped = tuple(c for c in calls if self._pending_calls.pop(c, None) is not None)
             if dropped:
                 out.append(ev.ToolCallCancelled(provider="openai", t=t, raw=raw, call_ids=dropped))
-        self._interrupted.discard(rid)
+        self._interrupted.discard(rid or "")
         if rid == self._active_response:
             self._active_response = None
         if status == "cancelled" and rid == self._cancel_requested:
             self._cancel_requested = None  # else keep it: the race error may still come
         out.append(
-            ev.TurnComplete(
+            ev.GenerationComplete(
                 provider="openai",
                 t=t,
                 raw=raw,
-                status=status,
-                usage=_usage(resp.get("usage")),
                 response_id=rid,
+                status=status,
                 reason=reason,
+                usage=usage,
+            )
+        )
+        out.append(
+            ev.TurnComplete(
+                provider="openai", t=t, raw=raw, status=status, response_id=rid, reason=reason
             )
         )
         if self._create_after_done and self._active_response is None:
@@ -585,24 +596,27 @@ class OpenAICodec:
         return out
 
     def _on_rate_limits(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        limits = tuple(x for x in m.get("rate_limits") or () if isinstance(x, dict))
-        return [ev.RateLimits(provider="openai", t=t, raw=raw, limits=limits)]
+        limits = m.get("rate_limits")
+        if not isinstance(limits, list):
+            limits = []
+        kept = tuple(x for x in limits if isinstance(x, dict))
+        return [ev.RateLimits(provider="openai", t=t, raw=raw, limits=kept)]
 
 
 def _usage(u: Any) -> ev.Usage | None:
     if not isinstance(u, dict):
         return None
-    i = u.get("input_token_details") or {}
-    o = u.get("output_token_details") or {}
+    i = wire.obj(u, "input_token_details")
+    o = wire.obj(u, "output_token_details")
     return ev.Usage(
-        input_tokens=int(u.get("input_tokens") or 0),
-        output_tokens=int(u.get("output_tokens") or 0),
-        total_tokens=int(u.get("total_tokens") or 0),
-        input_audio_tokens=int(i.get("audio_tokens") or 0),
-        input_text_tokens=int(i.get("text_tokens") or 0),
-        output_audio_tokens=int(o.get("audio_tokens") or 0),
-        output_text_tokens=int(o.get("text_tokens") or 0),
-        cached_tokens=int(i.get("cached_tokens") or 0),
+        input_tokens=wire.count(u, "input_tokens"),
+        output_tokens=wire.count(u, "output_tokens"),
+        total_tokens=wire.count(u, "total_tokens"),
+        input_audio_tokens=wire.count(i, "audio_tokens"),
+        input_text_tokens=wire.count(i, "text_tokens"),
+        output_audio_tokens=wire.count(o, "audio_tokens"),
+        output_text_tokens=wire.count(o, "text_tokens"),
+        cached_tokens=wire.count(i, "cached_tokens"),
     )
 
 

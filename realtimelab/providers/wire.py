@@ -1,0 +1,103 @@
+"""Typed reading of server frames, shared by the codecs: a wrong type is an error, not a crash.
+
+A server frame is untrusted input. `frame.get("transcript") or ""` lets a list through, which
+then crashes far away (`'list' object has no attribute 'strip'` in history code); `int(u["n"])`
+on `Infinity` raises `OverflowError`; `json.loads` of deeply nested text raises
+`RecursionError`. The codecs read every field they use through these helpers, which either
+return a value of the promised type or raise `Malformed`; `decode` turns that into a typed
+`Error` event carrying the frame, and the session goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["Malformed", "count", "flag", "loads", "number", "obj", "opt_text", "text"]
+
+#: Counts above this are not believable usage numbers (and would overflow later arithmetic).
+MAX_COUNT = 2**53
+
+
+class Malformed(ValueError):
+    """A field of a server frame has the wrong type or an impossible value."""
+
+
+def loads(data: str | bytes) -> Any:
+    """`json.loads` that reports nesting too deep for Python as `Malformed`."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise Malformed("frame nested too deeply") from None
+
+
+def obj(m: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A nested object; missing or null is `{}`."""
+    value = m.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Malformed(f"`{key}` should be an object, got {type(value).__name__}")
+    return value
+
+
+def text(m: Mapping[str, Any], key: str, default: str = "") -> str:
+    """A string field; missing or null gives `default`."""
+    value = m.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise Malformed(f"`{key}` should be a string, got {type(value).__name__}")
+    return value
+
+
+def opt_text(m: Mapping[str, Any], key: str) -> str | None:
+    """A string field or None (missing, null, or empty)."""
+    return text(m, key) or None
+
+
+def count(m: Mapping[str, Any], key: str) -> int:
+    """A non-negative integer count (tokens, indexes); missing or null is 0. Whole floats are
+    accepted (`12.0`), anything else (NaN, Infinity, negative, text, a bool) is `Malformed`."""
+    value = m.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise Malformed(f"`{key}` should be a count, got {type(value).__name__}")
+    if isinstance(value, str):  # int64 fields arrive as JSON strings on Google's wire
+        raw = value
+        try:
+            value = int(raw)
+        except ValueError:
+            raise Malformed(f"`{key}` should be a count, got {raw[:20]!r}") from None
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
+        raise Malformed(f"`{key}` should be a whole count, got {value!r}")
+    n = int(value)
+    if not 0 <= n <= MAX_COUNT:
+        raise Malformed(f"`{key}` is out of range: {n}")
+    return n
+
+
+def number(m: Mapping[str, Any], key: str) -> float | None:
+    """A finite number, or None when missing/null."""
+    value = m.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Malformed(f"`{key}` should be a number, got {type(value).__name__}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise Malformed(f"`{key}` should be finite, got {value!r}")
+    return f
+
+
+def flag(m: Mapping[str, Any], key: str) -> bool:
+    """A boolean; missing or null is False."""
+    value = m.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise Malformed(f"`{key}` should be true/false, got {type(value).__name__}")
+    return value
