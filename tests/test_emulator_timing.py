@@ -114,3 +114,16 @@ def test_config_defaults_and_validation() -> None:
         EmulatorConfig(openai_generation_rate=0)
     with pytest.raises(ValueError, match="first_audio_ms"):
         EmulatorConfig(gemini_first_audio_ms=-1)
+
+
+def test_openai_idle_timer_starts_when_the_reply_has_finished_playing() -> None:
+    from realtimelab.emulator.engine import IdleTimedOut, InputAudio
+    from realtimelab.vad import StreamingVad, VadParams
+
+    audio = InputAudio(RATE, lambda rate, p: StreamingVad(rate, p), VadParams(idle_timeout_ms=500))
+    audio.append(pcm_ms(200))
+    audio.arm_idle_timer(after_ms=1000)  # the reply plays for another second
+    assert audio.append(pcm_ms(1400)) == []  # 200 + 1000 + 400: not idle long enough yet
+    (event,) = audio.append(pcm_ms(200))
+    assert isinstance(event, IdleTimedOut)
+    assert (event.audio_start_ms, event.audio_end_ms) == pytest.approx((1200, 1700), abs=20)

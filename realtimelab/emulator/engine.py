@@ -177,6 +177,7 @@ class InputAudio:
         self._buf_start_ms = 0.0  # absolute position of _buf[0]
         self._carry = b""  # an odd trailing byte waiting for its partner
         self._speech_start_ms: float | None = None
+        self._idle_at_ms: float | None = None  # where a deferred idle timer gets armed
         self.configure(vad_params)
 
     # -- configuration ----------------------------------------------------------------------
@@ -185,6 +186,7 @@ class InputAudio:
         if vad_params is None:
             self._vad = None
             self._speech_start_ms = None
+            self._idle_at_ms = None
             return
         if self._vad is None:
             self._vad = self._vad_factory(self.rate, vad_params)
@@ -218,8 +220,24 @@ class InputAudio:
             self._carry = b""
         if not data:
             return []
-        self._buf += data
         if self._vad is None:
+            self._buf += data
+            return []
+        out: list[InputEvent] = []
+        if self._idle_at_ms is not None:
+            n = round((self._idle_at_ms - self.received_ms) * self._bytes_per_ms)
+            n = max(0, n - n % 2)
+            if n < len(data):  # the deferred idle timer starts inside this chunk
+                out += self._feed(data[:n])
+                if self._idle_at_ms is not None and self._vad is not None:
+                    self._idle_at_ms = None
+                    self._vad.arm_idle_timer()
+                data = data[n:]
+        return out + self._feed(data)
+
+    def _feed(self, data: bytes) -> list[InputEvent]:
+        self._buf += data
+        if self._vad is None or not data:
             return []
         out: list[InputEvent] = []
         for ev in self._vad.feed(data):
@@ -228,6 +246,7 @@ class InputAudio:
                 start = self._vad_origin_ms + float(ev.audio_start_ms)
                 start = max(start, self._buf_start_ms)
                 self._speech_start_ms = start
+                self._idle_at_ms = None  # the user is not idle
                 self._drop_before(start)
                 out.append(SpeechBegan(start))
             elif kind == "SpeechStopped":
@@ -256,13 +275,26 @@ class InputAudio:
         self._drop_before(self.received_ms)
         self._restart_vad()
 
-    def arm_idle_timer(self) -> None:
-        if self._vad is not None:
+    def arm_idle_timer(self, after_ms: float = 0.0) -> None:
+        """Start the idle clock now, or once `after_ms` more input audio has arrived.
+
+        OpenAI applies `idle_timeout_ms` "after the last model response's audio has finished
+        playing, i.e. … the `response.done` time plus audio playback duration" (SDK docstring):
+        since audio is generated faster than real time, the dialect defers the start by the
+        reply's audio duration, measured on the input stream's clock.
+        """
+        if self._vad is None:
+            return
+        if after_ms <= 0:
+            self._idle_at_ms = None
             self._vad.arm_idle_timer()
+        else:
+            self._idle_at_ms = self.received_ms + after_ms
 
     # -- internals --------------------------------------------------------------------------
     def _restart_vad(self) -> None:
         self._speech_start_ms = None
+        self._idle_at_ms = None
         if self._vad is not None:
             self._vad.reset()
             self._vad_origin_ms = self.received_ms

@@ -8,9 +8,9 @@ the token says (reference/gemini-live.md §7):
 * `uses` (default 1, 0 = unlimited) counts *new* sessions; resuming a session is free;
 * `newSessionExpireTime` (default now + 60 s) stops new sessions, `expireTime` (default now +
   30 min) stops everything; both must be < 20 h ahead;
-* `bidiGenerateContentSetup` + `fieldMask` lock setup fields (see `gemini_setup.apply_constraints`).
+* `bidiGenerateContentSetup` + `fieldMask` lock setup fields (see `setup.apply_constraints`).
 
-Sans-IO: `TokenStore` takes a clock and plain dicts; the HTTP route in `gemini.py` is a thin
+Sans-IO: `TokenStore` takes a clock and plain dicts; the HTTP route in `shell.py` is a thin
 wrapper. Token names come from `secrets`, never from the seeded id generator, so they cannot be
 guessed from a seed.
 """

@@ -13,7 +13,7 @@ get back a list of actions:
                       `function_call` / `finish_response`,
 * `CancelResponse(id, reason)` stop that response's runner, then call `response_cancelled`.
 
-The asyncio shell (openai.py) just executes the actions in order; unit tests feed dicts.
+The asyncio shell (`shell.py`) just executes the actions in order; unit tests feed dicts.
 
 Response state machine (one `ResponseState` per response):
 
@@ -22,6 +22,14 @@ Response state machine (one `ResponseState` per response):
        └── cancel at any point ──┴──► response_cancelled: done events for the open item
                                        (status incomplete), response.done{cancelled, reason}
     finish_response ──► response.done{completed|incomplete} + rate_limits.updated
+
+Time, as the real service keeps it (docs/emulator-timing.md): the runner streams audio faster
+than real time, so `response.done` comes when *generation* ends, while the listener is still
+hearing the reply. Server-VAD barge-in (`interrupt_response`) cancels only a response still
+being generated; after `response.done`, `speech_started` is just that, and stopping playback
+and truncating is the client's job. Truncation bounds are the audio *sent* for the item;
+truncating deletes the transcript past `audio_end_ms` (wire item and history alike). The
+voice is locked once the model has produced audio; unknown models are refused in band.
 """
 
 from __future__ import annotations
@@ -1124,7 +1132,8 @@ class RealtimeProtocol:
         else:
             r.status = "completed"
         actions += self._done(r, details)
-        self.input.arm_idle_timer()
+        # idle_timeout_ms runs from when the reply's audio has finished *playing*
+        self.input.arm_idle_timer(r.output_audio_ms)
         return actions
 
     def response_cancelled(self, response_id: str, reason: str) -> list[Action]:
