@@ -215,11 +215,22 @@ class BrowserAudio(anywidget.AnyWidget):
     noise_suppression = t.Bool(True).tag(sync=True)
     auto_gain_control = t.Bool(True).tag(sync=True)
     volume = t.Float(1.0, min=0.0, max=2.0).tag(sync=True)
-    report_ms = t.Int(50, help="Played-position report period while playing.").tag(sync=True)
+    report_ms = t.Int(
+        100,
+        help="Played-position report period while playing (20-1000). Each report costs the "
+        "kernel a message's CPU; estimate_played_ms() interpolates between reports.",
+    ).tag(sync=True)
     prebuffer_ms = t.Int(
-        0,
-        help="Audio to queue before starting from silence (a jitter "
-        "buffer for sources that send at exactly real time).",
+        60,
+        help="After an underrun inside an item (a source sending at about real time, with "
+        "jitter), queue this much before resuming, so the next hiccup is not heard. The first "
+        "chunk of an item always plays at once. 0 disables.",
+    ).tag(sync=True)
+    mic_batch = t.Int(
+        1,
+        help="Microphone frames per message (1-10). Each message costs the kernel about the "
+        "same CPU whatever it carries; 3 frames per message cut that cost about threefold and "
+        "add up to 40 ms of latency. on_mic still gets 20 ms frames.",
     ).tag(sync=True)
     trace = t.Bool(False, help="Record per-chunk timing (ChunkTrace) for benchmarks.").tag(
         sync=True
@@ -271,12 +282,23 @@ class BrowserAudio(anywidget.AnyWidget):
         self.mic_lags_ms: deque[float] = deque(maxlen=5000)
         """Kernel receipt minus the frame's completion in the page's worklet, per mic frame
         (wall clocks, corrected by the ping's clock offset when one was measured)."""
+        self.mic_transport_ms: deque[float] = deque(maxlen=5000)
+        """The part of :attr:`mic_lags_ms` after the page sent the message (websocket, Jupyter
+        server, kernel): the rest was spent inside the page (audio thread to main thread,
+        batching)."""
         self.chunk_traces: deque[ChunkTrace] = deque(maxlen=5000)
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool], int]] = []
         self._played_cbs = _Callbacks(self, "on_played")
         self._mic_cbs = _Callbacks(self, "on_mic")
         self._flush_cbs = _Callbacks(self, "on_flushed")
         self._capture_cbs = _Callbacks(self, "on_capture")
+        # The loop (and thread) this widget was created on: the kernel's asyncio loop when
+        # made in a notebook cell; None in a plain script, where messages are handled inline.
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._loop_thread = threading.get_ident()
         self.on_msg(self._on_custom)
 
     # ------------------------------------------------------------------------------------------
@@ -296,6 +318,13 @@ class BrowserAudio(anywidget.AnyWidget):
         if not 20 <= ms <= 1000:
             raise t.TraitError(f"report_ms must be between 20 and 1000, got {ms}")
         return ms
+
+    @t.validate("mic_batch")
+    def _check_mic_batch(self, proposal: dict[str, Any]) -> int:
+        n = int(proposal["value"])
+        if not 1 <= n <= 10:
+            raise t.TraitError(f"mic_batch must be between 1 and 10 frames, got {n}")
+        return n
 
     @t.validate("prebuffer_ms")
     def _check_prebuffer_ms(self, proposal: dict[str, Any]) -> int:
@@ -454,6 +483,24 @@ class BrowserAudio(anywidget.AnyWidget):
         """Ms of :attr:`item_id` played, as of the last report."""
         return self._last_report.item_played_ms if self._last_report else 0.0
 
+    def estimate_played_ms(self, now: float | None = None) -> float:
+        """The played position *now*, between reports: the last report plus the time since,
+        while the page was playing, capped at what it can have (sent − discarded − lost).
+
+        Reports come every :attr:`report_ms`; a playout clock that needs a value at any
+        instant (a barge-in between two reports) reads this instead of :attr:`played_ms`.
+        ``now`` is a ``time.monotonic()`` value (default: now).
+        """
+        report = self._last_report
+        if report is None:
+            return self.played_ms
+        if not report.playing:
+            return self.played_ms
+        now = time.monotonic() if now is None else now
+        ceiling = self._sent_ms - self._discarded_ms - self._lost_ms
+        guess = self.played_ms + max(0.0, now - report.t) * 1000
+        return max(self.played_ms, min(guess, ceiling))
+
     @property
     def connected(self) -> bool:
         """A page is showing this widget and reported within the last ``STALE_S`` seconds."""
@@ -489,9 +536,30 @@ class BrowserAudio(anywidget.AnyWidget):
     # ------------------------------------------------------------------------------------------
 
     def _on_custom(self, _widget: Any, content: Any, buffers: Sequence[Any] | None) -> None:
-        """Entry point for every custom message from the page (ipywidgets' ``on_msg``)."""
+        """Entry point for every custom message from the page (ipywidgets' ``on_msg``).
+
+        Where this runs depends on the front end: JupyterLab >= 4.4 with ipykernel 7 sends
+        widget messages on a kernel *subshell*, so they arrive on a thread of their own; other
+        front ends deliver them on the main thread. Everything past the liveness answer is
+        therefore handed to the loop the widget was created on (the kernel's asyncio loop, where
+        a notebook's session tasks run), so callbacks and trait changes always happen there.
+        """
         if not isinstance(content, dict):
             return
+        if content.get("type") == "hb":  # the page checks the kernel is alive: answer at once
+            self.send({"type": "hb", "n": content.get("n")})
+            return
+        data = [bytes(b) for b in buffers or ()]  # out of the transport's frames before a hop
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            try:
+                loop.call_soon_threadsafe(self._dispatch, content, data)
+                return
+            except RuntimeError:  # that loop is closed: nobody to hand over to
+                self._loop = None
+        self._dispatch(content, data)
+
+    def _dispatch(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         kind = content.get("type")
         client = content.get("client")
         now = time.monotonic()
@@ -501,15 +569,12 @@ class BrowserAudio(anywidget.AnyWidget):
         if kind == "pong":
             self._on_pong(content)
             return
-        if kind == "hb":  # the page checks the kernel is alive; any page gets an answer
-            self.send({"type": "hb", "n": content.get("n")})
-            return
         if not isinstance(client, str) or not self._admit(client, now, content):
             return
         if kind == "played":
             self._on_played(content, now)
         elif kind == "mic":
-            self._on_mic(content, buffers or ())
+            self._on_mic(content, buffers)
         elif kind == "flushed":
             self._on_flushed(content, now)
         elif kind == "capture":
@@ -589,23 +654,23 @@ class BrowserAudio(anywidget.AnyWidget):
         self.set_trait("played_ms", played)
         self._flush_cbs(report)
 
-    def _on_mic(self, c: dict[str, Any], buffers: Sequence[Any]) -> None:
-        if not buffers:
-            return
-        pcm = bytes(buffers[0])
+    def _on_mic(self, c: dict[str, Any], buffers: list[bytes]) -> None:
+        """One message carries ``mic_batch`` frames: ``frames`` lists ``[seq, t]`` per buffer.
+        Each frame is counted and handed to ``on_mic`` on its own, 20 ms at a time."""
         rate = int(c.get("rate", self.mic_rate))
-        seq = int(c.get("seq", 0))
-        expected = self._mic_next_seq
-        if expected is not None and seq > expected:
-            self._mic_missing += seq - expected  # frames lost between worklet and kernel
-        self._mic_next_seq = seq + 1  # a smaller seq means the page reopened the mic
-        self._mic_frames += 1
-        self._mic_ms += len(pcm) / 2 / rate * 1000
-        if "t" in c:
-            self.mic_lags_ms.append(
-                time.time() * 1000 - float(c["t"]) + (self._offset_clock_ms or 0.0)
-            )
-        self._mic_cbs(pcm, rate)
+        now_ms = time.time() * 1000
+        offset = self._offset_clock_ms or 0.0
+        if "ts" in c:
+            self.mic_transport_ms.append(now_ms - float(c["ts"]) + offset)
+        for (seq, t_ms), pcm in zip(c.get("frames") or (), buffers, strict=False):
+            expected = self._mic_next_seq
+            if expected is not None and seq > expected:
+                self._mic_missing += seq - expected  # frames lost between worklet and kernel
+            self._mic_next_seq = seq + 1  # a smaller seq means the page reopened the mic
+            self._mic_frames += 1
+            self._mic_ms += len(pcm) / 2 / rate * 1000
+            self.mic_lags_ms.append(now_ms - float(t_ms) + offset)
+            self._mic_cbs(pcm, rate)
 
     def _on_pong(self, c: dict[str, Any]) -> None:
         t1 = time.time() * 1000

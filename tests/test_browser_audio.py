@@ -142,6 +142,23 @@ def test_played_reports_drive_the_position_hook_and_traits(widget: Any) -> None:
     assert comm.custom("owner")[0][0]["client"] == "A"
 
 
+def test_estimate_interpolates_between_reports_within_what_was_sent(
+    widget: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w, _ = widget
+    clock = [50.0]
+    monkeypatch.setattr("realtimelab.browser_audio.time.monotonic", lambda: clock[0])
+    w.play(tone(300, 24000), 24000)
+    played(w, 100.0)
+    clock[0] += 0.08
+    assert w.estimate_played_ms() == pytest.approx(180.0)
+    clock[0] += 10.0
+    assert w.estimate_played_ms() == pytest.approx(300.0)  # never beyond what was sent
+    played(w, 300.0, playing=False)
+    clock[0] += 1.0
+    assert w.estimate_played_ms() == 300.0
+
+
 def test_played_position_never_goes_back(widget: Any) -> None:
     w, _ = widget
     played(w, 500.0)
@@ -180,13 +197,16 @@ def test_mic_frames_reach_the_hook_as_bytes_with_counters(widget: Any) -> None:
     w.on_capture(captures.append)
     frame = tone(20, 16000)
     from_page(w, {"type": "capture", "client": "A", "capturing": True, "seq": 0})
-    for seq in (0, 1, 3):  # frame 2 went missing
-        from_page(
-            w,
-            {"type": "mic", "client": "A", "seq": seq, "rate": 16000, "t": time.time() * 1000},
-            [frame],
-        )
-    from_page(w, {"type": "mic", "client": "A", "seq": 0, "rate": 16000}, [frame])  # reopened
+    now = time.time() * 1000
+    # One frame per message, then two in one message (mic_batch = 2); frame 2 went missing.
+    from_page(w, {"type": "mic", "client": "A", "rate": 16000, "frames": [[0, now]]}, [frame])
+    from_page(
+        w,
+        {"type": "mic", "client": "A", "rate": 16000, "ts": now, "frames": [[1, now], [3, now]]},
+        [frame, frame],
+    )
+    # the page reopened the mic: its sequence starts again, nothing is missing
+    from_page(w, {"type": "mic", "client": "A", "rate": 16000, "frames": [[0, now]]}, [frame])
     from_page(w, {"type": "capture", "client": "A", "capturing": False, "seq": 1})
     assert captures == [True, False]
     assert len(frames) == 4 and all(p == frame and r == 16000 for p, r in frames)
@@ -194,7 +214,42 @@ def test_mic_frames_reach_the_hook_as_bytes_with_counters(widget: Any) -> None:
     assert w.mic_ms == pytest.approx(80.0)
     s = w.stats()
     assert s.mic_frames == 4 and s.mic_missing_frames == 1
+    assert len(w.mic_lags_ms) == 4 and len(w.mic_transport_ms) == 1
     assert s.mic_lag_ms is not None and 0 <= s.mic_lag_ms < 1000
+
+
+def test_the_kernel_answers_liveness_checks_from_any_page(widget: Any) -> None:
+    w, comm = widget
+    played(w, 1.0, client="A")
+    from_page(w, {"type": "hb", "client": "B", "n": 7})  # not the owner: answered all the same
+    assert comm.custom("hb")[-1][0] == {"type": "hb", "n": 7}
+
+
+async def test_messages_from_another_thread_are_handled_on_the_widgets_loop() -> None:
+    """JupyterLab delivers widget messages on a kernel subshell thread; callbacks must still
+    run on the loop the widget was created on (where a notebook's session tasks live)."""
+    w = BrowserAudio()  # created inside a running loop, like in a notebook cell
+    comm = RecordingComm()
+    w.comm.send = comm.send
+    seen: list[int] = []
+    w.on_played(lambda ms, t: seen.append(threading.get_ident()))
+    worker = threading.Thread(target=played, args=(w, 10.0))
+    worker.start()
+    worker.join()
+    assert seen == []  # not handled on the subshell's thread...
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        if seen:
+            break
+    assert seen == [threading.get_ident()]  # ...but here, on the loop
+    assert w.played_ms == 10.0
+
+
+def test_mic_batch_is_validated() -> None:
+    w = BrowserAudio()
+    w.mic_batch = 3
+    with pytest.raises(Exception, match="mic_batch"):
+        w.mic_batch = 0
 
 
 def test_a_second_page_is_ignored_until_the_owner_goes_quiet(
@@ -456,6 +511,8 @@ def shot(rig: Rig, request: pytest.FixtureRequest) -> Iterator[None]:
 def test_page_plays_two_seconds_of_speech_in_real_time(rig: Rig, shot: None) -> None:
     k = rig.kernel
     k.run(
+        "import threading\nthreads = set()\n"
+        "audio.on_played(lambda ms, t: threads.add(threading.get_ident()))\n"
         "reports = []\naudio.on_played(lambda ms, t: reports.append((ms, t)))\n"
         "base = audio.played_ms\naudio.play(pcm, 24000, item_id='one')"
     )
@@ -473,6 +530,9 @@ def test_page_plays_two_seconds_of_speech_in_real_time(rig: Rig, shot: None) -> 
     during = [(ms, t) for ms, t in series if 0 < ms < 2000]
     assert len(during) >= 10
     assert all(b[0] >= a[0] for a, b in itertools.pairwise(series))
+    # Callbacks run on the kernel's main thread (its asyncio loop), whichever thread the
+    # front end's messages arrive on.
+    assert k.value("threads == {threading.main_thread().ident}") is True
 
 
 @pytest.mark.browser

@@ -53,14 +53,16 @@ function weight(t, d) {
 // playback
 // ------------------------------------------------------------------------------------------
 
-const IDLE_REPORT_MS = 500; // heartbeat while idle: the kernel uses it to know the page is alive
+// Heartbeat while idle: the kernel uses it to know the page is alive. Every message costs the
+// kernel ~1-2 ms of CPU (ipykernel's per-message work), so idle pages speak once a second.
+const IDLE_REPORT_MS = 1000;
 const FADE_MS = 5; // a flush fades out over 5 ms instead of cutting mid-wave (no click)
 
 class Player extends AudioWorkletProcessor {
   constructor(options) {
     super();
     const o = options.processorOptions || {};
-    this.reportFrames = Math.max(128, Math.round(((o.reportMs || 50) * sampleRate) / 1000));
+    this.reportFrames = Math.max(128, Math.round(((o.reportMs || 100) * sampleRate) / 1000));
     this.idleFrames = Math.round((IDLE_REPORT_MS * sampleRate) / 1000);
     this.prebufferMs = o.prebufferMs || 0;
     this.trace = !!o.trace;
@@ -112,11 +114,16 @@ class Player extends AudioWorkletProcessor {
       const t = sincTable(sampleRate / m.rate);
       for (let k = this.writeEnd - t.reach - 1; k < this.writeEnd; k++) this.ring[k & this.mask] = 0;
       this.readPos = this.writeEnd;
+      // The first chunk of an item plays at once (no added latency). If an item runs dry and
+      // resumes, its source is sending at about real time with jitter: queue prebufferMs
+      // first, so that the next hiccup is absorbed instead of heard (an adaptive cushion).
       const item = m.item ?? null;
-      if (item !== null && item === this.itemId && this.playedDoneMs > 0) this.gaps++;
-      if (this.prebufferMs > 0) {
-        this.waiting = true;
-        this.waitFrames = Math.round((this.prebufferMs * sampleRate) / 1000);
+      if (item !== null && item === this.itemId && this.playedDoneMs > 0) {
+        this.gaps++;
+        if (this.prebufferMs > 0) {
+          this.waiting = true;
+          this.waitFrames = Math.round((this.prebufferMs * sampleRate) / 1000);
+        }
       }
     }
     this.reserve(n);

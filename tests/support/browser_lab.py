@@ -219,6 +219,12 @@ def jupyter_lab(
                 time.sleep(0.3)
         yield lab
     finally:
+        # Shut the kernels down first (quick, and no orphaned kernel if the server is killed).
+        try:
+            for kernel in lab.api("/api/kernels"):
+                lab.api(f"/api/kernels/{kernel['id']}", "DELETE")
+        except OSError:
+            pass
         proc.terminate()
         try:
             proc.wait(timeout=15)
