@@ -139,7 +139,7 @@ def test_in_process_decoding_hears_the_same(
 def test_a_worker_dying_mid_utterance_costs_time_not_words(
     ears: Hearing, one_shot: dict[str, Transcript], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hearing_module, "_worker_deaths", 0)
+    monkeypatch.setattr(hearing_module, "_dead_workers", set())
     name, pcm, rate, _ = CLIPS[2]
     utterance = ears.stream(rate)
     utterance.feed(pcm[: len(pcm) // 2])

@@ -47,7 +47,15 @@ _HEADER = struct.Struct(">I")
 
 
 class WorkerUnavailable(RuntimeError):
-    """A decoding process died while a request was on its way or in progress."""
+    """A decoding process died while a request was on its way or in progress.
+
+    `pid` names the process (None if it never started), so that callers who hear of one death
+    from several requests can count it once.
+    """
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 class WorkerCannotStart(WorkerUnavailable):
@@ -139,7 +147,7 @@ class _Worker:
     def _death(self) -> WorkerUnavailable:
         assert self._dead is not None
         kind, reason = self._dead
-        return kind(reason)
+        return kind(reason, self.proc.pid)
 
     def alive(self) -> bool:
         return self._dead is None and self.proc.poll() is None

@@ -519,7 +519,7 @@ _MAX_WORKER_DEATHS = 3  # then decode in-process: something kills them, replacin
 _pool_lock = threading.Lock()
 _pool: DecoderProcesses | None = None
 _pool_broken = False  # workers cannot run here: decode in-process from then on
-_worker_deaths = 0
+_dead_workers: set[int | None] = set()  # pids of workers that died under an utterance
 _local_lock = threading.Lock()
 _local_host: DecoderHost | None = None
 
@@ -576,11 +576,10 @@ def warm_workers() -> None:
 
 def _worker_failed(exc: WorkerUnavailable) -> None:
     """A worker could not start (processes probably cannot run here) or died: decode in-process
-    from now on if so, or after a few deaths; a single death only costs its utterance a
-    decode in-process."""
-    global _worker_deaths
-    _worker_deaths += 1
-    if isinstance(exc, WorkerCannotStart) or _worker_deaths >= _MAX_WORKER_DEATHS:
+    from now on if so, or after a few deaths; a single death only costs the utterances it was
+    serving a decode in-process."""
+    _dead_workers.add(exc.pid)
+    if isinstance(exc, WorkerCannotStart) or len(_dead_workers) >= _MAX_WORKER_DEATHS:
         _give_up_on_workers()
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -47,8 +46,8 @@ import numpy as np
 RATE = 16000
 """The rate pocketsphinx's en-US acoustic model was trained at."""
 
-BLOCK_SAMPLES = 640
-"""Samples per `process_raw` call (40 ms, four 10 ms frames); see rule 1 above."""
+BLOCK_SAMPLES = 320
+"""Samples per `process_raw` call (20 ms, two 10 ms frames); see rule 1 above."""
 
 CMN_WINDOW_MS = 800
 """Length of the audio the cepstral mean is estimated over (rule 3)."""
@@ -62,11 +61,11 @@ ONSET_FRAME_SAMPLES = RATE // 100
 ONSET_GATE_DBFS = -50.0
 """A frame is voiced when its RMS reaches this level (dither and digital silence stay below)."""
 
-MAX_IDLE_GRAMMARS = 8
-"""Grammars whose idle decoders a host keeps (least recently used ones are dropped)."""
+MAX_IDLE_DECODERS = 2
+"""Idle decoders a host keeps for the next utterances (the most recently used ones).
 
-MAX_IDLE_PER_GRAMMAR = 2
-"""Idle decoders kept per grammar (more exist only while that many utterances overlap)."""
+A decoder holds ~20 MB (measured), so a host keeps few: besides these, it has one per
+utterance in progress, built when none is idle (~40 ms, while the user is still speaking)."""
 
 _GATE_ENERGY = ONSET_FRAME_SAMPLES * (32768.0 * 10 ** (ONSET_GATE_DBFS / 20)) ** 2
 _ESTIMATOR_GRAMMAR = "#JSGF V1.0;\ngrammar cmn;\npublic <s> = a ;\n"
@@ -145,13 +144,14 @@ class DecoderHost:
     """Decoders for any number of grammars and overlapping utterances, reused between utterances.
 
     Decoders are keyed by grammar (`key`, a digest of dictionary and grammar chosen by the
-    caller), created on first use (~40 ms: acoustic model plus JSGF compilation) and kept for
-    the next utterance of that grammar. Not thread-safe: one caller at a time (a worker process
-    runs one request at a time; in-process use holds a lock).
+    caller), created when an utterance needs one and none is idle (~40 ms: acoustic model plus
+    JSGF compilation), and kept for the next utterance of that grammar (`MAX_IDLE_DECODERS`).
+    Not thread-safe: one caller at a time (a worker process runs one request at a time;
+    in-process use holds a lock).
     """
 
     def __init__(self) -> None:
-        self._idle: OrderedDict[str, list[Any]] = OrderedDict()
+        self._idle: list[tuple[str, Any]] = []  # (grammar key, decoder), oldest first
         self._utterances: dict[int, _Utterance] = {}
         self._estimator: Any = None
         self._oneshot = 0
@@ -263,10 +263,9 @@ class DecoderHost:
         return cmn
 
     def _lease(self, utt: _Utterance) -> Any:
-        idle = self._idle.get(utt.key)
-        if idle:
-            self._idle.move_to_end(utt.key)
-            return idle.pop()
+        for i in range(len(self._idle) - 1, -1, -1):
+            if self._idle[i][0] == utt.key:
+                return self._idle.pop(i)[1]
         from pocketsphinx import Decoder
 
         decoder = Decoder(
@@ -282,12 +281,8 @@ class DecoderHost:
         decoder, utt.decoder = utt.decoder, None
         if decoder is None:
             return
-        idle = self._idle.setdefault(utt.key, [])
-        self._idle.move_to_end(utt.key)
-        if len(idle) < MAX_IDLE_PER_GRAMMAR:
-            idle.append(decoder)
-        while len(self._idle) > MAX_IDLE_GRAMMARS:
-            self._idle.popitem(last=False)
+        self._idle.append((utt.key, decoder))
+        del self._idle[:-MAX_IDLE_DECODERS]
 
     def _fail(self, utt: _Utterance, exc: Exception) -> None:
         utt.error = f"{type(exc).__name__}: {exc}"
