@@ -56,6 +56,8 @@ __all__ = [
     "Owes",
     "StopPlayback",
     "Truncate",
+    "owes",
+    "result_record",
 ]
 
 Owes = Literal["idle", "reply", "tool_results"]
@@ -153,6 +155,7 @@ class Conversation:
         self._late_after: _Entry | None = None  # late results sent during this reply follow it
         self._reply_requested = False
         self._responses = 0
+        self._user_speaking = False
 
     # ------------------------------------------------------------------ state
 
@@ -176,6 +179,11 @@ class Conversation:
     def reply_requested(self) -> bool:
         """The client asked for a reply that has not started yet."""
         return self._reply_requested
+
+    @property
+    def user_speaking(self) -> bool:
+        """The server said the user is talking (between its speech start and stop)."""
+        return self._user_speaking
 
     @property
     def pending_calls(self) -> dict[str, str]:
@@ -234,9 +242,7 @@ class Conversation:
             anchor = self._late_after = self._reply.entry
         for r in results:
             name = r.name or self._call_name(r.call_id)
-            value = {"error": r.output} if r.is_error else r.output
-            output = value if isinstance(value, str) else _dumps(value)
-            entry = _Entry(ToolResultRecord(r.call_id, name, output))
+            entry = _Entry(result_record(r, name))
             if anchor is not None:
                 self._insert_after(anchor, entry)
                 anchor = self._late_after = entry
@@ -260,7 +266,12 @@ class Conversation:
         return batch
 
     def barge_in(
-        self, t: float, reason: BargeSource, *, heard_ms: float | None = None
+        self,
+        t: float,
+        reason: BargeSource,
+        *,
+        heard_ms: float | None = None,
+        truncate: bool = True,
     ) -> list[ev.Event]:
         """The user started talking (or `session.interrupt()` was called) at `t`.
 
@@ -278,14 +289,15 @@ class Conversation:
         heard = cut.heard_ms if heard_ms is None else max(0.0, min(heard_ms, cut.received_ms))
         self._effects.append(StopPlayback())
         reply = self._reply_of_item(cut.item_id)
+        truncate = truncate and self.capabilities.truncation
         if cut.item_id is not None:
             self._cut_items.add(cut.item_id)
-            if self.capabilities.truncation:
+            if truncate:
                 self._effects.append(Truncate(cut.item_id, heard))
         # items queued behind the one being heard were never heard at all
         for later in self._queued_items_after(cut):
             self._cut_items.add(later)
-            if self.capabilities.truncation:
+            if truncate:
                 self._effects.append(Truncate(later, 0.0))
             other = self._reply_of_item(later)
             if other is not None:
@@ -315,12 +327,27 @@ class Conversation:
         ]
 
     def connection_lost(self, t: float, reason: str = "connection_lost") -> list[ev.Event]:
-        """The socket under the conversation died. A reply being generated ends where it was
-        cut (its audio keeps playing: it was received); an open answer closes as `incomplete`
-        so code waiting for `TurnComplete` is not left hanging. Pending tool calls stay
-        pending: their results are restored through the history."""
+        """The socket under the conversation died (or a rotation could not wait for the
+        reply). A reply still being generated is abandoned: it leaves the history (the model
+        still owes the answer, and a restore asks for it again), its audio stops playing
+        (`Interrupted` with this `reason`), and late audio for it is dropped. A reply that was
+        fully received keeps playing. An open answer closes as `incomplete`, so code waiting
+        for `TurnComplete` is not left hanging. Pending tool calls stay pending: their results
+        are restored through the history."""
         out: list[ev.Event] = []
-        if self._reply is not None:
+        reply = self._reply
+        if reply is not None:
+            segment = self.playout.current(t)
+            if segment is not None and segment.item_id in reply.items:
+                out += [
+                    dataclasses.replace(e, reason=reason)
+                    for e in self.barge_in(t, "server", truncate=False)
+                    if isinstance(e, ev.Interrupted)
+                ]
+            self._cut_reply(reply)
+            reply.parts.clear()
+            reply.final = ""
+            reply.heard_fraction = None
             self._finish_reply()
         if self._turn is not None:
             turn, self._turn = self._turn, None
@@ -335,6 +362,7 @@ class Conversation:
                 )
             )
         self._reply_requested = False
+        self._user_speaking = False
         return out
 
     # ------------------------------------------------------------------ events
@@ -418,7 +446,12 @@ class Conversation:
                 self._turn.calls.pop(call_id, None)
         return [event]
 
+    def _on_speech_stopped(self, event: ev.SpeechStopped | ev.InputCommitted) -> list[ev.Event]:
+        self._user_speaking = False
+        return [event]
+
     def _on_speech_started(self, event: ev.SpeechStarted) -> list[ev.Event]:
+        self._user_speaking = True
         out: list[ev.Event] = [event]
         if self.interrupt_on_speech:
             # the server cancels the reply it is generating (interrupt_response); what it sent
@@ -559,10 +592,20 @@ _HANDLERS: dict[type[ev.Event], Callable[[Conversation, Any], list[ev.Event]]] =
     ev.ToolCall: Conversation._on_tool_call,
     ev.ToolCallCancelled: Conversation._on_calls_cancelled,
     ev.SpeechStarted: Conversation._on_speech_started,
+    ev.SpeechStopped: Conversation._on_speech_stopped,
+    ev.InputCommitted: Conversation._on_speech_stopped,
     ev.Interrupted: Conversation._on_server_interrupt,
     ev.GenerationComplete: Conversation._on_generation_complete,
     ev.TurnComplete: Conversation._on_turn_complete,
 }
+
+
+def result_record(result: ToolResult, name: str | None = None) -> ToolResultRecord:
+    """The history record of a tool result: the output as JSON text (a `str` as-is), an error
+    in its wire envelope (`{"error": ...}`) so a replay still says it failed."""
+    value = {"error": result.output} if result.is_error else result.output
+    output = value if isinstance(value, str) else _dumps(value)
+    return ToolResultRecord(result.call_id, name if name is not None else result.name or "", output)
 
 
 def owes(history: Sequence[HistoryItem]) -> Owes:

@@ -6,6 +6,9 @@ connections (`goAway`, then close; resumable with a handle). `ResilientSession` 
 `RealtimeSession` with the same verbs and the same `async for event in session`, and keeps the
 conversation going across all of them:
 
+* **One conversation across connections**: a single `Conversation` (history, the answer in
+  progress, pending tool calls, the playout clock) is handed to every connection, so audio
+  received before a switch keeps playing and a barge-in after it still truncates correctly.
 * **Reconnect** on an abnormal close: back off (`ReconnectPolicy`, seeded jitter, injectable
   `sleep`/`clock`), reopen, restore, and report `Reconnected(state_restored, gap_ms, attempts)`.
   Restore means *resume* when the codec's `Capabilities.resumption` is set and the latest
@@ -20,8 +23,13 @@ conversation going across all of them:
   close codes or error messages to decide.
 * **Rotate proactively**: on a timer `rotate_before_s` before `Capabilities.max_connection_s`
   when the provider gives no warning (OpenAI), or on `SessionExpiring` (Gemini `goAway`).
-  The new socket is opened while the old one finishes the current reply; the switch happens
-  under the send lock, so every input frame goes to exactly one socket, in order.
+  Where the conversation lives on the server (`Capabilities.resumption`: Gemini) the rotation
+  is *break-before-make*: Gemini refuses to resume a session whose connection is still open,
+  so at an idle point with a fresh handle the old socket is closed, then the session resumes
+  on a new one. Elsewhere (OpenAI) it is *make-before-break*: the new socket opens while the
+  old one finishes the current reply, and the switch happens under the send lock. Either way
+  every input frame goes to exactly one socket, in order, and the gap is measured
+  (`Reconnected.gap_ms`, `stats.rotation_gaps_ms`).
 * **Input audio during a gap** is buffered (bounded by `buffer_ms`) and flushed to the new
   socket; what does not fit is dropped oldest-first and reported with `InputDropped`.
 * **Persistence**: with `store=ConversationStore(path)` the history is saved after every
@@ -44,7 +52,6 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
-import json
 import logging
 import os
 import random
@@ -58,22 +65,25 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from realtimelab import events as ev
 from realtimelab.audio import StreamResampler
+from realtimelab.auth import api_key_from_env
 from realtimelab.config import SessionConfig
-from realtimelab.providers import base, make_codec
-from realtimelab.providers.base import (
-    Capabilities,
-    HistoryItem,
-    ToolCallRecord,
-    ToolResult,
-    ToolResultRecord,
-    UserText,
+from realtimelab.contract import (
+    BaseSession,
+    Player,
+    ReportingPlayer,
+    TraceListener,
+    check_audio,
+    check_text,
 )
+from realtimelab.conversation import Conversation, StopPlayback, owes
+from realtimelab.errors import SessionClosedError
+from realtimelab.providers import base, make_codec
+from realtimelab.providers.base import Capabilities, HistoryItem, ToolResult
 from realtimelab.session import (
     EMULATOR_ENV,
     ConnectError,
     FrameTap,
     RealtimeSession,
-    SessionClosedError,
     SessionRefused,
     connect,
 )
@@ -104,9 +114,11 @@ log = logging.getLogger("realtimelab.resilience")
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
-Connector = Callable[[str | None], AbstractAsyncContextManager[RealtimeSession]]
-"""`connector(resume_handle)` opens one connection (an async context manager yielding a ready
-`RealtimeSession`). The default calls `realtimelab.session.connect`; tests inject their own."""
+Connector = Callable[[str | None, Conversation], AbstractAsyncContextManager[RealtimeSession]]
+"""`connector(resume_handle, conversation)` opens one connection (an async context manager
+yielding a ready `RealtimeSession` that continues `conversation`: pass it to
+`connect(..., conversation=conversation)`). The default calls `realtimelab.session.connect`;
+tests inject their own."""
 
 # ---------------------------------------------------------------------------------------------
 # policies
@@ -207,6 +219,7 @@ class EndKind(enum.Enum):
     SWITCHED = "switched"  # a rotation moved to a new connection
     RETRY = "retry"  # abnormal close: reconnect and restore
     EXPIRED = "expired"  # the provider's limit: reconnect and restore (a late rotation)
+    ROTATED = "rotated"  # closed on purpose to resume elsewhere (break-before-make rotation)
     FATAL = "fatal"  # do not retry
 
 
@@ -232,21 +245,19 @@ def classify_connect_error(exc: BaseException) -> tuple[Literal["retry", "fatal"
 
 
 ConversationState = Literal["idle", "awaiting_reply", "awaiting_tool"]
+_OWES: dict[str, ConversationState] = {
+    "idle": "idle",
+    "reply": "awaiting_reply",
+    "tool_results": "awaiting_tool",
+}
 
 
 def conversation_state(history: Sequence[HistoryItem]) -> ConversationState:
-    """Who owes the next move, judged from the client-owned history alone.
-
-    "awaiting_reply": the last item is the user's or a tool result (the model must answer; a
-    restore asks for that reply again). "awaiting_tool": a call has no result yet (the client
-    must answer it). "idle": otherwise.
-    """
-    answered = {h.call_id for h in history if isinstance(h, ToolResultRecord)}
-    if any(isinstance(h, ToolCallRecord) and h.call_id not in answered for h in history):
-        return "awaiting_tool"
-    if history and isinstance(history[-1], UserText | ToolResultRecord):
-        return "awaiting_reply"
-    return "idle"
+    """Who owes the next move, judged from the client-owned history alone (see
+    `realtimelab.conversation.owes`): "awaiting_reply" when the last item is the user's or a
+    tool result (a restore asks for that reply again), "awaiting_tool" when a call has no
+    result yet, "idle" otherwise."""
+    return _OWES[owes(history)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,13 +345,15 @@ _TRANSITIONS: dict[State, frozenset[State]] = {
 
 @dataclass(frozen=True)
 class ResilienceStats:
-    """What recovery cost so far (for notebooks and tests)."""
+    """What recovery cost so far (for notebooks and tests). `gaps_ms` holds every switch:
+    rotations and reconnects, in order; `rotation_gaps_ms` the planned ones only."""
 
     connections: int
     reconnects: int
     rotations: int
     gaps_ms: tuple[float, ...]
     input_dropped_ms: float
+    rotation_gaps_ms: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -353,7 +366,7 @@ class _Handle:
 
 @dataclass(frozen=True)
 class _Switch:
-    """What a finished rotation reports through the old connection's pump."""
+    """What a finished make-before-break rotation reports through the old connection's pump."""
 
     state_restored: str
     gap_ms: float
@@ -393,26 +406,29 @@ class _Conn:
     server_has: int  # history items the server held at setup (resumed prefix, else 0)
     resumed: bool
     call_ids: set[str] = field(default_factory=set)
-    responding: bool = False
-    user_speaking: bool = False
     rotation: asyncio.Task[None] | None = None
     timer: asyncio.Task[None] | None = None
     switched: _Switch | None = None
+    planned_close: bool = False  # closed by a break-before-make rotation, not by a fault
+    cut_reply: bool = False
     closer: asyncio.Task[None] | None = None
 
 
-class ResilientSession:
-    """A `RealtimeSession` that reconnects, rotates and persists. Same verbs, same iteration.
+class ResilientSession(BaseSession):
+    """A session that reconnects, rotates and persists. Same verbs, same iteration as
+    `RealtimeSession` (both implement `realtimelab.contract.BaseSession`).
 
         async with ResilientSession("gemini", config, url=emu.url) as session:
             await session.send_text("hello")
             async for event in session:
                 ...  # plus SessionExpiring / Reconnected / InputDropped as they happen
 
-    Verbs never raise because a socket dropped: while reconnecting, audio is buffered and
-    other verbs wait for the new connection (text and tool results sent into a dying socket
-    are already in the history and are restored from it). They raise `SessionClosedError`
-    once the session has ended.
+    One `Conversation` spans every connection: history, the answer in progress, pending tool
+    calls and the playout clock survive a switch (audio received before a rotation keeps
+    playing after it). Verbs never raise because a socket dropped: while reconnecting, audio
+    is buffered and other verbs wait for the new connection (text and tool results sent into
+    a dying socket are already in the history and are restored from it). They raise
+    `SessionClosedError` once the session has ended.
     """
 
     def __init__(
@@ -432,11 +448,12 @@ class ResilientSession:
         sleep: Sleep = asyncio.sleep,
         connector: Connector | None = None,
         frame_tap: FrameTap | None = None,
+        player: Player | None = None,
         **connect_kwargs: Any,
     ) -> None:
         self.config = config or SessionConfig()
         self._probe = make_codec(provider, model or self.config.model)
-        self.provider: ev.Provider = self._probe.provider
+        self._provider: str = self._probe.provider
         self.policy = policy or ReconnectPolicy()
         self.rotation = rotation or RotationPolicy()
         self.store = store
@@ -450,11 +467,13 @@ class ResilientSession:
         self._frame_tap = frame_tap
         self._connect_kwargs = connect_kwargs
         caps = self._probe.capabilities
+        self._conv = Conversation(caps, interrupt_on_speech=self.config.vad.interrupt_response)
+        self._player: Player | None = None
+        self._traces: list[TraceListener] = []
         self._buffer = AudioBuffer(caps.input_rate, buffer_ms)
         self._resampler: StreamResampler | None = None
         self._state = State.IDLE
         self._conn: _Conn | None = None
-        self._base: tuple[HistoryItem, ...] = ()
         self._handle: _Handle | None = None
         self._idle_len = 0
         self._out: asyncio.Queue[ev.Event | None] = asyncio.Queue()
@@ -469,10 +488,17 @@ class ResilientSession:
         self._reconnects = 0
         self._rotations = 0
         self._gaps: list[float] = []
+        self._rotation_gaps: list[float] = []
         self._dropped_ms = 0.0
         self._lost_at: float | None = None
+        if player is not None:
+            self.attach_player(player)
 
     # ------------------------------------------------------------------ properties
+
+    @property
+    def provider(self) -> str:
+        return self._provider
 
     @property
     def state(self) -> State:
@@ -483,22 +509,30 @@ class ResilientSession:
         return self._probe.capabilities
 
     @property
+    def conversation(self) -> Conversation:
+        return self._conv
+
+    @property
+    def closed(self) -> bool:
+        return self._state is State.CLOSED or self._closing
+
+    def now(self) -> float:
+        return self._clock()
+
+    @property
     def session(self) -> RealtimeSession | None:
         """The live connection (None while reconnecting)."""
         return self._conn.session if self._conn is not None else None
 
     @property
-    def history(self) -> tuple[HistoryItem, ...]:
-        """The whole conversation across connections (what a restore or `store` uses)."""
-        if self._conn is None:
-            return self._base
-        return self._base + self._conn.session.history
-
-    @property
     def stats(self) -> ResilienceStats:
         return ResilienceStats(
-            self._connections, self._reconnects, self._rotations, tuple(self._gaps),
+            self._connections,
+            self._reconnects,
+            self._rotations,
+            tuple(self._gaps),
             self._dropped_ms,
+            tuple(self._rotation_gaps),
         )
 
     def __repr__(self) -> str:
@@ -515,6 +549,24 @@ class ResilientSession:
         log.debug("%s: %s -> %s", self.provider, self._state.value, new.value)
         self._state = new
         self._changed.set()
+
+    # ------------------------------------------------------------------ players and traces
+
+    def attach_player(self, player: Player | None) -> None:
+        """Play the assistant's audio through `player`, on every connection (see
+        `RealtimeSession.attach_player`); the playout clock spans connections."""
+        self._player = player
+        if player is not None and isinstance(player, ReportingPlayer):
+            self.playout.attach(self._clock())
+            player.on_played(lambda ms: self.playout.report(ms, self._clock()))
+        if self._conn is not None:
+            self._conn.session.attach_player(player, report=False)
+
+    def on_trace(self, listener: TraceListener) -> None:
+        """Trace points of every connection (see `RealtimeSession.on_trace`)."""
+        self._traces.append(listener)
+        if self._conn is not None:
+            self._conn.session.on_trace(listener)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -540,6 +592,7 @@ class ResilientSession:
         if self.store is not None and self.conversation_id in self.store:
             assert self.conversation_id is not None
             stored = self.store.load(self.conversation_id)
+            self._conv.replayed(stored)
         try:
             conn = await self._open_conn(None)
         except _ConnectFailed as e:
@@ -547,7 +600,7 @@ class ResilientSession:
             if isinstance(e.original, ConnectError):
                 raise e.original from None  # structured: the caller can read `retryable`
             raise ConnectionError(str(e)) from None
-        await self._restore(conn, stored)
+        await self._restore(conn)
         self._set_state(State.OPEN)
         self._connected.set()
         self._supervisor = asyncio.get_running_loop().create_task(
@@ -555,8 +608,6 @@ class ResilientSession:
         )
 
     def _needs_emulator(self) -> bool:
-        from realtimelab.auth import api_key_from_env
-
         if self._api_key is not None or self._connect_kwargs.get("token") is not None:
             return False
         return not os.environ.get(EMULATOR_ENV) and api_key_from_env(self.provider) is None
@@ -575,7 +626,7 @@ class ResilientSession:
                 if task is not None:
                     task.cancel()
         supervisor = self._supervisor
-        if supervisor is not None and self._state is State.RECONNECTING:
+        if supervisor is not None and self._state is not State.OPEN:
             supervisor.cancel()
         elif conn is not None:
             await conn.stack.aclose()
@@ -611,11 +662,10 @@ class ResilientSession:
         """Run `action` on the live connection under the send lock, waiting while reconnecting.
 
         A socket that dies under the action is not an error for the caller: whatever the verb
-        recorded in the history is restored from it by the reconnect.
+        recorded in the (shared) history is restored from it by the reconnect.
         """
         while True:
-            if self._state is State.CLOSED or self._closing:
-                raise SessionClosedError(f"the resilient {self.provider} session is closed")
+            self._check_open()
             async with self._send_lock:
                 conn = self._conn
                 if conn is not None:
@@ -625,52 +675,37 @@ class ResilientSession:
                     return
             await self._connected.wait()
 
-    async def send_audio(self, pcm: bytes | bytearray | memoryview, rate: int) -> None:
+    async def send_audio(self, pcm: Any, rate: int) -> None:
         """Stream PCM16 mono at `rate` Hz. Resampled here, once, to the provider's input rate
         (one resampler across connections, so a switch cuts no filter state); buffered while
-        no socket is live."""
-        if self._state is State.CLOSED or self._closing:
-            raise SessionClosedError(f"the resilient {self.provider} session is closed")
+        no socket is live, and delivered to the next one exactly once."""
+        self._check_open()
+        data = check_audio(pcm, rate)
         target = self.capabilities.input_rate
         resampler = self._resampler
         if resampler is None or resampler.in_rate != rate:
             resampler = self._resampler = StreamResampler(rate, target)
-        data = resampler.process(pcm)
-        if not data:
+        out = resampler.process(data)
+        if not out:
             return
         async with self._send_lock:
             conn = self._conn
             if conn is None:
-                self._buffer.push(data)
+                self._buffer.push(out)
                 return
             try:
-                await conn.session.send_audio(data, target)
+                await conn.session.send_audio(out, target)
             except SessionClosedError:
-                self._buffer.push(data)  # not written: it goes to the next socket instead
+                self._buffer.push(out)  # not written: it goes to the next socket instead
 
     async def send_text(self, text: str) -> None:
         """A typed user turn (see `RealtimeSession.send_text`)."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("send_text needs a non-empty string")
+        text = check_text(text)
 
         async def act(conn: _Conn) -> None:
             await conn.session.send_text(text)
 
         await self._on_conn(act)
-
-    async def send_tool_response(
-        self,
-        call_id: str,
-        output: Any,
-        *,
-        name: str | None = None,
-        is_error: bool = False,
-        scheduling: Literal["SILENT", "WHEN_IDLE", "INTERRUPT"] | None = None,
-        will_continue: bool | None = None,
-    ) -> None:
-        await self.send_tool_responses(
-            [ToolResult(call_id, output, name, is_error, scheduling, will_continue)]
-        )
 
     async def send_tool_responses(self, results: Iterable[ToolResult]) -> None:
         """Return tool outcomes. A result for a call made on an *earlier* connection cannot be
@@ -682,20 +717,19 @@ class ResilientSession:
             own = [r for r in batch if r.call_id in conn.call_ids]
             foreign = [r for r in batch if r.call_id not in conn.call_ids]
             if foreign:
-                names = {h.call_id: h.name for h in self.history if isinstance(h, ToolCallRecord)}
-                records = [
-                    ToolResultRecord(
-                        r.call_id,
-                        r.name or names.get(r.call_id, ""),
-                        r.output if isinstance(r.output, str) else json.dumps(r.output),
-                    )
-                    for r in foreign
-                ]
-                await conn.session.send_history(records)
+                await conn.session.send_foreign_results(foreign)
             if own:
                 await conn.session.send_tool_responses(own)
-            elif foreign and conversation_state(self.history) == "awaiting_reply":
-                await conn.session.create_response()
+
+        await self._on_conn(act)
+
+    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None:
+        """The real results of calls answered by placeholders (see
+        `RealtimeSession.send_late_tool_results`); on whichever connection is live."""
+        batch = list(results)
+
+        async def act(conn: _Conn) -> None:
+            await conn.session.send_late_tool_results(batch)
 
         await self._on_conn(act)
 
@@ -711,11 +745,23 @@ class ResilientSession:
 
         await self._on_conn(act)
 
-    async def interrupt(self, played_ms: float) -> None:
-        async def act(conn: _Conn) -> None:
-            await conn.session.interrupt(played_ms)
-
-        await self._on_conn(act)
+    async def interrupt(self, heard_ms: float | None = None) -> None:
+        """Stop the assistant now (see `RealtimeSession.interrupt`). Between connections the
+        player is still flushed and the history cut at what was heard; the server learns it
+        from the restored history."""
+        self._check_open()
+        async with self._send_lock:
+            conn = self._conn
+            if conn is not None:
+                with contextlib.suppress(SessionClosedError):
+                    await conn.session.interrupt(heard_ms)
+                return
+            for event in self._conv.barge_in(self._clock(), "client", heard_ms=heard_ms):
+                self._emit(event)
+            for effect in self._conv.take_effects():
+                if isinstance(effect, StopPlayback) and self._player is not None:
+                    with contextlib.suppress(Exception):
+                        self._player.flush()
 
     async def update(self, config: SessionConfig) -> None:
         """Change the configuration; later connections use it too.
@@ -724,10 +770,12 @@ class ResilientSession:
         Gemini), the change is applied the way Google documents it: a new connection with the
         new setup, resuming the conversation (a proactive rotation, so no input is lost).
         """
+        self._check_open()
         if not self.capabilities.session_update:
             if config.model not in (None, self.config.model):
                 raise ValueError("the model cannot change during a session; open a new one")
             self.config = config
+            self._conv.interrupt_on_speech = config.vad.interrupt_response
             if not await self.rotate():
                 raise RuntimeError(
                     f"could not apply the new configuration: {self.provider} needs a new "
@@ -742,8 +790,10 @@ class ResilientSession:
         self.config = config
 
     async def send_history(self, items: Sequence[HistoryItem]) -> None:
+        batch = list(items)
+
         async def act(conn: _Conn) -> None:
-            await conn.session.send_history(items)
+            await conn.session.send_history(batch)
 
         await self._on_conn(act)
 
@@ -751,7 +801,7 @@ class ResilientSession:
 
     def _connect(self, resume: str | None) -> AbstractAsyncContextManager[RealtimeSession]:
         if self._connector is not None:
-            return self._connector(resume)
+            return self._connector(resume, self._conv)
         return connect(
             self.provider,
             self.config,
@@ -761,6 +811,7 @@ class ResilientSession:
             clock=self._clock,
             frame_tap=self._frame_tap,
             resume=resume,
+            conversation=self._conv,
             **self._connect_kwargs,
         )
 
@@ -791,7 +842,18 @@ class ResilientSession:
         except BaseException:
             await stack.aclose()
             raise
+        if session.conversation is not self._conv:
+            await stack.aclose()
+            raise _ConnectFailed(
+                "fatal",
+                "client_error",
+                "the connector opened a session without the ResilientSession's conversation "
+                "(pass the `conversation` it is given to connect())",
+            )
         self._connections += 1
+        session.attach_player(self._player, report=False)
+        for listener in self._traces:
+            session.on_trace(listener)
         return _Conn(
             session=session,
             stack=stack,
@@ -801,21 +863,20 @@ class ResilientSession:
             resumed=handle is not None,
         )
 
-    async def _restore(self, conn: _Conn, history: tuple[HistoryItem, ...]) -> str:
-        """Bring `conn` up to `history` and make it the live connection.
+    async def _restore(self, conn: _Conn) -> str:
+        """Bring `conn` up to the conversation and make it the live connection.
 
-        The server already holds the first `conn.server_has` items (resumed); the rest is
-        replayed as items (into `conn.session.history`); a reply the model owed is requested.
-        Returns `state_restored`. The caller holds the send lock, so the switch of `_base` and
-        `_conn` is atomic for every verb.
+        The server already holds the first `conn.server_has` history items (resumed); the rest
+        is replayed as items; a reply the model owed is requested. Returns `state_restored`.
+        The caller holds the send lock, so the switch of `_conn` is atomic for every verb.
         """
+        history = self.history
         covered = conn.server_has if conn.resumed else 0
         delta = history[covered:]
         if delta:
-            await conn.session.send_history(delta)
+            await conn.session.replay(delta)
         if conversation_state(history) == "awaiting_reply":
             await conn.session.create_response()
-        self._base = history[:covered]
         self._conn = conn
         if conn.resumed:
             return "resumed"
@@ -845,30 +906,44 @@ class ResilientSession:
             pass
         except Exception as e:  # a bug must surface as an event, never end the stream silently
             log.exception("resilience supervisor failed")
-            self._emit(self._error(f"resilience failed: {type(e).__name__}: {e}", "client_error",
-                                   fatal=True))
+            self._emit(
+                self._error(
+                    f"resilience failed: {type(e).__name__}: {e}", "client_error", fatal=True
+                )
+            )
         finally:
             await self._finish()
 
     async def _finish(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            self._base = self._base + conn.session.history
             with contextlib.suppress(Exception):
                 await conn.stack.aclose()
         chunks, dropped = self._buffer.take()
         dropped += sum(len(c) for c in chunks) / 2 / self.capabilities.input_rate * 1000
         if dropped > 0:
             self._dropped_ms += dropped
-            self._emit(ev.InputDropped(provider=self.provider, t=self._clock(),
-                                       duration_ms=dropped, reason="session_closed"))
+            self._emit(
+                ev.InputDropped(
+                    provider=self.provider,
+                    t=self._clock(),
+                    duration_ms=dropped,
+                    reason="session_closed",
+                )
+            )
         self._save()
         if self._state is not State.CLOSED:
             self._set_state(State.CLOSED)
         self._connected.set()
-        self._emit(ev.Closed(provider=self.provider, t=self._clock(), code=1000,
-                             reason="closed" if self._closing else "ended",
-                             expected=self._closing))
+        self._emit(
+            ev.Closed(
+                provider=self.provider,
+                t=self._clock(),
+                code=1000,
+                reason="closed" if self._closing else "ended",
+                expected=self._closing,
+            )
+        )
         self._out.put_nowait(None)
 
     async def _pump(self, conn: _Conn) -> _End:
@@ -904,12 +979,18 @@ class ResilientSession:
                                 conn.session.close()
                             )
                         continue
-                    elif conn.session.closed:
+                    elif conn.session.closed and not conn.planned_close:
                         # The reader is done, so everything left is queued: a recoverable
                         # error now is normally the close's own `Error` (it comes right before
                         # `Closed`); holding it back costs no time.
                         held = event
                         continue
+                if (
+                    isinstance(event, ev.TurnComplete)
+                    and event.reason == "connection_lost"
+                    and conn.planned_close
+                ):
+                    continue  # a planned switch is not a lost connection (reported below)
                 self._track(conn, event)
                 self._emit(event)
                 if isinstance(event, ev.TurnComplete):
@@ -928,6 +1009,8 @@ class ResilientSession:
                 with contextlib.suppress(BaseException):
                     await conn.rotation  # it is closing this connection; let it finish
             return _End(EndKind.SWITCHED)
+        if conn.planned_close and not self._closing:
+            return _End(EndKind.ROTATED)
         for task in (conn.rotation, conn.timer):
             if task is not None and not task.done():
                 task.cancel()
@@ -947,61 +1030,66 @@ class ResilientSession:
         return _End(EndKind.RETRY, close_error, code, reason)
 
     def _track(self, conn: _Conn, event: ev.Event) -> None:
-        """Keep the facts rotation and restore depend on in step with the events."""
+        """Keep the per-connection facts rotation and restore depend on in step."""
         if isinstance(event, ev.SessionStarted):
             self._idle_len = conn.server_has
-        elif isinstance(event, ev.ResponseStarted):
-            conn.responding = True
         elif isinstance(event, ev.TurnComplete):
-            conn.responding = False
             self._idle_len = len(self.history)
-        elif isinstance(event, ev.SpeechStarted):
-            conn.user_speaking = True
-        elif isinstance(event, ev.SpeechStopped | ev.InputCommitted):
-            conn.user_speaking = False
         elif isinstance(event, ev.ToolCall):
             conn.call_ids.add(event.call_id)
         elif isinstance(event, ev.ResumptionUpdate):
             # A non-resumable update means the server is mid-turn: do not resume into it.
             self._handle = (
-                _Handle(event.handle, self._idle_len)
-                if event.resumable and event.handle
-                else None
+                _Handle(event.handle, self._idle_len) if event.resumable and event.handle else None
             )
         self._changed.set()
 
     # ------------------------------------------------------------------ recovery
 
     async def _recover(self, old: _Conn, end: _End) -> bool:
-        """Reopen after an abnormal end. Returns False when the session is over."""
+        """Reopen after the connection ended: a fault (backoff, retries), the provider's limit,
+        or a planned break-before-make rotation. Returns False when the session is over."""
+        planned = end.kind is EndKind.ROTATED
         if end.kind is EndKind.RETRY:
             self._reconnects += 1
         async with self._send_lock:
-            self._set_state(State.RECONNECTING)
+            if not planned:
+                self._set_state(State.RECONNECTING)
+                self._lost_at = self._clock()
             self._connected.clear()
-            self._lost_at = self._clock()
-            self._base = self._base + old.session.history
             self._conn = None
         with contextlib.suppress(Exception):
             await old.stack.aclose()
-        what = "session expired" if end.kind is EndKind.EXPIRED else "connection lost"
-        detail = end.error.message if end.error else (end.reason or "no close frame")
-        self._emit(self._error(f"{what} (code {end.code}: {detail}); reconnecting",
-                               end.error.code if end.error else str(end.code), fatal=False))
-        if old.responding:
-            self._emit_cut("connection_lost")
+        if planned:
+            if old.cut_reply:
+                self._emit_cut("rotation")
+        else:
+            what = "session expired" if end.kind is EndKind.EXPIRED else "connection lost"
+            detail = end.error.message if end.error else (end.reason or "no close frame")
+            self._emit(
+                self._error(
+                    f"{what} (code {end.code}: {detail}); reconnecting",
+                    end.error.code if end.error else str(end.code),
+                    fatal=False,
+                )
+            )
         if self._reconnects > self.policy.max_reconnects:
-            self._emit(self._error(f"gave up: more than {self.policy.max_reconnects} reconnects",
-                                   "max_reconnects", fatal=True))
+            self._emit(
+                self._error(
+                    f"gave up: more than {self.policy.max_reconnects} reconnects",
+                    "max_reconnects",
+                    fatal=True,
+                )
+            )
             return False
         last: _ConnectFailed | None = None
-        for attempt, delay in enumerate(self.policy.delays(), 1):
+        delays = (0.0, *self.policy.delays()[1:]) if planned else self.policy.delays()
+        for attempt, delay in enumerate(delays, 1):
             if delay > 0:
                 await self._sleep(delay)
             if self._closing:
                 return False
             handle = self._handle if self.capabilities.resumption else None
-            full = self._base
             try:
                 conn = await self._open_conn(handle)
             except _ConnectFailed as e:
@@ -1013,30 +1101,51 @@ class ResilientSession:
                 continue
             try:
                 async with self._send_lock:
-                    restored = await self._restore(conn, full)
+                    restored = await self._restore(conn)
                     chunks, dropped = self._buffer.take()
                     for chunk in chunks:
                         await conn.session.send_audio(chunk, self.capabilities.input_rate)
-                    self._set_state(State.OPEN)
+                    if self._state is not State.OPEN:
+                        self._set_state(State.OPEN)
                     self._connected.set()
                     gap_ms = (self._clock() - (self._lost_at or self._clock())) * 1000
             except SessionClosedError as e:  # the new socket died during the restore
-                self._conn, self._base = None, full
+                self._conn = None
                 with contextlib.suppress(Exception):
                     await conn.stack.aclose()
                 last = _ConnectFailed("retry", "restore_failed", str(e))
                 continue
             self._gaps.append(gap_ms)
+            if planned:
+                self._rotations += 1
+                self._rotation_gaps.append(gap_ms)
             if dropped > 0:
                 self._dropped_ms += dropped
-                self._emit(ev.InputDropped(provider=self.provider, t=self._clock(),
-                                           duration_ms=dropped, reason="reconnect_buffer_full"))
-            self._emit(ev.Reconnected(provider=self.provider, t=self._clock(),
-                                      state_restored=restored, gap_ms=gap_ms, attempts=attempt))
+                self._emit(
+                    ev.InputDropped(
+                        provider=self.provider,
+                        t=self._clock(),
+                        duration_ms=dropped,
+                        reason="reconnect_buffer_full",
+                    )
+                )
+            self._emit(
+                ev.Reconnected(
+                    provider=self.provider,
+                    t=self._clock(),
+                    state_restored=restored,
+                    gap_ms=gap_ms,
+                    attempts=attempt,
+                )
+            )
             return True
-        self._emit(self._error(
-            f"gave up after {self.policy.max_attempts} attempts: {last}",
-            last.code if last else "reconnect_failed", fatal=True))
+        self._emit(
+            self._error(
+                f"gave up after {len(delays)} attempts: {last}",
+                last.code if last else "reconnect_failed",
+                fatal=True,
+            )
+        )
         return False
 
     # ------------------------------------------------------------------ rotation
@@ -1052,7 +1161,18 @@ class ResilientSession:
         if conn.rotation is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(conn.rotation)
-        return conn.switched is not None
+        if conn.switched is not None:
+            return True
+        if conn.planned_close:  # break-before-make: wait for the new connection
+            await self._wait_until(
+                lambda: (
+                    (self._conn is not None and self._conn is not conn)
+                    or self._state is State.CLOSED
+                ),
+                self._clock() + max(30.0, within_s),
+            )
+            return self._conn is not None and self._conn is not conn
+        return False
 
     async def _rotation_timer(self, conn: _Conn, delay: float) -> None:
         await self._sleep(delay)
@@ -1064,8 +1184,9 @@ class ResilientSession:
         conn.rotation = conn.timer
         await self._rotate(conn, left)
 
-    def _start_rotation(self, conn: _Conn, time_left_s: float | None, *,
-                        force: bool = False) -> None:
+    def _start_rotation(
+        self, conn: _Conn, time_left_s: float | None, *, force: bool = False
+    ) -> None:
         if conn.rotation is not None or self._closing:
             return
         if not (self.rotation.enabled or force):
@@ -1073,12 +1194,8 @@ class ResilientSession:
         left = time_left_s if time_left_s is not None else self.rotation.rotate_before_s
         conn.rotation = asyncio.get_running_loop().create_task(self._rotate(conn, left))
 
-    def _idle(self, conn: _Conn) -> bool:
-        return (
-            not conn.responding
-            and not conn.user_speaking
-            and conversation_state(self.history) == "idle"
-        )
+    def _idle(self) -> bool:
+        return self._conv.idle() and not self._conv.user_speaking and self._conv.owes() == "idle"
 
     async def _wait_until(self, predicate: Callable[[], bool], deadline: float) -> bool:
         while not predicate():
@@ -1093,37 +1210,35 @@ class ResilientSession:
     async def _rotate(self, old: _Conn, time_left_s: float) -> None:
         """Replace `old` before the provider ends it, losing no input frame.
 
-        Replay mode opens the new socket at once, in parallel with the reply finishing on the
-        old one. Resume mode must wait for the idle point's handle first. Either way the
-        switch itself (replay the rest of the history, then move the send target) runs under
-        the send lock: a frame is written to the old socket before it, or to the new after.
+        Resumption (Gemini): the server refuses to resume a session whose connection is still
+        open, so this is **break-before-make**: wait for an idle point and its handle, close
+        the old socket, and let the supervisor reopen with the handle; input meanwhile is
+        buffered and delivered once. Replay (OpenAI): **make-before-break**: the new socket is
+        opened in parallel with the reply finishing on the old one, and the switch (replay the
+        history, move the send target) runs under the send lock, so a frame is written to the
+        old socket before it, or to the new after.
         """
         if self._state is not State.OPEN:
             return
         self._set_state(State.ROTATING)
         start = self._clock()
         deadline = start + max(0.0, time_left_s) * self.rotation.finish_fraction
-        resume = self.capabilities.resumption
+        if self.capabilities.resumption:
+            await self._break_before_make(old, deadline)
+            return
         loop = asyncio.get_running_loop()
-        opening: asyncio.Task[_Conn] | None = None
+        opening: asyncio.Task[_Conn] | None = loop.create_task(self._open_conn(None))
         new: _Conn | None = None
         try:
-            if not resume:
-                opening = loop.create_task(self._open_conn(None))
-            await self._wait_until(lambda: self._idle(old), deadline)
-            if resume:
-                await self._wait_until(
-                    lambda: self._handle is not None
-                    and self._handle.covers == len(self.history), deadline
-                )
-                new = await self._open_conn(self._handle)
-            else:
-                assert opening is not None
-                new = await opening
+            await self._wait_until(self._idle, deadline)
+            assert opening is not None
+            new = await opening
             async with self._send_lock:
                 t0 = self._clock()
-                cut = not self._idle(old)
-                restored = await self._restore(new, self.history)
+                cut = not self._idle()
+                if cut:
+                    self._cut_for_switch()
+                restored = await self._restore(new)
                 # No await between the switch of `_conn` and this mark: a cancellation sees
                 # either the old connection still live or the switch fully recorded.
                 gap_ms = (self._clock() - t0) * 1000
@@ -1131,6 +1246,7 @@ class ResilientSession:
                 self._set_state(State.OPEN)
             self._rotations += 1
             self._gaps.append(gap_ms)
+            self._rotation_gaps.append(gap_ms)
             await old.stack.aclose()
         except asyncio.CancelledError:
             await self._abandon(opening, new, old)
@@ -1138,11 +1254,44 @@ class ResilientSession:
         except (_ConnectFailed, SessionClosedError) as e:
             await self._abandon(opening, new, old)
             log.warning("%s: rotation failed: %s", self.provider, e)
-            self._emit(self._error(f"rotation failed ({e}); the connection will be replaced "
-                                   "when it ends", "rotation_failed", fatal=False))
+            self._emit(
+                self._error(
+                    f"rotation failed ({e}); the connection will be replaced when it ends",
+                    "rotation_failed",
+                    fatal=False,
+                )
+            )
 
-    async def _abandon(self, opening: asyncio.Task[_Conn] | None, new: _Conn | None,
-                       old: _Conn) -> None:
+    async def _break_before_make(self, old: _Conn, deadline: float) -> None:
+        """Close, then resume (see `_rotate`). The supervisor's recovery reopens."""
+        await self._wait_until(self._idle, deadline)
+        await self._wait_until(
+            lambda: self._handle is not None and self._handle.covers == len(self.history),
+            deadline,
+        )
+        async with self._send_lock:
+            if old is not self._conn or self._closing:
+                return
+            old.planned_close = True
+            old.cut_reply = not self._idle()
+            if old.cut_reply:
+                self._cut_for_switch()
+            self._lost_at = self._clock()
+            # from here on, verbs wait and audio is buffered until the new connection is up
+            self._conn = None
+            self._connected.clear()
+        await old.session.close()
+
+    def _cut_for_switch(self) -> None:
+        """A switch that could not wait for the reply: the reply ends here (its received audio
+        keeps playing), and the model is asked again on the new connection if it still owes
+        the answer."""
+        for event in self._conv.connection_lost(self._clock(), "rotation"):
+            self._emit(event)
+
+    async def _abandon(
+        self, opening: asyncio.Task[_Conn] | None, new: _Conn | None, old: _Conn
+    ) -> None:
         if old.switched is not None:
             return
         if opening is not None and not opening.done():
@@ -1157,31 +1306,35 @@ class ResilientSession:
             self._set_state(State.OPEN)
 
     def _report_switch(self, switch: _Switch) -> None:
-        if switch.cut_reply:
-            self._emit_cut("rotation")
-        self._emit(ev.Reconnected(provider=self.provider, t=self._clock(),
-                                  state_restored=switch.state_restored, gap_ms=switch.gap_ms,
-                                  attempts=1))
+        self._emit(
+            ev.Reconnected(
+                provider=self.provider,
+                t=self._clock(),
+                state_restored=switch.state_restored,
+                gap_ms=switch.gap_ms,
+                attempts=1,
+            )
+        )
 
     # ------------------------------------------------------------------ helpers
 
     def _emit_cut(self, reason: str) -> None:
-        """A reply that lost its socket: stop playback, and close the turn so code waiting
-        for `TurnComplete` is not left hanging. If the model still owes the reply (nothing of
-        it reached the history) a new reply follows the `Reconnected`."""
-        self._emit(ev.Interrupted(provider=self.provider, t=self._clock(), reason=reason))
-        self._emit(ev.TurnComplete(provider=self.provider, t=self._clock(), status="incomplete",
-                                   reason=reason))
+        """A reply that lost its socket in a planned switch: close the turn so code waiting
+        for `TurnComplete` is not left hanging (the conversation core reports it)."""
+        for event in self._conv.connection_lost(self._clock(), reason):
+            self._emit(event)
 
     def _error(self, message: str, code: str | None, *, fatal: bool) -> ev.Error:
-        return ev.Error(provider=self.provider, t=self._clock(), message=message, code=code,
-                        fatal=fatal)
+        return ev.Error(
+            provider=self.provider, t=self._clock(), message=message, code=code, fatal=fatal
+        )
 
     def _fatal(self, end: _End) -> ev.Error:
         if end.error is not None:
             return dataclasses.replace(end.error, fatal=True)
-        return self._error(end.reason or f"connection closed ({end.code})", str(end.code),
-                           fatal=True)
+        return self._error(
+            end.reason or f"connection closed ({end.code})", str(end.code), fatal=True
+        )
 
     def _save(self) -> None:
         if self.store is None or self.conversation_id is None:
@@ -1190,5 +1343,6 @@ class ResilientSession:
             self.store.save(self.conversation_id, self.history, provider=self.provider)
         except Exception as e:  # persistence trouble must be visible, not fatal to the call
             log.exception("saving conversation %s failed", self.conversation_id)
-            self._emit(self._error(f"could not save the conversation: {e}", "store_error",
-                                   fatal=False))
+            self._emit(
+                self._error(f"could not save the conversation: {e}", "store_error", fatal=False)
+            )

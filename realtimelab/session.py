@@ -68,7 +68,7 @@ from realtimelab.contract import (
     check_audio,
     check_text,
 )
-from realtimelab.conversation import Conversation, StopPlayback, Truncate
+from realtimelab.conversation import Conversation, StopPlayback, Truncate, result_record
 from realtimelab.errors import FrameError, RealtimeLabError, SessionClosedError
 from realtimelab.providers import make_codec
 from realtimelab.providers.base import Capabilities, Codec, Frame, HistoryItem, ToolResult
@@ -299,16 +299,17 @@ class RealtimeSession(BaseSession):
 
     # ------------------------------------------------------------------ players and traces
 
-    def attach_player(self, player: Player | None) -> None:
+    def attach_player(self, player: Player | None, *, report: bool = True) -> None:
         """Play the assistant's audio through `player` from now on (None detaches).
 
         The player gets every chunk as it is decoded (before `async for` sees it: the
         lowest latency) at the rate of `connect(player_rate=...)` if set, and is flushed on
         barge-in. A player with `on_played` drives the playout clock with what it really
         played; otherwise the clock assumes real-time playback from each chunk's arrival.
+        `report=False`: someone else (a `ResilientSession`) already wired its reports.
         """
         self._player = player
-        if player is not None and isinstance(player, ReportingPlayer):
+        if report and player is not None and isinstance(player, ReportingPlayer):
             self.playout.attach(self._clock())
             player.on_played(self._player_report)
 
@@ -587,6 +588,26 @@ class RealtimeSession(BaseSession):
         """Replay conversation records (e.g. after a reconnect) without triggering a reply."""
         frames = self._codec.encode_history(items)
         self._conv.replayed(items)
+        self._check_open()
+        await self._send(frames)
+
+    async def replay(self, items: Sequence[HistoryItem]) -> None:
+        """Send records that are already in `conversation` (a restore after a reconnect), as
+        context, without recording them again and without asking for a reply."""
+        self._check_open()
+        await self._send(self._codec.encode_history(items))
+
+    async def send_foreign_results(self, results: Iterable[ToolResult]) -> None:
+        """Results for calls that an *earlier* connection issued (a `ResilientSession` after a
+        switch): this server never issued them, so they cannot be tool responses. They go in
+        as history items, then a reply is requested if the model owes one."""
+        batch = self._conv.tool_results(results)
+        self._emit(self._conv.take_events())
+        records = [result_record(r) for r in batch]
+        frames = self._codec.encode_history(records)
+        if self._conv.owes() == "reply":
+            self._conv.request_reply()
+            frames += self._codec.encode_create_response()
         self._check_open()
         await self._send(frames)
 

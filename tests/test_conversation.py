@@ -310,12 +310,26 @@ def test_late_results_during_a_reply_follow_it() -> None:
 
 def test_a_lost_connection_closes_the_open_answer_as_incomplete() -> None:
     conv = Conversation(ENDS_TURN)
-    feed(conv, ev.ResponseStarted(provider="p", t=0.0, response_id="r1"), chunk(0.0, 200))
-    [done] = conv.connection_lost(0.1)
+    conv.user_text("tell me a story")
+    feed(conv, ev.ResponseStarted(provider="p", t=0.0, response_id="r1"), chunk(0.0, 200),
+         ev.OutputTranscript(provider="p", t=0.0, text="Once upon", response_id="r1"))
+    # the reply was cut mid-generation: it is abandoned, and the model still owes the answer
+    cut, done = conv.connection_lost(0.1)
+    assert isinstance(cut, ev.Interrupted) and cut.reason == "connection_lost"
     assert isinstance(done, ev.TurnComplete) and done.status == "incomplete"
     assert done.reason == "connection_lost"
-    assert conv.playout.audible(0.15)  # what was received still plays
+    assert conv.history == (UserText("tell me a story"),) and owes(conv.history) == "reply"
+    assert conv.take_effects() == [StopPlayback()]  # no truncate: that connection is gone
+    assert feed(conv, chunk(0.12, 100)) == []  # late audio of the abandoned reply
     assert conv.connection_lost(0.2) == []
+
+
+def test_a_fully_received_reply_keeps_playing_after_a_lost_connection() -> None:
+    conv = Conversation(ENDS_TURN)
+    spoken_reply(conv)
+    assert conv.connection_lost(0.7) == []
+    assert conv.playout.audible(1.0)
+    assert conv.history[-1].text  # type: ignore[union-attr]
 
 
 def test_history_records_calls_and_results_in_order() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from realtimelab import events as ev
+from realtimelab.conversation import Conversation
 from realtimelab.config import SessionConfig, Tool
 from realtimelab.emulator.faults import Fault
 from realtimelab.emulator.server import Emulator, SessionInfo
@@ -227,10 +228,17 @@ class CountingConnector:
         self.override = override
         self.gate = gate
 
-    def __call__(self, resume: str | None) -> AbstractAsyncContextManager[RealtimeSession]:
+    def __call__(
+        self, resume: str | None, conversation: Conversation
+    ) -> AbstractAsyncContextManager[RealtimeSession]:
         self.attempts += 1
         attempt = self.attempts
-        kwargs: dict[str, Any] = {"url": self.emu.url, "api_key": "good-key", "resume": resume}
+        kwargs: dict[str, Any] = {
+            "url": self.emu.url,
+            "api_key": "good-key",
+            "resume": resume,
+            "conversation": conversation,
+        }
         if self.override is not None:
             kwargs.update(self.override(attempt))
 

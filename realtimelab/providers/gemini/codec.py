@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -62,6 +63,7 @@ _PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.{method}"
 INPUT_RATE = 16000
 OUTPUT_RATE = 24000
 INPUT_MIME = f"audio/pcm;rate={INPUT_RATE}"
+_CONNECTIONS = itertools.count(1)  # numbers codecs, to keep item ids unique (see `_item_id`)
 _RATE_RE = re.compile(r"rate=(\d{1,7})")
 MIN_AUDIO_RATE, MAX_AUDIO_RATE = 8000, 192_000
 
@@ -155,6 +157,7 @@ class GeminiCodec:
         self._pending_calls: dict[str, str] = {}  # call_id -> name
         self._audio_ms = 0.0  # audio received in the current turn
         self._turn_index = 0
+        self._connection = next(_CONNECTIONS)
         self._late_parts: list[dict[str, Any]] = []  # late results held until the turn ends
         self._outgoing: list[Frame] = []
 
@@ -373,7 +376,7 @@ class GeminiCodec:
 
     @property
     def last_audio_item(self) -> str | None:
-        return f"turn-{self._turn_index}" if self._audio_ms else None
+        return self._item_id() if self._audio_ms else None
 
     def received_ms(self, item_id: str | None) -> float:
         return self._audio_ms
@@ -493,6 +496,12 @@ class GeminiCodec:
                 out.append(ev.SpeechStopped(provider="gemini", t=t, raw=raw, audio_ms=audio_ms))
         return out
 
+    def _item_id(self) -> str:
+        """Gemini has no item ids; the codec names each model turn. Unique per process (the
+        connection number is part of it), so a conversation that spans connections never
+        mistakes a new turn for one it cut earlier."""
+        return f"c{self._connection}-turn-{self._turn_index}"
+
     def _start_turn(self, t: float, raw: ev.Raw) -> list[ev.Event]:
         if self._in_turn:
             return []
@@ -507,7 +516,7 @@ class GeminiCodec:
         an output transcript, `generationComplete`...): every field is read, in the order the
         protocol gives them meaning."""
         out: list[ev.Event] = []
-        item = f"turn-{self._turn_index}"
+        item = self._item_id()
         transcription = _get(c, "inputTranscription")
         if isinstance(transcription, dict):
             text = wire.text(transcription, "text")
@@ -524,7 +533,7 @@ class GeminiCodec:
             if not isinstance(parts, list):
                 raise wire.Malformed("`parts` should be a list")
             out += self._start_turn(t, raw)
-            item = f"turn-{self._turn_index}"
+            item = self._item_id()
             for part in parts:
                 if not isinstance(part, dict):
                     raise wire.Malformed("a part should be an object")
@@ -551,7 +560,7 @@ class GeminiCodec:
             text = wire.text(output, "text")
             if text:
                 out += self._start_turn(t, raw)
-                item = f"turn-{self._turn_index}"
+                item = self._item_id()
                 self._out_text.append(text)
                 out.append(
                     ev.OutputTranscript(provider="gemini", t=t, raw=raw, text=text, item_id=item)
@@ -608,7 +617,7 @@ class GeminiCodec:
                 raw=raw,
                 text="".join(self._out_text),
                 final=True,
-                item_id=f"turn-{self._turn_index}",
+                item_id=self._item_id(),
             )
         ]
 
