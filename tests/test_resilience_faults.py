@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from realtimelab import events as ev
-from realtimelab.conversation import Conversation
 from realtimelab.config import SessionConfig, Tool
+from realtimelab.conversation import Conversation
 from realtimelab.emulator.faults import Fault
 from realtimelab.emulator.server import Emulator, SessionInfo
 from realtimelab.providers.base import HistoryItem, ToolCallRecord, ToolResultRecord
