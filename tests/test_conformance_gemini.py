@@ -1,7 +1,7 @@
 """google-genai's own Live client against the emulator over TLS, every frame through the oracle.
 
 The SDK always dials wss:// in API-key mode, so the emulator runs with its self-signed
-certificate and the client trusts it through `SSL_CERT_FILE` (reference §1.4 option D), set
+certificate and the client trusts it through `SSL_CERT_FILE`, set
 before `genai.Client(...)` builds its SSL context. `tap_sdk` records every frame both ways.
 """
 

@@ -1,5 +1,5 @@
-"""The official openai SDK against the emulator: every server frame must validate (reference §8)
-and the event orders must match the reference sequences (§5)."""
+"""The official openai SDK against the emulator: every server frame must validate with the SDK's
+own types and the event orders must match the documented sequences."""
 
 from __future__ import annotations
 

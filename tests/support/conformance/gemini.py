@@ -2,7 +2,7 @@
 
 Why an oracle: the emulator claims to speak Gemini Live's wire protocol, and the best local truth
 we have is the SDK's `LiveServerMessage` / `LiveClientMessage` models (extra='forbid', so unknown
-keys fail). They are not strict enough on their own (reference/gemini-live.md §9), so this module
+keys fail). They are not strict enough on their own, so this module
 adds the documented workarounds:
 
 1. `LiveClientSetup` lacks `realtimeInputConfig` although the SDK sends it: we subclass and add it.

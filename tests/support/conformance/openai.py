@@ -1,7 +1,7 @@
 """Conformance oracle for OpenAI Realtime (GA) frames, built on the openai SDK's pydantic types.
 
-The SDK's event unions validate raw dicts once re-wrapped with `Field(discriminator="type")`
-(reference §8): errors then name the event type and the failing field. The models allow extra
+The SDK's event unions validate raw dicts once re-wrapped with `Field(discriminator="type")`:
+errors then name the event type and the failing field. The models allow extra
 keys, so `validate_server_event` also lists unknown fields; the few that real servers send
 (`session.object/id/expires_at`, `*.obfuscation`) are allowlisted, anything else is a finding.
 

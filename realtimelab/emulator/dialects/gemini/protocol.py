@@ -697,6 +697,7 @@ class LiveProtocol:
     def _close(self, code: int, reason: str) -> list[Action]:
         if self.closing:
             return []
+        log.info("gemini: closing %d %s", code, reason)
         self.closing = True
         self.frames.close()
         actions: list[Action] = [self._cancel_timer(n) for n in sorted(self._timers)]

@@ -2,7 +2,7 @@
 
 Pure functions, no sockets: the dialect feeds the (already camelCased) setup dict and gets either
 a `GeminiSetup` or a `SetupRejected(code, reason)` carrying the close the real server would send
-(reference/gemini-live.md §8): 1007 "Request contains an invalid argument." for schema errors,
+(as Google closes, see `wire.py`): 1007 "Request contains an invalid argument." for schema errors,
 1008 "models/X is not found …" for unknown models and for models Google no longer serves.
 
 Model facts (which models exist, whether they are still served, whether they may answer in

@@ -11,7 +11,7 @@ is the protocol's. The wire itself is read by sans-IO modules too:
 * `tokens` / `resumption` — the per-emulator token and handle stores;
 * `wire` — spelling, base64, mime rates, close reasons.
 
-Choices where Google's behaviour is undocumented (reference §10), so tests pin them down:
+Choices where Google's behaviour is undocumented, so tests pin them down:
 
 * bad key → HTTP 403 at the upgrade; unknown/expired token → HTTP 401 at the upgrade; a token
   with no uses left, or past `newSessionExpireTime`, → close 1008 after `setup` (only then do we
@@ -118,7 +118,7 @@ def _first(query: Mapping[str, list[str]], name: str) -> str | None:
 
 
 def _credentials(headers: Mapping[str, str], query: Mapping[str, list[str]]) -> _Credentials:
-    """Every way a Gemini client authenticates (reference §1.2); a token wins over a key."""
+    """Every way a Gemini client authenticates (header, query, token); a token wins over a key."""
     auth = headers.get("authorization", "")
     candidates: list[str | None] = [
         auth[6:].strip() if auth.lower().startswith("token ") else None,

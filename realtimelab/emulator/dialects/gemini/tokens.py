@@ -3,7 +3,7 @@
 Why the emulator mints real-looking tokens: browser and mobile clients must never hold the API
 key, so the lab teaches the flow end to end — a backend mints `auth_tokens/…` with a real key,
 the client connects to `…BidiGenerateContentConstrained` with it, and the server enforces what
-the token says (reference/gemini-live.md §7):
+the token says:
 
 * `uses` (default 1, 0 = unlimited) counts *new* sessions; resuming a session is free;
 * `newSessionExpireTime` (default now + 60 s) stops new sessions, `expireTime` (default now +

@@ -1,8 +1,8 @@
 """Gemini Live wire details that are pure functions: spelling, base64, mime rates, constants.
 
 Why a separate module: Google's proto3-JSON parser accepts camelCase *and* snake_case keys at
-every level, and the SDK really sends a mix of both (reference/gemini-live.md §0.1), while it
-writes URL-safe base64 where Google writes standard base64 (§0.2). Normalising once, at the edge,
+every level, and the SDK really sends a mix of both, while it
+writes URL-safe base64 where Google writes standard base64. Normalising once, at the edge,
 lets the rest of the dialect read one spelling. The catch is that some values are *user data*
 whose keys must never be rewritten (function `args`, a tool's `response`, JSON-Schema documents,
 schema property names): those are listed in `_OPAQUE` and `_NAME_MAPS`.
@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-# --- close codes and reasons (reference §8) --------------------------------------------------
+# --- close codes and reasons seen from the live API ------------------------------------------
 
 INVALID_ARGUMENT = "Request contains an invalid argument."
 SESSION_NOT_FOUND = "BidiGenerateContent session not found"
@@ -38,7 +38,7 @@ def model_not_found(model: str, version: str) -> str:
     )
 
 
-# --- voices (reference §6); which models exist lives in `realtimelab.catalogue` -----------
+# --- voices; which models exist lives in `realtimelab.catalogue` ----------------------------
 
 HD_VOICES: frozenset[str] = frozenset(
     [
@@ -123,7 +123,7 @@ def camelize(value: Any) -> Any:
 
 
 def b64decode_any(data: str) -> bytes:
-    """Decode standard *or* URL-safe base64, padded or not (the SDK sends URL-safe, §0.2).
+    """Decode standard *or* URL-safe base64, padded or not (the SDK sends URL-safe).
 
     Raises ValueError on anything else, which the dialect turns into 1007.
     """

@@ -1,7 +1,7 @@
 """OpenAI Realtime (GA) session configuration: defaults, `session.update` merging and validation.
 
 The effective session is kept as the wire-shaped dict the server reports in `session.created` /
-`session.updated`, so what a learner sees is exactly what the real API shows (reference §3).
+`session.updated`, so what a learner sees is exactly what the real API shows.
 `apply_update` merges only the fields present and returns either the new session or a
 `ConfigError` carrying the real error's `code` and dotted `param` path.
 
@@ -81,7 +81,7 @@ REALTIME_KEYS = frozenset(
 
 
 def default_server_vad() -> dict[str, Any]:
-    """The live default (reference §3 capture): note silence_duration_ms 200, not 500."""
+    """The live default (as live `session.created` shows it): silence_duration_ms 200, not 500."""
     return {
         "type": "server_vad",
         "threshold": 0.5,

@@ -17,7 +17,7 @@ asyncio shell around it:
   the SDK's auto-reconnect, which only retries 1001/1005/1006/1011-1015, from hammering a
   session that cannot be resumed).
 
-Decisions where the real server is not documented (reference §10): malformed JSON → `error`
+Decisions where the real server is not documented: malformed JSON → `error`
 code `invalid_json`; unknown item ids → `item_not_found`; `conversation.created` is not sent
 (absent from live GA captures); `rate_limits.updated` follows `response.done`.
 """
