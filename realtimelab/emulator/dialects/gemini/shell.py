@@ -211,7 +211,8 @@ class GeminiSession:
     """Drives one connection: frames → `LiveProtocol` → actions, executed here.
 
     The model's work for a job (hear → think → speak) runs in one task per job; a `Stop`
-    cancels it. Timers are `loop.call_later` handles that call back into the protocol. All
+    cancels it. Timers are tasks sleeping on the emulator's clock, then calling back into the
+    protocol (so a `ManualClock` drives them too). All
     times given to the protocol come from the emulator's clock.
     """
 
@@ -255,7 +256,7 @@ class GeminiSession:
         )
         self.channel: SessionChannel | None = None
         self._jobs: dict[int, asyncio.Task[None]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, asyncio.Task[None]] = {}
         self._closing = False
 
     def _alive(self) -> bool:
@@ -282,14 +283,14 @@ class GeminiSession:
                 pass
             finally:
                 self.proto.closed()
-                for handle in self._timers.values():
-                    handle.cancel()
-                tasks = list(self._jobs.values())
+                tasks = [*self._timers.values(), *self._jobs.values()]
                 for task in tasks:
-                    task.cancel()
+                    if task is not asyncio.current_task():
+                        task.cancel()
                 for task in tasks:
-                    with contextlib.suppress(BaseException):
-                        await task
+                    if task is not asyncio.current_task():
+                        with contextlib.suppress(BaseException):
+                            await task
                 if not channel.closed.is_set() and not self._closing:
                     channel.close(1000, "")
 
@@ -315,22 +316,25 @@ class GeminiSession:
                     stopped.cancel()
             elif isinstance(action, StartTimer):
                 old = self._timers.pop(action.name, None)
-                if old is not None:
+                if old is not None and old is not asyncio.current_task():
                     old.cancel()
-                delay = max(0.0, action.at - self._now())
-                self._timers[action.name] = asyncio.get_running_loop().call_later(
-                    delay, self._fire, action.name
+                self._timers[action.name] = asyncio.create_task(
+                    self._fire(action.name, action.at), name=f"gemini-timer:{action.name}"
                 )
             elif isinstance(action, CancelTimer):
-                handle = self._timers.pop(action.name, None)
-                if handle is not None:
-                    handle.cancel()
+                timer = self._timers.pop(action.name, None)
+                if timer is not None and timer is not asyncio.current_task():
+                    timer.cancel()
             elif isinstance(action, Speak):
                 speak = action
         return speak
 
-    def _fire(self, name: str) -> None:
-        self._timers.pop(name, None)
+    async def _fire(self, name: str, at: float) -> None:
+        delay = at - self._now()
+        if delay > 0:
+            await self.ctx.clock.sleep(delay)
+        if self._timers.get(name) is asyncio.current_task():
+            del self._timers[name]
         self.execute(self.proto.timer(name, self._now()))
 
     def _job_done(self, job: int, task: asyncio.Task[None]) -> None:
