@@ -80,9 +80,12 @@ async def window(kind, seconds):
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # settle: the first frames carry the start-up
     frames0, lags0 = audio.stats().mic_frames, len(audio.mic_lags_ms)
+    transport0 = len(audio.mic_transport_ms)
     gaps0 = audio.stats().gaps
+    audio.report_ms = 250 if kind == "play250" else 100
+    await asyncio.sleep(0.3)  # the page applies it before the window starts
     c0, w0 = time.process_time(), time.monotonic()
-    if kind == "play":
+    if kind.startswith("play"):
         await stream_play(seconds)
     else:
         await asyncio.sleep(seconds)
@@ -93,6 +96,7 @@ async def window(kind, seconds):
         "kind": kind, "cpu_s": c1 - c0, "wall_s": w1 - w0,
         "mic_frames": audio.stats().mic_frames - frames0,
         "mic_lags": list(audio.mic_lags_ms)[lags0:],
+        "mic_transport": list(audio.mic_transport_ms)[transport0:],
         "gaps": audio.stats().gaps - gaps0,
     })
 """
@@ -123,7 +127,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         audio_args,
         jupyter_lab,
         launch_chromium,
-        run_all_cells,
+        open_and_run,
         skip_reason,
         write_notebook,
     )
@@ -142,9 +146,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         with jupyter_lab(work) as lab, sync_playwright() as pw:
             browser = launch_chromium(pw, audio_args(MIC_WAV))
             try:
-                page = browser.new_page(permissions=["microphone"])
-                run_all_cells(page, lab.url(NOTEBOOK))
-                page.wait_for_selector(".rtl-ba", timeout=60_000)
+                open_and_run(
+                    browser, lab.url(NOTEBOOK), ".rtl-ba", attempts=3, permissions=["microphone"]
+                )
                 k = lab.kernel(NOTEBOOK)
                 try:
                     k.wait_for("audio.connected and audio.context_rate > 0", timeout=30)
@@ -181,7 +185,7 @@ def _measure(k: Any, server_pid: int, probes: int, seconds: float, rounds: int) 
 
     windows: list[dict[str, Any]] = []
     for r in range(rounds):
-        for kind in rotated(["idle", "play", "mic", "mic3"], r):
+        for kind in rotated(["idle", "play", "play250", "mic", "mic3"], r):
             progress(f"browser audio: round {r + 1}/{rounds}, {kind} window of {seconds:.0f} s")
             n = k.value("len(bench)")
             srv0 = cpu_seconds(server_pid)
@@ -199,8 +203,16 @@ def _measure(k: Any, server_pid: int, probes: int, seconds: float, rounds: int) 
     idle = median(pct("idle", "cpu_s"))
     idle_srv = median(pct("idle", "server_cpu_s"))
 
-    def lags(kind: str) -> list[float]:
-        return [x for w in windows if w["kind"] == kind for x in w["mic_lags"]]
+    def lags(kind: str, key: str = "mic_lags") -> list[float]:
+        return [x for w in windows if w["kind"] == kind for x in w[key]]
+
+    def per_message_ms(kind: str, batch: int) -> list[float]:
+        # kernel CPU above idle divided by the messages the stream brought in
+        return [
+            (100 * w["cpu_s"] / w["wall_s"] - idle) * 10 / (w["mic_frames"] / w["wall_s"] / batch)
+            for w in windows
+            if w["kind"] == kind and w["mic_frames"]
+        ]
 
     return {
         "clock_offset_ms": offset,
@@ -213,16 +225,19 @@ def _measure(k: Any, server_pid: int, probes: int, seconds: float, rounds: int) 
         "play_audible_ms": audible,
         "mic_lag_ms": lags("mic"),
         "mic3_lag_ms": lags("mic3"),
+        "mic_transport_ms": lags("mic", "mic_transport"),
+        "kernel_ms_per_message": per_message_ms("mic", 1) + per_message_ms("mic3", 3),
         "windows": windows,
         "kernel_cpu_pct": {
-            kind: [x - idle for x in pct(kind, "cpu_s")] for kind in ("play", "mic", "mic3")
+            kind: [x - idle for x in pct(kind, "cpu_s")]
+            for kind in ("play", "play250", "mic", "mic3")
         },
         "kernel_idle_cpu_pct": idle,
         "server_cpu_pct": {
             kind: [x - idle_srv for x in pct(kind, "server_cpu_s")]
-            for kind in ("play", "mic", "mic3")
+            for kind in ("play", "play250", "mic", "mic3")
         },
-        "play_gaps": sum(w["gaps"] for w in windows if w["kind"] == "play"),
+        "play_gaps": sum(w["gaps"] for w in windows if w["kind"].startswith("play")),
         "mic_frames_per_s": [
             w["mic_frames"] / w["wall_s"] for w in windows if w["kind"].startswith("mic")
         ],
@@ -250,10 +265,13 @@ def table(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         ],
         ["= kernel play() → audible, ms", *dist(res["play_audible_ms"]), ""],
         ["mic frame complete → kernel on_mic, ms", *dist(res["mic_lag_ms"]), "≤ 50"],
+        ["… of which page sent → kernel (transport), ms", *dist(res["mic_transport_ms"]), ""],
         ["… with mic_batch = 3, ms", *dist(res["mic3_lag_ms"]), ""],
         ["kernel CPU, playback stream (20 ms chunks), % core", *cpu(kcpu["play"]), "≤ 1"],
+        ["… with report_ms = 250 (default 100), % core", *cpu(kcpu["play250"]), ""],
         ["kernel CPU, mic stream (20 ms frames), % core", *cpu(kcpu["mic"]), "≤ 1"],
         ["… with mic_batch = 3, % core", *cpu(kcpu["mic3"]), ""],
+        ["kernel CPU per incoming widget message, ms", *cpu(res["kernel_ms_per_message"]), ""],
         ["Jupyter server CPU relaying playback, % core", *cpu(scpu["play"]), ""],
         ["Jupyter server CPU relaying the mic, % core", *cpu(scpu["mic"]), ""],
     ]
@@ -261,7 +279,7 @@ def table(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.common import markdown_table
+    from benchmarks.common import dump_json, markdown_table
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.browser_audio",
@@ -269,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="smoke run (~1 min)")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers to this file")
     args = parser.parse_args(argv)
     res = run(quick=args.quick)
+    if args.json:
+        dump_json(args.json, res)
     headers, rows = table(res)
     print(
         f"\n## Browser audio (AudioContext {res['context_rate']} Hz, ping rtt "

@@ -431,26 +431,17 @@ class Rig:
 
 
 def _open_widget(browser: Any, url: str) -> Any:
-    """A page with the notebook run and the widget drawn; one fresh-page retry for
-    JupyterLab's start-up race (see tests/test_browser.py)."""
-    from support.browser_lab import run_all_cells
+    """A page with the notebook run and the widget drawn (retried in a fresh page once)."""
+    from support.browser_lab import open_and_run
 
-    for attempt in (1, 2):
-        page = browser.new_page(viewport={"width": 1200, "height": 800}, permissions=["microphone"])
-        console: list[str] = []
-        page.on("console", lambda m, log=console: log.append(f"{m.type}: {m.text}"))
-        try:
-            run_all_cells(page, url)
-            page.wait_for_selector(".rtl-ba", timeout=60_000)
-            return page
-        except Exception:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"browser_audio_open_{attempt}.png"))
-            (ARTIFACTS / f"browser_audio_open_{attempt}.log").write_text("\n".join(console))
-            page.close()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return open_and_run(
+        browser,
+        url,
+        ".rtl-ba",
+        artifacts=ARTIFACTS,
+        viewport={"width": 1200, "height": 800},
+        permissions=["microphone"],
+    )
 
 
 @pytest.fixture(scope="module")

@@ -259,8 +259,10 @@ def run_all_cells(page: Any, url: str, *, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector(
         ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms, state="attached"
     )
+    # only the notebook in view: a restored workspace may have other notebooks open
     started = (
-        "() => [...document.querySelectorAll('.jp-InputPrompt')]"
+        "() => [...document.querySelectorAll("
+        "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt')]"
         ".some(p => /\\[[\\d*]+\\]/.test(p.textContent))"
     )
     for _attempt in range(4):
@@ -328,3 +330,38 @@ class KernelDriver:
 
     def close(self) -> None:
         self.client.stop_channels()
+
+
+def open_and_run(
+    browser: Any,
+    url: str,
+    ready_selector: str,
+    *,
+    attempts: int = 2,
+    artifacts: Path | None = None,
+    **page_options: Any,
+) -> Any:
+    """A new page with the notebook at `url` run and `ready_selector` present.
+
+    JupyterLab's start-up sometimes connects to the kernel twice and the first output's
+    widget model is then "not found" (seen about one load in five on a busy 2-core machine):
+    each further attempt uses a fresh page. A failed attempt leaves a screenshot and the
+    console in `artifacts`.
+    """
+    for attempt in range(1, attempts + 1):
+        page = browser.new_page(**page_options)
+        console: list[str] = []
+        page.on("console", lambda m, log=console: log.append(f"{m.type}: {m.text}"))
+        try:
+            run_all_cells(page, url)
+            page.wait_for_selector(ready_selector, timeout=60_000)
+            return page
+        except Exception:
+            if artifacts is not None:
+                artifacts.mkdir(exist_ok=True)
+                page.screenshot(path=str(artifacts / f"open_attempt_{attempt}.png"))
+                (artifacts / f"open_attempt_{attempt}.log").write_text("\n".join(console))
+            page.close()
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
