@@ -103,10 +103,8 @@ async def test_rotation_before_the_limit_loses_no_input_frame(
     rotation = RotationPolicy(rotate_before_s=1.0, max_connection_s=limit)
     async with ResilientSession(provider, config_for(provider), url=emu.url, policy=FAST,
                                 rotation=rotation) as session:
-        opened = time.monotonic()
         run = await drive(session, Run(), script=("hello there",))
         sent, events = await stream_through_rotation(session, rate, samples)
-        rotated_after = time.monotonic() - opened
         await wait_for_frames(tap, sent)
         run = await drive(session, run, script=("thanks",))
 
@@ -122,7 +120,7 @@ async def test_rotation_before_the_limit_loses_no_input_frame(
     reconnected = next(e for e in events if isinstance(e, ev.Reconnected))
     expected_restore = "resumed" if session.capabilities.resumption else "replayed"
     assert reconnected.state_restored == expected_restore
-    assert rotated_after < limit  # before the provider's own close
+    # before the provider's own close: that would have been an Error (connection lost)
     all_events = run.events + events
     assert not [e for e in all_events if isinstance(e, ev.Error)]
     assert not [e for e in all_events if isinstance(e, ev.Interrupted)]
@@ -135,7 +133,7 @@ async def test_rotation_before_the_limit_loses_no_input_frame(
     server_gap_ms = (second[0][0] - first[-1][0]) * 1000
     print(f"\n{provider} rotation: client switch gap {reconnected.gap_ms:.2f} ms, "
           f"server-side gap between last old / first new frame {server_gap_ms:.1f} ms, "
-          f"{sent} frames, rotated after {rotated_after:.2f} s of {limit} s")
+          f"{sent} frames, connection limit {limit} s")
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])

@@ -23,9 +23,22 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class ImageInput:
+    """A picture the user showed (OpenAI `input_image`, Gemini `realtimeInput.video` frame),
+    reduced to what the deterministic brain can talk about and what usage is billed on."""
+
+    mime: str
+    nbytes: int
+    width: int | None = None  # None when the bytes could not be decoded
+    height: int | None = None
+    dominant_colour: str | None = None  # a plain colour name ("red", "dark blue"...)
+
+
+@dataclass(frozen=True)
 class UserMessage:
     text: str
     audio_ms: float | None = None  # duration of the spoken turn, None for typed text
+    images: tuple[ImageInput, ...] = ()  # pictures shown with (or as) this message
 
 
 @dataclass(frozen=True)
