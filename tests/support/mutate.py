@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Mutation", "Mutator", "RAW_HOSTILE", "deep_nesting"]
+__all__ = ["RAW_HOSTILE", "Mutation", "Mutator", "deep_nesting"]
 
 
 def deep_nesting(depth: int = 5000) -> str:
