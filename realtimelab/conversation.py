@@ -102,6 +102,8 @@ class _Reply:
     heard_fraction: float | None = None
     had_calls: bool = False
     cut: bool = False
+    paused_for_tools: bool = False  # text after a tool call starts a new history entry
+    segmented: bool = False  # the reply spans several entries (a final transcript is ignored)
 
     @property
     def text(self) -> str:
@@ -410,8 +412,18 @@ class Conversation:
             return []
         reply = self._reply_for(event.response_id)
         if reply is not None:
-            if isinstance(event, ev.OutputTranscript) and event.final:
-                reply.final = event.text
+            final = isinstance(event, ev.OutputTranscript) and event.final
+            if reply.paused_for_tools and event.text.strip() and not final:
+                # the model speaks again after its tool round trip (a turn that stays open
+                # across tools): those words come after the call and its result in history
+                self._refresh(reply)
+                reply.entry = _Entry(AssistantText(""))
+                self._entries.append(reply.entry)
+                reply.parts, reply.final = [], None
+                reply.paused_for_tools, reply.segmented = False, True
+            if final:
+                if not reply.segmented:  # a whole-turn transcript cannot be split per entry
+                    reply.final = event.text
             else:
                 reply.parts.append(event.text)
             self._refresh(reply)
@@ -437,6 +449,7 @@ class Conversation:
         turn.followup = False
         if self._reply is not None:
             self._reply.had_calls = True
+            self._reply.paused_for_tools = True
         return [event]
 
     def _on_calls_cancelled(self, event: ev.ToolCallCancelled) -> list[ev.Event]:
@@ -494,6 +507,10 @@ class Conversation:
             return []
         self._turn = None
         self._late_after = None
+        if not self.capabilities.tool_call_ends_turn:
+            # one turn answers everything sent during it (results, new input): nothing more
+            # was asked for than what this turn produced
+            self._reply_requested = False
         return [self._turn_complete(turn, t=event.t, status=event.status, reason=event.reason)]
 
     def _turn_complete(

@@ -60,12 +60,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import enum
 import inspect
 import json
 import logging
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
@@ -73,6 +75,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, overload
 
 from realtimelab import events as ev
+from realtimelab.conversation import Conversation
 from realtimelab.errors import RealtimeLabError
 from realtimelab.providers.base import Capabilities, ToolResult
 from realtimelab.redact import redact_text
@@ -96,6 +99,10 @@ log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 300
 #: How many call ids the replay cache remembers.
 CACHE_SIZE = 1024
+#: Largest result (as JSON text) sent to the model. Far above any useful tool output, far
+#: below the 15-16 MiB frame limits that would otherwise end the session with a 1009: a larger
+#: result is replaced by a model-visible error saying so.
+MAX_RESULT_CHARS = 512 * 1024
 
 RecordKind = Literal[
     "result", "error", "placeholder", "partial", "final", "late_result", "cancelled", "send_failed"
@@ -112,10 +119,15 @@ class ToolError(RealtimeLabError):
 
 
 class ToolSession(Protocol):
-    """What the dispatcher needs from a session (`RealtimeSession` has it all)."""
+    """What the dispatcher needs from a session. `RealtimeSession` and `ResilientSession` both
+    have it all (they implement `realtimelab.contract.BaseSession`, which mypy checks); a
+    session's `conversation` tells the dispatcher when the model is idle."""
 
     @property
     def capabilities(self) -> Capabilities: ...
+
+    @property
+    def conversation(self) -> Conversation: ...
 
     async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...
 
@@ -398,8 +410,6 @@ class ToolDispatcher:
         self._send_lock = asyncio.Lock()
         self._late: list[tuple[_Run, _Outcome]] = []
         self._late_task: asyncio.Task[None] | None = None
-        self._responding = False
-        self._reply_expected = False
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -484,31 +494,27 @@ class ToolDispatcher:
             self._on_call(event)
         elif isinstance(event, ev.ToolCallCancelled):
             self._cancel(event.call_ids)
-        elif isinstance(event, ev.Interrupted):
-            if event.response_id is not None:
-                ids = [
-                    e.run.call.call_id
-                    for b in self._batches
-                    if b.key == ("response", event.response_id) and not b.sent
-                    for e in b.entries
-                ]
-                self._cancel(ids)
-        elif isinstance(event, ev.ResponseStarted):
-            self._responding = True
-            self._reply_expected = False
+        elif isinstance(event, ev.GenerationComplete):
+            # a response's calls are all known once it is generated
+            self._close_response_batches(event.response_id, event.status)
         elif isinstance(event, ev.TurnComplete):
-            self._responding = False
-            self._reply_expected = False
-            self._close_response_batches(event)
-        elif isinstance(event, ev.Error | ev.Closed):
-            self._reply_expected = False
+            self._close_response_batches(None, event.status)
         self._update_idle()
 
     # ------------------------------------------------------------------ calls and batches
 
     def _on_call(self, call: ev.ToolCall) -> None:
+        """Run a call once. A call seen again (a replay after a reconnect or resumption) gets
+        the cached outcome; a *different* call that happens to reuse an id (ids are only
+        unique per server session) is a new call: the cache is keyed by id, name and
+        arguments, so no call ever receives another call's result."""
         batch = self._batch_for(call)
         run = self._runs.get(call.call_id)
+        if run is not None and (run.call.name, run.call.arguments_json) != (
+            call.name,
+            call.arguments_json,
+        ):
+            run = None
         replayed = run is not None
         if run is None:
             run = self._start(call)
@@ -533,14 +539,15 @@ class ToolDispatcher:
         self._batches.append(batch)
         return batch
 
-    def _close_response_batches(self, done: ev.TurnComplete) -> None:
-        for batch in self._batches:
+    def _close_response_batches(self, response_id: str | None, status: str) -> None:
+        """The calls of `response_id` (None: of every response still open) are complete."""
+        for batch in list(self._batches):
             if batch.key[0] != "response" or batch.sent:
                 continue
-            if done.response_id is not None and batch.key[1] != done.response_id:
+            if response_id is not None and batch.key[1] != response_id:
                 continue
             batch.closed = True
-            if done.status == "cancelled":
+            if status == "cancelled":
                 # the response was cut off: its calls are void (the codec usually said so)
                 self._cancel([e.run.call.call_id for e in batch.entries])
             self._maybe_flush(batch)
@@ -592,6 +599,15 @@ class ToolDispatcher:
         return None
 
     async def _execute(self, run: _Run, tool: Tool) -> None:
+        """Run the tool; every way it can end becomes an outcome the model sees.
+
+        Sync tools run in a daemon thread of their own (not the loop's default executor): a
+        thread cannot be cancelled, and a hung one in the default executor would keep
+        `asyncio.run()` (and interpreter exit) waiting for it. A timed-out call gets its
+        placeholder; if the thread ever finishes, its result is dropped. A tool that raises
+        `KeyboardInterrupt` or `SystemExit` does not end the program: the model hears that
+        the tool failed.
+        """
         func = tool.func
         assert func is not None
         self.executions[tool.name] = self.executions.get(tool.name, 0) + 1
@@ -608,16 +624,16 @@ class ToolDispatcher:
             elif inspect.iscoroutinefunction(func):
                 value = await func(**args)
             else:
-                value = await asyncio.to_thread(func, **args)
+                value = await _in_daemon_thread(func, args, name=f"realtimelab-tool-{tool.name}")
                 if inspect.isawaitable(value):
                     value = await value
-            run.finish(_Outcome(_jsonable(value)))
+            run.finish(_checked(_jsonable(value)))
         except asyncio.CancelledError:
             run.cancelled = True
             raise
         except ToolError as e:
             run.finish(_error("tool_error", _clip(redact_text(str(e)), MAX_ERROR_CHARS)))
-        except Exception as e:
+        except (Exception, KeyboardInterrupt, SystemExit) as e:
             log.info("tool %s raised %s", tool.name, type(e).__name__, exc_info=True)
             text = _clip(redact_text(str(e)), MAX_ERROR_CHARS)
             message = f"{type(e).__name__}: {text}" if text else type(e).__name__
@@ -691,9 +707,7 @@ class ToolDispatcher:
             for e in entries:
                 assert e.result is not None
                 self._record(e.run, e.kind, e.result, "batch", replayed=e.replayed, ok=ok, t=t)
-            if ok and any(r.scheduling != "SILENT" for r in results):
-                self._reply_expected = True
-                self._update_idle()
+            self._update_idle()
         for e in entries:
             if e.follow and ok:
                 self._spawn(self._follow(e.run), f"realtimelab-tool-follow-{e.run.call.call_id}")
@@ -751,19 +765,21 @@ class ToolDispatcher:
     async def _send_late(self) -> None:
         """Append late results when the model is idle, then ask for ONE reply."""
         while self._late:
+            forced = False
             try:
                 await asyncio.wait_for(self._idle.wait(), self.reply_wait_s)
             except TimeoutError:
-                if self._responding or self._batches:
+                if self._batches:
                     continue
-                # a reply we asked for never started (e.g. the server dropped it): go on
+                # the model never became idle (e.g. a reply we asked for never started, and
+                # the server dropped it): deliver rather than hold results back forever
                 log.warning(
-                    "no reply started within %.1f s; sending late results", self.reply_wait_s
+                    "the model was not idle within %.1f s; sending late results", self.reply_wait_s
                 )
-                self._reply_expected = False
-                self._update_idle()
+                forced = True
             async with self._send_lock:
-                if not self._idle.is_set():
+                self._update_idle()
+                if not forced and not self._idle.is_set():
                     continue  # a reply started while we waited for the lock
                 batch = [(r, o) for r, o in self._late if not r.cancelled]
                 self._late.clear()
@@ -773,15 +789,11 @@ class ToolDispatcher:
                     ToolResult(r.call.call_id, o.output, name=r.name, is_error=o.is_error)
                     for r, o in batch
                 ]
-                ok = await self._deliver(
-                    self.session.send_late_tool_results(results), batch[0][0]
-                )
+                ok = await self._deliver(self.session.send_late_tool_results(results), batch[0][0])
                 t = self._clock()
                 for (r, _), result in zip(batch, results, strict=True):
                     self._record(r, "late_result", result, "appended", ok=ok, t=t)
-                if ok:
-                    self._reply_expected = True
-                    self._update_idle()
+                self._update_idle()
 
     # ------------------------------------------------------------------ cancellation
 
@@ -803,8 +815,14 @@ class ToolDispatcher:
 
     # ------------------------------------------------------------------ plumbing
 
+    def _model_busy(self) -> bool:
+        """Whether the model is generating, answering, or owes a reply that was asked for:
+        the session's conversation core is the one place that tracks it."""
+        conversation = getattr(self.session, "conversation", None)
+        return conversation is not None and not conversation.idle()
+
     def _update_idle(self) -> None:
-        busy = self._responding or self._reply_expected or any(not b.sent for b in self._batches)
+        busy = self._model_busy() or any(not b.sent for b in self._batches)
         if busy:
             self._idle.clear()
         else:
@@ -872,19 +890,77 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """`value` as JSON-ready data: dataclasses and enums converted, anything else as text.
+    """`value` as JSON-ready data the model may see.
 
-    A result that cannot be serialised must not crash the send (the call would hang), so
-    unknown objects become their `str`.
+    Dataclasses and enums are converted; objects JSON cannot hold become their `str`;
+    non-finite numbers (NaN, Infinity: not JSON, and Gemini refuses the frame) become strings;
+    every string is scanned for credentials (a result whose text holds a key must not carry it
+    to the model). A result that cannot be serialised must not crash the send: the call would
+    hang.
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     if isinstance(value, enum.Enum):
         value = value.value
     try:
-        return json.loads(json.dumps(value, default=str))
-    except (TypeError, ValueError):
-        return str(value)
+        plain = json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError, RecursionError):
+        plain = str(value)
+    return _clean(plain)
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf": JSON has no such numbers
+    if depth > 200:
+        return "…"
+    if isinstance(value, dict):
+        return {redact_text(str(k)): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    return value
+
+
+def _checked(output: Any) -> _Outcome:
+    """The outcome for a finished call: its output, or an error when it is too big to send."""
+    size = len(json.dumps(output, allow_nan=False))
+    if size > MAX_RESULT_CHARS:
+        return _error(
+            "result_too_large",
+            f"the tool returned {size:,} characters of JSON; the limit is {MAX_RESULT_CHARS:,}. "
+            "Ask for less (a summary, a page, a filter).",
+        )
+    return _Outcome(output)
+
+
+async def _in_daemon_thread(func: Callable[..., Any], kwargs: dict[str, Any], *, name: str) -> Any:
+    """`func(**kwargs)` in a new daemon thread (see `ToolDispatcher._execute` for why)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():
+            return  # cancelled meanwhile: the result is dropped
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def target() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = context.run(func, **kwargs)
+        except BaseException as e:  # delivered to the awaiting task, never lost in the thread
+            error = e
+        with contextlib.suppress(RuntimeError):  # the loop may be gone by now
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await done
 
 
 # ---------------------------------------------------------------------------------------------

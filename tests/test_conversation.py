@@ -311,8 +311,12 @@ def test_late_results_during_a_reply_follow_it() -> None:
 def test_a_lost_connection_closes_the_open_answer_as_incomplete() -> None:
     conv = Conversation(ENDS_TURN)
     conv.user_text("tell me a story")
-    feed(conv, ev.ResponseStarted(provider="p", t=0.0, response_id="r1"), chunk(0.0, 200),
-         ev.OutputTranscript(provider="p", t=0.0, text="Once upon", response_id="r1"))
+    feed(
+        conv,
+        ev.ResponseStarted(provider="p", t=0.0, response_id="r1"),
+        chunk(0.0, 200),
+        ev.OutputTranscript(provider="p", t=0.0, text="Once upon", response_id="r1"),
+    )
     # the reply was cut mid-generation: it is abandoned, and the model still owes the answer
     cut, done = conv.connection_lost(0.1)
     assert isinstance(cut, ev.Interrupted) and cut.reason == "connection_lost"
@@ -358,3 +362,33 @@ def test_unknown_events_pass_through() -> None:
     e = ev.RateLimits(provider="p", t=0.0)
     assert conv.observe(e) == [e]
     assert dataclasses.is_dataclass(e)
+
+
+def test_words_after_a_tool_round_trip_in_one_turn_come_after_the_result() -> None:
+    conv = Conversation(KEEPS_TURN)
+    conv.user_text("weather in Paris?")
+    feed(
+        conv,
+        ev.ResponseStarted(provider="p", t=0.0),
+        ev.OutputTranscript(provider="p", t=0.0, text="Let me check. "),
+        ev.ToolCall(provider="p", t=0.1, call_id="c1", name="w", arguments={}, arguments_json="{}"),
+    )
+    conv.tool_results([ToolResult("c1", "sunny")])
+    feed(
+        conv,
+        ev.OutputTranscript(provider="p", t=0.3, text="It is sunny."),
+        # the turn's final transcript covers both parts: it must not be split wrongly
+        ev.OutputTranscript(provider="p", t=0.4, text="Let me check. It is sunny.", final=True),
+        ev.TurnComplete(provider="p", t=0.5),
+    )
+    assert [type(h).__name__ for h in conv.history] == [
+        "UserText",
+        "AssistantText",
+        "ToolCallRecord",
+        "ToolResultRecord",
+        "AssistantText",
+    ]
+    assert [h.text.strip() for h in conv.history if isinstance(h, AssistantText)] == [
+        "Let me check.",
+        "It is sunny.",
+    ]

@@ -92,8 +92,8 @@ async def until(
 
 
 def answer_done(event: ev.Event) -> bool:
-    """The model finished answering: a TurnComplete that is not a tool-call pause."""
-    return isinstance(event, ev.TurnComplete) and event.reason != "tool_calls"
+    """The model finished answering (one `TurnComplete` per answer, on every provider)."""
+    return isinstance(event, ev.TurnComplete)
 
 
 async def speak(session: RealtimeSession, text: str, rate: int = 16000) -> None:
@@ -195,44 +195,13 @@ async def test_tool_round_trip(provider: str, make_emulator: MakeEmulator) -> No
     finals = [e.text for e in events if isinstance(e, ev.OutputTranscript) and e.final]
     assert finals and "paris" in finals[-1].lower()
     assert [h.kind for h in session.history] == ["user", "tool_call", "tool_result", "assistant"]
-    pauses = [e for e in events if isinstance(e, ev.TurnComplete) and e.reason == "tool_calls"]
+    # one answer, one TurnComplete on both providers; OpenAI's intermediate response.done is
+    # visible as the GenerationComplete of the response that called the tool
+    assert [e.status for e in events if isinstance(e, ev.TurnComplete)] == ["completed"]
+    pauses = [
+        e for e in events if isinstance(e, ev.GenerationComplete) and e.reason == "tool_calls"
+    ]
     assert len(pauses) == (1 if session.capabilities.tool_call_ends_turn else 0)
-    tap.validate(provider)
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-async def test_barge_in_with_truncation(provider: str, make_emulator: MakeEmulator) -> None:
-    emu = await make_emulator(speed=4)  # slow enough to talk over the reply
-    tap = SentFrames()
-    async with connect(provider, SessionConfig(), url=emu.url, frame_tap=tap) as session:
-        await speak(session, "Tell me a long story about a dragon.", rate=24000)
-        received_ms = 0.0
-        barge_in: asyncio.Task[None] | None = None
-
-        async def talk_over(event: ev.Event) -> None:
-            nonlocal received_ms, barge_in
-            if isinstance(event, ev.AudioChunk):
-                received_ms += event.duration_ms
-                if received_ms > 300 and barge_in is None:
-                    barge_in = asyncio.create_task(speak(session, "Stop please.", rate=24000))
-            if isinstance(event, ev.Interrupted):
-                await session.interrupt(played_ms=received_ms / 2)
-
-        events = await until(
-            session, lambda e: isinstance(e, ev.TurnComplete) and e.status == "cancelled", talk_over
-        )
-        if barge_in is not None:
-            barge_in.cancel()
-    kinds = [e.kind for e in events]
-    assert kinds.index("Interrupted") < kinds.index("TurnComplete")
-    (reply,) = [h for h in session.history if isinstance(h, AssistantText)]
-    assert reply.interrupted
-    truncates = [f for f in tap.sent if f.get("type") == "conversation.item.truncate"]
-    if session.capabilities.truncation:
-        (truncate,) = truncates
-        assert 0 < truncate["audio_end_ms"] <= received_ms
-    else:
-        assert truncates == []
     tap.validate(provider)
 
 
@@ -321,11 +290,17 @@ async def test_a_late_tool_result_is_told_once_the_model_is_idle(
             if isinstance(event, ev.ToolCall):
                 call = event
                 await session.send_tool_response(event.call_id, {"status": "pending"})
-            elif call is not None and not late_sent and (
-                # the placeholder's reply has begun: OpenAI's new response / Gemini's audio
-                isinstance(event, ev.AudioChunk)
-                or (isinstance(event, ev.ResponseStarted)
-                    and session.capabilities.tool_call_ends_turn)
+            elif (
+                call is not None
+                and not late_sent
+                and (
+                    # the placeholder's reply has begun: OpenAI's new response / Gemini's audio
+                    isinstance(event, ev.AudioChunk)
+                    or (
+                        isinstance(event, ev.ResponseStarted)
+                        and session.capabilities.tool_call_ends_turn
+                    )
+                )
             ):
                 late_sent.append(len(wire))
                 await session.send_late_tool_result(call.call_id, get_weather("Paris"))
@@ -340,13 +315,26 @@ async def test_a_late_tool_result_is_told_once_the_model_is_idle(
     assert told and "21" in told[-1] and "paris" in told[-1].lower()
     assert not [e for e in first + second if isinstance(e, ev.Error | ev.Interrupted)]
     assert [h.kind for h in session.history] == [
-        "user", "tool_call", "tool_result", "assistant", "tool_result", "assistant"
+        "user",
+        "tool_call",
+        "tool_result",
+        "assistant",
+        "tool_result",
+        "assistant",
     ]
     # the reply request went out only after the placeholder's reply ended on the wire
-    ends = [i for i, (d, f) in enumerate(wire) if d == "recv" and (
-        f.get("type") == "response.done" or f.get("serverContent", {}).get("turnComplete"))]
-    requests = [i for i, (d, f) in enumerate(wire) if d == "send" and (
-        f.get("type") == "response.create" or f.get("clientContent", {}).get("turnComplete"))]
+    ends = [
+        i
+        for i, (d, f) in enumerate(wire)
+        if d == "recv"
+        and (f.get("type") == "response.done" or f.get("serverContent", {}).get("turnComplete"))
+    ]
+    requests = [
+        i
+        for i, (d, f) in enumerate(wire)
+        if d == "send"
+        and (f.get("type") == "response.create" or f.get("clientContent", {}).get("turnComplete"))
+    ]
     late_request = next(i for i in requests if i > late_sent[0])
     assert any(late_sent[0] < end < late_request for end in ends)
     tap.validate(provider)

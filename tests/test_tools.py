@@ -12,97 +12,23 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support.tool_fakes import FakeSession, FedDispatcher, call, done, started, until
 
 from realtimelab import events as ev
 from realtimelab.emulator.brain import wants_acknowledgement
-from realtimelab.providers.base import Capabilities, ToolResult
+from realtimelab.providers.base import ToolResult
 from realtimelab.schema import Tool, tool
 from realtimelab.tools import (
-    ToolDispatcher,
     ToolError,
     ToolRegistry,
     acknowledgement_instructions,
     placeholder_output,
     silent_gap_ms,
 )
-
-Sent = tuple[str, Any]
-
-
-class FakeSession:
-    """Records `("tools", [ToolResult])` and `("late", [ToolResult])` (a late result and the
-    one reply it asks for, which the session sends together)."""
-
-    def __init__(self, *, non_blocking: bool = False, fail: bool = False) -> None:
-        self.capabilities = Capabilities(
-            provider="gemini" if non_blocking else "openai",
-            input_rate=16000,
-            output_rate=24000,
-            non_blocking_tools=non_blocking,
-        )
-        self.sent: list[Sent] = []
-        self.fail = fail
-        self.events: list[ev.Event] = []
-
-    async def send_tool_responses(self, results: Iterable[ToolResult]) -> None:
-        if self.fail:
-            raise ConnectionError("the session is closed")
-        self.sent.append(("tools", list(results)))
-
-    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None:
-        self.sent.append(("late", list(results)))
-
-    async def __aiter__(self) -> AsyncIterator[ev.Event]:
-        for e in self.events:
-            await asyncio.sleep(0)
-            yield e
-
-    def tool_batches(self) -> list[list[ToolResult]]:
-        return [payload for kind, payload in self.sent if kind == "tools"]
-
-
-def call(
-    call_id: str,
-    name: str,
-    args: dict[str, Any] | None = None,
-    *,
-    response_id: str | None = "resp_1",
-    raw: ev.Raw = (),
-    arguments_json: str | None = None,
-) -> ev.ToolCall:
-    args = {} if args is None and arguments_json is None else args
-    return ev.ToolCall(
-        provider="openai" if response_id else "gemini",
-        t=time.monotonic(),
-        raw=raw,
-        call_id=call_id,
-        name=name,
-        arguments=args,
-        arguments_json=arguments_json if arguments_json is not None else json.dumps(args),
-        response_id=response_id,
-    )
-
-
-def done(response_id: str | None = "resp_1", status: str = "completed") -> ev.TurnComplete:
-    return ev.TurnComplete(
-        provider="openai", t=time.monotonic(), response_id=response_id, status=status
-    )
-
-
-def started(response_id: str | None = "resp_2") -> ev.ResponseStarted:
-    return ev.ResponseStarted(provider="openai", t=time.monotonic(), response_id=response_id)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.002)
 
 
 def outputs(batch: list[ToolResult]) -> dict[str, Any]:
@@ -178,7 +104,7 @@ async def test_openai_calls_of_one_response_run_in_parallel_and_go_back_in_one_b
         return {"city": city, "time": "10:00"}
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         t0 = time.monotonic()
         await tools.handle(call("c1", "get_weather", {"city": "Paris"}))
         await tools.handle(call("c2", "get_time", {"city": "Tokyo"}))
@@ -215,7 +141,7 @@ async def test_gemini_calls_of_one_frame_form_one_batch_without_turn_complete() 
 
     frame: ev.Raw = ({"toolCall": {"functionCalls": []}},)
     session = FakeSession(non_blocking=True)
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("a", "slow", {"x": 2}, response_id=None, raw=frame))
         await tools.handle(call("b", "fast", {"x": 2}, response_id=None, raw=frame))
         await asyncio.sleep(0.02)
@@ -238,7 +164,7 @@ async def test_run_yields_every_event_and_dispatches_in_the_background() -> None
     session = FakeSession()
     session.events = [started("resp_1"), call("c1", "echo", {"text": "hi"}), done()]
     seen = []
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         async for e in tools.run():
             seen.append(e.kind)
         await until(lambda: bool(session.sent))
@@ -262,7 +188,7 @@ async def test_timeout_sends_placeholder_then_late_result_when_the_model_is_idle
         return {"city": city, "temp_c": 21}
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry, default_timeout_s=5) as tools:
+    async with FedDispatcher(session, registry, default_timeout_s=5) as tools:
         await tools.handle(call("c1", "get_weather", {"city": "Paris"}))
         await tools.handle(done())
         await until(lambda: bool(session.sent))
@@ -297,7 +223,7 @@ async def test_late_results_wait_for_the_reply_the_batch_asked_for() -> None:
         return "done"
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "slow"))
         await tools.handle(done())
         await until(lambda: bool(session.sent))
@@ -321,7 +247,7 @@ async def test_reply_that_never_starts_does_not_hold_late_results_forever() -> N
         return "done"
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry, reply_wait_s=0.05) as tools:
+    async with FedDispatcher(session, registry, reply_wait_s=0.05) as tools:
         await tools.handle(call("c1", "slow"))
         await tools.handle(done())
         await until(lambda: bool(session.sent))
@@ -340,7 +266,7 @@ async def test_non_blocking_tool_on_a_non_blocking_provider_continues_the_call()
         return {"booked": table}
 
     session = FakeSession(non_blocking=True)
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "book", {"table": 4}, response_id=None))
         await until(lambda: bool(session.sent))
         placeholder = session.tool_batches()[0][0]
@@ -368,7 +294,7 @@ async def test_blocking_tool_on_a_non_blocking_provider_appends_the_late_result(
         return "done"
 
     session = FakeSession(non_blocking=True)
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "slow", response_id=None))
         await until(lambda: bool(session.sent))
         assert session.tool_batches()[0][0].will_continue is None
@@ -390,7 +316,7 @@ async def test_streaming_tool_sends_partials_then_final_on_a_non_blocking_provid
         yield {"percent": 100, "done": 1}
 
     session = FakeSession(non_blocking=True)
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "progress", response_id=None))
         step.put_nowait(10)
         await until(lambda: len(session.sent) == 1)
@@ -420,7 +346,7 @@ async def test_streaming_tool_without_partial_mechanism_sends_final_or_progress(
         yield 3
 
     session = FakeSession()  # no non-blocking tools: partials cannot go on the wire
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "count"))
         await tools.handle(done())
         await until(lambda: bool(session.sent))
@@ -451,7 +377,7 @@ async def test_errors_are_structured_and_model_visible() -> None:
         raise ToolError("ask the user for a date first")
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("u", "get_wether", {"city": "Paris"}))
         await tools.handle(call("j", "get_weather", None, arguments_json='{"city": "Par'))
         await tools.handle(call("s", "get_weather", {"city": 3, "days": "two"}))
@@ -481,7 +407,7 @@ async def test_unserialisable_result_becomes_text_instead_of_crashing_the_send()
         return {"when": object.__new__(type("Stamp", (), {"__str__": lambda s: "noon"}))}
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "odd"))
         await tools.handle(done())
         await until(lambda: bool(session.sent))
@@ -491,7 +417,7 @@ async def test_unserialisable_result_becomes_text_instead_of_crashing_the_send()
 async def test_send_failure_is_recorded_not_raised() -> None:
     registry = ToolRegistry([Tool.from_callable(lambda: 1, name="one")])
     session = FakeSession(fail=True)
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "one"))
         await tools.handle(done())
         await until(lambda: bool(tools.records))
@@ -525,7 +451,7 @@ async def test_cancellation_cancels_the_task_and_sends_nothing_for_it() -> None:
 
     frame: ev.Raw = ({"toolCall": {}},)
     session = FakeSession(non_blocking=True)
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("a", "slow", response_id=None, raw=frame))
         await tools.handle(call("b", "quick", response_id=None, raw=frame))
         await asyncio.sleep(0.01)
@@ -536,7 +462,7 @@ async def test_cancellation_cancels_the_task_and_sends_nothing_for_it() -> None:
     assert [(r.call_id, r.kind) for r in tools.records] == [("a", "cancelled"), ("b", "result")]
 
 
-async def test_interrupted_response_cancels_its_pending_calls() -> None:
+async def test_a_cancelled_response_cancels_its_pending_calls() -> None:
     registry = ToolRegistry()
     cancelled = asyncio.Event()
 
@@ -551,14 +477,16 @@ async def test_interrupted_response_cancels_its_pending_calls() -> None:
         return "never"
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("a", "slow"))
-        await tools.handle(ev.Interrupted(provider="openai", t=0.0, response_id="other"))
+        other = ev.GenerationComplete(
+            provider="openai", t=0.0, response_id="other", status="cancelled"
+        )
+        await tools.handle(other)
         await asyncio.sleep(0.01)
         assert not cancelled.is_set()
-        await tools.handle(ev.Interrupted(provider="openai", t=0.0, response_id="resp_1"))
-        await asyncio.wait_for(cancelled.wait(), 1)
         await tools.handle(done(status="cancelled"))
+        await asyncio.wait_for(cancelled.wait(), 1)
         await asyncio.sleep(0.02)
     assert session.sent == []
 
@@ -573,7 +501,7 @@ async def test_cancelled_after_placeholder_sends_no_late_result() -> None:
         return "never"
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("a", "slow"))
         await tools.handle(done())
         await until(lambda: bool(session.sent))
@@ -591,7 +519,7 @@ async def test_replayed_call_id_runs_once_and_resends_the_cached_result() -> Non
         return {"charged": amount}
 
     session = FakeSession()
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("c1", "charge", {"amount": 5}))
         await tools.handle(done())
         await until(lambda: len(session.sent) == 1)
@@ -615,7 +543,7 @@ async def test_replay_of_a_cancelled_call_is_answered_not_rerun() -> None:
         return "never"
 
     session = FakeSession(non_blocking=True)
-    async with ToolDispatcher(session, registry) as tools:
+    async with FedDispatcher(session, registry) as tools:
         await tools.handle(call("a", "slow", response_id=None, raw=({"f": 1},)))
         await asyncio.sleep(0.01)  # let it start
         await tools.handle(ev.ToolCallCancelled(provider="gemini", t=0.0, call_ids=("a",)))

@@ -247,7 +247,13 @@ class GeminiCodec:
                 "declares no tools)"
             )
         # Gemini's Schema where it carries the JSON Schema losslessly, else the JSON Schema as is.
-        return [wire_tool(tool) for tool in config.tools]
+        declarations = [wire_tool(tool) for tool in config.tools]
+        if _facts(self.model).tools == "async_default":
+            # these models run an undeclared function NON_BLOCKING; a kit tool is blocking
+            # unless it says otherwise, so say BLOCKING out loud
+            for decl in declarations:
+                decl.setdefault("behavior", "BLOCKING")
+        return declarations
 
     def update_frames(self, config: SessionConfig) -> list[Frame]:
         raise NotImplementedError(
