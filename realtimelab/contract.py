@@ -71,8 +71,9 @@ class Player(Protocol):
 
     def play(self, pcm: bytes, rate: int, *, item_id: str | None = None) -> None: ...
 
-    def flush(self) -> None:
-        """Stop at once and drop everything queued (a barge-in)."""
+    def flush(self) -> object:
+        """Stop at once and drop everything queued (a barge-in). Any return value is
+        ignored (the device players return the ms they dropped)."""
         ...
 
 

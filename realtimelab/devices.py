@@ -149,6 +149,11 @@ class Player(Protocol):
         """Queue audio for playback; never blocks."""
         ...
 
+    def play(self, pcm: bytes, rate: int, *, item_id: str | None = None) -> None:
+        """Queue audio at any `rate` (resampled to :attr:`rate`): what a session calls when the
+        player is attached (`realtimelab.contract.Player`)."""
+        ...
+
     def flush(self) -> float:
         """Barge-in: drop everything queued but not yet played; return the ms dropped."""
         ...
@@ -194,7 +199,28 @@ class _Ledger:
         return self.fmt.duration_ms(max(0, self.played - self.mark))
 
 
-class BufferPlayer:
+class _Resampling:
+    """`play()` for the players: resample to the device rate, then `write()`."""
+
+    _fmt: AudioFormat
+    _resamplers: dict[int, Any]
+
+    def write(self, pcm: bytes) -> None:  # pragma: no cover - implemented by the players
+        raise NotImplementedError
+
+    def play(self, pcm: bytes, rate: int, *, item_id: str | None = None) -> None:
+        if rate != self._fmt.rate:
+            resampler = self._resamplers.get(rate)
+            if resampler is None:
+                from realtimelab.audio import StreamResampler
+
+                resampler = self._resamplers[rate] = StreamResampler(rate, self._fmt.rate)
+            pcm = resampler.process(pcm)
+        if pcm:
+            self.write(pcm)
+
+
+class BufferPlayer(_Resampling):
     """Headless player for CI and notebooks: keeps the audio, simulates real-time playback.
 
     With ``realtime=True`` audio is "played" at 1x speed from the moment it is written (or
@@ -215,6 +241,7 @@ class BufferPlayer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fmt = AudioFormat(rate)
+        self._resamplers: dict[int, Any] = {}
         self._realtime = realtime
         self._clock = clock
         self._heard = bytearray()
@@ -319,7 +346,7 @@ class BufferPlayer:
         )
 
 
-class Speaker:
+class Speaker(_Resampling):
     """A sound card output: a PortAudio callback stream fed from an internal jitter buffer.
 
     Resampled model audio arrives in bursts (see reference §2), so :meth:`write` only appends
@@ -333,6 +360,8 @@ class Speaker:
         self, rate: int = 24000, device: int | str | None = None, *, blocksize_ms: float = 20.0
     ) -> None:
         self._fmt = AudioFormat(rate)
+        self._resamplers: dict[int, Any] = {}
+        self._reports: list[Callable[[float], None]] = []
         self._lock = threading.Lock()
         self._buf = bytearray()
         self._ledger = _Ledger(self._fmt)
@@ -370,6 +399,16 @@ class Speaker:
         if 0 < len(chunk) < need:
             self._underruns += 1
         outdata[:need] = chunk + b"\x00" * (need - len(chunk))
+        if chunk and self._reports:
+            played = self._fmt.duration_ms(self._ledger.played)
+            for report in self._reports:
+                with contextlib.suppress(Exception):  # never raise in the audio thread
+                    report(played)
+
+    def on_played(self, callback: Callable[[float], None]) -> None:
+        """Report the cumulative ms handed to the device after each block (from the audio
+        thread): a session's playout clock then follows what the speaker really played."""
+        self._reports.append(callback)
 
     def write(self, pcm: bytes) -> None:
         if self._closed:

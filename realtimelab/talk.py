@@ -84,8 +84,6 @@ class _Turns:
                 self.first_audio = event.t
             self.audio += event.pcm
             self.audio_rate = event.rate
-            if self.player is not None:
-                self.player.write(event.pcm)
         elif isinstance(event, ev.OutputTranscript | ev.TextDelta) and _is_final_text(event):
             self.say(f"model: {event.text}")
         elif isinstance(event, ev.ToolCall):
@@ -97,12 +95,13 @@ class _Turns:
             )
             await self.session.send_tool_response(event.call_id, result, name=event.name)
         elif isinstance(event, ev.Interrupted):
-            self.say("       (interrupted)")
-            if self.player is not None:
-                self.player.flush()
+            # the session already stopped the player (it is attached to it) and, where the
+            # provider needs it, told the server how much was heard
+            heard = f" after {event.heard_ms:.0f} ms" if event.heard_ms is not None else ""
+            self.say(f"       (interrupted{heard})")
         elif isinstance(event, ev.Error):
             self.say(f"error: {event.message}" + (f" [{event.code}]" if event.code else ""))
-        elif isinstance(event, ev.TurnComplete) and event.reason != "tool_calls":
+        elif isinstance(event, ev.TurnComplete):
             self.say(self._summary(event))
             self.input_end = self.first_audio = None
             return True
@@ -130,6 +129,15 @@ async def _until_answered(turns: _Turns, session: RealtimeSession, timeout: floa
         async for event in session:
             if await turns.handle(event):
                 return
+
+
+async def _until_heard(session: RealtimeSession, turns: _Turns, timeout: float) -> None:
+    """With a player, let the answer finish playing before the next typed turn: the reply
+    arrived faster than real time, and a new question would otherwise talk over it."""
+    if turns.player is None:
+        return
+    left = session.playout.ends_at(session.now()) - session.now()
+    await asyncio.sleep(min(max(0.0, left), timeout))
 
 
 async def _speak_wav(session: RealtimeSession, path: Path, turns: _Turns) -> None:
@@ -161,12 +169,16 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
             from realtimelab.devices import open_player
 
             turns.player = open_player(session.capabilities.output_rate)
+            # the session plays each chunk as it arrives and stops the player when the user
+            # talks over it (whatever the server's state: replies arrive faster than real time)
+            session.attach_player(turns.player)
         try:
             for text in args.text:
                 turns.say(f"you:   {text}")
                 await session.send_text(text)
                 turns.input_end = session.now()
                 await _until_answered(turns, session, args.timeout)
+                await _until_heard(session, turns, args.timeout)
             if args.input is not None:
                 await _speak_wav(session, args.input, turns)
                 await _until_answered(turns, session, args.timeout)
