@@ -9,6 +9,7 @@ import pytest
 from realtimelab.emulator.brain import (
     NOT_CAUGHT,
     Brain,
+    capabilities_text,
     normalise,
     parse_number,
     wants_acknowledgement,
@@ -111,7 +112,9 @@ def test_acknowledgement_only_when_the_instructions_ask() -> None:
 def test_missing_required_argument_asks_instead_of_calling() -> None:
     reply = ask("what's the weather")
     assert reply.tool_calls == ()
-    assert reply.text == "Which city would you like the weather for?"
+    # names the tool, so a learner sees which declaration needs the value (and the brain can
+    # read its own question back when the answer comes)
+    assert reply.text == "Which city should I use for get_weather?"
 
 
 def test_arguments_are_typed_by_the_schema() -> None:
@@ -180,9 +183,16 @@ def test_a_call_without_its_result_is_reported_as_waiting() -> None:
     assert "still waiting for the weather in Rome" in Brain().respond(history, tools=TOOLS).text
 
 
-def test_unrecognised_or_empty_input_is_an_honest_not_understood() -> None:
-    for text in ("", "   ", "?!", "purple monkey dishwasher"):
-        assert ask(text) == Reply(text=NOT_CAUGHT, understood=False)
+def test_unrecognised_audio_is_not_caught_but_typed_text_gets_the_capabilities() -> None:
+    # "didn't catch that" is only for audio the ears could not make out; typed text is never
+    # "not caught": the emulator says what it is and what it understands instead
+    for text in ("", "purple monkey dishwasher"):
+        spoken: list[Item] = [UserMessage(text, audio_ms=900.0)]
+        assert Brain().respond(spoken, tools=TOOLS) == Reply(text=NOT_CAUGHT, understood=False)
+    for text in ("   ", "?!", "purple monkey dishwasher"):
+        reply = ask(text)
+        assert reply == Reply(text=capabilities_text(TOOLS), understood=False)
+        assert "rule-based stand-in" in reply.text and "get_weather" in reply.text
 
 
 def test_no_user_turn_yet_gives_a_greeting() -> None:

@@ -373,7 +373,10 @@ def test_truncate_checks_bounds_and_drops_unheard_words() -> None:
         "audio_end_ms": 700,
         "item_id": item_id,
     }
-    assert proto.conversation.get(item_id) == AssistantMessage("One two", interrupted=True)
+    # the kept audio (700 ms) is what later turns re-read as input
+    assert proto.conversation.get(item_id) == AssistantMessage(
+        "One two", interrupted=True, audio_ms=700.0
+    )
     retrieved = sent(feed(proto, {"type": "conversation.item.retrieve", "item_id": item_id}))
     assert retrieved[0]["item"]["content"][0]["transcript"] == "One two"
 

@@ -51,17 +51,19 @@ Argument extraction, per JSON Schema type: `enum` -> the enum value named in the
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from realtimelab.emulator.model import (
     AssistantMessage,
     FunctionCall,
     FunctionResult,
+    ImageInput,
     Item,
     PlannedCall,
     Reply,
@@ -71,6 +73,13 @@ from realtimelab.emulator.model import (
 )
 
 NOT_CAUGHT = "Sorry, I didn't catch that. Could you say it again?"
+"""Only for *audio* the ears could not make out; typed text gets `capabilities_text`."""
+
+_CLARIFY = re.compile(r"^Which (?P<param>[\w ]+) should I use for (?P<tool>[\w.-]+)\?$")
+_SEE = ("what do you see", "what can you see", "what is in the picture", "what is in the image",
+        "describe the picture", "describe the image", "what is this picture",
+        "what is this image")  # fmt: skip
+_HELP = ("what can you do", "what do you understand", "what can i say", "what can i ask")
 
 CITIES: tuple[str, ...] = (
     "paris", "tokyo", "london", "berlin", "madrid", "rome", "new york", "chicago", "boston",
@@ -190,21 +199,64 @@ class Brain:
         instructions: str = "",
         facts: SessionFacts | None = None,
     ) -> Reply:
-        """The next model turn for `history` (the last user message, or pending tool results)."""
-        if history and isinstance(history[-1], FunctionResult | FunctionCall):
+        """The next model turn for `history`.
+
+        The turn is everything the user sent since the model last spoke (its last message or
+        tool call): several user messages are read as one request (a client may send the
+        question, then "." as a separate turn), tool results that arrived since are answered,
+        and a request whose tool result is already in history is answered from that result
+        instead of calling the tool again (pipecat re-sends a saved context as text).
+        """
+        if history and isinstance(history[-1], FunctionCall):
             return self._after_tools(history)
+        turn = current_turn(history)
         user_turns = sum(isinstance(item, UserMessage) for item in history)
         rng = random.Random(self.seed * 1_000_003 + user_turns)
-        if not history or not isinstance(history[-1], UserMessage):
+        if not turn.users:
+            if turn.results:
+                return self._after_tools(history)
             return Reply(text=rng.choice(_GREETINGS))
-        text = normalise(history[-1].text)
+        answered = _answer_results(history, turn.results)
+        text = normalise(" ".join(u.text for u in turn.users))
+        reply = self._understand(text, turn, history, tools, instructions, facts, rng)
+        if turn.images and not reply.tool_calls:
+            seen = spoken_images(turn.images)
+            if not reply.understood or not text:
+                reply = Reply(text=seen)
+            elif not reply.text.startswith("I see"):
+                reply = Reply(text=f"{seen} {reply.text}")
+        if answered:
+            if reply.tool_calls:
+                return reply
+            if reply.understood and reply.text and reply.text not in answered:
+                return Reply(text=f"{answered} {reply.text}")
+            return Reply(text=answered)
+        if not reply.understood and (turn.typed or not turn.spoken):
+            # typed text is never "didn't catch that": say what the emulator is and can do
+            return Reply(text=capabilities_text(tools), understood=False)
+        return reply
+
+    def _understand(
+        self,
+        text: str,
+        turn: Turn,
+        history: Sequence[Item],
+        tools: Sequence[ToolSpec],
+        instructions: str,
+        facts: SessionFacts | None,
+        rng: random.Random,
+    ) -> Reply:
         if not text:
             return Reply(text=NOT_CAUGHT, understood=False)
         return (
             self._session_question(text, facts)
-            or self._tool_request(text, tools, instructions)
+            or self._tool_request(text, tools, instructions, history)
+            or self._clarified(text, tools, instructions, history)
+            or _bare_value(text, tools)
+            or _picture_question(text, history)
             or self._long_answer(text, rng)
             or self._small_talk(text, rng)
+            or (Reply(text=capabilities_text(tools)) if _asks_for_help(text) else None)
             or Reply(text=NOT_CAUGHT, understood=False)
         )
 
@@ -237,7 +289,11 @@ class Brain:
         return None
 
     def _tool_request(
-        self, text: str, tools: Sequence[ToolSpec], instructions: str
+        self,
+        text: str,
+        tools: Sequence[ToolSpec],
+        instructions: str,
+        history: Sequence[Item] = (),
     ) -> Reply | None:
         if not tools:
             return None
@@ -267,6 +323,18 @@ class Brain:
             calls.append(PlannedCall(tool.name, args))
         if not calls:
             return None
+        return self._calls_or_known(calls, instructions, history)
+
+    def _calls_or_known(
+        self, calls: Sequence[PlannedCall], instructions: str, history: Sequence[Item]
+    ) -> Reply:
+        """Call the tools, unless their results are already in history: then answer from
+        them, as a real model does (no second call for the same question)."""
+        known = [_known_result(history, call) for call in calls]
+        found = [k for k in known if k is not None]
+        if calls and len(found) == len(calls):
+            return Reply(text=" ".join(_verbalise(call, result.output) for call, result in found))
+        calls = [c for c, k in zip(calls, known, strict=True) if k is None]
         preamble = ""
         if wants_acknowledgement(instructions):
             preamble = "Sure, let me check " + _join([_describe_call(c) for c in calls]) + "."
@@ -336,8 +404,28 @@ class Brain:
                 )
                 sentences.append(_verbalise(earlier, result.output))
         if not sentences:
-            return Reply(text=NOT_CAUGHT, understood=False)
+            return Reply(text="I have no tool results to tell you about yet.", understood=False)
         return Reply(text=" ".join(sentences))
+
+    def _clarified(
+        self, text: str, tools: Sequence[ToolSpec], instructions: str, history: Sequence[Item]
+    ) -> Reply | None:
+        """The answer to the brain's own clarifying question ("Which city should I use for
+        get_weather?" → "Paris"): complete the request it asked about."""
+        asked = _last_model_text(history)
+        m = _CLARIFY.match(asked or "")
+        tool = next((t for t in tools if m and t.name == m.group("tool")), None)
+        if tool is None:
+            return None
+        earlier = normalise(" ".join(u.text for u in _turn_before_last_model_output(history)))
+        args = _extract_arguments(earlier, tool) if earlier else {}
+        args.update(_extract_arguments(text, tool))
+        if not args.keys() - _extract_arguments(earlier, tool).keys() and earlier:
+            return None  # the new words add nothing: not an answer to the question
+        missing = [p for p in _required(tool) if p not in args]
+        if missing:
+            return Reply(text=_clarify(tool, missing[0]))
+        return self._calls_or_known([PlannedCall(tool.name, args)], instructions, history)
 
     # ------------------------------------------------------------------ what can be heard
 
@@ -358,9 +446,19 @@ class Brain:
             "what model are you", "which provider are you", "what provider are you",
             "tell me a story", "tell me a long story", "please tell me a story",
             "tell me about yourself", "explain that in detail",
+            *_HELP, "help", *_SEE,
         ]  # fmt: skip
         per_tool = [_tool_templates(tool) for tool in tools]
         out = list(base)
+        # bare answers to a clarifying question ("Which city should I use for get_weather?")
+        for tool in tools:
+            for param, schema in _properties(tool).items():
+                if "enum" in schema:
+                    out.append(f"{{{_enum_slot(tool, param)}}}")
+                elif _is_place(param, schema):
+                    out += ["{city}", "in {city}"]
+                elif _kind(schema) in ("integer", "number"):
+                    out.append("{number}")
         for templates in per_tool:
             out.extend(templates)
         for i, first in enumerate(per_tool):
@@ -602,8 +700,9 @@ def _find_boolean(clause: str) -> bool | None:
 
 
 def _clarify(tool: ToolSpec, param: str) -> str:
+    """The question for a missing required argument; `_CLARIFY` reads it back next turn."""
     what = param.replace("_", " ")
-    return f"Which {what} would you like the {_topic(tool)} for?"
+    return f"Which {what} should I use for {tool.name}?"
 
 
 def _first_string_arg(arguments: Mapping[str, Any]) -> str | None:
@@ -623,8 +722,8 @@ def _verbalise(call: FunctionCall, output: str) -> str:
     topic = _topic(ToolSpec(call.name))
     where = _first_string_arg(call.arguments)
     try:
-        data = json.loads(output)
-    except (json.JSONDecodeError, TypeError):
+        data = read_output(output)
+    except ValueError:
         text = " ".join(str(output).split())
         if not text:
             return f"The {topic} tool returned nothing."
@@ -761,3 +860,208 @@ def _lecture(topic: str, rng: random.Random) -> str:
         "at any moment if you would like me to stop or to focus on one part."
     )
     return f"{rng.choice(openings)} {body}"
+
+
+# ---------------------------------------------------------------------- the turn
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the user sent since the model last spoke (its last message or tool call)."""
+
+    users: tuple[UserMessage, ...] = ()
+    results: tuple[FunctionResult, ...] = ()
+    images: tuple[ImageInput, ...] = field(default=())
+
+    @property
+    def typed(self) -> bool:
+        """Some of the turn was typed (a message without audio)."""
+        return any(u.audio_ms is None and u.text.strip() for u in self.users)
+
+    @property
+    def spoken(self) -> bool:
+        return any(u.audio_ms is not None for u in self.users)
+
+
+def current_turn(history: Sequence[Item]) -> Turn:
+    """The items after the model's last output, split into user messages and tool results.
+
+    System messages (`UserMessage("[system] ...")`) are context, not part of what was asked.
+    """
+    users: list[UserMessage] = []
+    results: list[FunctionResult] = []
+    for item in reversed(history):
+        if isinstance(item, AssistantMessage | FunctionCall):
+            break
+        if isinstance(item, UserMessage) and not item.text.startswith("[system] "):
+            users.append(item)
+        elif isinstance(item, FunctionResult):
+            results.append(item)
+    users.reverse()
+    results.reverse()
+    images = tuple(img for u in users for img in u.images)
+    return Turn(tuple(users), tuple(results), images)
+
+
+def _turn_before_last_model_output(history: Sequence[Item]) -> list[UserMessage]:
+    """The user messages of the turn the model answered last."""
+    for i in range(len(history) - 1, -1, -1):
+        if isinstance(history[i], AssistantMessage | FunctionCall):
+            return list(current_turn(history[:i]).users)
+    return []
+
+
+def _last_model_text(history: Sequence[Item]) -> str | None:
+    for item in reversed(history):
+        if isinstance(item, FunctionCall):
+            return None
+        if isinstance(item, AssistantMessage):
+            return item.text
+    return None
+
+
+def read_output(output: str) -> Any:
+    """A tool result as data: JSON, or leniently a Python literal (livekit sends the repr of a
+    dict: "{'city': 'Paris', ...}"). Raises ValueError when it is neither (free text)."""
+    try:
+        return json.loads(output)
+    except (json.JSONDecodeError, TypeError, RecursionError):
+        pass
+    text = output.strip() if isinstance(output, str) else ""
+    if not text or text[0] not in "{[(":
+        raise ValueError("free text")
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raise ValueError("free text") from exc
+
+
+def _same_arguments(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    def norm(args: Mapping[str, Any]) -> dict[str, str]:
+        return {str(k): str(v).strip().lower() for k, v in args.items()}
+
+    return norm(a) == norm(b)
+
+
+def _known_result(
+    history: Sequence[Item], call: PlannedCall
+) -> tuple[FunctionCall, FunctionResult] | None:
+    """The latest result of an identical call already in history (same tool and arguments)."""
+    results = {i.call_id: i for i in history if isinstance(i, FunctionResult)}
+    for item in reversed(history):
+        if (
+            isinstance(item, FunctionCall)
+            and item.name == call.name
+            and _same_arguments(item.arguments, call.arguments)
+            and item.call_id in results
+        ):
+            return item, results[item.call_id]
+    return None
+
+
+def force_call(history: Sequence[Item], tools: Sequence[ToolSpec]) -> PlannedCall:
+    """A call the model *must* make (`tool_choice: "required"` or a forced function).
+
+    The tool is the one the turn's words name (else the first); arguments come from the words,
+    and a required argument the words do not give gets a neutral value of its schema type
+    (the first enum value, "", 0, false): a real model invents one, the emulator says so by
+    being plain.
+    """
+    text = normalise(" ".join(u.text for u in current_turn(history).users))
+    match = _match_tool(text, tools) if text else None
+    tool = match.tool if match is not None else tools[0]
+    args = _extract_arguments(text, tool) if text else {}
+    props = _properties(tool)
+    for param in _required(tool):
+        if param not in args:
+            schema = props.get(param, {})
+            if schema.get("enum"):
+                args[param] = schema["enum"][0]
+            else:
+                args[param] = {"integer": 0, "number": 0, "boolean": False}.get(
+                    _kind(schema), [] if _kind(schema) == "array" else ""
+                )
+    return PlannedCall(tool.name, args)
+
+
+def spoken_images(images: Sequence[ImageInput]) -> str:
+    """What the brain says about pictures it was shown (see `vision.spoken_description`)."""
+    from realtimelab.emulator.vision import spoken_description
+
+    return spoken_description(images)
+
+
+def _answer_results(history: Sequence[Item], results: Sequence[FunctionResult]) -> str:
+    """The turn's tool results in words (the latest result per call, in arrival order)."""
+    latest = {r.call_id: r for r in results}
+    sentences = []
+    for call_id, result in latest.items():
+        call = next(
+            (i for i in history if isinstance(i, FunctionCall) and i.call_id == call_id),
+            FunctionCall(call_id, result.name, {}),
+        )
+        sentences.append(_verbalise(call, result.output))
+    return " ".join(sentences)
+
+
+def _picture_question(text: str, history: Sequence[Item]) -> Reply | None:
+    if not any(phrase in text for phrase in _SEE):
+        return None
+    for item in reversed(history):
+        if isinstance(item, UserMessage) and item.images:
+            return Reply(text=spoken_images(item.images))
+    return Reply(
+        text="I don't see any picture in this conversation. Send one as an image and I'll "
+        "tell you its size and main colour."
+    )
+
+
+def _bare_value(text: str, tools: Sequence[ToolSpec]) -> Reply | None:
+    """Just a value ("Paris", "in Paris", "two") with no question pending: ask what for."""
+    words = set(text.split()) - {"in", "for", "the", "at", "to", "please"}
+    for tool in tools:
+        args = _extract_arguments(text, tool)
+        spoken = {w for v in args.values() for w in normalise(_spoken(v)).split()}
+        if args and words and words <= spoken:
+            value = next(iter(args.values()))
+            users = [t.name for t in tools if _extract_arguments(text, t)]
+            return Reply(
+                text=f"What would you like me to do with {_spoken_value(value)}? "
+                f"I can use {_join(users)}."
+            )
+    return None
+
+
+def _spoken_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return _number(value)
+    return str(value)
+
+
+def _asks_for_help(text: str) -> bool:
+    return text.strip() in ("help", "help me") or any(p in text for p in _HELP)
+
+
+def capabilities_text(tools: Sequence[ToolSpec] = ()) -> str:
+    """What the emulator's model is and understands, in one deterministic paragraph.
+
+    The brain says it when typed text matches none of its rules; notebooks can print it.
+    """
+    names = [t.name for t in tools]
+    if names:
+        tool_part = (
+            "call your tools when you name them or the words of their descriptions (here: "
+            + _join(names)
+            + ") and fold their results into an answer"
+        )
+    else:
+        tool_part = "call your tools when you name them and fold their results into an answer"
+    return (
+        "I'm the realtimelab emulator, a rule-based stand-in for a real model. I can greet you "
+        "and make small talk, tell you which voice, model and turn detection this session "
+        f"uses, {tool_part}, tell a story or explain a topic at length so you can interrupt "
+        "me, and describe the size and main colour of a picture you show me. Ask me one of "
+        "those, or connect a real provider."
+    )

@@ -275,6 +275,17 @@ class InputAudio:
         self._drop_before(self.received_ms)
         self._restart_vad()
 
+    def trim_silence(self, keep_ms: float) -> None:
+        """Outside speech, forget buffered audio older than `keep_ms` (turn detection on only).
+
+        With a VAD, audio heard outside speech can only become part of a turn through the
+        VAD's look-back (prefix padding), so older silence is dead weight: without this a
+        session streaming silence for an hour would buffer all of it. Positions are kept.
+        """
+        if self._vad is None or self._speech_start_ms is not None:
+            return
+        self._drop_before(self.received_ms - keep_ms)
+
     def arm_idle_timer(self, after_ms: float = 0.0) -> None:
         """Start the idle clock now, or once `after_ms` more input audio has arrived.
 

@@ -45,6 +45,7 @@ class UserMessage:
 class AssistantMessage:
     text: str
     interrupted: bool = False  # cut off by barge-in; `text` then holds only what was spoken
+    audio_ms: float | None = None  # the spoken reply's duration (what was sent or kept), if any
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,14 @@ VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse",
 #: the silence, well inside those maxima.
 SEMANTIC_SILENCE_MS: Mapping[str, int] = {"high": 250, "medium": 700, "auto": 700, "low": 1500}
 DEFAULT_MODEL = catalogue.default_model("openai").name
+#: Optional fields whose `null` *means* something (SDK param types mark them `Optional`, and the
+#: `session.update` docstring says "to clear a field like `turn_detection`, pass `null`"). Any
+#: other optional field sent as `null` means "not set": livekit's plugin sends
+#: `"instructions": null` with every `response.create`, and the real service accepts it.
+NULLABLE_SESSION_KEYS = frozenset({"tracing", "prompt"})
+NULLABLE_AUDIO_INPUT_KEYS = frozenset({"turn_detection", "noise_reduction", "transcription"})
+#: The longest value an error message quotes (hostile frames carry 100 kB strings).
+_QUOTE_MAX = 80
 BETA_ONLY_KEYS = frozenset(
     {
         "modalities",
@@ -151,13 +160,22 @@ class ConfigError(Exception):
     fatal: bool = False  # beta shape: error then close 4000
 
 
+def quote(value: Any) -> str:
+    """A value as error messages show it, clipped: hostile frames carry huge or deep values."""
+    try:
+        text = str(value)
+    except RecursionError:  # a list nested hundreds deep
+        text = type(value).__name__
+    return text if len(text) <= _QUOTE_MAX else text[: _QUOTE_MAX - 3] + "..."
+
+
 def _invalid(param: str, value: Any, allowed: tuple[str, ...] | None = None) -> ConfigError:
     if allowed:
         quoted = [f"'{a}'" for a in allowed]
         listing = ", ".join(quoted[:-1]) + f", and {quoted[-1]}" if len(quoted) > 1 else quoted[0]
-        msg = f"Invalid value: '{value}'. Supported values are: {listing}."
+        msg = f"Invalid value: '{quote(value)}'. Supported values are: {listing}."
     else:
-        msg = f"Invalid value: '{value}'."
+        msg = f"Invalid value: '{quote(value)}'."
     return ConfigError("invalid_value", msg, param)
 
 
@@ -198,12 +216,31 @@ def apply_update(
         raise _invalid(f"{prefix}.type", update["type"], (str(current.get("type")),))
     allowed = REALTIME_KEYS if current.get("type") == "realtime" else {"type", "audio", "include"}
     for key in update:
-        if key not in allowed:
-            raise _unknown(f"{prefix}.{key}")
+        if not isinstance(key, str) or key not in allowed:
+            raise _unknown(f"{prefix}.{quote(key)}")
+    model = update.get("model")
+    if model is not None:
+        if not isinstance(model, str):
+            raise _type_error(f"{prefix}.model", "a string", model)
+        if model != current.get("model"):
+            # "The client may send this event at any time to update any field except for
+            # `voice` and `model`" (SDK `SessionUpdateEvent` docstring; openai-node#2327 removed
+            # such updates from the official examples). Stricter side: refuse the whole
+            # update, as for the voice. The wording is the emulator's own.
+            raise ConfigError(
+                "invalid_value",
+                f"Cannot update a session's model: this session uses '{current.get('model')}'"
+                f" and cannot switch to '{quote(model)}'. The model is chosen when the session "
+                "is created (the `model` query parameter or the client secret); open a new "
+                "session to use another model.",
+                f"{prefix}.model",
+            )
     new = copy.deepcopy(dict(current))
     for key, value in update.items():
         if key in ("type", "model"):
             continue
+        if value is None and key not in NULLABLE_SESSION_KEYS:
+            continue  # an optional field sent as null is not set
         if key == "audio":
             new["audio"] = _merge_audio(new["audio"], value, f"{prefix}.audio")
         else:
@@ -212,10 +249,13 @@ def apply_update(
 
 
 def _check_top(key: str, value: Any, param: str) -> Any:
+    """Validate one top-level field (shared by `session.update` and `response.create`)."""
     if key == "instructions":
         if not isinstance(value, str):
             raise _type_error(param, "a string", value)
     elif key == "output_modalities":
+        if not isinstance(value, list):
+            raise _type_error(param, "an array", value)
         if value not in (["audio"], ["text"]):
             if isinstance(value, list) and len(value) > 1:
                 raise ConfigError(
@@ -226,42 +266,107 @@ def _check_top(key: str, value: Any, param: str) -> Any:
                 )
             raise _invalid(param, value, ("audio", "text"))
     elif key == "tools":
-        if not isinstance(value, list):
-            raise _type_error(param, "an array", value)
-        for i, tool in enumerate(value):
-            _check_tool(tool, f"{param}[{i}]")
+        check_tools(value, param)
     elif key == "tool_choice":
-        if isinstance(value, str):
-            if value not in TOOL_CHOICES:
-                raise _invalid(param, value, TOOL_CHOICES)
-        elif not (isinstance(value, Mapping) and value.get("type") in ("function", "mcp")):
-            raise _type_error(param, "a string or an object", value)
+        check_tool_choice(value, param)
     elif key == "max_output_tokens":
         ok = value == "inf" or (
             isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096
         )
         if not ok:
             raise _invalid(param, value)
-    elif key == "truncation" and not (value in ("auto", "disabled") or isinstance(value, Mapping)):
-        raise _invalid(param, value, ("auto", "disabled"))
-    return copy.deepcopy(value)
+    elif key == "truncation":
+        if not (value in ("auto", "disabled") or isinstance(value, Mapping)):
+            raise _invalid(param, value, ("auto", "disabled"))
+    elif key == "tracing":
+        if not (value is None or value == "auto" or isinstance(value, Mapping)):
+            raise _invalid(param, value, ("auto",))
+    elif key in ("prompt", "reasoning"):
+        if not (value is None or isinstance(value, Mapping)):
+            raise _type_error(param, "an object", value)
+    elif key == "include":
+        allowed_include = ("item.input_audio_transcription.logprobs",)
+        if not isinstance(value, list):
+            raise _type_error(param, "an array", value)
+        for i, entry in enumerate(value):
+            if not isinstance(entry, str) or entry not in allowed_include:
+                raise _invalid(f"{param}[{i}]", entry, allowed_include)
+    elif key == "parallel_tool_calls" and not isinstance(value, bool):
+        raise _type_error(param, "a boolean", value)
+    try:
+        return copy.deepcopy(value)
+    except RecursionError as exc:  # a value nested deeper than the interpreter can copy
+        raise _type_error(param, "a shallower value", value) from exc
+
+
+def check_tool_choice(value: Any, param: str) -> None:
+    """`"none" | "auto" | "required"`, `{"type": "function", "name"}` or `{"type": "mcp", ...}`."""
+    if isinstance(value, str):
+        if value not in TOOL_CHOICES:
+            raise _invalid(param, value, TOOL_CHOICES)
+        return
+    if not isinstance(value, Mapping):
+        raise _type_error(param, "a string or an object", value)
+    kind = value.get("type")
+    if kind == "function":
+        if not isinstance(value.get("name"), str) or not value["name"]:
+            raise ConfigError(
+                "missing_required_parameter",
+                f"Missing required parameter: '{param}.name'.",
+                f"{param}.name",
+            )
+    elif kind == "mcp":
+        if not isinstance(value.get("server_label"), str):
+            raise ConfigError(
+                "missing_required_parameter",
+                f"Missing required parameter: '{param}.server_label'.",
+                f"{param}.server_label",
+            )
+    else:
+        raise _invalid(f"{param}.type", kind, ("function", "mcp"))
+
+
+def check_tools(value: Any, param: str) -> None:
+    """A `tools` array (session or response): every entry a valid function or MCP tool."""
+    if not isinstance(value, list):
+        raise _type_error(param, "an array", value)
+    for i, tool in enumerate(value):
+        _check_tool(tool, f"{param}[{i}]")
 
 
 def _check_tool(tool: Any, param: str) -> None:
     if not isinstance(tool, Mapping):
         raise _type_error(param, "an object", tool)
-    if tool.get("type") not in ("function", "mcp"):
-        raise _invalid(f"{param}.type", tool.get("type"), ("function", "mcp"))
-    if tool.get("type") == "function":
+    kind = tool.get("type", "function")  # the SDK types default `type` to "function"
+    if kind not in ("function", "mcp"):
+        raise _invalid(f"{param}.type", kind, ("function", "mcp"))
+    if kind == "function":
         if not isinstance(tool.get("name"), str) or not tool["name"]:
             raise ConfigError(
                 "missing_required_parameter",
                 f"Missing required parameter: '{param}.name'.",
                 f"{param}.name",
             )
+        description = tool.get("description")
+        if description is not None and not isinstance(description, str):
+            raise _type_error(f"{param}.description", "a string", description)
         params = tool.get("parameters", {})
         if params is not None and not isinstance(params, Mapping):
             raise _type_error(f"{param}.parameters", "an object", params)
+        props = (params or {}).get("properties", {})
+        if props is not None and not isinstance(props, Mapping):
+            raise _type_error(f"{param}.parameters.properties", "an object", props)
+        required = (params or {}).get("required", [])
+        if required is not None and not isinstance(required, list):
+            raise _type_error(f"{param}.parameters.required", "an array", required)
+    else:
+        label = tool.get("server_label")
+        if not isinstance(label, str) or not label:
+            raise ConfigError(
+                "missing_required_parameter",
+                f"Missing required parameter: '{param}.server_label'.",
+                f"{param}.server_label",
+            )
 
 
 def _merge_audio(current: Mapping[str, Any], update: Any, param: str) -> dict[str, Any]:
@@ -270,13 +375,17 @@ def _merge_audio(current: Mapping[str, Any], update: Any, param: str) -> dict[st
     new = copy.deepcopy(dict(current))
     for side, value in update.items():
         if side not in new:
-            raise _unknown(f"{param}.{side}")
+            raise _unknown(f"{param}.{quote(side)}")
+        if value is None:
+            continue  # not set
         if not isinstance(value, Mapping):
             raise _type_error(f"{param}.{side}", "an object", value)
         for key, v in value.items():
-            p = f"{param}.{side}.{key}"
+            p = f"{param}.{side}.{quote(key)}"
             if key not in new[side]:
                 raise _unknown(p)
+            if v is None and not (side == "input" and key in NULLABLE_AUDIO_INPUT_KEYS):
+                continue  # not set
             new[side][key] = _check_audio_field(side, key, v, p)
     return new
 
@@ -294,7 +403,10 @@ def _check_audio_field(side: str, key: str, value: Any, param: str) -> Any:
         delay = value.get("delay")
         if delay is not None and delay not in TRANSCRIPTION_DELAYS:
             raise _invalid(f"{param}.delay", delay, TRANSCRIPTION_DELAYS)
-        return dict(value)
+        for field in ("model", "language", "prompt"):
+            if value.get(field) is not None and not isinstance(value[field], str):
+                raise _type_error(f"{param}.{field}", "a string", value[field])
+        return _copy(value, param)
     if key == "noise_reduction":
         if value is None:
             return None
@@ -302,7 +414,12 @@ def _check_audio_field(side: str, key: str, value: Any, param: str) -> Any:
             raise _type_error(param, "an object", value)
         if value.get("type") is not None and value["type"] not in NOISE_TYPES:
             raise _invalid(f"{param}.type", value["type"], NOISE_TYPES)
-        return dict(value)
+        strength = value.get("strength")
+        if strength is not None and (
+            isinstance(strength, bool) or not isinstance(strength, int | float)
+        ):
+            raise _type_error(f"{param}.strength", "a number", strength)
+        return _copy(value, param)
     if key == "voice":
         return check_voice(value, param)
     if key == "speed":
@@ -314,8 +431,17 @@ def _check_audio_field(side: str, key: str, value: Any, param: str) -> Any:
                 f"Invalid '{param}': {value} is out of range 0.25..1.5.",
                 param,
             )
+        if not math.isfinite(value):
+            raise _invalid(param, value)
         return float(value)
     return value
+
+
+def _copy(value: Mapping[str, Any], param: str) -> dict[str, Any]:
+    try:
+        return copy.deepcopy(dict(value))
+    except RecursionError as exc:
+        raise _type_error(param, "a shallower object", value) from exc
 
 
 def check_voice(value: Any, param: str) -> str | dict[str, Any]:
@@ -375,15 +501,15 @@ def check_format(value: Any, param: str) -> dict[str, Any]:
         if rate != AUDIO_RATE:
             raise _invalid(f"{param}.rate", rate, (str(AUDIO_RATE),))
         return {"type": kind, "rate": AUDIO_RATE}
-    # The real API accepts G.711; the emulator does not transcode it yet, and silently treating
-    # µ-law bytes as PCM16 would teach the wrong thing, so it says so instead.
-    raise ConfigError(
-        "invalid_value",
-        f"The realtimelab emulator supports only "
-        f"{{'type': 'audio/pcm', 'rate': 24000}}, not '{kind}' (the real API "
-        "also accepts audio/pcmu and audio/pcma).",
-        f"{param}.type",
-    )
+    # G.711 (8 kHz, one byte a sample): what a SIP bridge forwards. The SDK's `AudioPCMU` /
+    # `AudioPCMA` formats carry only `type`; the emulator transcodes at its edges
+    # (`realtimelab.g711`) and keeps its engine at 24 kHz PCM16.
+    return {"type": kind}
+
+
+def format_bytes_per_ms(fmt: Mapping[str, Any]) -> float:
+    """Wire bytes per ms of audio in `fmt`: 48 for 24 kHz PCM16, 8 for G.711 at 8 kHz."""
+    return 8.0 if fmt.get("type") in ("audio/pcmu", "audio/pcma") else AUDIO_RATE * 2 / 1000
 
 
 def _check_turn_detection(value: Any, param: str) -> dict[str, Any] | None:
@@ -396,17 +522,22 @@ def _check_turn_detection(value: Any, param: str) -> dict[str, Any] | None:
         out = default_server_vad()
         for key, v in value.items():
             if key not in out:
-                raise _unknown(f"{param}.{key}")
-            out[key] = v
+                raise _unknown(f"{param}.{quote(key)}")
+            if v is not None or key == "idle_timeout_ms":
+                out[key] = v
         th = out["threshold"]
         if isinstance(th, bool) or not isinstance(th, int | float) or not 0 <= th <= 1:
             raise _invalid(f"{param}.threshold", th)
         for key in ("prefix_padding_ms", "silence_duration_ms"):
-            if not isinstance(out[key], int) or out[key] < 0:
-                raise _invalid(f"{param}.{key}", out[key])
+            v = out[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
+                raise _invalid(f"{param}.{key}", v)
         idle = out["idle_timeout_ms"]
-        if idle is not None and (not isinstance(idle, int) or idle <= 0):
+        if idle is not None and (
+            isinstance(idle, bool) or not isinstance(idle, int) or not 0 < idle <= 30_000
+        ):
             raise _invalid(f"{param}.idle_timeout_ms", idle)
+        _check_flags(out, param)
         return out
     if kind == "semantic_vad":
         out = {
@@ -417,12 +548,20 @@ def _check_turn_detection(value: Any, param: str) -> dict[str, Any] | None:
         }
         for key, v in value.items():
             if key not in out:
-                raise _unknown(f"{param}.{key}")
-            out[key] = v
-        if out["eagerness"] not in EAGERNESS:
+                raise _unknown(f"{param}.{quote(key)}")
+            if v is not None:
+                out[key] = v
+        if not isinstance(out["eagerness"], str) or out["eagerness"] not in EAGERNESS:
             raise _invalid(f"{param}.eagerness", out["eagerness"], EAGERNESS)
+        _check_flags(out, param)
         return out
     raise _invalid(f"{param}.type", kind, ("server_vad", "semantic_vad"))
+
+
+def _check_flags(td: Mapping[str, Any], param: str) -> None:
+    for key in ("create_response", "interrupt_response"):
+        if not isinstance(td[key], bool):
+            raise _type_error(f"{param}.{key}", "a boolean", td[key])
 
 
 # -- views used by the protocol -----------------------------------------------------------
@@ -449,8 +588,22 @@ def turn_flag(session: Mapping[str, Any], name: str) -> bool:
 
 
 def tool_specs(tools: Any) -> list[ToolSpec]:
+    """The function tools the brain may call (validated input; anything odd is skipped)."""
     return [
         ToolSpec(t["name"], t.get("description") or "", t.get("parameters") or {})
         for t in tools or []
-        if isinstance(t, Mapping) and t.get("type") == "function"
+        if isinstance(t, Mapping)
+        and t.get("type", "function") == "function"
+        and isinstance(t.get("name"), str)
+        and isinstance(t.get("description") or "", str)
+        and isinstance(t.get("parameters") or {}, Mapping)
+    ]
+
+
+def mcp_tools(tools: Any) -> list[tuple[int, Mapping[str, Any]]]:
+    """(index, tool) of every MCP server entry in a validated `tools` array."""
+    return [
+        (i, t)
+        for i, t in enumerate(tools or [])
+        if isinstance(t, Mapping) and t.get("type") == "mcp"
     ]

@@ -34,14 +34,18 @@ voice is locked once the model has produced audio; unknown models are refused in
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from realtimelab.emulator import usage as billing
+from realtimelab.emulator.brain import force_call
 from realtimelab.emulator.dialects.openai import config as cfg
 from realtimelab.emulator.engine import (
     Conversation,
@@ -52,21 +56,24 @@ from realtimelab.emulator.engine import (
     SpeechBegan,
     SpeechEnded,
     TurnAudio,
-    Usage,
-    count_usage,
-    text_tokens,
 )
 from realtimelab.emulator.ids import IdMint
 from realtimelab.emulator.model import (
     AssistantMessage,
     FunctionCall,
     FunctionResult,
+    ImageInput,
     Item,
     PlannedCall,
+    Reply,
     SessionFacts,
     ToolSpec,
     UserMessage,
 )
+from realtimelab.emulator.vision import decode_data_url, describe_image
+from realtimelab.g711 import G711Decoder, G711Encoder, from_pcm16
+
+log = logging.getLogger("realtimelab.emulator.openai")
 
 CLIENT_EVENTS = (
     "session.update",
@@ -84,6 +91,16 @@ CLIENT_EVENTS = (
 MIN_COMMIT_MS = 100.0
 RATE_LIMIT_TOKENS = 40000
 BYTES_PER_MS = cfg.AUDIO_RATE * 2 / 1000
+#: "The client may choose how much audio to place in each event up to a maximum of 15 MiB"
+#: (SDK `InputAudioBufferAppendEvent` docstring), counted on the decoded audio bytes.
+MAX_APPEND_BYTES = 15 * 1024 * 1024
+#: The uncommitted buffer's limit is not documented. Stricter side: the documented per-event
+#: figure also caps the whole buffer, i.e. 15 MiB of 24 kHz PCM16 (327.68 s). Without a cap a
+#: push-to-talk client that never commits grows the server without bound.
+MAX_BUFFER_MS = MAX_APPEND_BYTES / BYTES_PER_MS
+#: With server VAD on, audio heard outside speech is only kept this long (enough for
+#: `prefix_padding_ms` and the VAD's own look-back); older silence is dropped.
+KEEP_SILENCE_MS = 3000.0
 
 
 # ------------------------------------------------------------------------------------------
@@ -104,8 +121,16 @@ class Close:
 
 @dataclass(frozen=True)
 class Hear:
+    """Transcribe `turn`, then call `heard(item_id, ...)`.
+
+    `source` is "buffer" for a committed input buffer (transcription events follow, when
+    transcription is on) or "item" for `input_audio` sent in `conversation.item.create` (the
+    model hears it; no transcription events: those describe the input audio buffer).
+    """
+
     item_id: str
     turn: TurnAudio
+    source: Literal["buffer", "item"] = "buffer"
 
 
 @dataclass(frozen=True)
@@ -163,6 +188,8 @@ class ResponsePlan:
     voice: str
     speed: float
     max_chars: int | None
+    #: "auto" / "none" / "required" / "function" (the single tool left in `tools` must be called)
+    tool_choice: str = "auto"
 
 
 @dataclass
@@ -185,10 +212,11 @@ class ResponseState:
     open: OpenMessage | None = None
     output_text: str = ""
     output_audio_ms: float = 0.0
-    context_text: str = ""
-    context_audio_ms: float = 0.0
+    context: list[billing.Segment] = field(default_factory=list)
+    cached: billing.Cached = field(default_factory=billing.Cached)
     truncated_by_limit: bool = False
     cancelling: bool = False
+    encoder: G711Encoder | None = None  # G.711 output: one stream per response
 
 
 # ------------------------------------------------------------------------------------------
@@ -224,7 +252,9 @@ class RealtimeProtocol:
             intent=intent,
         )
         if initial_session:
-            self.session = cfg.apply_update(self.session, dict(initial_session))
+            # a client secret's session names its model; the connection's model rules
+            minted = {k: v for k, v in dict(initial_session).items() if k != "model"}
+            self.session = cfg.apply_update(self.session, minted)
         self.conversation_id = ids.new("conv")
         self.conversation = Conversation()
         self.wire_items: dict[str, dict[str, Any]] = {}
@@ -237,6 +267,10 @@ class RealtimeProtocol:
         self.assistant_audio = False  # the model has answered with audio at least once
         self._tokens_remaining = RATE_LIMIT_TOKENS
         self.input.configure(cfg.vad_params(self.session))
+        self._decoder: G711Decoder | None = None  # G.711 input → the engine's 24 kHz PCM16
+        self.user_audio: dict[str, bytes] = {}  # user item id → its audio (24 kHz PCM16)
+        self._typed: dict[str, str] = {}  # item id → typed text sent with its input_audio
+        self._previous_context: list[billing.Segment] = []  # what the prompt cache holds
 
     # -- helpers ------------------------------------------------------------------------------
     @property
@@ -294,8 +328,8 @@ class RealtimeProtocol:
             return []
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            frame = json.loads(text)
-        except (UnicodeDecodeError, ValueError):
+            frame = json.loads(text, parse_constant=_no_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return [
                 self.error(
                     "invalid_json",
@@ -340,6 +374,26 @@ class RealtimeProtocol:
             if exc.fatal:
                 actions.append(Close(4000, "beta_api_shape_disabled"))
             return actions
+        except RecursionError:
+            return [
+                self.error(
+                    "invalid_value",
+                    "The event is nested too deeply.",
+                    client_event_id=event_id,
+                )
+            ]
+        except Exception:
+            # A bug, not a client mistake: say so in band and keep the session (the fuzz tests
+            # count these and expect none). Never close with 1011 for one bad frame.
+            log.exception("internal error handling %s", kind)
+            return [
+                self.error(
+                    "server_error",
+                    f"The emulator failed to handle this {kind} event.",
+                    client_event_id=event_id,
+                    type_="server_error",
+                )
+            ]
         return actions
 
     # -- session ---------------------------------------------------------------------------------
@@ -354,7 +408,8 @@ class RealtimeProtocol:
             if isinstance(update, Mapping) and isinstance(update.get("audio"), Mapping)
             else None
         )
-        if self.assistant_audio and isinstance(output, Mapping) and "voice" in output:
+        voice_sent = isinstance(output, Mapping) and output.get("voice") is not None
+        if self.assistant_audio and voice_sent:
             # "Voice cannot be changed during the session once the model has responded with
             # audio at least once" (SDK docstring). The live service refuses even a session.update
             # that repeats the current voice (openai-agents-python#1661): any voice is refused.
@@ -362,9 +417,36 @@ class RealtimeProtocol:
                 "cannot_update_voice",
                 "Cannot update a conversation's voice if assistant audio is present.",
             )
+        before = self.session
         self.session = cfg.apply_update(self.session, update)
         self.input.configure(cfg.vad_params(self.session))
-        return [self.event("session.updated", session=self.session)]
+        if self.session["audio"]["input"]["format"] != before["audio"]["input"]["format"]:
+            self._decoder = None  # a new input format starts a new decoding stream
+        actions: list[Action] = [self.event("session.updated", session=self.session)]
+        if isinstance(update, Mapping) and "tools" in update:
+            actions += self._list_mcp_tools(self.session.get("tools"), "session.tools")
+        return actions
+
+    def _list_mcp_tools(self, tools: Any, param: str) -> list[Action]:
+        """MCP servers the model should list tools from: the emulator is offline, so each
+        listing fails, honestly (`mcp_list_tools.in_progress` then `.failed`, and an `error`
+        saying why). The real service connects to `server_url` at this point."""
+        actions: list[Action] = []
+        for index, tool in cfg.mcp_tools(tools):
+            item_id = self.ids.new("mcp")
+            label = cfg.quote(tool.get("server_label"))
+            actions += [
+                self.event("mcp_list_tools.in_progress", item_id=item_id),
+                self.event("mcp_list_tools.failed", item_id=item_id),
+                self.error(
+                    "mcp_list_tools_failed",
+                    f"Could not list the tools of MCP server '{label}': the realtimelab "
+                    "emulator works offline and connects to no MCP server. Declare the tools "
+                    "as function tools to try them against the emulator.",
+                    param=f"{param}[{index}]",
+                ),
+            ]
+        return actions
 
     # -- input audio -----------------------------------------------------------------------------
     def _on_input_audio_buffer_append(self, frame: dict[str, Any]) -> list[Action]:
@@ -373,16 +455,37 @@ class RealtimeProtocol:
             raise ProtocolError(
                 "missing_required_parameter", "Missing required parameter: 'audio'.", "audio"
             )
+        if len(audio) > MAX_APPEND_BYTES * 4 // 3 + 4:
+            raise ProtocolError(
+                "invalid_value",
+                "Invalid 'audio': an input_audio_buffer.append event may carry at most 15 MiB "
+                "of audio. Send smaller chunks.",
+                "audio",
+            )
         try:
-            pcm = base64.b64decode(audio, validate=True)
+            data = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise ProtocolError(
                 "invalid_value",
-                "Invalid value for 'audio': the audio must be base64-encoded PCM16 bytes.",
+                "Invalid value for 'audio': the audio must be base64-encoded bytes in the "
+                "session's input format.",
                 "audio",
             ) from exc
+        pcm = self._decode_input(data)
+        if not self.input.vad_enabled and self.input.buffered_ms + len(pcm) / BYTES_PER_MS > (
+            MAX_BUFFER_MS
+        ):
+            raise ProtocolError(
+                "input_audio_buffer_full",
+                f"The input audio buffer is full: it holds {self.input.buffered_ms:.0f}ms of "
+                f"audio and can hold at most {MAX_BUFFER_MS:.0f}ms. Commit or clear it.",
+                "audio",
+            )
         actions: list[Action] = []
-        for ev in self.input.append(pcm):
+        events = self.input.append(pcm)
+        if self.input.vad_enabled and not self.input.in_speech:
+            self.input.trim_silence(KEEP_SILENCE_MS)
+        for ev in events:
             if isinstance(ev, SpeechBegan):
                 actions += self._speech_started(ev)
             elif isinstance(ev, SpeechEnded):
@@ -390,6 +493,23 @@ class RealtimeProtocol:
             elif isinstance(ev, IdleTimedOut):
                 actions += self._idle_timeout(ev)
         return actions
+
+    def _input_format(self) -> str:
+        return str(self.session["audio"]["input"]["format"]["type"])
+
+    def _decode_input(self, data: bytes) -> bytes:
+        """Wire audio in the session's input format → the engine's 24 kHz PCM16."""
+        kind = self._input_format()
+        if kind == "audio/pcm":
+            return data
+        if self._decoder is None or self._decoder.codec != kind.removeprefix("audio/"):
+            self._decoder = G711Decoder(kind, cfg.AUDIO_RATE)
+        return self._decoder.decode(data)
+
+    def _encode_input(self, pcm: bytes) -> bytes:
+        """24 kHz PCM16 → the session's input format (what `conversation.item.retrieve` shows)."""
+        kind = self._input_format()
+        return pcm if kind == "audio/pcm" else from_pcm16(pcm, cfg.AUDIO_RATE, kind)
 
     def _user_item_id(self) -> str:
         if self._pending_user_item is None:
@@ -465,6 +585,7 @@ class RealtimeProtocol:
         }
         previous = self.conversation.last_id
         self._insert(item_id, UserMessage("", audio_ms=turn.duration_ms), wire, None)
+        self.user_audio[item_id] = turn.pcm
         return [
             self.event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id),
             self.event("conversation.item.added", previous_item_id=previous, item=wire),
@@ -474,6 +595,7 @@ class RealtimeProtocol:
 
     def _on_input_audio_buffer_clear(self, frame: dict[str, Any]) -> list[Action]:
         self.input.clear()
+        self._decoder = None  # the resampler's tail belonged to the cleared audio
         self._pending_user_item = None
         return [self.event("input_audio_buffer.cleared")]
 
@@ -486,15 +608,23 @@ class RealtimeProtocol:
             "type",
         )
 
-    def heard(self, item_id: str, heard: Heard) -> list[Action]:
-        """The ears finished a committed turn: fill in the text, emit transcription events."""
+    def heard(
+        self, item_id: str, heard: Heard, source: Literal["buffer", "item"] = "buffer"
+    ) -> list[Action]:
+        """The ears finished a turn: fill in the text; for a committed buffer, transcription
+        events (when transcription is on)."""
         item = self.conversation.get(item_id)
+        typed = self._typed.pop(item_id, "")
         if isinstance(item, UserMessage):
-            self.conversation.replace(item_id, UserMessage(heard.text, audio_ms=item.audio_ms))
+            text = " ".join(t for t in (typed, heard.text) if t)
+            self.conversation.replace(item_id, replace(item, text=text))
         wire = self.wire_items.get(item_id)
         if wire is not None:
-            wire["content"][0]["transcript"] = heard.text
-        if self.session["audio"]["input"].get("transcription") is None:
+            for part in wire.get("content", []):
+                if part.get("type") == "input_audio" and not part.get("transcript"):
+                    part["transcript"] = heard.text
+                    break
+        if source == "item" or self.session["audio"]["input"].get("transcription") is None:
             return []
         actions: list[Action] = []
         words = heard.text.split(" ") if heard.text else []
@@ -508,12 +638,8 @@ class RealtimeProtocol:
                 )
             )
         audio_ms = item.audio_ms if isinstance(item, UserMessage) and item.audio_ms else 0.0
-        usage = Usage(
-            input_audio=count_usage(
-                context_text="", context_audio_ms=audio_ms, output_text="", output_audio_ms=0
-            ).input_audio,
-            output_text=text_tokens(heard.text),
-        )
+        audio_in = billing.input_audio_tokens(audio_ms)
+        text_out = billing.text_tokens(heard.text)
         actions.append(
             self.event(
                 "conversation.item.input_audio_transcription.completed",
@@ -522,10 +648,10 @@ class RealtimeProtocol:
                 transcript=heard.text,
                 usage={
                     "type": "tokens",
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "total_tokens": usage.total_tokens,
-                    "input_token_details": {"text_tokens": 0, "audio_tokens": usage.input_audio},
+                    "input_tokens": audio_in,
+                    "output_tokens": text_out,
+                    "total_tokens": audio_in + text_out,
+                    "input_token_details": {"text_tokens": 0, "audio_tokens": audio_in},
                 },
             )
         )
@@ -558,25 +684,47 @@ class RealtimeProtocol:
                 "missing_required_parameter", "Missing required parameter: 'item'.", "item"
             )
         after = frame.get("previous_item_id")
+        if after is not None and not isinstance(after, str):
+            raise _type_error("previous_item_id", "a string", after)
         if after is not None and after != "root" and after not in self.conversation:
             raise ProtocolError(
                 "invalid_value",
-                f"Invalid value: '{after}'. No item with this id exists in the conversation.",
+                f"Invalid value: '{cfg.quote(after)}'. No item with this id exists in the "
+                "conversation.",
                 "previous_item_id",
             )
-        item_id = raw.get("id") or self.ids.new("item")
+        item_id = raw.get("id")
+        if item_id is None:
+            item_id = self.ids.new("item")
+        elif not isinstance(item_id, str) or not item_id:
+            raise _type_error("item.id", "a non-empty string", item_id)
         if item_id in self.conversation:
             raise ProtocolError(
-                "invalid_value", f"Item with id '{item_id}' already exists.", "item.id"
+                "invalid_value", f"Item with id '{cfg.quote(item_id)}' already exists.", "item.id"
             )
-        neutral, wire = self._parse_item(raw, item_id)
-        previous = self._insert(item_id, neutral, wire, after)
-        return [
-            self.event("conversation.item.added", previous_item_id=previous, item=wire),
-            self.event("conversation.item.done", previous_item_id=previous, item=wire),
+        parsed = self._parse_item(raw, item_id)
+        previous = self._insert(item_id, parsed.item, parsed.wire, after)
+        actions: list[Action] = [
+            self.event(
+                "conversation.item.added", previous_item_id=previous, item=_echo(parsed.wire)
+            ),
+            self.event(
+                "conversation.item.done", previous_item_id=previous, item=_echo(parsed.wire)
+            ),
         ]
+        if parsed.audio:
+            self.user_audio[item_id] = parsed.audio
+            if parsed.hear:
+                self._typed[item_id] = (
+                    parsed.item.text if isinstance(parsed.item, UserMessage) else ""
+                )
+                turn = TurnAudio(
+                    parsed.audio, cfg.AUDIO_RATE, 0.0, len(parsed.audio) / BYTES_PER_MS
+                )
+                actions.append(Hear(item_id, turn, source="item"))
+        return actions
 
-    def _parse_item(self, raw: Mapping[str, Any], item_id: str) -> tuple[Item, dict[str, Any]]:
+    def _parse_item(self, raw: Mapping[str, Any], item_id: str) -> ParsedItem:
         kind = raw.get("type")
         base = {"id": item_id, "type": kind, "object": "realtime.item", "status": "completed"}
         if kind == "message":
@@ -587,44 +735,42 @@ class RealtimeProtocol:
                 raise ProtocolError(
                     "missing_required_parameter",
                     "Missing required parameter: 'item.name' or 'item.arguments'.",
-                    "item.name",
+                    "item.name" if not isinstance(name, str) else "item.arguments",
                 )
-            call_id = raw.get("call_id") or self.ids.new("call")
+            call_id = _optional_str(raw, "call_id", "item.call_id") or self.ids.new("call")
             wire = {**base, "name": name, "arguments": args, "call_id": call_id}
-            return FunctionCall(call_id, name, _loads_object(args)), wire
+            return ParsedItem(FunctionCall(call_id, name, _loads_object(args)), wire)
         if kind == "function_call_output":
-            call_id, output = raw.get("call_id"), raw.get("output")
-            if not isinstance(call_id, str) or not isinstance(output, str):
+            result_id, output = raw.get("call_id"), raw.get("output")
+            if not isinstance(result_id, str) or not isinstance(output, str):
                 raise ProtocolError(
                     "missing_required_parameter",
                     "Missing required parameter: 'item.call_id' or 'item.output'.",
-                    "item.call_id",
+                    "item.call_id" if not isinstance(result_id, str) else "item.output",
                 )
             name = next(
                 (
                     i.name
                     for i in self.conversation.items()
-                    if isinstance(i, FunctionCall) and i.call_id == call_id
+                    if isinstance(i, FunctionCall) and i.call_id == result_id
                 ),
                 "",
             )
-            wire = {**base, "call_id": call_id, "output": output}
-            return FunctionResult(call_id, name, output), wire
+            wire = {**base, "call_id": result_id, "output": output}
+            return ParsedItem(FunctionResult(result_id, name, output), wire)
         raise ProtocolError(
             "invalid_value",
-            f"Invalid value: '{kind}'. Supported values are: "
+            f"Invalid value: '{cfg.quote(kind)}'. Supported values are: "
             "'message', 'function_call', and 'function_call_output'.",
             "item.type",
         )
 
-    def _parse_message(
-        self, raw: Mapping[str, Any], base: dict[str, Any]
-    ) -> tuple[Item, dict[str, Any]]:
+    def _parse_message(self, raw: Mapping[str, Any], base: dict[str, Any]) -> ParsedItem:
         role = raw.get("role")
-        if role not in ("user", "assistant", "system"):
+        if not isinstance(role, str) or role not in ("user", "assistant", "system"):
             raise ProtocolError(
                 "invalid_value",
-                f"Invalid value: '{role}'. Supported values "
+                f"Invalid value: '{cfg.quote(role)}'. Supported values "
                 "are: 'user', 'assistant', and 'system'.",
                 "item.role",
             )
@@ -641,43 +787,99 @@ class RealtimeProtocol:
             "assistant": ("output_text",),
         }[role]
         texts: list[str] = []
-        audio_ms = 0.0
+        audio = bytearray()
+        images: list[ImageInput] = []
+        transcripts: list[str] = []
         parts: list[dict[str, Any]] = []
         for i, part in enumerate(content):
+            where = f"item.content[{i}]"
             ptype = part.get("type") if isinstance(part, Mapping) else None
-            if ptype not in allowed:
+            if not isinstance(ptype, str) or ptype not in allowed:
                 raise ProtocolError(
                     "invalid_value",
-                    f"Invalid value: '{ptype}'. Supported "
+                    f"Invalid value: '{cfg.quote(ptype)}'. Supported "
                     f"values are: {', '.join(repr(a) for a in allowed)}.",
-                    f"item.content[{i}].type",
+                    f"{where}.type",
                 )
             assert isinstance(part, Mapping)
-            parts.append(dict(part))
             if ptype in ("input_text", "output_text"):
-                texts.append(str(part.get("text", "")))
+                text = part.get("text")
+                if not isinstance(text, str):
+                    raise _type_error(f"{where}.text", "a string", text)
+                texts.append(text)
+                parts.append({"type": ptype, "text": text})
             elif ptype == "input_audio":
-                audio_ms += (
-                    len(_b64(part.get("audio", ""), f"item.content[{i}].audio")) / BYTES_PER_MS
-                )
-                if part.get("transcript"):
-                    texts.append(str(part["transcript"]))
+                data = part.get("audio")
+                if not isinstance(data, str):
+                    raise _type_error(f"{where}.audio", "a base64 string", data)
+                wire_bytes = _b64(data, f"{where}.audio")
+                audio += self._item_audio(wire_bytes)
+                transcript = _optional_str(part, "transcript", f"{where}.transcript")
+                if transcript:
+                    transcripts.append(transcript)
+                parts.append({"type": ptype, "audio": data, "transcript": transcript})
+            else:  # input_image
+                url = part.get("image_url")
+                if not isinstance(url, str):
+                    raise _type_error(f"{where}.image_url", "a string", url)
+                detail = part.get("detail")
+                if detail is not None and detail not in ("auto", "low", "high"):
+                    raise cfg.ConfigError(
+                        "invalid_value",
+                        f"Invalid value: '{cfg.quote(detail)}'. Supported values are: 'auto', "
+                        "'low', and 'high'.",
+                        f"{where}.detail",
+                    )
+                decoded = decode_data_url(url)
+                if decoded is None:
+                    raise ProtocolError(
+                        "invalid_value",
+                        "Invalid 'image_url': expected a base64 data URL "
+                        "(data:image/png;base64,...). The emulator fetches no URLs.",
+                        f"{where}.image_url",
+                    )
+                mime, data_bytes = decoded
+                images.append(describe_image(data_bytes, mime))
+                parts.append({"type": ptype, "image_url": url, "detail": detail or "auto"})
         wire = {**base, "role": role, "content": parts}
         text = " ".join(texts)
         if role == "assistant":
-            return AssistantMessage(text), wire
+            return ParsedItem(AssistantMessage(text), wire)
         if role == "system":
-            return UserMessage(f"[system] {text}"), wire
-        return UserMessage(text, audio_ms=audio_ms or None), wire
+            return ParsedItem(UserMessage(f"[system] {text}"), wire)
+        audio_ms = len(audio) / BYTES_PER_MS if audio else None
+        if audio and not transcripts:
+            # the model hears the audio (the shell runs a Hear); typed text goes first
+            message = UserMessage(text, audio_ms=audio_ms, images=tuple(images))
+            return ParsedItem(message, wire, bytes(audio), hear=True)
+        spoken = " ".join(t for t in (text, *transcripts) if t)
+        message = UserMessage(spoken, audio_ms=audio_ms, images=tuple(images))
+        return ParsedItem(message, wire, bytes(audio), hear=False)
+
+    def _item_audio(self, data: bytes) -> bytes:
+        """An `input_audio` part (session input format) → 24 kHz PCM16 for the ears."""
+        kind = self._input_format()
+        if kind == "audio/pcm":
+            return data[: len(data) - len(data) % 2]
+        decoder = G711Decoder(kind, cfg.AUDIO_RATE)
+        return decoder.decode(data) + decoder.flush()
 
     def _on_conversation_item_retrieve(self, frame: dict[str, Any]) -> list[Action]:
+        """The full item, user audio included ("to inspect user audio after noise cancellation
+        and VAD", SDK docstring): the audio the turn was cut to, in the session's format."""
         item_id = self._known_item(frame)
-        return [self.event("conversation.item.retrieved", item=self.wire_items[item_id])]
+        item = _echo(self.wire_items[item_id], keep_audio=True)
+        audio = self.user_audio.get(item_id)
+        parts = [p for p in item.get("content", []) if p.get("type") == "input_audio"]
+        if audio is not None and parts and not parts[0].get("audio"):
+            parts[0]["audio"] = base64.b64encode(self._encode_input(audio)).decode("ascii")
+        return [self.event("conversation.item.retrieved", item=item)]
 
     def _on_conversation_item_delete(self, frame: dict[str, Any]) -> list[Action]:
         item_id = self._known_item(frame)
         self.conversation.delete(item_id)
         del self.wire_items[item_id]
+        self.user_audio.pop(item_id, None)
         return [self.event("conversation.item.deleted", item_id=item_id)]
 
     def _known_item(self, frame: Mapping[str, Any]) -> str:
@@ -701,7 +903,7 @@ class RealtimeProtocol:
         if wire.get("role") != "assistant" or wire.get("type") != "message":
             raise ProtocolError("invalid_value", only_audio, "item_id")
         content_index = frame.get("content_index", 0)
-        if content_index != 0:
+        if isinstance(content_index, bool) or content_index != 0:
             raise ProtocolError(
                 "invalid_value",
                 f"Invalid value: '{content_index}'. The item has a single content part at index 0.",
@@ -724,7 +926,9 @@ class RealtimeProtocol:
                 "audio_end_ms",
             )
         heard = "".join(t for at, t in self.transcript_pieces.get(item_id, []) if at < end)
-        self.conversation.replace(item_id, AssistantMessage(heard.strip(), interrupted=True))
+        self.conversation.replace(
+            item_id, AssistantMessage(heard.strip(), interrupted=True, audio_ms=float(end))
+        )
         for part in wire["content"]:
             if part.get("type") == "output_audio":
                 part["transcript"] = heard.strip()
@@ -737,9 +941,14 @@ class RealtimeProtocol:
 
     # -- responses --------------------------------------------------------------------------------
     def _on_response_create(self, frame: dict[str, Any]) -> list[Action]:
-        params = frame.get("response") or {}
+        params = frame.get("response")
+        if params is None:
+            params = {}
         if not isinstance(params, Mapping):
-            raise ProtocolError("invalid_type", "'response' must be an object.", "response")
+            raise _type_error("response", "an object", params)
+        # an optional field sent as null means "not set" (livekit sends "instructions": null);
+        # only `metadata` and `prompt` are nullable in the SDK's RealtimeResponseCreateParams
+        params = {k: v for k, v in params.items() if v is not None or k in ("metadata", "prompt")}
         if self.is_transcription:
             raise ProtocolError(
                 "invalid_value", "Transcription sessions do not create responses.", "type"
@@ -748,10 +957,11 @@ class RealtimeProtocol:
 
     def _start_response(self, params: Mapping[str, Any]) -> list[Action]:
         conversation = params.get("conversation", "auto")
-        if conversation not in ("auto", "none"):
+        if not isinstance(conversation, str) or conversation not in ("auto", "none"):
             raise ProtocolError(
                 "invalid_value",
-                f"Invalid value: '{conversation}'. Supported values are: 'auto' and 'none'.",
+                f"Invalid value: '{cfg.quote(conversation)}'. Supported values are: 'auto' and "
+                "'none'.",
                 "response.conversation",
             )
         in_conv = conversation == "auto"
@@ -765,27 +975,40 @@ class RealtimeProtocol:
         self.responses[state.id] = state
         if in_conv:
             self.active_id = state.id
-        return [
+        actions: list[Action] = [
             self.event("response.created", response=self._response_body(state)),
             StartResponse(state.id),
         ]
+        if "tools" in params:
+            actions += self._list_mcp_tools(state.tools, "response.tools")
+        return actions
 
     def _response_state(self, params: Mapping[str, Any], in_conv: bool) -> ResponseState:
+        """Validate `response.create` parameters (null already dropped) into a ResponseState.
+
+        Each field is checked as the session's is (`cfg._check_top`), with `response.`
+        params, so a malformed field is an `invalid_request_error`, never a failed response.
+        """
         s = self.session
-        modalities = params.get("output_modalities", s["output_modalities"])
-        if modalities not in (["audio"], ["text"]):
-            raise ProtocolError(
-                "invalid_value",
-                f"Invalid value: {modalities}. Supported values are: ['audio'] and ['text'].",
-                "response.output_modalities",
+        for key in ("instructions", "output_modalities", "tools", "tool_choice"):
+            if key in params:
+                cfg._check_top(key, params[key], f"response.{key}")
+        if "max_output_tokens" in params:
+            cfg._check_top(
+                "max_output_tokens", params["max_output_tokens"], "response.max_output_tokens"
             )
-        out = (
-            params.get("audio", {}).get("output", {})
-            if isinstance(params.get("audio"), Mapping)
-            else {}
-        )
+        modalities = params.get("output_modalities", s["output_modalities"])
+        metadata = params.get("metadata")
+        if metadata is not None:
+            _check_metadata(metadata)
+        audio = params.get("audio", {})
+        if not isinstance(audio, Mapping):
+            raise _type_error("response.audio", "an object", audio)
+        out = audio.get("output") or {}
+        if not isinstance(out, Mapping):
+            raise _type_error("response.audio.output", "an object", out)
         voice = s["audio"]["output"]["voice"]
-        if "voice" in out:
+        if out.get("voice") is not None:
             asked = cfg.check_voice(out["voice"], "response.audio.output.voice")
             if self.assistant_audio and asked != voice:
                 raise ProtocolError(
@@ -795,18 +1018,17 @@ class RealtimeProtocol:
             voice = asked
         audio_format = (
             cfg.check_format(out["format"], "response.audio.output.format")
-            if "format" in out
+            if out.get("format") is not None
             else dict(s["audio"]["output"]["format"])
         )
         tools = params.get("tools", s["tools"])
-        if not isinstance(tools, list):
-            raise ProtocolError(
-                "invalid_type", "'response.tools' must be an array.", "response.tools"
-            )
         custom = None
         if "input" in params:
             custom = self._custom_input(params["input"])
         max_tokens = params.get("max_output_tokens", s["max_output_tokens"])
+        encoder = None
+        if audio_format["type"] != "audio/pcm" and modalities == ["audio"]:
+            encoder = G711Encoder(audio_format["type"], cfg.AUDIO_RATE)
         return ResponseState(
             id=self.ids.new("resp"),
             in_conversation=in_conv,
@@ -815,12 +1037,13 @@ class RealtimeProtocol:
             voice_wire=voice,
             speed=float(s["audio"]["output"].get("speed", 1.0)),
             instructions=params.get("instructions", s["instructions"]),
-            tools=tools,
+            tools=list(tools),
             tool_choice=params.get("tool_choice", s["tool_choice"]),
             max_output_tokens=max_tokens,
-            metadata=params.get("metadata"),
+            metadata=metadata,
             custom_input=custom,
             audio_format=audio_format,
+            encoder=encoder,
         )
 
     def _custom_input(self, raw: Any) -> list[Item]:
@@ -831,16 +1054,22 @@ class RealtimeProtocol:
         items: list[Item] = []
         for i, entry in enumerate(raw):
             if isinstance(entry, Mapping) and entry.get("type") == "item_reference":
-                ref = self.conversation.get(str(entry.get("id")))
+                ref_id = entry.get("id")
+                ref = self.conversation.get(ref_id) if isinstance(ref_id, str) else None
                 if ref is None:
                     raise ProtocolError(
                         "item_not_found",
-                        f"Item with item_id '{entry.get('id')}' not found.",
-                        f"response.input[{i}]",
+                        f"Item with item_id '{cfg.quote(ref_id)}' not found.",
+                        f"response.input[{i}].id",
                     )
                 items.append(ref)
             elif isinstance(entry, Mapping):
-                items.append(self._parse_item(entry, "inline")[0])
+                try:
+                    parsed = self._parse_item(entry, "inline")
+                except ProtocolError as exc:  # name the entry, not a conversation item
+                    param = (exc.param or "item").replace("item", f"response.input[{i}]", 1)
+                    raise ProtocolError(exc.code, exc.message, param) from exc
+                items.append(parsed.item)
             else:
                 raise ProtocolError(
                     "invalid_type", "Input items must be objects.", f"response.input[{i}]"
@@ -848,9 +1077,9 @@ class RealtimeProtocol:
         return items
 
     def _response_body(
-        self, r: ResponseState, usage: Usage | None = None, status_details: Any = None
+        self, r: ResponseState, usage: Mapping[str, Any] | None = None, status_details: Any = None
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        return {
             "object": "realtime.response",
             "id": r.id,
             "status": r.status,
@@ -860,43 +1089,30 @@ class RealtimeProtocol:
             "output_modalities": [r.modality],
             "max_output_tokens": r.max_output_tokens,
             "audio": {"output": {"format": r.audio_format, "voice": r.voice_wire}},
-            "usage": None,
+            "usage": dict(usage) if usage is not None else None,
             "metadata": r.metadata,
         }
-        if usage is not None:
-            body["usage"] = {
-                "total_tokens": usage.total_tokens,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "input_token_details": {
-                    "text_tokens": usage.input_text,
-                    "audio_tokens": usage.input_audio,
-                    "image_tokens": 0,
-                    "cached_tokens": 0,
-                    "cached_tokens_details": {
-                        "text_tokens": 0,
-                        "audio_tokens": 0,
-                        "image_tokens": 0,
-                    },
-                },
-                "output_token_details": {
-                    "text_tokens": usage.output_text,
-                    "audio_tokens": usage.output_audio,
-                },
-            }
-        return body
 
     def plan(self, response_id: str) -> ResponsePlan:
-        """The context the runner hands to the brain (call after pending hearing finished)."""
+        """The context the runner hands to the brain (call after pending hearing finished).
+
+        Also fixes what this response is billed for: its whole input context, and how much of
+        it the prompt cache holds from the previous response (`usage.py`).
+        """
         r = self.responses[response_id]
         history = r.custom_input if r.custom_input is not None else self.conversation.items()
         specs = cfg.tool_specs(r.tools)
+        choice = "auto"
         if r.tool_choice == "none":
-            specs = []
+            specs, choice = [], "none"
+        elif r.tool_choice == "required" and specs:
+            choice = "required"
         elif isinstance(r.tool_choice, Mapping) and r.tool_choice.get("type") == "function":
             specs = [t for t in specs if t.name == r.tool_choice.get("name")]
-        r.context_text = r.instructions + "".join(_item_text(i) for i in history)
-        r.context_audio_ms = sum(i.audio_ms or 0 for i in history if isinstance(i, UserMessage))
+            choice = "function" if specs else "none"
+        r.context = billing.context_segments(r.instructions, specs, history)
+        r.cached = billing.cached_tokens(self._previous_context, r.context)
+        self._previous_context = r.context
         td = self.session["audio"]["input"]["turn_detection"] or {}
         facts = SessionFacts(
             provider="openai", voice=r.voice, modality=r.modality, vad=dict(td), model=self.model
@@ -911,7 +1127,16 @@ class RealtimeProtocol:
             r.voice,
             float(self.session["audio"]["output"].get("speed", 1.0)),
             max_chars,
+            choice,
         )
+
+    def settle(self, plan: ResponsePlan, reply: Reply) -> Reply:
+        """Enforce `tool_choice` on the brain's reply: `required` and a forced function must
+        produce a call (the real model "must call one or more tools" / that function), even
+        when the words named no tool; arguments come from the words (`brain.force_call`)."""
+        if plan.tool_choice not in ("required", "function") or reply.tool_calls or not plan.tools:
+            return reply
+        return Reply(tool_calls=(force_call(plan.history, plan.tools),))
 
     def limit_text(self, response_id: str, text: str) -> str:
         """Cut text at max_output_tokens (then the response ends `incomplete`)."""
@@ -985,11 +1210,14 @@ class RealtimeProtocol:
             msg.audio_ms += piece.audio_ms
             r.output_audio_ms += piece.audio_ms
             self.audio_sent_ms[msg.item_id] = msg.audio_ms
+            audio = piece.audio if r.encoder is None else r.encoder.encode(piece.audio)
+            if not audio:  # the G.711 resampler is still filling: nothing to send yet
+                return []
             return [
                 self.event(
                     "response.output_audio.delta",
                     **where,
-                    delta=base64.b64encode(piece.audio).decode("ascii"),
+                    delta=base64.b64encode(audio).decode("ascii"),
                 )
             ]
         msg.text += piece.text
@@ -1022,6 +1250,16 @@ class RealtimeProtocol:
             "content_index": 0,
         }
         actions: list[Action] = []
+        if msg.modality == "audio" and r.encoder is not None:
+            tail = r.encoder.flush()  # the resampler's last few ms of this item
+            if tail:
+                actions.append(
+                    self.event(
+                        "response.output_audio.delta",
+                        **where,
+                        delta=base64.b64encode(tail).decode("ascii"),
+                    )
+                )
         if msg.modality == "audio":
             content = {"type": "output_audio", "transcript": msg.text}
             actions += [
@@ -1054,7 +1292,12 @@ class RealtimeProtocol:
         )
         if r.in_conversation and msg.item_id in self.conversation:
             self.conversation.replace(
-                msg.item_id, AssistantMessage(msg.text.strip(), interrupted=status != "completed")
+                msg.item_id,
+                AssistantMessage(
+                    msg.text.strip(),
+                    interrupted=status != "completed",
+                    audio_ms=msg.audio_ms if msg.modality == "audio" else None,
+                ),
             )
             actions.append(
                 self.event(
@@ -1163,13 +1406,11 @@ class RealtimeProtocol:
     def _done(self, r: ResponseState, details: Any) -> list[Action]:
         if self.active_id == r.id:
             self.active_id = None
-        usage = count_usage(
-            context_text=r.context_text,
-            context_audio_ms=r.context_audio_ms,
-            output_text=r.output_text,
-            output_audio_ms=r.output_audio_ms,
-        )
-        self._tokens_remaining = max(0, RATE_LIMIT_TOKENS - usage.total_tokens)
+        out_audio = billing.output_audio_tokens(r.output_audio_ms)
+        # an audio reply's transcript is billed as output text too (live usage shows both)
+        usage = billing.as_wire(r.context, r.cached, billing.text_tokens(r.output_text), out_audio)
+        total = int(usage["total_tokens"])  # type: ignore[call-overload]
+        self._tokens_remaining = max(0, RATE_LIMIT_TOKENS - total)
         return [
             self.event("response.done", response=self._response_body(r, usage, details)),
             self.event(
@@ -1180,7 +1421,7 @@ class RealtimeProtocol:
                         "name": "tokens",
                         "limit": RATE_LIMIT_TOKENS,
                         "remaining": self._tokens_remaining,
-                        "reset_seconds": round(usage.total_tokens * 60 / RATE_LIMIT_TOKENS, 3),
+                        "reset_seconds": round(total * 60 / RATE_LIMIT_TOKENS, 3),
                     },
                 ],
             ),
@@ -1236,19 +1477,14 @@ def _duration(seconds: float) -> str:
     return f"{s} second" + ("s" if seconds != 1 else "")
 
 
-def _item_text(item: Item) -> str:
-    if isinstance(item, UserMessage | AssistantMessage):
-        return item.text
-    if isinstance(item, FunctionCall):
-        return item.name + json.dumps(dict(item.arguments))
-    return item.output
-
-
 def _loads_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
-        return {}
+    except (ValueError, RecursionError):
+        try:  # a Python repr of a dict, as some clients send
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+            return {}
     return value if isinstance(value, dict) else {}
 
 
@@ -1259,3 +1495,68 @@ def _b64(value: Any, param: str) -> bytes:
         raise ProtocolError(
             "invalid_value", f"Invalid value for '{param}': expected base64.", param
         ) from exc
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """A client item read from the wire: the neutral item, its wire form, and any user audio
+    (24 kHz PCM16) with whether the model still has to hear it."""
+
+    item: Item
+    wire: dict[str, Any]
+    audio: bytes = b""
+    hear: bool = False
+
+
+def _echo(wire: Mapping[str, Any], *, keep_audio: bool = False) -> dict[str, Any]:
+    """A copy of a wire item for an event. `conversation.item.added`/`done` carry "the full
+    content of the Item except for audio data" (SDK docstrings): audio is left out unless
+    `keep_audio` (`conversation.item.retrieved`)."""
+    out = dict(wire)
+    if "content" in out:
+        parts = [dict(p) for p in out["content"]]
+        if not keep_audio:
+            for p in parts:
+                p.pop("audio", None)
+        out["content"] = parts
+    return out
+
+
+def _type_error(param: str, expected: str, value: Any) -> ProtocolError:
+    return ProtocolError(
+        "invalid_type",
+        f"Invalid type for '{param}': expected {expected}, but got {type(value).__name__}.",
+        param,
+    )
+
+
+def _optional_str(raw: Mapping[str, Any], key: str, param: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _type_error(param, "a string", value)
+    return value
+
+
+def _check_metadata(value: Any) -> None:
+    """Up to 16 string keys (≤ 64 chars) with string values (≤ 512 chars), as the SDK says."""
+    if not isinstance(value, Mapping):
+        raise _type_error("response.metadata", "an object", value)
+    if len(value) > 16:
+        raise ProtocolError(
+            "invalid_value",
+            f"Invalid 'response.metadata': at most 16 pairs, got {len(value)}.",
+            "response.metadata",
+        )
+    for key, v in value.items():
+        if not isinstance(v, str) or len(key) > 64 or len(v) > 512:
+            raise ProtocolError(
+                "invalid_value",
+                "Invalid 'response.metadata': keys must be strings of at most 64 characters "
+                "and values strings of at most 512 characters.",
+                f"response.metadata.{cfg.quote(key)}",
+            )
+
+
+def _no_constant(name: str) -> Any:
+    """`NaN`, `Infinity` and `-Infinity` are not JSON: refuse them as invalid JSON."""
+    raise ValueError(f"{name} is not valid JSON")

@@ -356,7 +356,7 @@ class _SessionRunner:
             log.exception("hearing failed for %s", action.item_id)
             self._send(proto.hearing_failed(action.item_id, str(exc)))
             heard = Heard("", False, 0.0)
-        self._send(proto.heard(action.item_id, heard))
+        self._send(proto.heard(action.item_id, heard, action.source))
 
     async def _respond(self, response_id: str) -> None:
         proto = self._p()
@@ -369,6 +369,7 @@ class _SessionRunner:
             reply = await self.engine.think(
                 plan.history, tools=plan.tools, instructions=plan.instructions, facts=plan.facts
             )
+            reply = proto.settle(plan, reply)
             spoken = reply.preamble if reply.tool_calls else reply.text
             spoken = proto.limit_text(response_id, spoken)
             if spoken:
