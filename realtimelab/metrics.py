@@ -1,30 +1,36 @@
 """Per-turn latency and cost, from an event log or a live list of events.
 
-The numbers users actually feel, defined once so both providers are measured the same way
-(pipecat's definition: TTFB starts at ``speech_stopped`` and stops at the first output audio):
+The numbers users feel, defined once so both providers are measured the same way. Every
+timing says which clock it is on:
 
-- **ttfb_ms**: first model audio − end of the user's turn. The end of the user's turn is the
-  ``SpeechStopped`` event, or for typed / push-to-talk turns the moment the client sent the text
-  (or committed the audio). Gemini sends no speech events: there the end is the client-side
-  VAD's ``client_vad.speech_end`` (see :mod:`realtimelab.observe`), which is where speech really
-  ended, so it also counts the server's end-of-turn silence wait (`speech_end_source` says which
-  one a turn used). Measured on *arrival* at the client, so it includes one network leg.
-- **perceived_ms**: first model audio − where the user's speech ended according to the client's
-  own VAD: the same detector for every provider, so this is the number to compare providers by
-  (it includes each provider's end-of-turn silence wait, as a listener experiences it).
-- **ttlb_ms**: last model audio − end of the user's turn (the server's whole answer delivered).
-- **tool_gap_ms**: silence caused by tool calls: from the last model audio before a ``ToolCall``
-  (or the call itself if the model had not spoken yet) to the first model audio after it,
-  summed over the turn's tool calls. None without a tool call, or when no audio followed.
-- **interruption_latency_ms**: the user starts speaking while the model's audio is still
-  playing (``SpeechStarted`` before the estimated playback end) → the server's ``Interrupted``
-  or the client's own flush (``response.cancel`` / ``conversation.item.truncate`` sent, or a
-  ``log.mark("flush")``), whichever comes first.
+* **wire**: when bytes *arrived* at the client. `wire_first_audio_ms` / `wire_last_audio_ms`,
+  and the two latencies measured from the end of the user's turn: **ttfb_ms** (first audio
+  byte) and **ttlb_ms** (last audio byte: the server's whole answer delivered). Both
+  services generate faster than real time, so the last byte arrives long before the answer
+  has been heard.
+* **audible**: when the listener *hears* it, on a player that starts each chunk on arrival
+  (or when the audio before it ends) at real time — the session's playout model.
+  `audible_first_ms` / `audible_last_ms` (playback end, or the moment a barge-in flushed it),
+  and **perceived_ms**: first audible audio − where the user's speech really ended according
+  to the client's own VAD (the same detector for every provider, so this is the number to
+  compare providers by: it includes each provider's end-of-turn silence wait).
 
-A *turn* is one user input and the model's reply to it, up to ``TurnComplete``. When a reply
-ends in a tool call (OpenAI closes that response and answers the tool output in a new one),
-the turn stays open until the continuation's ``TurnComplete``, so tool gaps are measured inside
-one turn. Model output with no user input before it (a greeting) is a turn of its own.
+The end of the user's turn (the TTFB start) is the server's ``SpeechStopped``, or for typed /
+push-to-talk turns the session's ``user_end`` trace point, or, where the provider sends no
+speech events (Gemini), the client VAD's ``speech_end`` trace (`speech_end_source` says which
+one a turn used). Wire numbers include one network leg.
+
+- **tool_gap_ms**: silence caused by tool calls: from the end of the model's audible audio
+  before a ``ToolCall`` (or the call itself if the model had not spoken yet) to the first
+  audio after it, summed over the turn's tool calls.
+- **interruption_latency_ms**: from the user starting to talk over audible audio (the client
+  VAD's ``speech_start`` trace, else the server's ``SpeechStarted``) to playback stopping
+  (the session's ``Interrupted``/``flush``, or a ``log.mark("flush")``).
+
+A *turn* is one user input and the model's answer to it, up to ``TurnComplete`` (one per
+answer on every provider, across tool round trips). Model output with no user input before it
+(a greeting) is a turn of its own. The facts come from events and the session's trace points
+(`RealtimeSession.on_trace`), never from re-reading wire frames.
 
 Cost uses ``data/prices.json`` (editable, dated example prices): see :func:`cost`.
 """
@@ -41,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from realtimelab.events import Event, Usage
-from realtimelab.observe import CLIENT_SPEECH_END, FLUSH_TYPES, event_line
+from realtimelab.observe import event_line
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -204,11 +210,12 @@ def add_usage(a: Usage | None, b: Usage | None) -> Usage | None:
 
 @dataclasses.dataclass(frozen=True)
 class TurnMetrics:
-    """One turn's timings (ms since the log started) and derived latencies (ms).
+    """One turn's timings (ms since the log started) and derived latencies (ms); `wire_*`
+    are arrival times, `audible_*` playback times (see the module docstring).
 
     ``audio_spans_ms`` are (start, end) stretches of model audio as a player that starts each
-    chunk on arrival (or when the previous one ends) would play it; silences between spans are
-    real gaps the listener hears (a tool call, a slow server).
+    chunk on arrival (or when the previous one ends) would play it, cut where a barge-in
+    flushed the player; silences between spans are real gaps the listener hears.
     """
 
     index: int
@@ -217,8 +224,10 @@ class TurnMetrics:
     user_speech_end_ms: float | None
     user_input: str | None  # "speech" | "text" | "commit" | None (model spoke unprompted)
     speech_end_source: str | None  # "server" | "client" | "text" | "commit" | None
-    first_audio_ms: float | None
-    last_audio_ms: float | None
+    wire_first_audio_ms: float | None
+    wire_last_audio_ms: float | None
+    audible_first_ms: float | None
+    audible_last_ms: float | None
     ttfb_ms: float | None
     ttlb_ms: float | None
     perceived_ms: float | None
@@ -266,6 +275,10 @@ class _Turn:
     def playback_end(self) -> float | None:
         """Estimated end of playback (each chunk plays on arrival or after the previous one)."""
         return self.spans[-1][1] if self.spans else None
+
+    def cut_playback(self, t: float) -> None:
+        """A barge-in flushed the player at `t`: nothing after it was heard."""
+        self.spans = [[a, min(b, t)] for a, b in self.spans if a < t]
 
     def add_audio(self, t: float, ms: float) -> None:
         if self.spans and t <= self.spans[-1][1] + _SPAN_JOIN_MS:
@@ -317,7 +330,7 @@ class _TurnBuilder:
 
     def feed(self, line: Mapping[str, Any]) -> None:
         t = line.get("t_ms")
-        if not isinstance(t, int | float):
+        if not isinstance(t, int | float) or not math.isfinite(t):
             return
         t = float(t)
         kind = str(line.get("type", ""))
@@ -327,16 +340,17 @@ class _TurnBuilder:
             self.model.setdefault(provider, str(line["model"]))
         if direction == "event":
             self._event(kind, t, provider, line)
-        elif direction == "out":
-            marker = line.get("user_end")
-            if marker in {"text", "commit"}:
-                self._user_end(t, provider, str(marker))
-            elif kind in FLUSH_TYPES:
+        elif direction == "trace":
+            if kind == "user_end" and line.get("how") in {"text", "commit"}:
+                self._user_end(t, provider, str(line["how"]))
+            elif kind == "speech_end":
+                self._client_end(t, provider)
+            elif kind == "speech_start":
+                self._barge(t)
+            elif kind == "flush":
                 self._flush(t)
-        elif direction == "note" and kind in FLUSH_TYPES:
+        elif direction == "note" and kind == "flush":
             self._flush(t)
-        elif direction == "note" and kind == CLIENT_SPEECH_END:
-            self._client_end(t, provider)
 
     def _client_end(self, t: float, provider: str | None) -> None:
         """The client's VAD says speech ended at `t`: always the perceived start; the TTFB
@@ -361,6 +375,7 @@ class _TurnBuilder:
         for turn in reversed(self.turns):
             if turn.barge is not None and turn.flushed is None and t >= turn.barge:
                 turn.flushed = t
+                turn.cut_playback(t)
                 return
 
     def _event(self, kind: str, t: float, provider: str | None, line: Mapping[str, Any]) -> None:
@@ -396,13 +411,20 @@ class _TurnBuilder:
                 if turn.gap_start is None:
                     turn.gap_start = turn.last_audio if turn.last_audio is not None else t
         elif kind == "Interrupted":
-            # the barge-in it answers, else whatever turn is speaking, else the last one
+            # the barge-in it answers, else whatever turn is audible, else the last one; the
+            # session emits it at the moment it stopped playback
             target: _Turn | None = next(
                 (x for x in reversed(self.turns) if x.barge is not None and x.interrupted is None),
-                self.resp or (self.turns[-1] if self.turns else None),
+                None,
+            ) or next(
+                (x for x in reversed(self.turns) if x.first_audio is not None),
+                self.resp,
             )
             if target is not None and target.interrupted is None:
+                if target.barge is None:
+                    target.barge = t  # stopped by the client (no speech seen before it)
                 target.interrupted = t
+                target.cut_playback(t)
         elif kind == "TurnComplete":
             done = self.resp
             if done is None or done.state == "done":
@@ -410,7 +432,8 @@ class _TurnBuilder:
             turn = done
             turn.usage = add_usage(turn.usage, _as_usage(_usage_of(line)))
             turn.status = str(line.get("status") or "completed")
-            if turn.gap_start is not None and turn.status == "completed":
+            if line.get("reason") == "tool_calls" and turn.status == "completed":
+                # a log written before TurnComplete meant "the answer": a tool-call pause
                 turn.state = "tool_wait"
             else:
                 turn.state = "done"
@@ -476,11 +499,13 @@ def turn_metrics(
                 user_speech_start_ms=turn.speech_start,
                 user_speech_end_ms=turn.speech_end,
                 user_input=turn.user_input,
-                first_audio_ms=turn.first_audio,
-                last_audio_ms=turn.last_audio,
+                wire_first_audio_ms=turn.first_audio,
+                wire_last_audio_ms=turn.last_audio,
+                audible_first_ms=round(turn.spans[0][0], 3) if turn.spans else None,
+                audible_last_ms=round(turn.spans[-1][1], 3) if turn.spans else None,
                 ttfb_ms=_ms(turn.first_audio, turn.speech_end),
                 ttlb_ms=_ms(turn.last_audio, turn.speech_end),
-                perceived_ms=_ms(turn.first_audio, turn.client_end),
+                perceived_ms=_ms(turn.spans[0][0] if turn.spans else None, turn.client_end),
                 speech_end_source=turn.end_source,
                 tool_gap_ms=None if turn.tool_gap is None else round(turn.tool_gap, 3),
                 tool_call_ms=tuple(turn.tool_calls),
@@ -530,9 +555,7 @@ def describe(values: Iterable[float | None]) -> dict[str, float | int | None]:
     }
 
 
-_LATENCIES: Final = (
-    "ttfb_ms", "ttlb_ms", "perceived_ms", "tool_gap_ms", "interruption_latency_ms"
-)
+_LATENCIES: Final = ("ttfb_ms", "ttlb_ms", "perceived_ms", "tool_gap_ms", "interruption_latency_ms")
 
 
 def summarize(metrics: Sequence[TurnMetrics]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ timeline, one JSON object per line, while the session runs:
 ```python
 log = EventLog("run.jsonl", secrets=[api_key], clock=clock)
 async with connect("openai", config, api_key=api_key, frame_tap=log.frame, clock=clock) as s:
-    async for ev in log.tap(s):        # or: log.event(ev) yourself
+    async for ev in log.tap(s):        # or: log.attach(s) and log.event(ev) yourself
         ...
 log.close()
 ```
@@ -20,7 +20,7 @@ a file is not strictly in ``t_ms`` order; readers (:mod:`realtimelab.metrics`) s
 Line shape (every line has the first six keys):
 
 ```
-{"t_ms": 1234.5, "dir": "in"|"out"|"event"|"note", "provider": "openai"|"gemini"|...,
+{"t_ms": 1234.5, "dir": "in"|"out"|"event"|"trace"|"note", "provider": "openai"|...,
  "type": "response.output_audio.delta" | "serverContent.modelTurn" | "AudioChunk" | ...,
  "size": <bytes of the compact JSON frame>, "summary": "<short human text>",
  "audio_bytes": 960, "audio_ms": 20.0,      # frames/events that carry audio
@@ -32,11 +32,12 @@ Audio payloads are never stored: they are replaced by ``"<audio 960 B>"`` and co
 ``audio_bytes``/``audio_ms``. Secrets are removed before anything is written (see
 :mod:`realtimelab.redact`). Rate-guard findings and your own marks are ``"dir": "note"`` lines.
 
-Where the user stopped talking is measured on the client too: the log runs
-:class:`realtimelab.vad.StreamingVad` over the audio the client sends and writes a
-``"note"`` line ``client_vad.speech_end`` stamped with the time the last voiced frame was sent.
-Gemini reports no speech events, so without it a spoken Gemini turn has no start for TTFB; and
-because the same detector runs for every provider, it gives one comparable "perceived" latency.
+Timing facts the wire does not carry come from the session itself, as ``"dir": "trace"``
+lines (`RealtimeSession.on_trace`; `tap` and `attach` subscribe): ``user_end`` (a typed turn
+or a commit), ``speech_start``/``speech_end`` (where the client's own VAD heard the user,
+back-dated to the audio: Gemini reports no speech events, and one detector for every provider
+gives one comparable "perceived" latency), ``flush`` (playback stopped for a barge-in). The
+log never re-parses frames to find them: metrics read the trace points.
 
 ``record_audio_dir=`` additionally keeps the audio, as WAV files per turn: what the client sent
 (``turn_000_in.wav``) and what the model said (``turn_000_out.wav``). Turns are cut at each
@@ -48,7 +49,6 @@ because the same detector runs for every provider, it gives one comparable "perc
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import functools
 import io
@@ -58,8 +58,7 @@ import sys
 import time
 import warnings
 import wave
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Literal
@@ -69,7 +68,6 @@ from realtimelab.events import AudioChunk, Event, TurnComplete
 from realtimelab.providers.framelog import Elided, FrameDescriber, b64_decoded_len, short
 from realtimelab.providers.registry import ProviderSpec, UnknownProviderError, get, specs
 from realtimelab.redact import Redactor
-from realtimelab.vad import SpeechStopped, StreamingVad, VadParams
 
 Direction = Literal["in", "out", "recv", "send"]
 #: The session's tap says "recv"/"send"; logs say "in" (from the server) / "out" (client sent).
@@ -161,31 +159,6 @@ def frame_type(frame: Mapping[str, Any], provider: str | None = None) -> str:
     """
     describer = _probe_for(provider or infer_provider(frame))
     return describer.frame_type(frame) if describer is not None else _plain_type(frame)
-
-
-class _FlushTypes(AbstractSet[str]):
-    """Every registered provider's `FrameDescriber.flush_types`, plus the note kind ``"flush"``
-    (`log.mark("flush")` when your own player drops queued audio). A live view that asks the
-    registry on each use, so a provider registered after import counts too."""
-
-    def _all(self) -> frozenset[str]:
-        return frozenset({"flush"}).union(*(_probe(s).flush_types for s in specs()))
-
-    def __contains__(self, kind: object) -> bool:
-        return kind == "flush" or any(kind in _probe(s).flush_types for s in specs())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-    def __repr__(self) -> str:
-        return f"FLUSH_TYPES({sorted(self._all())})"
-
-
-#: Frame types that stop model audio on the client's side (the end of a barge-in).
-FLUSH_TYPES: Final = _FlushTypes()
 
 
 def _frame_summary(
@@ -335,43 +308,6 @@ class _WavRecorder:
 # --------------------------------------------------------------------------------------------
 
 
-CLIENT_SPEECH_END: Final = "client_vad.speech_end"
-CLIENT_VAD = VadParams(silence_duration_ms=500)
-"""The detector the log runs on sent audio; its silence only decides *that* speech ended, the
-mark is back-dated to where it did."""
-
-
-class _ClientSpeech:
-    """Where the user's speech ended, in the clock of the frames that carried it."""
-
-    def __init__(self, params: VadParams) -> None:
-        self.params = params
-        self.rate = 0
-        self.vad: StreamingVad | None = None
-        self.sent_ms = 0.0
-        self.marks: collections.deque[tuple[float, float]] = collections.deque(maxlen=3000)
-
-    def feed(self, pcm: bytes, rate: int, t: float) -> list[float]:
-        """Feed one sent frame (sent at `t`); returns the times speech ended, if it did."""
-        if self.vad is None or rate != self.rate:
-            self.vad, self.rate, self.sent_ms = StreamingVad(rate, self.params), rate, 0.0
-            self.marks.clear()
-        self.sent_ms += len(pcm) / 2 / rate * 1000.0
-        self.marks.append((self.sent_ms, t))  # stream position at the end of this frame
-        ends = []
-        for event in self.vad.feed(pcm):
-            if isinstance(event, SpeechStopped):
-                speech_end = event.audio_end_ms - self.params.silence_duration_ms
-                ends.append(self._time_at(speech_end))
-        return ends
-
-    def _time_at(self, stream_ms: float) -> float:
-        for end_ms, t in self.marks:
-            if end_ms >= stream_ms:
-                return t
-        return self.marks[-1][1]
-
-
 class EventLog:
     """Record wire frames, unified events and notes as redacted JSONL (and optionally WAV).
 
@@ -397,10 +333,9 @@ class EventLog:
         include_frames: bool = True,
         keep_lines: bool | None = None,
         record_audio_dir: str | os.PathLike[str] | None = None,
-        client_vad: VadParams | None = CLIENT_VAD,
     ) -> None:
         self.path = Path(path) if path is not None else None
-        self._speech = _ClientSpeech(client_vad) if client_vad is not None else None
+        self._attached: set[int] = set()
         self._redactor = Redactor(secrets) if redact else None
         self._clock = clock
         self.start = clock() if start is None else start
@@ -462,7 +397,7 @@ class EventLog:
         self._seen_provider = provider
         describer = self._describer(provider)
         ftype = describer.frame_type(frame) if describer is not None else _plain_type(frame)
-        keep_pcm = direction == "out" and (self._wav is not None or self._speech is not None)
+        keep_pcm = direction == "out" and self._wav is not None
         el = Elided()
         if describer is not None:
             elided = describer.elide(frame, direction, el, keep_pcm)
@@ -479,10 +414,6 @@ class EventLog:
         if el.audio_bytes:
             line["audio_bytes"] = el.audio_bytes
             line["audio_ms"] = round(el.audio_ms, 3)
-        if direction == "out" and describer is not None:
-            marker = describer.user_end(frame, ftype)
-            if marker:
-                line["user_end"] = marker
         model = describer.model(frame) if describer is not None else None
         if model:
             line["model"] = model
@@ -492,20 +423,30 @@ class EventLog:
         if self._wav is not None:
             for pcm, rate in el.pcm:
                 self._wav.write("in", pcm, rate)
-        if self._speech is not None:
-            sent = self._clock() if t is None else t
-            for pcm, rate in el.pcm:
-                for end in self._speech.feed(pcm, rate, sent):
-                    self.write(
-                        {
-                            "t_ms": self._t_ms(end),
-                            "dir": "note",
-                            "provider": provider,
-                            "type": CLIENT_SPEECH_END,
-                            "size": 0,
-                            "summary": "user stopped speaking (client-side VAD on the sent audio)",
-                        }
-                    )
+
+    def trace(self, kind: str, t: float, fields: Mapping[str, Any]) -> None:
+        """A session trace point (`RealtimeSession.on_trace`) as a ``"dir": "trace"`` line."""
+        summary = _short(" ".join([kind, *(f"{k}={v}" for k, v in fields.items())]), 120)
+        self.write(
+            {
+                "t_ms": self._t_ms(t),
+                "dir": "trace",
+                "provider": self._seen_provider,
+                "type": kind,
+                "size": 0,
+                "summary": summary,
+                **{k: _jsonable(v) for k, v in fields.items()},
+            }
+        )
+
+    def attach(self, session: Any) -> None:
+        """Subscribe to `session`'s trace points (once per session; `tap` does it for you)."""
+        on_trace = getattr(session, "on_trace", None)
+        if on_trace is None or id(session) in self._attached:
+            return
+        self._attached.add(id(session))
+        self._seen_provider = self.provider or getattr(session, "provider", None)
+        on_trace(self.trace)
 
     def event(self, ev: Event) -> None:
         """Log one unified event (call it for every event the session yields)."""
@@ -539,8 +480,9 @@ class EventLog:
         )
 
     def mark(self, kind: str, *, t: float | None = None, **fields: Any) -> None:
-        """A free-form note, e.g. ``log.mark("flush")`` when your player drops queued audio
-        (metrics treat it as the end of a barge-in) or ``log.mark("connect", url=...)``."""
+        """A free-form note, e.g. ``log.mark("connect", url=...)``, or ``log.mark("flush")``
+        when a player the session does not know about drops queued audio (metrics treat it
+        as the end of a barge-in, like the session's own ``flush`` trace)."""
         summary = _short(" ".join([kind, *(f"{k}={v}" for k, v in fields.items())]), 120)
         self.write(
             {
@@ -555,10 +497,12 @@ class EventLog:
         )
 
     async def tap(self, session: Any) -> AsyncIterator[Event]:
-        """``async for ev in log.tap(session)``: the session's events, each logged first.
+        """``async for ev in log.tap(session)``: the session's events, each logged first, and
+        its trace points (see `attach`).
 
         When iteration ends, the session's rate-guard findings (``session.rate_guard``, if it
         has one) are logged as notes, each at its own time."""
+        self.attach(session)
         try:
             async for ev in session:
                 self.event(ev)
@@ -738,7 +682,6 @@ def replay_main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None
 
 
 __all__ = [
-    "FLUSH_TYPES",
     "EventLog",
     "LogContents",
     "LogReadWarning",

@@ -11,6 +11,7 @@ import pytest
 from realtimelab.events import (
     AudioChunk,
     Event,
+    GenerationComplete,
     Interrupted,
     Provider,
     ResponseStarted,
@@ -115,11 +116,13 @@ def timeline() -> list[Event]:
             arguments={"city": "Paris"},
             arguments_json='{"city": "Paris"}',
         ),
-        TurnComplete(provider=o, t=6.65, usage=usage(10, 20)),
+        # OpenAI ends the response that called the tool; the answer goes on in a new one
+        GenerationComplete(provider=o, t=6.65, reason="tool_calls", usage=usage(10, 20)),
         ResponseStarted(provider=o, t=7.2),
         chunk(7.5),
         chunk(7.6),
-        TurnComplete(provider=o, t=7.7, usage=usage(30, 40)),
+        # one TurnComplete per answer, its usage summed over the turn's responses
+        TurnComplete(provider=o, t=7.7, usage=usage(40, 60)),
         # turn 2: barge-in while the model is speaking: speech 10.8 -> interrupted 10.95 (150)
         SpeechStarted(provider=o, t=9.0),
         SpeechStopped(provider=o, t=10.0),
@@ -140,7 +143,13 @@ def test_known_numbers_from_events() -> None:
     m = turn_metrics(timeline(), prices=PRICES)
     assert len(m) == 4
     t0, t1, t2, t3 = m
-    assert (t0.user_speech_end_ms, t0.first_audio_ms, t0.last_audio_ms) == (1000.0, 1350.0, 2000.0)
+    assert (t0.user_speech_end_ms, t0.wire_first_audio_ms, t0.wire_last_audio_ms) == (
+        1000.0,
+        1350.0,
+        2000.0,
+    )
+    # audible: the last 100 ms chunk arrived at 3.0 s and plays until 3.1 s
+    assert (t0.audible_first_ms, t0.audible_last_ms) == (1350.0, 2100.0)
     assert (t0.ttfb_ms, t0.ttlb_ms, t0.tool_gap_ms, t0.interruption_latency_ms) == (
         350.0,
         1000.0,
@@ -180,44 +189,25 @@ def test_same_numbers_from_a_log_file(tmp_path: Path) -> None:
     assert from_log == from_events
 
 
-def test_text_turn_and_client_flush_via_frames() -> None:
+def test_text_turn_and_client_flush_via_trace_points() -> None:
+    """The session's trace points (`user_end`, `flush`) mark what frames never say."""
     clock = Clock()
     log = EventLog(None, clock=clock)
     log.frame("in", {"type": "session.created", "session": {"model": "m1-mini"}}, 0.0)
-    log.frame(
-        "out",
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hi"}],
-            },
-        },
-        1.0,
-    )
-    log.frame("out", {"type": "response.create"}, 1.0)
+    log.trace("user_end", 1.0, {"how": "text"})
     for t in (1.3, 1.4, 1.5, 1.6, 1.7):  # 5 x 100 ms: playback until ~1.8 s
         log.event(chunk(t))
     log.event(TurnComplete(provider="openai", t=1.75, usage=usage(10, 10)))
-    # the server already finished; the user barges in during playback, the client truncates
+    # the server already finished; the user barges in during playback, the client flushes
     log.event(SpeechStarted(provider="openai", t=1.76))
-    log.frame(
-        "out",
-        {
-            "type": "conversation.item.truncate",
-            "item_id": "i",
-            "content_index": 0,
-            "audio_end_ms": 400,
-        },
-        1.79,
-    )
+    log.trace("flush", 1.79, {"item_id": "i", "heard_ms": 400.0})
     (m0, m1) = turn_metrics(log.lines, prices=PRICES)
     assert m0.user_input == "text" and m0.user_speech_end_ms == 1000.0
     assert m0.ttfb_ms == pytest.approx(300.0) and m0.ttlb_ms == pytest.approx(700.0)
     assert m0.interruption_latency_ms == pytest.approx(30.0)
+    assert m0.audible_last_ms == pytest.approx(1790.0)  # playback stopped at the flush
     assert m0.model == "m1-mini" and m0.cost_usd == pytest.approx((10 * 1 + 10 * 2) / 1e6)
-    assert m1.user_speech_start_ms == pytest.approx(1760.0) and m1.first_audio_ms is None
+    assert m1.user_speech_start_ms == pytest.approx(1760.0) and m1.wire_first_audio_ms is None
 
 
 def test_speech_after_playback_is_not_a_barge_in() -> None:
@@ -247,7 +237,7 @@ def test_tool_call_before_any_audio_gaps_from_the_call() -> None:
 
 def test_unprompted_greeting_is_its_own_turn() -> None:
     (m,) = turn_metrics([chunk(0.5), TurnComplete(provider="openai", t=0.7)])
-    assert m.user_input is None and m.ttfb_ms is None and m.first_audio_ms == 0.0
+    assert m.user_input is None and m.ttfb_ms is None and m.wire_first_audio_ms == 0.0
 
 
 def test_cost_rules() -> None:

@@ -91,10 +91,6 @@ class FrameDescriber(Protocol):
     """One provider's reading of its frames, for the event log. One instance per log: a
     describer may remember what the session negotiated (OpenAI declares audio formats once)."""
 
-    flush_types: frozenset[str]
-    """Client frame types that stop model audio on the client's side (the end of a barge-in),
-    e.g. OpenAI `response.cancel`; metrics measure barge-in latency up to one of them."""
-
     def claims(self, frame: Mapping[str, Any]) -> bool:
         """Whether `frame` is in this provider's dialect (for logs that were not told)."""
         ...
@@ -116,10 +112,4 @@ class FrameDescriber(Protocol):
 
     def model(self, frame: Mapping[str, Any]) -> str | None:
         """The model a frame names, if it names one."""
-        ...
-
-    def user_end(self, frame: Mapping[str, Any], ftype: str) -> str | None:
-        """For a client frame: "text" if it ends a typed user turn, "commit" if it ends a
-        spoken one (push-to-talk), else None. Metrics start TTFB there when the provider
-        reports no end of speech."""
         ...

@@ -140,7 +140,6 @@ class ToyCodec:
 class ToyFrames:
     """How the event log reads toy frames."""
 
-    flush_types = frozenset({"toy.stop"})
 
     def claims(self, frame: Mapping[str, Any]) -> bool:
         return isinstance(frame.get("toy"), str)
@@ -161,9 +160,6 @@ class ToyFrames:
 
     def model(self, frame: Mapping[str, Any]) -> str | None:
         return frame.get("model") if isinstance(frame.get("model"), str) else None
-
-    def user_end(self, frame: Mapping[str, Any], ftype: str) -> str | None:
-        return {"toy.say": "text", "toy.commit": "commit"}.get(ftype)
 
 
 def _wire_tool(tool: Tool) -> dict[str, Any]:

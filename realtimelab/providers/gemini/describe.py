@@ -47,7 +47,6 @@ def _camel(name: str) -> str:
 class GeminiFrames:
     """Reads Gemini Live frames for one event log."""
 
-    flush_types: frozenset[str] = frozenset()  # the server cuts its own reply on barge-in
 
     def claims(self, frame: Mapping[str, Any]) -> bool:
         """Gemini frames carry no string `type` and use the BidiGenerateContent keys."""
@@ -115,21 +114,4 @@ class GeminiFrames:
         setup = frame.get("setup")
         if isinstance(setup, Mapping) and isinstance(setup.get("model"), str):
             return str(setup["model"]).removeprefix("models/")
-        return None
-
-    def user_end(self, frame: Mapping[str, Any], ftype: str) -> str | None:
-        """`realtimeInput.text` or a complete `clientContent` turn end a typed turn;
-        `activityEnd` (manual activity detection) ends a spoken one."""
-        if ftype.startswith("realtimeInput."):
-            ri = frame.get("realtimeInput", frame.get("realtime_input"))
-            if isinstance(ri, Mapping):
-                if isinstance(ri.get("text"), str):
-                    return "text"
-                if "activityEnd" in ri or "activity_end" in ri:
-                    return "commit"
-            return None
-        if ftype.split(",")[0] == "clientContent":
-            cc = frame.get("clientContent", frame.get("client_content"))
-            if isinstance(cc, Mapping) and (cc.get("turnComplete") or cc.get("turn_complete")):
-                return "text"
         return None

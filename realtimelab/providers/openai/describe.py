@@ -14,20 +14,14 @@ from typing import Any, Final
 
 from realtimelab.providers.framelog import AudioFormat, Elided, cut_audio, short
 
-__all__ = ["FLUSH_TYPES", "OpenAIFrames"]
+__all__ = ["OpenAIFrames"]
 
-#: Client frames that stop model audio on the client's side (the end of a barge-in).
-FLUSH_TYPES: Final = frozenset(
-    {"response.cancel", "conversation.item.truncate", "output_audio_buffer.clear"}
-)
 _SESSION_TYPES: Final = frozenset({"session.update", "session.created", "session.updated"})
 _G711: Final = frozenset({"audio/pcmu", "audio/pcma"})
 
 
 class OpenAIFrames:
     """Reads OpenAI Realtime frames for one event log (remembers the negotiated formats)."""
-
-    flush_types = FLUSH_TYPES
 
     def __init__(self) -> None:
         self.input = AudioFormat(24000, 2)
@@ -118,20 +112,4 @@ class OpenAIFrames:
         session = frame.get("session")
         if isinstance(session, Mapping) and isinstance(session.get("model"), str):
             return str(session["model"])
-        return None
-
-    def user_end(self, frame: Mapping[str, Any], ftype: str) -> str | None:
-        """A user text message ends a typed turn; `input_audio_buffer.commit` a spoken one."""
-        if ftype == "conversation.item.create":
-            item = frame.get("item")
-            if isinstance(item, Mapping) and item.get("role") == "user":
-                content = item.get("content")
-                if isinstance(content, list) and any(
-                    isinstance(p, Mapping) and p.get("type") in {"input_text", "text"}
-                    for p in content
-                ):
-                    return "text"
-            return None
-        if ftype == "input_audio_buffer.commit":
-            return "commit"
         return None
