@@ -191,6 +191,42 @@ def _unknown(param: str) -> ConfigError:
     return ConfigError("unknown_parameter", f"Unknown parameter: '{param}'.", param)
 
 
+#: The keys each nested object may have (openai SDK types); anything else is
+#: `unknown_parameter`, as for top-level fields, and is never echoed back.
+KEYS: Mapping[str, frozenset[str]] = {
+    "function": frozenset({"type", "name", "description", "parameters"}),
+    "mcp": frozenset(
+        {
+            "type",
+            "server_label",
+            "allowed_callers",
+            "allowed_tools",
+            "authorization",
+            "connector_id",
+            "defer_loading",
+            "headers",
+            "require_approval",
+            "server_description",
+            "server_url",
+            "tunnel_id",
+        }
+    ),
+    "transcription": frozenset({"model", "language", "languages", "prompt", "keywords", "delay"}),
+    "noise_reduction": frozenset({"type", "strength"}),
+    "tracing": frozenset({"workflow_name", "group_id", "metadata"}),
+    "truncation": frozenset({"type", "retention_ratio", "token_limits"}),
+    "reasoning": frozenset({"effort"}),
+    "prompt": frozenset({"id", "version", "variables"}),
+}
+
+
+def only_keys(value: Mapping[str, Any], kind: str, param: str) -> None:
+    """Refuse keys the SDK type for `kind` does not have."""
+    for key in value:
+        if key not in KEYS[kind]:
+            raise _unknown(f"{param}.{quote(key)}")
+
+
 def apply_update(
     current: Mapping[str, Any], update: Any, *, prefix: str = "session"
 ) -> dict[str, Any]:
@@ -276,13 +312,19 @@ def _check_top(key: str, value: Any, param: str) -> Any:
         if not ok:
             raise _invalid(param, value)
     elif key == "truncation":
-        if not (value in ("auto", "disabled") or isinstance(value, Mapping)):
+        if isinstance(value, Mapping):
+            only_keys(value, "truncation", param)
+        elif value not in ("auto", "disabled"):
             raise _invalid(param, value, ("auto", "disabled"))
     elif key == "tracing":
-        if not (value is None or value == "auto" or isinstance(value, Mapping)):
+        if isinstance(value, Mapping):
+            only_keys(value, "tracing", param)
+        elif not (value is None or value == "auto"):
             raise _invalid(param, value, ("auto",))
     elif key in ("prompt", "reasoning"):
-        if not (value is None or isinstance(value, Mapping)):
+        if isinstance(value, Mapping):
+            only_keys(value, key, param)
+        elif value is not None:
             raise _type_error(param, "an object", value)
     elif key == "include":
         allowed_include = ("item.input_audio_transcription.logprobs",)
@@ -340,6 +382,7 @@ def _check_tool(tool: Any, param: str) -> None:
     kind = tool.get("type", "function")  # the SDK types default `type` to "function"
     if kind not in ("function", "mcp"):
         raise _invalid(f"{param}.type", kind, ("function", "mcp"))
+    only_keys(tool, kind, param)
     if kind == "function":
         if not isinstance(tool.get("name"), str) or not tool["name"]:
             raise ConfigError(
@@ -400,6 +443,7 @@ def _check_audio_field(side: str, key: str, value: Any, param: str) -> Any:
             return None
         if not isinstance(value, Mapping):
             raise _type_error(param, "an object", value)
+        only_keys(value, "transcription", param)
         delay = value.get("delay")
         if delay is not None and delay not in TRANSCRIPTION_DELAYS:
             raise _invalid(f"{param}.delay", delay, TRANSCRIPTION_DELAYS)
@@ -412,6 +456,7 @@ def _check_audio_field(side: str, key: str, value: Any, param: str) -> Any:
             return None
         if not isinstance(value, Mapping):
             raise _type_error(param, "an object", value)
+        only_keys(value, "noise_reduction", param)
         if value.get("type") is not None and value["type"] not in NOISE_TYPES:
             raise _invalid(f"{param}.type", value["type"], NOISE_TYPES)
         strength = value.get("strength")
