@@ -90,7 +90,9 @@ def test_base64_both_alphabets_and_rates() -> None:
         wire.b64decode_any("@@@@")
     assert wire.pcm_rate("audio/pcm;rate=48000") == 48000
     assert wire.pcm_rate("audio/pcm; rate=16000") == 16000
-    for bad in ("audio/pcm", "audio/pcm;rate=abc", "audio/pcm;rate=10", "audio/mp3;rate=16000"):
+    # the cookbook sends a bare audio/pcm: the service assumes its native 16 kHz
+    assert wire.pcm_rate("audio/pcm") == wire.pcm_rate("audio/pcm;") == 16000
+    for bad in ("audio/pcm;rate=abc", "audio/pcm;rate=10", "audio/mp3;rate=16000"):
         with pytest.raises(ValueError):
             wire.pcm_rate(bad)
 
@@ -177,7 +179,7 @@ def test_snake_case_setup_like_the_sdk_sends() -> None:
                         ]
                     }
                 ],
-                "sessionResumption": {"transparent": True},
+                "sessionResumption": {},
                 "inputAudioTranscription": {},
             }
         }
@@ -196,8 +198,17 @@ def test_snake_case_setup_like_the_sdk_sends() -> None:
     assert s.vad.params().silence_duration_ms == 100
     assert s.tools[0].behavior == "non_blocking"
     assert s.tools[0].parameters["properties"]["city"]["type"] == "string"
-    assert s.resumption and s.transparent and s.input_transcription
+    assert s.resumption and s.input_transcription
     assert not s.output_transcription
+    assert s.generation == 2 and not s.bundles and s.reasoning
+
+
+def test_transparent_resumption_is_refused_on_the_developer_api() -> None:
+    """google-genai refuses `transparent` in Gemini Developer API mode ("only supported in
+    Gemini Enterprise Agent Platform mode"): a raw client sending it gets a 1007."""
+    (close,) = GeminiFrames().receive(setup_msg(sessionResumption={"transparent": True}))
+    assert isinstance(close, Close) and close.code == 1007
+    assert "transparent" in close.reason and len(close.reason.encode()) <= 123
 
 
 def test_realtime_input_decoding_and_errors() -> None:
@@ -211,8 +222,10 @@ def test_realtime_input_decoding_and_errors() -> None:
     )
     assert ev == AudioIn(pcm, 24000)
     assert proto.receive(json.dumps({"realtimeInput": {"text": "hi"}})) == [TextIn("hi")]
+    bare = json.dumps({"realtimeInput": {"audio": {"data": b64, "mimeType": "audio/pcm"}}})
+    assert proto.receive(bare) == [AudioIn(pcm, 16000)]  # no rate: 16 kHz, like the service
     (close,) = proto.receive(
-        json.dumps({"realtimeInput": {"audio": {"data": b64, "mimeType": "audio/pcm"}}})
+        json.dumps({"realtimeInput": {"audio": {"data": b64, "mimeType": "audio/pcm;rate=x"}}})
     )
     assert close == Close(1007, wire.INVALID_ARGUMENT, close.detail)
     assert "rate" in close.detail
@@ -226,7 +239,7 @@ def test_realtime_input_decoding_and_errors() -> None:
 def test_tool_bookkeeping_and_resumption_frames() -> None:
     frames = _active(
         tools=[{"functionDeclarations": [{"name": "a", "behavior": "BLOCKING"}, {"name": "b"}]}],
-        sessionResumption={"transparent": True},
+        sessionResumption={},
     )
     calls = [FunctionCall("function-call-1", "a", {}), FunctionCall("function-call-2", "b", {})]
     frame = frames.tool_call_frame(calls)
@@ -235,7 +248,6 @@ def test_tool_bookkeeping_and_resumption_frames() -> None:
     assert frames.resumption_frame(None)["sessionResumptionUpdate"] == {
         "newHandle": "",
         "resumable": False,
-        "lastConsumedClientMessageIndex": "0",
     }
     (ev,) = frames.receive(
         json.dumps(
@@ -425,10 +437,10 @@ async def test_text_turn_over_v1(emu: Emulator) -> None:
         if "outputTranscription" in f.get("serverContent", {})
     )
     assert transcript == "You said good morning."
-    assert frames[-2] == {"serverContent": {"generationComplete": True}}
+    assert frames[-2]["serverContent"]["generationComplete"] is True
     usage = frames[-1]["usageMetadata"]
-    assert usage["responseTokenCount"] == 6  # ceil(240 ms / 100) × 2
-    assert usage["totalTokenCount"] == usage["promptTokenCount"] + 6
+    assert usage["responseTokenCount"] == 8  # ceil(240 ms × 32 tokens/s)
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + 8
     await ws.close()
 
 
@@ -475,7 +487,7 @@ async def test_audio_turn_48k_with_vad_and_transcription(
     assert rate == 16000 and 600 <= n_bytes / 32 <= 1000  # resampled: speech + padding
     assert frames[-1]["usageMetadata"]["promptTokensDetails"][-1]["modality"] == "AUDIO"
     await ws.send(
-        json.dumps({"realtimeInput": {"audio": {"data": "AAAA", "mimeType": "audio/pcm"}}})
+        json.dumps({"realtimeInput": {"audio": {"data": "AAAA", "mimeType": "audio/pcm;rate="}}})
     )
     assert await close_code(ws) == (1007, wire.INVALID_ARGUMENT)
 
@@ -705,7 +717,7 @@ async def test_non_blocking_scheduling(emu: Emulator) -> None:
 @pytest.mark.parametrize("emu", [{"gemini_connection_s": 1.5}], indirect=True)
 async def test_go_away_then_resume_restores_history(emu: Emulator) -> None:
     ws = await open_ws(emu.url)
-    await ws.send(setup_msg(sessionResumption={"transparent": True}))
+    await ws.send(setup_msg(sessionResumption={}))
     await recv_json(ws)
     first = await recv_json(ws)
     assert first["sessionResumptionUpdate"]["resumable"] is True
@@ -716,15 +728,8 @@ async def test_go_away_then_resume_restores_history(emu: Emulator) -> None:
             lambda m: "sessionResumptionUpdate" in m and m["sessionResumptionUpdate"]["resumable"],
         )
     )
-    assert {
-        "sessionResumptionUpdate": {
-            "newHandle": "",
-            "resumable": False,
-            "lastConsumedClientMessageIndex": "1",
-        }
-    } in frames
+    assert {"sessionResumptionUpdate": {"newHandle": "", "resumable": False}} in frames
     handle = frames[-1]["sessionResumptionUpdate"]["newHandle"]
-    assert frames[-1]["sessionResumptionUpdate"]["lastConsumedClientMessageIndex"] == "1"
     go_away = await recv_json(ws, timeout=3)
     assert go_away == {"goAway": {"timeLeft": "0.300s"}}
     assert await close_code(ws) == (1011, wire.DEADLINE_EXPIRED)  # as seen after goAway

@@ -12,6 +12,16 @@ but `setup` first, or a second `setup`, closes with 1007; after CLOSED every inp
 `toolResponse` is checked against.
 
 Inputs are frozen dataclasses; a `Close` input means "close the socket with this code/reason".
+
+Client frames are parsed as Google's parser would (`wire.load_json`: no `NaN`, at most 100
+levels deep), so hostile input always ends in a 1007 close, never in an exception.
+
+Pictures (`realtimeInput.video` frames, `inlineData` images in `clientContent`) are described
+by `images.describe_image` — size and dominant colour — and travel as `ImageInput`s.
+
+Server messages are built here one field at a time, plus the bundled shapes 3.x models send
+(an audio chunk with its `outputTranscription`; the last transcription with
+`generationComplete`): the protocol decides which to use.
 """
 
 from __future__ import annotations
@@ -24,16 +34,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtimelab.emulator.dialects.gemini import wire
+from realtimelab.emulator.dialects.gemini.images import describe_image
 from realtimelab.emulator.dialects.gemini.setup import (
     GeminiSetup,
     SetupRejected,
     apply_constraints,
     parse_setup,
 )
+from realtimelab.emulator.grounding import Grounding
 from realtimelab.emulator.model import (
     AssistantMessage,
     FunctionCall,
     FunctionResult,
+    ImageInput,
     Item,
     ToolSpec,
     UserMessage,
@@ -74,8 +87,13 @@ class AudioIn:
 
 @dataclass(frozen=True)
 class VideoIn:
-    nbytes: int
-    mime_type: str
+    """One `realtimeInput.video` blob: a picture (image/*) or a chunk of video (video/*)."""
+
+    image: ImageInput
+
+    @property
+    def is_video(self) -> bool:
+        return self.image.mime.startswith("video/")
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,7 @@ class ToolResponses:
 class ContextUpdate:
     instructions: str | None
     tools: tuple[ToolSpec, ...] | None
+    google_search: bool | None = None  # None: the tools were not updated
 
 
 @dataclass(frozen=True)
@@ -152,12 +171,16 @@ Input = (
 
 @dataclass(frozen=True)
 class UsageCounts:
-    """Token counts for `usageMetadata` (the engine's `Usage`, split by modality)."""
+    """Token counts for `usageMetadata`, split by modality (see `protocol.LiveProtocol._usage`)."""
 
     prompt_text: int = 0
     prompt_audio: int = 0
+    prompt_image: int = 0
+    prompt_video: int = 0
     response_text: int = 0
     response_audio: int = 0
+    thoughts: int = 0
+    tool_use_prompt: int = 0  # what a built-in tool (search) added to the prompt
 
 
 class Phase(enum.Enum):
@@ -216,9 +239,9 @@ class GeminiFrames:
             return []
         try:
             text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
-            raw = json.loads(text)
-        except (UnicodeDecodeError, ValueError):
-            return self._closing(_close_invalid("frame is not JSON"))
+            raw = wire.load_json(text)
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return self._closing(_close_invalid(f"frame is not JSON: {exc}"[:200]))
         if not isinstance(raw, dict):
             return self._closing(_close_invalid("frame is not a JSON object"))
         msg = wire.camelize(raw)
@@ -304,7 +327,7 @@ class GeminiFrames:
             except ValueError as exc:
                 raise _Invalid(str(exc)) from exc
             if mime.lower().startswith("image/") or mime.lower().startswith("video/"):
-                return [VideoIn(len(data), mime)]
+                return [VideoIn(describe_image(mime.lower(), data))]
             if kind == "video":
                 raise _Invalid("video must be an image/* or video/* blob")
             try:
@@ -402,6 +425,7 @@ class GeminiFrames:
             ContextUpdate(
                 probe.instructions if "systemInstruction" in probe_setup else None,
                 probe.tools if "tools" in probe_setup else None,
+                probe.google_search if "tools" in probe_setup else None,
             )
         ]
 
@@ -411,9 +435,13 @@ class GeminiFrames:
         return [c.call_id for c in self.pending.values() if not c.non_blocking]
 
     # -- frames out ----------------------------------------------------------------------------
-    def audio_frame(self, pcm: bytes) -> dict[str, Any]:
+    def audio_frame(self, pcm: bytes, transcript: str = "") -> dict[str, Any]:
+        """An audio chunk; with `transcript`, the words it speaks ride along (3.x bundling)."""
         part = {"inlineData": {"mimeType": wire.OUTPUT_MIME, "data": wire.b64encode_std(pcm)}}
-        return {"serverContent": {"modelTurn": {"role": "model", "parts": [part]}}}
+        content: dict[str, Any] = {"modelTurn": {"role": "model", "parts": [part]}}
+        if transcript:
+            content["outputTranscription"] = {"text": transcript}
+        return {"serverContent": content}
 
     def text_frame(self, text: str) -> dict[str, Any]:
         return {"serverContent": {"modelTurn": {"role": "model", "parts": [{"text": text}]}}}
@@ -421,11 +449,40 @@ class GeminiFrames:
     def input_transcription_frame(self, text: str) -> dict[str, Any]:
         return {"serverContent": {"inputTranscription": {"text": text}}}
 
+    def input_transcription_frames(self, text: str, *, partials: bool) -> list[dict[str, Any]]:
+        """What the user said: one final piece, or (2.5 models) partials of two words each.
+
+        Partials concatenate to the text, each after the first carrying its leading space, as
+        recorded 2.5 traces show ("what's the", " weather").
+        """
+        if not partials:
+            return [self.input_transcription_frame(text)]
+        words = text.split()
+        pieces = [" ".join(words[i : i + 2]) for i in range(0, len(words), 2)]
+        return [
+            self.input_transcription_frame(piece if i == 0 else " " + piece)
+            for i, piece in enumerate(pieces)
+        ] or [self.input_transcription_frame(text)]
+
     def output_transcription_frame(self, text: str) -> dict[str, Any]:
         return {"serverContent": {"outputTranscription": {"text": text}}}
 
-    def generation_complete_frame(self) -> dict[str, Any]:
-        return {"serverContent": {"generationComplete": True}}
+    def generation_complete_frame(
+        self, transcript: str = "", grounding: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`generationComplete`; on 3.x the turn's last words and its `groundingMetadata` may
+        ride along in the same `serverContent`."""
+        content: dict[str, Any] = {}
+        if transcript:
+            content["outputTranscription"] = {"text": transcript}
+        if grounding is not None:
+            content["groundingMetadata"] = dict(grounding)
+        content["generationComplete"] = True
+        return {"serverContent": content}
+
+    def grounding_frame(self, grounding: Grounding, answer: str) -> dict[str, Any]:
+        """`groundingMetadata` in a `serverContent` of its own (see `grounding_metadata`)."""
+        return {"serverContent": {"groundingMetadata": grounding_metadata(grounding, answer)}}
 
     def interrupted_frame(self) -> dict[str, Any]:
         return {"serverContent": {"interrupted": True}}
@@ -475,8 +532,8 @@ class GeminiFrames:
             body = {"newHandle": "", "resumable": False}
         else:
             body = {"newHandle": handle, "resumable": True}
-        if self.setup.transparent:
-            body["lastConsumedClientMessageIndex"] = str(max(0, self.client_index))
+        # No `lastConsumedClientMessageIndex`: it answers `transparent`, which the Gemini
+        # Developer API does not take (setup refuses it).
         return {"sessionResumptionUpdate": body}
 
     @property
@@ -494,25 +551,41 @@ class _Invalid(Exception):
 
 
 def usage_metadata(usage: UsageCounts, response_modality: str) -> dict[str, Any]:
-    prompt = usage.prompt_text + usage.prompt_audio
+    """`usageMetadata`: totals plus per-modality details, as the Gemini API reports them.
+
+    `totalTokenCount` adds prompt, response, thoughts and tool-use prompt tokens (the
+    generateContent convention); `thoughtsTokenCount` and `toolUsePromptTokenCount` appear only
+    when non-zero.
+    """
+    prompt_parts = (
+        ("TEXT", usage.prompt_text),
+        ("IMAGE", usage.prompt_image),
+        ("VIDEO", usage.prompt_video),
+        ("AUDIO", usage.prompt_audio),
+    )
+    prompt = sum(n for _, n in prompt_parts)
     response = usage.response_text + usage.response_audio
-    prompt_details = [
-        {"modality": m, "tokenCount": n}
-        for m, n in (("TEXT", usage.prompt_text), ("AUDIO", usage.prompt_audio))
-        if n
-    ]
+    prompt_details = [{"modality": m, "tokenCount": n} for m, n in prompt_parts if n]
     response_details = [
         {"modality": m, "tokenCount": n}
         for m, n in (("TEXT", usage.response_text), ("AUDIO", usage.response_audio))
         if n
     ] or [{"modality": response_modality, "tokenCount": 0}]
-    return {
+    out: dict[str, Any] = {
         "promptTokenCount": prompt,
         "responseTokenCount": response,
-        "totalTokenCount": prompt + response,
+        "totalTokenCount": prompt + response + usage.thoughts + usage.tool_use_prompt,
         "promptTokensDetails": prompt_details,
         "responseTokensDetails": response_details,
     }
+    if usage.thoughts:
+        out["thoughtsTokenCount"] = usage.thoughts
+    if usage.tool_use_prompt:
+        out["toolUsePromptTokenCount"] = usage.tool_use_prompt
+        out["toolUsePromptTokensDetails"] = [
+            {"modality": "TEXT", "tokenCount": usage.tool_use_prompt}
+        ]
+    return out
 
 
 def _content_items(content: Mapping[str, Any]) -> list[Item]:
@@ -525,12 +598,17 @@ def _content_items(content: Mapping[str, Any]) -> list[Item]:
         raise _Invalid("content.parts must be a list")
     items: list[Item] = []
     texts: list[str] = []
+    images: list[ImageInput] = []
 
     def flush() -> None:
-        if texts:
+        if texts or images:
             text = "".join(texts)
-            items.append(UserMessage(text) if role == "user" else AssistantMessage(text))
+            if role == "user":
+                items.append(UserMessage(text, images=tuple(images)))
+            elif text:
+                items.append(AssistantMessage(text))
             texts.clear()
+            images.clear()
 
     for part in parts:
         if not isinstance(part, Mapping):
@@ -557,11 +635,18 @@ def _content_items(content: Mapping[str, Any]) -> list[Item]:
                 )
             )
         elif isinstance(part.get("inlineData"), Mapping):
+            blob = part["inlineData"]
             try:
-                wire.b64decode_any(part["inlineData"].get("data") or "")
+                data = wire.b64decode_any(blob.get("data") or "")
             except ValueError as exc:
                 raise _Invalid(str(exc)) from exc
-            # Media in history is accepted but not heard: the emulator's ears need a turn.
+            mime = blob.get("mimeType")
+            if mime is not None and not isinstance(mime, str):
+                raise _Invalid("inlineData.mimeType must be a string")
+            mime_type = (mime or "").lower()
+            if role == "user" and mime_type.startswith("image/"):
+                images.append(describe_image(mime_type, data))
+            # Other media in history is accepted but not heard: the ears need a live turn.
     flush()
     return items
 
@@ -577,3 +662,36 @@ def tool_output_text(response: Any) -> str:
         inner = response["output"]
         return inner if isinstance(inner, str) else json.dumps(inner, separators=(",", ":"))
     return json.dumps(response, separators=(",", ":"))
+
+
+def grounding_metadata(grounding: Grounding, answer: str) -> dict[str, Any]:
+    """`groundingMetadata` for an answer found by search, shaped as the Gemini API shapes it.
+
+    `segment` offsets are UTF-8 byte offsets into the answer (as in generateContent); every
+    source supports the whole answer. `searchEntryPoint.renderedContent` is the HTML chip
+    Google asks apps to display; the emulator's says where the results came from.
+    """
+    text = answer.strip()
+    chunks = [
+        {"web": {"uri": src.uri, "title": src.title, "domain": src.domain}}
+        for src in grounding.sources
+    ]
+    chip = (
+        '<div class="rtl-search-chip">Results from the realtimelab emulator corpus '
+        f"(offline): {grounding.query}</div>"
+    )
+    return {
+        "webSearchQueries": [grounding.query],
+        "searchEntryPoint": {"renderedContent": chip},
+        "groundingChunks": chunks,
+        "groundingSupports": [
+            {
+                "segment": {
+                    "startIndex": 0,
+                    "endIndex": len(text.encode("utf-8")),
+                    "text": text,
+                },
+                "groundingChunkIndices": list(range(len(chunks))),
+            }
+        ],
+    }

@@ -29,19 +29,40 @@ client plays each chunk as it arrives, at real time (`timing.Playout`). So `gene
 marks the end of generation and `turnComplete` comes when that playback ends — as google-genai
 documents. Speech during PLAYING still interrupts (the assumed playback is cut), and after an
 interruption the history keeps only what the server assumes was heard by then.
+
+What the user sends accumulates: every user part since the model last spoke (typed text,
+`clientContent` turns with `turnComplete: false`, a spoken turn, camera frames) sits in the
+history as its own `UserMessage`, and the next model turn answers all of them (google-genai,
+`LiveClientContent.turn_complete`: generation starts "with the currently accumulated prompt").
+Camera frames wait for the next user message and ride on it as `images`.
+
+Start signals: with `historyConfig.initialHistoryInClientContent`, `clientContent` sent before
+the first realtime input only seeds the history ("This initial history will not trigger a model
+call", HistoryConfig docstring); a whitespace-only `realtimeInput.text` is a start signal, not an
+utterance: it starts a model turn when the model is idle and is ignored otherwise (no barge-in).
+
+Model differences come from the catalogue: 3.x models bundle parts in one `serverContent` (an
+audio chunk with its `outputTranscription`; the last words with `generationComplete`) and send
+the user's transcription as one final piece, 2.5 models send one field per message and stream
+input-transcription partials. With `googleSearch` declared, questions the local corpus
+(`realtimelab.emulator.grounding`) knows are answered from it, with `groundingMetadata`.
+
+Limits: 15 min of audio, or 2 min once video frames are part of the session, without
+`contextWindowCompression` (close 1011); with it, the sliding window trims the oldest turns
+(`usage.sliding_window_cut`) before each generation. No client frame, however malformed,
+raises out of `receive`: a bug becomes a logged 1011, every close reason fits 123 bytes.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from realtimelab.emulator.dialects.gemini import wire
+from realtimelab.emulator.dialects.gemini import usage, wire
 from realtimelab.emulator.dialects.gemini.frames import (
     ActivityEnd,
     ActivityStart,
@@ -58,6 +79,7 @@ from realtimelab.emulator.dialects.gemini.frames import (
     TurnsIn,
     UsageCounts,
     VideoIn,
+    grounding_metadata,
 )
 from realtimelab.emulator.dialects.gemini.resumption import ResumptionStore, Snapshot
 from realtimelab.emulator.dialects.gemini.setup import GeminiSetup
@@ -70,13 +92,14 @@ from realtimelab.emulator.engine import (
     SpeechEnded,
     TurnAudio,
     VadLike,
-    count_usage,
 )
+from realtimelab.emulator.grounding import Grounding, search_corpus
 from realtimelab.emulator.ids import IdSpace
 from realtimelab.emulator.model import (
     AssistantMessage,
     FunctionCall,
     FunctionResult,
+    ImageInput,
     Item,
     Reply,
     SessionFacts,
@@ -105,6 +128,14 @@ __all__ = [
 log = logging.getLogger("realtimelab.emulator.gemini")
 
 INPUT_RATE = 16_000
+#: Camera frames kept waiting for the next user message (oldest dropped beyond this): a client
+#: streaming video without ever speaking must not grow the session without bound.
+MAX_PENDING_IMAGES = 256
+#: The audio+video session limit without compression ("audio-video sessions are limited to 2
+#: minutes", Live API session management). Each frame counts as one second of video (Live asks
+#: for at most one frame per second), so the limit is reached after 120 frames, or 120 s of
+#: audio once the session has video.
+SESSION_VIDEO_S = 120.0
 #: The close for a resumption while another connection still holds the session. The code comes
 #: from one third-party report against the live API (aicc2025/sip-to-ai PR#14, 2026-09: "Gemini
 #: rejects a resume with 1011 while an earlier socket of the same session is still open"); its
@@ -191,6 +222,7 @@ class _Job:
     calls: tuple[FunctionCall, ...] = ()  # to announce once the spoken preamble is out
     final: bool = False  # the utterance being spoken is the answer (kept in history)
     spoke: bool = False  # an utterance of this job already paid the first-audio latency
+    grounding: Grounding | None = None  # the answer came from the search corpus
 
 
 @dataclass
@@ -225,6 +257,7 @@ class LiveProtocol:
         token_name: str | None = None,
         lifetime_s: float = 600.0,
         session_audio_s: float = 900.0,
+        session_video_s: float = SESSION_VIDEO_S,
     ) -> None:
         self.frames = frames or GeminiFrames()
         self.handles = handles
@@ -236,12 +269,16 @@ class LiveProtocol:
         self._alive = alive
         self.lifetime_s = lifetime_s
         self.audio_limit_ms = 1000.0 * session_audio_s
+        self.video_limit_ms = 1000.0 * session_video_s
         self.setup: GeminiSetup | None = None
         self.input: InputAudio | None = None
         self.history: list[Item] = []
         self.instructions = ""
         self.tools: tuple[ToolSpec, ...] = ()
         self.session_audio_ms = 0.0
+        self.session_video_frames = 0  # video frames the session has seen (limit and usage)
+        self.google_search = False
+        self.trimmed_items = 0  # history items the sliding window dropped so far
         self.session_key: str | None = None
         self.turn = TurnState.IDLE
         self.closing = False
@@ -257,6 +294,11 @@ class LiveProtocol:
         self._last_turn_end_ms = 0.0
         self._resamplers: dict[int, Any] = {}
         self._timers: set[str] = set()
+        self._seeding = False  # historyConfig: clientContent only seeds until realtime input
+        self._images: list[ImageInput] = []  # camera frames waiting for the next user message
+        self._pending_words = ""  # 3.x: transcript waiting for the audio chunk that speaks it
+        self._turn_thoughts = 0
+        self._turn_tool_use = 0
 
     # -- connection ----------------------------------------------------------------------------
     def open(self, now: float) -> list[Action]:
@@ -276,9 +318,21 @@ class LiveProtocol:
 
     # -- frames in -----------------------------------------------------------------------------
     def receive(self, frame: str | bytes, now: float) -> list[Action]:
-        """Handle one client frame."""
+        """Handle one client frame.
+
+        Never raises: malformed input is answered by the frame and setup readers (1007/1008),
+        and anything else that goes wrong is an emulator bug, logged and answered as the real
+        service answers its internal errors (1011 "Internal error encountered.").
+        """
         if self.closing:
             return []
+        try:
+            return self._receive(frame, now)
+        except Exception:
+            log.exception("gemini: internal error on a client frame")
+            return self._close(1011, wire.INTERNAL_ERROR)
+
+    def _receive(self, frame: str | bytes, now: float) -> list[Action]:
         actions: list[Action] = []
         if self.token_name and self.frames.phase is Phase.ACTIVE:
             assert self.tokens is not None
@@ -300,13 +354,19 @@ class LiveProtocol:
             return self._start(event.setup)
         setup, audio = self.setup, self.input
         assert setup is not None and audio is not None
+        if isinstance(event, AudioIn | VideoIn | TextIn | ActivityStart | ActivityEnd):
+            self._seeding = False  # realtime input starts the conversation
+        if isinstance(event, AudioStreamEnd):
+            self._seeding = False
         if isinstance(event, AudioIn):
             return self._on_audio(event, now)
         if isinstance(event, VideoIn):
-            return []  # accepted and ignored: the emulator has no eyes
+            return self._on_video(event)
         if isinstance(event, TextIn):
+            if not event.text.strip():
+                return self._start_signal(now)
             actions = self._interrupt(now)
-            self.history.append(UserMessage(event.text))
+            self.history.append(UserMessage(event.text, images=self._take_images()))
             return actions + self._start_turn(None, now)
         if isinstance(event, ActivityStart):
             actions = self._interrupt(now) if setup.barge_in else []
@@ -319,9 +379,19 @@ class LiveProtocol:
             turn = audio.commit()
             return self._user_turn(turn, now) if turn.pcm else []
         if isinstance(event, TurnsIn):
+            if self._seeding:
+                # historyConfig.initialHistoryInClientContent: history, not a request
+                self.history.extend(event.items)
+                self._seeding = not event.turn_complete
+                return []
             actions = self._interrupt(now)
             self.history.extend(event.items)
-            return actions + (self._start_turn(None, now) if event.turn_complete else [])
+            if not event.turn_complete:
+                return actions
+            images = self._take_images()
+            if images:
+                self.history.append(UserMessage("", images=images))
+            return actions + self._start_turn(None, now)
         if isinstance(event, ToolResponses):
             return self._on_tool_responses(event, now)
         if isinstance(event, ContextUpdate):
@@ -329,6 +399,8 @@ class LiveProtocol:
                 self.instructions = event.instructions
             if event.tools is not None:
                 self.tools = event.tools
+            if event.google_search is not None:
+                self.google_search = event.google_search
             return []
         raise AssertionError(f"unhandled input {event!r}")  # pragma: no cover
 
@@ -345,6 +417,7 @@ class LiveProtocol:
             self.session_key = snap.session_key
             self.history = list(snap.history)
             self.session_audio_ms = snap.session_audio_ms
+            self.session_video_frames = snap.session_video_frames
         else:
             if self.token_name is not None:
                 assert self.tokens is not None
@@ -357,6 +430,8 @@ class LiveProtocol:
         self.setup = setup
         self.instructions = setup.instructions
         self.tools = setup.tools
+        self.google_search = setup.google_search
+        self._seeding = setup.initial_history
         self.input = InputAudio(INPUT_RATE, self._vad_factory, setup.vad.params())
         actions: list[Action] = [Send(self.frames.accept_setup())]
         if setup.resumption:
@@ -375,9 +450,7 @@ class LiveProtocol:
                 resampler = self._resamplers[event.rate] = StreamResampler(event.rate, INPUT_RATE)
             pcm = resampler.process(pcm)
         self.session_audio_ms += len(event.pcm) / (event.rate * 2 / 1000)
-        if not setup.compression and self.session_audio_ms > self.audio_limit_ms:
-            # 15 min of audio without contextWindowCompression: the wording Google uses for
-            # deadlines (the real code and reason for this limit are undocumented).
+        if self._over_session_limit():
             return self._close(1011, wire.DEADLINE_EXPIRED)
         actions: list[Action] = []
         for ev in audio.append(pcm):
@@ -387,6 +460,46 @@ class LiveProtocol:
             elif isinstance(ev, SpeechEnded) and ev.turn.pcm:
                 actions += self._user_turn(ev.turn, now)
         return actions
+
+    def _over_session_limit(self) -> bool:
+        """15 min of audio, or 2 min of audio+video, without contextWindowCompression.
+
+        The limits are documented; the close is not: 1011 with the wording Google uses for
+        deadlines. Video is counted as one second per frame.
+        """
+        assert self.setup is not None
+        if self.setup.compression:
+            return False
+        if self.session_video_frames:
+            media_ms = max(self.session_audio_ms, 1000.0 * self.session_video_frames)
+            return media_ms > self.video_limit_ms
+        return self.session_audio_ms > self.audio_limit_ms
+
+    def _on_video(self, event: VideoIn) -> list[Action]:
+        """A camera frame: it joins the next user message (and the session's video time)."""
+        self.session_video_frames += 1
+        if self._over_session_limit():
+            return self._close(1011, wire.DEADLINE_EXPIRED)
+        self._images.append(event.image)
+        del self._images[:-MAX_PENDING_IMAGES]
+        return []
+
+    def _take_images(self) -> tuple[ImageInput, ...]:
+        images, self._images = tuple(self._images), []
+        return images
+
+    def _start_signal(self, now: float) -> list[Action]:
+        """Whitespace-only text: start a model turn if the model is idle, never barge in.
+
+        pipecat sends `" "` to make the model answer the history it seeded; a client sending it
+        while the model speaks has said nothing that could interrupt.
+        """
+        if self.turn is not TurnState.IDLE or self._queued:
+            return []
+        images = self._take_images()
+        if images:
+            self.history.append(UserMessage("", images=images))
+        return self._start_turn(None, now)
 
     def _on_tool_responses(self, event: ToolResponses, now: float) -> list[Action]:
         """Fold results into history and schedule generation as each response asks.
@@ -444,6 +557,8 @@ class LiveProtocol:
         self._playout = Playout(self.timing.speed)
         self._turn_output, self._turn_audio_ms = "", 0.0
         self._said, self._speaking = [], None
+        self._pending_words = ""
+        self._turn_thoughts = self._turn_tool_use = 0
         job = self._new_job(turn, None if turn is not None else now)
         actions: list[Action] = []
         if self.setup.resumption:
@@ -471,22 +586,30 @@ class LiveProtocol:
         job.started = now
         actions: list[Action] = []
         if self.setup.input_transcription and heard.text:
-            actions.append(Send(self.frames.input_transcription_frame(heard.text)))
+            # 2.5 models stream partials, 3.x models send one final transcription
+            partials = not self.setup.bundles
+            for frame in self.frames.input_transcription_frames(heard.text, partials=partials):
+                actions.append(Send(frame))
         turn = job.turn
         if self.setup.turn_coverage == "TURN_INCLUDES_ALL_INPUT":
             audio_ms = max(turn.duration_ms, turn.end_ms - self._last_turn_end_ms)
         else:
             audio_ms = turn.duration_ms
         self._last_turn_end_ms = turn.end_ms
-        self.history.append(UserMessage(heard.text, audio_ms=audio_ms))
+        self.history.append(UserMessage(heard.text, audio_ms=audio_ms, images=self._take_images()))
         return actions
 
     def context(self, job_id: int) -> ThinkRequest | None:
-        """What to think about for the job (None: the job was stopped)."""
+        """What to think about for the job (None: the job was stopped).
+
+        This is where a turn "runs", so the sliding window trims the context here first.
+        """
         if self._current(job_id) is None:
             return None
         setup = self.setup
         assert setup is not None
+        if setup.compression:
+            self._trim()
         facts = SessionFacts(
             provider="gemini",
             voice=setup.voice,
@@ -497,12 +620,30 @@ class LiveProtocol:
         return ThinkRequest(tuple(self.history), self.tools, self.instructions, facts)
 
     def replied(self, job_id: int, reply: Reply, now: float) -> list[Action]:
-        """The brain answered: speak the preamble or the answer, or announce the calls."""
+        """The brain answered: speak the preamble or the answer, or announce the calls.
+
+        With `googleSearch` declared and no function to call, a question the local corpus
+        answers is answered from it (its `groundingMetadata` goes out with the answer).
+        """
         job = self._current(job_id)
         if job is None:
             return []
+        assert self.setup is not None
         if job.started is None:
             job.started = now
+        self._turn_thoughts += usage.thoughts_tokens(
+            reasoning=self.setup.reasoning,
+            generation=self.setup.generation,
+            level=self.setup.thinking_level,
+            budget=self.setup.thinking_budget,
+        )
+        if self.google_search and not reply.tool_calls:
+            hit = search_corpus(self._unanswered_text())
+            if hit is not None:
+                job.grounding = hit
+                pages = " ".join(f"{s.title} {s.uri}" for s in hit.sources)
+                self._turn_tool_use += usage.text_tokens(f"{hit.query} {pages} {hit.answer}")
+                return [self._speak(job, hit.answer, final=True)]
         if reply.tool_calls:
             job.calls = tuple(
                 FunctionCall(self.ids.gemini_call_id(), c.name, dict(c.arguments))
@@ -533,7 +674,8 @@ class LiveProtocol:
             self._playout.add(now, piece.audio_ms)
             self._turn_audio_ms += piece.audio_ms
             self.session_audio_ms += piece.audio_ms
-            return [Send(self.frames.audio_frame(piece.audio))]
+            words, self._pending_words = self._pending_words, ""
+            return [Send(self.frames.audio_frame(piece.audio, words))]
         # A second utterance in the same turn (the answer after a spoken acknowledgement) must
         # not glue its first word to the last one: real Gemini fragments carry their spacing.
         sep = (
@@ -547,9 +689,12 @@ class LiveProtocol:
             said.words.append((-1.0, text))
             return [Send(self.frames.text_frame(text))]
         said.words.append((said.base_ms + piece.at_ms, text))
-        if setup.output_transcription:
-            return [Send(self.frames.output_transcription_frame(text))]
-        return []
+        if not setup.output_transcription:
+            return []
+        if setup.bundles:  # 3.x: the words travel with the audio chunk that speaks them
+            self._pending_words += text
+            return []
+        return [Send(self.frames.output_transcription_frame(text))]
 
     def spoken(self, job_id: int, now: float) -> list[Action]:
         """The utterance is fully generated: announce pending calls or end the generation."""
@@ -557,6 +702,7 @@ class LiveProtocol:
         if job is None:
             return []
         self._speaking = None
+        text = ""
         if said is not None:
             if job.final:
                 text = "".join(t for _, t in said.words).strip()
@@ -566,7 +712,8 @@ class LiveProtocol:
             self._said.append(said)
         if job.calls:
             return self._announce_calls(job, now)
-        return self._generation_done(now)
+        found = job.grounding if job.final else None
+        return self._generation_done(now, found, text)
 
     def failed(self, job_id: int) -> list[Action]:
         """The model run crashed: close 1011, as the real service does on an internal error."""
@@ -577,18 +724,39 @@ class LiveProtocol:
     def _announce_calls(self, job: _Job, now: float) -> list[Action]:
         calls, job.calls = job.calls, ()
         self.history.extend(calls)
-        actions: list[Action] = [Send(self.frames.tool_call_frame(calls, self.tools))]
+        actions: list[Action] = []
+        words, self._pending_words = self._pending_words, ""
+        if words:  # the preamble's last words go out before the call
+            actions.append(Send(self.frames.output_transcription_frame(words)))
+        actions.append(Send(self.frames.tool_call_frame(calls, self.tools)))
         if self.frames.blocking_pending:
             self.turn = TurnState.AWAITING_TOOLS  # the turn stays open for the results
             self._job = None
             return actions
         return actions + self._generation_done(now)
 
-    def _generation_done(self, now: float) -> list[Action]:
-        """`generationComplete` now; `turnComplete` once the assumed playback is over."""
+    def _generation_done(
+        self, now: float, found: Grounding | None = None, answer: str = ""
+    ) -> list[Action]:
+        """`generationComplete` now; `turnComplete` once the assumed playback is over.
+
+        A search-grounded answer's `groundingMetadata` comes just before (2.5) or with (3.x)
+        `generationComplete`, as do the turn's last transcribed words on 3.x.
+        """
+        assert self.setup is not None
         self.turn = TurnState.PLAYING
         self._job = None
-        actions: list[Action] = [Send(self.frames.generation_complete_frame())]
+        words, self._pending_words = self._pending_words, ""
+        actions: list[Action] = []
+        metadata = grounding_metadata(found, answer) if found is not None else None
+        if self.setup.bundles:
+            actions.append(Send(self.frames.generation_complete_frame(words, metadata)))
+        else:
+            if words:
+                actions.append(Send(self.frames.output_transcription_frame(words)))
+            if metadata is not None:
+                actions.append(Send({"serverContent": {"groundingMetadata": metadata}}))
+            actions.append(Send(self.frames.generation_complete_frame()))
         end = self._playout.end
         if end is None or end <= now:
             return actions + self._turn_complete(now)
@@ -608,6 +776,7 @@ class LiveProtocol:
         if self.turn is TurnState.IDLE:
             return []
         actions: list[Action] = []
+        self._pending_words = ""  # their audio never went out
         if self._job is not None:
             actions.append(Stop(self._job.id))
             self._job = None
@@ -695,8 +864,10 @@ class LiveProtocol:
         return CancelTimer(name)
 
     def _close(self, code: int, reason: str) -> list[Action]:
+        """Close the connection; the reason is cut to RFC 6455's 123 bytes (UTF-8 safe)."""
         if self.closing:
             return []
+        reason = wire.close_reason(reason)
         log.info("gemini: closing %d %s", code, reason)
         self.closing = True
         self.frames.close()
@@ -721,6 +892,7 @@ class LiveProtocol:
                 model=self.setup.model,
                 history=tuple(self.history),
                 session_audio_ms=self.session_audio_ms,
+                session_video_frames=self.session_video_frames,
                 last_client_index=self.frames.client_index,
                 token_name=self.token_name,
                 session_key=self.session_key,
@@ -729,28 +901,50 @@ class LiveProtocol:
         return Send(self.frames.resumption_frame(handle))
 
     def _usage(self) -> UsageCounts:
-        context = [self.instructions]
-        audio_ms = 0.0
-        for item in self.history:
-            if isinstance(item, UserMessage):
-                context.append(item.text)
-                audio_ms += item.audio_ms or 0.0
-            elif isinstance(item, AssistantMessage):
-                context.append(item.text)
-            elif isinstance(item, FunctionCall):
-                context.append(item.name + json.dumps(dict(item.arguments)))
-            else:
-                context.append(item.output)
-        usage = count_usage(
-            context_text="\n".join(context),
-            context_audio_ms=audio_ms,
-            output_text=self._turn_output,
-            output_audio_ms=self._turn_audio_ms,
-        )
-        text_out = usage.output_text if self.setup and self.setup.modality == "text" else 0
+        """The turn's `usageMetadata`: the whole context is the prompt, per modality (text at
+        4 characters per token, audio at 32 tokens/s, pictures per `usage.image_tokens`); the
+        turn's output is the response; thinking and search are counted apart."""
+        setup = self.setup
+        assert setup is not None
+        prompt = usage.context_tokens(self.instructions, self.history, setup.media_resolution)
+        text_out = usage.text_tokens(self._turn_output) if setup.modality == "text" else 0
+        audio_out = usage.audio_tokens(self._turn_audio_ms)
         return UsageCounts(
-            prompt_text=usage.input_text,
-            prompt_audio=usage.input_audio,
+            prompt_text=prompt.get("TEXT", 0),
+            prompt_audio=prompt.get("AUDIO", 0),
+            prompt_image=prompt.get("IMAGE", 0),
+            prompt_video=prompt.get("VIDEO", 0),
             response_text=text_out,
-            response_audio=usage.output_audio,
+            response_audio=audio_out,
+            thoughts=self._turn_thoughts,
+            tool_use_prompt=self._turn_tool_use,
         )
+
+    def _unanswered_text(self) -> str:
+        """The user's words since the model last spoke (what a search would look up)."""
+        texts: list[str] = []
+        for item in reversed(self.history):
+            if not isinstance(item, UserMessage):
+                break
+            texts.append(item.text)
+        return " ".join(reversed(texts))
+
+    def _trim(self) -> None:
+        """contextWindowCompression: drop the oldest whole turns (see `usage`)."""
+        setup = self.setup
+        assert setup is not None
+        cut = usage.sliding_window_cut(
+            self.instructions,
+            self.history,
+            trigger=setup.trigger_tokens,
+            target=setup.target_tokens,
+            resolution=setup.media_resolution,
+        )
+        if not cut:
+            return
+        del self.history[:cut]
+        self.trimmed_items += cut
+        for said in self._said:
+            if said.history_index is not None:
+                said.history_index = said.history_index - cut if said.history_index >= cut else None
+        log.info("gemini: sliding window dropped %d items", cut)

@@ -38,7 +38,8 @@ class Snapshot:
     model: str
     history: tuple[Item, ...]
     session_audio_ms: float  # audio used by the session so far (the 15-min limit spans handles)
-    last_client_index: int  # lastConsumedClientMessageIndex at snapshot time
+    last_client_index: int  # index of the last client message consumed at snapshot time
+    session_video_frames: int = 0  # video frames so far (the 2-min audio+video limit)
     token_name: str | None = None
     session_key: str = ""  # the logical session the handle resumes (shared by its handles)
     created_at: float = 0.0

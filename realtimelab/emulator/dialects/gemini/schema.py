@@ -9,7 +9,10 @@ google-genai's `types.Schema`) and rejects what the server would reject.
 Reading rules:
 
 * `parameters` (a Gemini `Schema`) and `parametersJsonSchema` (plain JSON Schema, passed through)
-  are mutually exclusive; a declaration with neither takes no arguments.
+  are mutually exclusive; a declaration with neither takes no arguments. A JSON Schema is
+  passed through only when its structure is sound (`check_json_schema`: `properties` an object
+  of schemas, `required` a list of names, `type` a JSON type...): the server validates the
+  schema it is given, and the brain must never be handed `properties: []`.
 * `type` is an enum name (`STRING`, `NUMBER`, `INTEGER`, `BOOLEAN`, `ARRAY`, `OBJECT`, `NULL`;
   the REST examples in Google's docs write them in lower case, so case is ignored);
   `TYPE_UNSPECIFIED` means "no type".
@@ -32,7 +35,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SchemaRejected", "declaration_parameters", "to_json_schema"]
+__all__ = ["SchemaRejected", "check_json_schema", "declaration_parameters", "to_json_schema"]
 
 #: `Type` enum names → JSON Schema types.
 TYPES: Mapping[str, str | None] = {
@@ -83,10 +86,62 @@ def declaration_parameters(decl: Mapping[str, Any]) -> dict[str, Any]:
     if plain is not None:
         if not isinstance(plain, Mapping):
             raise SchemaRejected(f"{name}: parametersJsonSchema must be an object")
+        check_json_schema(plain, f"{name}.parametersJsonSchema")
         return copy.deepcopy(dict(plain))
     if native is not None:
         return to_json_schema(native, f"{name}.parameters")
     return {"type": "object", "properties": {}}
+
+
+_JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+_SCHEMA_ONE = ("not", "if", "then", "else", "contains", "propertyNames")
+
+
+def check_json_schema(schema: Any, where: str = "schema") -> None:
+    """Raise `SchemaRejected` unless `schema` is a structurally sound JSON Schema.
+
+    Only the keywords whose shape other code relies on are checked (types, properties,
+    required, items, enum, combinators, definitions); unknown keywords are allowed, as JSON
+    Schema allows them. Booleans are valid sub-schemas.
+    """
+    if isinstance(schema, bool):
+        return
+    if not isinstance(schema, Mapping):
+        raise SchemaRejected(f"{where} must be a JSON Schema object")
+    jtype = schema.get("type")
+    if jtype is not None:
+        kinds = jtype if isinstance(jtype, list) else [jtype]
+        if not kinds or not all(isinstance(k, str) and k in _JSON_TYPES for k in kinds):
+            raise SchemaRejected(f"{where}.type: not a JSON type {jtype!r}")
+    required = schema.get("required")
+    if required is not None and (
+        not isinstance(required, list) or not all(isinstance(r, str) for r in required)
+    ):
+        raise SchemaRejected(f"{where}.required must be a list of names")
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        raise SchemaRejected(f"{where}.enum must be a list")
+    for key in ("description", "title", "format", "pattern", "$ref"):
+        if key in schema and not isinstance(schema[key], str):
+            raise SchemaRejected(f"{where}.{key} must be a string")
+    for key in _SCHEMA_MAPS:
+        if key in schema:
+            members = schema[key]
+            if not isinstance(members, Mapping):
+                raise SchemaRejected(f"{where}.{key} must be an object of schemas")
+            for name, sub in members.items():
+                check_json_schema(sub, f"{where}.{key}.{name}")
+    for key in _SCHEMA_LISTS:
+        if key in schema:
+            branches = schema[key]
+            if not isinstance(branches, list) or not branches:
+                raise SchemaRejected(f"{where}.{key} must be a non-empty list of schemas")
+            for i, sub in enumerate(branches):
+                check_json_schema(sub, f"{where}.{key}[{i}]")
+    for key in ("items", "additionalProperties", *_SCHEMA_ONE):
+        if key in schema:
+            check_json_schema(schema[key], f"{where}.{key}")
 
 
 def to_json_schema(schema: Any, where: str = "schema") -> dict[str, Any]:
@@ -100,6 +155,8 @@ def to_json_schema(schema: Any, where: str = "schema") -> dict[str, Any]:
     jtype = _type(schema.get("type"), where)
     nullable = _bool(schema.get("nullable"), f"{where}.nullable")
     for key in sorted(_COPIED & set(schema)):
+        if key != "default" and not isinstance(schema[key], str):
+            raise SchemaRejected(f"{where}.{key} must be a string")
         out[key] = copy.deepcopy(schema[key])
     fmt = schema.get("format")
     if fmt is not None:

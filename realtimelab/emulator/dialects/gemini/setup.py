@@ -15,6 +15,16 @@ Validation is deliberately strict about *shape* (unknown keys, wrong types, bad 
 1007, as Google's proto3-JSON parser rejects them) and lenient about *values* the emulator
 cannot judge (temperature, media resolution…), which are accepted and ignored.
 
+Tools: function declarations and `googleSearch` are what the Live models take (Google's "Tool use
+with Live API" page, overview of supported tools: Search and function calling supported; Google
+Maps, code execution and URL context not supported). The other built-in tools are refused with
+1007 and a reason that names the tool (`UNSUPPORTED_TOOLS`); the wording is the emulator's, the
+real service's text for it was not found.
+
+Numbers are read as protobuf's JSON parser reads them: integer fields take a number or a numeric
+string within their range (int32 / int64), and never a non-finite value (`1e400` parses as
+infinity in Python, but is not a valid int32).
+
 Ephemeral-token constraints are applied here too (`apply_constraints`), before validation, so a
 locked field can never be smuggled past it.
 """
@@ -23,6 +33,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,12 +46,21 @@ from realtimelab.emulator.model import ToolSpec
 from realtimelab.vad import VadParams
 
 __all__ = [
+    "CONTEXT_WINDOW_TOKENS",
+    "UNSUPPORTED_TOOLS",
     "GeminiSetup",
     "SetupRejected",
     "VadSettings",
     "apply_constraints",
+    "live_generation",
     "parse_setup",
 ]
+
+#: The Live session's context window (Firebase AI Logic, "Manage sessions for the Live API":
+#: "Session context window is limited to 128k tokens"). `slidingWindow` defaults derive from it.
+CONTEXT_WINDOW_TOKENS = 128_000
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
 
 
 class SetupRejected(Exception):
@@ -117,14 +138,27 @@ class GeminiSetup:
     output_transcription: bool = False
     resumption: bool = False
     resume_handle: str | None = None
-    transparent: bool = False
     compression: bool = False
+    trigger_tokens: int = int(0.8 * CONTEXT_WINDOW_TOKENS)  # sliding window: when to trim
+    target_tokens: int = int(0.4 * CONTEXT_WINDOW_TOKENS)  # sliding window: trim down to this
     context_updates: bool = False  # the model accepts `contextUpdate` (catalogue fact)
+    initial_history: bool = False  # historyConfig.initialHistoryInClientContent
+    google_search: bool = False  # a `googleSearch` tool was declared
+    media_resolution: str | None = None  # MEDIA_RESOLUTION_LOW / MEDIUM / HIGH, None = default
+    reasoning: bool = False  # the model thinks (catalogue fact)
+    thinking_level: str | None = None  # MINIMAL..XHIGH as sent, None = the model's default
+    thinking_budget: int | None = None  # tokens; 0 disables thinking, -1 = automatic
+    generation: int = 3  # the model family's major version (2 for 2.5, 3 for 3.1 / 3.8)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def model_path(self) -> str:
         return f"models/{self.model}"
+
+    @property
+    def bundles(self) -> bool:
+        """Whether the model puts several parts in one `serverContent` (3.x models do)."""
+        return self.generation >= 3
 
     @property
     def barge_in(self) -> bool:
@@ -150,6 +184,21 @@ _SETUP_KEYS = frozenset(
         "labels",
         "explicitVadSignal",
         "avatarConfig",
+    }
+)
+_HISTORY_KEYS = frozenset({"initialHistoryInClientContent"})
+_COMPRESSION_KEYS = frozenset({"triggerTokens", "slidingWindow"})
+_SLIDING_KEYS = frozenset({"targetTokens"})
+_THINKING_KEYS = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
+_THINKING_LEVELS = frozenset(
+    {"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"}
+)
+_MEDIA_RESOLUTIONS = frozenset(
+    {
+        "MEDIA_RESOLUTION_UNSPECIFIED",
+        "MEDIA_RESOLUTION_LOW",
+        "MEDIA_RESOLUTION_MEDIUM",
+        "MEDIA_RESOLUTION_HIGH",
     }
 )
 _GENERATION_KEYS = frozenset(
@@ -230,20 +279,29 @@ _DECLARATION_KEYS = frozenset(
         "behavior",
     }
 )
-_TOOL_KEYS = frozenset(
-    {
-        "functionDeclarations",
-        "googleSearch",
-        "googleSearchRetrieval",
-        "codeExecution",
-        "urlContext",
-        "retrieval",
-        "computerUse",
-        "fileSearch",
-        "googleMaps",
-        "enterpriseWebSearch",
-        "mcpServers",
-    }
+#: Built-in tools the Live models do not run, with the reason the emulator closes with (1007).
+#: Google's Live tools table lists Maps, code execution and URL context as not supported on
+#: every Live model; file search, computer use and MCP servers are not offered for Live either;
+#: `retrieval` and `enterpriseWebSearch` are Vertex-only (SDK: "not supported in Gemini API");
+#: `googleSearchRetrieval` is the Gemini 1.5 tool that `googleSearch` replaced.
+UNSUPPORTED_TOOLS: Mapping[str, str] = {
+    "codeExecution": "codeExecution is not supported by the Live API; use function calling.",
+    "urlContext": "urlContext is not supported by the Live API.",
+    "googleMaps": "googleMaps is not supported by the Live API.",
+    "fileSearch": "fileSearch is not supported by the Live API.",
+    "computerUse": "computerUse is not supported by the Live API.",
+    "mcpServers": "mcpServers is not supported by the Live API.",
+    "retrieval": "retrieval is not supported in the Gemini API.",
+    "enterpriseWebSearch": "enterpriseWebSearch is not supported in the Gemini API.",
+    "googleSearchRetrieval": (
+        "googleSearchRetrieval is not supported. Please use googleSearch tool instead."
+    ),
+}
+_TOOL_KEYS = frozenset({"functionDeclarations", "googleSearch", *UNSUPPORTED_TOOLS})
+#: The 1007 reason for `sessionResumption.transparent`, which google-genai refuses to send to
+#: the Gemini Developer API ("only supported in Gemini Enterprise Agent Platform mode").
+TRANSPARENT_NOT_SUPPORTED = (
+    "sessionResumption.transparent is not supported in the Gemini Developer API."
 )
 
 
@@ -269,21 +327,36 @@ def _enum(value: Any, allowed: frozenset[str], where: str) -> str | None:
     return value.upper()
 
 
-def _ms(value: Any, where: str) -> int | None:
-    """int32 in proto3 JSON: a number or a numeric string, non-negative."""
+_INTEGER_TEXT = re.compile(r"-?\d{1,20}")
+
+
+def _integer(value: Any, where: str, *, maximum: int, minimum: int = 0) -> int | None:
+    """An integer field in proto3 JSON: a number or a numeric string, within its range.
+
+    A float must be integral and finite (`1e400` reads as infinity: refused, not an overflow).
+    """
     if value is None:
         return None
     if isinstance(value, bool):
         raise _invalid(f"{where} must be an integer")
-    try:
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise _invalid(f"{where} must be an integer")
         number = int(value)
-    except (TypeError, ValueError):
-        raise _invalid(f"{where} must be an integer") from None
-    if isinstance(value, float) and not value.is_integer():
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
         raise _invalid(f"{where} must be an integer")
-    if number < 0:
-        raise _invalid(f"{where} must be >= 0")
+    if not minimum <= number <= maximum:
+        raise _invalid(f"{where} is out of range")
     return number
+
+
+def _ms(value: Any, where: str) -> int | None:
+    """int32 in proto3 JSON: a number or a numeric string, non-negative."""
+    return _integer(value, where, maximum=_INT32_MAX)
 
 
 def _bool(value: Any, where: str) -> bool:
@@ -335,17 +408,25 @@ def _model(raw: Any, version: str, today: dt.date | None) -> catalogue.Model:
     return entry
 
 
-def _tools(raw: Any, model: catalogue.Model) -> tuple[ToolSpec, ...]:
+def _tools(raw: Any, model: catalogue.Model) -> tuple[tuple[ToolSpec, ...], bool]:
+    """The declared functions, and whether `googleSearch` was asked for."""
     if raw is None:
-        return ()
+        return (), False
     if not isinstance(raw, list):
         raise _invalid("setup.tools must be a list")
     specs: list[ToolSpec] = []
     seen: set[str] = set()
+    search = False
     default_behavior = "NON_BLOCKING" if model.tools == "async_default" else "BLOCKING"
     for tool in raw:
         tool_obj = _obj(tool, "setup.tools[]")
         _only(tool_obj, _TOOL_KEYS, "setup.tools[]")
+        for key, reason in UNSUPPORTED_TOOLS.items():
+            if tool_obj.get(key) is not None:
+                raise SetupRejected(1007, reason, f"{key} for {model.name}")
+        if tool_obj.get("googleSearch") is not None:
+            _obj(tool_obj["googleSearch"], "googleSearch")
+            search = True
         decls = tool_obj.get("functionDeclarations") or []
         if not isinstance(decls, list):
             raise _invalid("functionDeclarations must be a list")
@@ -357,6 +438,8 @@ def _tools(raw: Any, model: catalogue.Model) -> tuple[ToolSpec, ...]:
                 raise _invalid("function declaration without a name")
             if name in seen:
                 raise _invalid(f"duplicate function declaration {name!r}")
+            if d.get("description") is not None and not isinstance(d["description"], str):
+                raise _invalid(f"{name}.description must be a string")
             seen.add(name)
             try:
                 params = declaration_parameters(d)
@@ -375,7 +458,49 @@ def _tools(raw: Any, model: catalogue.Model) -> tuple[ToolSpec, ...]:
                     behavior="non_blocking" if behavior == "NON_BLOCKING" else "blocking",
                 )
             )
-    return tuple(specs)
+    return tuple(specs), search
+
+
+def live_generation(model: str) -> int:
+    """The major version of a Live model's family: 2 for 2.x names, 3 for 3.x (default 3)."""
+    match = re.search(r"(\d+)(?:\.\d+)?", model.removeprefix("gemini-live-"))
+    if match is None:
+        return 3
+    return int(match.group(1))
+
+
+def _thinking(gen: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    raw = gen.get("thinkingConfig")
+    if raw is None:
+        return None, None
+    cfg = _obj(raw, "thinkingConfig")
+    _only(cfg, _THINKING_KEYS, "thinkingConfig")
+    level = _enum(cfg.get("thinkingLevel"), _THINKING_LEVELS, "thinkingLevel")
+    if level == "THINKING_LEVEL_UNSPECIFIED":
+        level = None
+    budget = _integer(cfg.get("thinkingBudget"), "thinkingBudget", maximum=_INT32_MAX, minimum=-1)
+    _bool(cfg.get("includeThoughts"), "thinkingConfig.includeThoughts")
+    return level, budget
+
+
+def _compression(raw: Any) -> tuple[bool, int, int]:
+    """(enabled, trigger, target). `slidingWindow` is the only mechanism, so a config without
+    it is read as `slidingWindow: {}` (the emulator's reading; the docs always send one)."""
+    default_trigger = int(0.8 * CONTEXT_WINDOW_TOKENS)
+    if raw is None:
+        return False, default_trigger, default_trigger // 2
+    cfg = _obj(raw, "contextWindowCompression")
+    _only(cfg, _COMPRESSION_KEYS, "contextWindowCompression")
+    window = _obj(cfg.get("slidingWindow"), "slidingWindow")
+    _only(window, _SLIDING_KEYS, "slidingWindow")
+    trigger = _integer(cfg.get("triggerTokens"), "triggerTokens", maximum=_INT64_MAX)
+    target = _integer(window.get("targetTokens"), "targetTokens", maximum=_INT64_MAX)
+    trigger = default_trigger if trigger is None else trigger
+    target = trigger // 2 if target is None else target
+    if target >= trigger:
+        # google-genai: targetTokens "Should be < trigger_tokens". Stricter side: refused.
+        raise _invalid("slidingWindow.targetTokens must be below triggerTokens")
+    return True, trigger, target
 
 
 def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = None) -> GeminiSetup:
@@ -403,6 +528,10 @@ def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = Non
         raise SetupRejected(1007, wire.TEXT_NOT_SUPPORTED, model)
     if gen.get("thinkingConfig") is not None and model == "gemini-3.8-live":
         raise _invalid("gemini-3.8-live does not accept a thinking config")
+    thinking_level, thinking_budget = _thinking(gen)
+    resolution = _enum(gen.get("mediaResolution"), _MEDIA_RESOLUTIONS, "mediaResolution")
+    if resolution == "MEDIA_RESOLUTION_UNSPECIFIED":
+        resolution = None
 
     speech = _obj(gen.get("speechConfig"), "speechConfig")
     if "multiSpeakerVoiceConfig" in speech:
@@ -411,7 +540,7 @@ def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = Non
     prebuilt = _obj(voice_cfg.get("prebuiltVoiceConfig"), "voiceConfig.prebuiltVoiceConfig")
     voice = prebuilt.get("voiceName", wire.DEFAULT_VOICE)
     voices = wire.HALF_CASCADE_VOICES if entry.audio == "cascade" else wire.HD_VOICES
-    if voice not in voices:
+    if not isinstance(voice, str) or voice not in voices:
         raise _invalid(f"unknown voice {voice!r} for {model}")
     language = speech.get("languageCode")
     if language is not None and not isinstance(language, str):
@@ -433,12 +562,20 @@ def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = Non
 
     resumption = setup.get("sessionResumption")
     res = _obj(resumption, "sessionResumption")
+    _only(res, frozenset({"handle", "transparent"}), "sessionResumption")
     handle = res.get("handle")
     if handle is not None and not isinstance(handle, str):
         raise _invalid("sessionResumption.handle must be a string")
+    if res.get("transparent") is not None:
+        raise SetupRejected(1007, TRANSPARENT_NOT_SUPPORTED, "transparent is Vertex-only")
 
-    compression = setup.get("contextWindowCompression")
-    _obj(compression, "contextWindowCompression")
+    compression, trigger, target = _compression(setup.get("contextWindowCompression"))
+    history = _obj(setup.get("historyConfig"), "historyConfig")
+    _only(history, _HISTORY_KEYS, "historyConfig")
+    initial_history = _bool(
+        history.get("initialHistoryInClientContent"), "historyConfig.initialHistoryInClientContent"
+    )
+    tools, search = _tools(setup.get("tools"), entry)
     for key in ("inputAudioTranscription", "outputAudioTranscription", "proactivity"):
         _obj(setup.get(key), key)
     proactivity = _obj(setup.get("proactivity"), "proactivity")
@@ -452,7 +589,7 @@ def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = Non
         voice=voice,
         language_code=language,
         instructions=_content_text(setup.get("systemInstruction"), "systemInstruction"),
-        tools=_tools(setup.get("tools"), entry),
+        tools=tools,
         vad=vad,
         activity_handling=(
             handling
@@ -468,9 +605,17 @@ def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = Non
         output_transcription=setup.get("outputAudioTranscription") is not None,
         resumption=resumption is not None,
         resume_handle=handle or None,
-        transparent=_bool(res.get("transparent"), "sessionResumption.transparent"),
-        compression=compression is not None,
+        compression=compression,
+        trigger_tokens=trigger,
+        target_tokens=target,
         context_updates=entry.context_updates,
+        initial_history=initial_history,
+        google_search=search,
+        media_resolution=resolution,
+        reasoning=entry.reasoning,
+        thinking_level=thinking_level,
+        thinking_budget=thinking_budget,
+        generation=live_generation(model),
         raw=copy.deepcopy(dict(setup)),
     )
 

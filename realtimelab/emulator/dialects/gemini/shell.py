@@ -24,7 +24,8 @@ Choices where Google's behaviour is undocumented, so tests pin them down:
 * resuming a session another open connection still holds → close 1011 (see
   `protocol.RESUME_WHILE_OPEN`);
 * `toolResponse` without `id` → 1007; a response for an unknown/cancelled id is ignored;
-* resuming with a different model → 1007 (the model cannot change within a session).
+* resuming with a different model → 1007 (the model cannot change within a session);
+* every close reason is cut to RFC 6455's 123 bytes on a UTF-8 boundary (`wire.close_reason`).
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ class GeminiSession:
             elif isinstance(action, Close):
                 if not self._closing:
                     self._closing = True
-                    self.channel.close(action.code, action.reason)
+                    self.channel.close(action.code, wire.close_reason(action.reason))
             elif isinstance(action, Generate):
                 job = asyncio.create_task(self._run_job(action), name=f"gemini-job:{action.job}")
                 self._jobs[action.job] = job

@@ -10,6 +10,10 @@ the token says:
   30 min) stops everything; both must be < 20 h ahead;
 * `bidiGenerateContentSetup` + `fieldMask` lock setup fields (see `setup.apply_constraints`).
 
+The store is bounded: a token past its `expireTime` can never be used again, so minting
+purges expired tokens, and at most `max_tokens` are kept (the oldest go first) — a long-running
+emulator minting a token per page load must not grow without end.
+
 Sans-IO: `TokenStore` takes a clock and plain dicts; the HTTP route in `shell.py` is a thin
 wrapper. Token names come from `secrets`, never from the seeded id generator, so they cannot be
 guessed from a seed.
@@ -32,6 +36,7 @@ __all__ = ["EphemeralToken", "TokenError", "TokenStore", "parse_time"]
 MAX_AHEAD_S = 20 * 3600
 DEFAULT_EXPIRE_S = 30 * 60
 DEFAULT_NEW_SESSION_S = 60
+MAX_TOKENS = 10_000
 
 
 class TokenError(ValueError):
@@ -79,10 +84,26 @@ def parse_time(value: Any, field: str) -> float:
 class TokenStore:
     """The per-emulator register of minted tokens (thread-safe: HTTP and WS share it)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, *, max_tokens: int = MAX_TOKENS
+    ) -> None:
         self._clock = clock
-        self._tokens: dict[str, EphemeralToken] = {}
+        self.max_tokens = max_tokens
+        self._tokens: dict[str, EphemeralToken] = {}  # insertion order = minting order
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tokens)
+
+    def purge(self) -> int:
+        """Forget every token past its `expireTime`; returns how many went."""
+        now = self.now()
+        with self._lock:
+            expired = [name for name, t in self._tokens.items() if now >= t.expire_time]
+            for name in expired:
+                del self._tokens[name]
+        return len(expired)
 
     def now(self) -> float:
         return self._clock()
@@ -152,8 +173,11 @@ class TokenStore:
             setup=dict(setup) if setup else None,
             field_mask=mask,
         )
+        self.purge()
         with self._lock:
             self._tokens[token.name] = token
+            while len(self._tokens) > self.max_tokens:
+                del self._tokens[next(iter(self._tokens))]
         return token
 
     def get(self, name: str) -> EphemeralToken | None:
@@ -166,6 +190,8 @@ class TokenStore:
         if token is None:
             raise TokenError("Ephemeral token not found.", status=401)
         if self.now() >= token.expire_time:
+            with self._lock:
+                self._tokens.pop(name, None)  # it can never be used again
             raise TokenError("Ephemeral token has expired.", status=401)
         return token
 

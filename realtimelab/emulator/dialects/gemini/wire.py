@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,23 @@ NOT_IMPLEMENTED = "Operation is not implemented, or supported, or enabled"
 #: The 1011 reason Google uses for deadlines: seen after `goAway` (one captured log, timeLeft
 #: ~50-60 s) and for the session audio limit.
 DEADLINE_EXPIRED = "Deadline expired before operation could complete."
+
+
+#: RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the close code.
+MAX_REASON_BYTES = 123
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to at most 123 UTF-8 bytes, never inside a character.
+
+    Why: a longer reason makes the websockets library refuse to send the close frame at all,
+    so a client would see 1011 (or an abrupt 1006) instead of the code the server decided.
+    Every close the dialect sends goes through here.
+    """
+    data = text.encode("utf-8")
+    if len(data) <= MAX_REASON_BYTES:
+        return text
+    return data[:MAX_REASON_BYTES].decode("utf-8", errors="ignore")
 
 
 def model_not_found(model: str, version: str) -> str:
@@ -119,6 +137,40 @@ def camelize(value: Any) -> Any:
     return value
 
 
+# --- JSON as Google's parser reads it --------------------------------------------------------
+
+#: How deeply a client message may nest. protobuf's JSON parser stops at 100 levels by default;
+#: the emulator refuses deeper messages the same way (1007) instead of recursing into them.
+MAX_DEPTH = 100
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(text: str) -> Any:
+    """Parse a client frame strictly: RFC 8259 JSON only, at most `MAX_DEPTH` levels deep.
+
+    Python's `json` accepts `NaN` and `Infinity` (Google's parser does not) and raises
+    RecursionError on pathologically deep input: both become ValueError here, which the dialect
+    answers with 1007. A number too large for a double (`1e400`) parses as infinity, which the
+    field readers refuse where a finite value is needed.
+    """
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
 # --- base64 and mime types ------------------------------------------------------------------
 
 
@@ -145,19 +197,27 @@ def b64encode_std(data: bytes) -> str:
 _RATE = re.compile(r"(?:^|;)\s*rate\s*=\s*(\d+)\s*(?:;|$)")
 
 
-def pcm_rate(mime_type: str) -> int:
-    """The sample rate of an `audio/pcm;rate=N` mime type.
+#: The rate the service assumes for `audio/pcm` without `rate=` (its native input rate).
+DEFAULT_INPUT_RATE = 16_000
 
-    The real server needs the rate to interpret raw PCM; a missing or absurd one is an invalid
-    argument (1007), so this raises ValueError rather than guessing 16 kHz.
+
+def pcm_rate(mime_type: str) -> int:
+    """The sample rate of an `audio/pcm[;rate=N]` mime type.
+
+    A bare `audio/pcm` is read as 16 kHz: Google's own cookbook sends it that way and the Live
+    API documents 16 kHz as its native input rate, so the service accepts it. A `rate` that is
+    present but not a number, or absurd, is an invalid argument (1007): this raises ValueError.
     """
     mime = mime_type.strip().lower()
     base = mime.split(";", 1)[0].strip()
     if base not in ("audio/pcm", "audio/l16"):
         raise ValueError(f"unsupported audio mime type {mime_type!r}")
-    match = _RATE.search(mime[len(base) :])
+    params = mime[len(base) :]
+    match = _RATE.search(params)
     if not match:
-        raise ValueError(f"audio mime type {mime_type!r} lacks rate=N")
+        if "rate" in params:
+            raise ValueError(f"audio mime type {mime_type!r} has an unreadable rate")
+        return DEFAULT_INPUT_RATE
     rate = int(match.group(1))
     if not 1_000 <= rate <= 192_000:
         raise ValueError(f"unsupported audio rate {rate}")
