@@ -397,10 +397,22 @@ class Conversation:
         turn.paused = False
         return [event]
 
+    def _output_reply(self, event: ev.Event, response_id: str | None) -> _Reply:
+        """The reply model output belongs to; a codec that reports no start of a reply (not
+        every protocol has one) gets one implied by its first output."""
+        reply = self._reply_for(response_id)
+        if reply is None:
+            self._on_response_started(
+                ev.ResponseStarted(provider=event.provider, t=event.t, response_id=response_id)
+            )
+            reply = self._reply
+            assert reply is not None
+        return reply
+
     def _on_audio(self, event: ev.AudioChunk) -> list[ev.Event]:
         if self._dropped(event.item_id, event.response_id):
             return []
-        reply = self._reply_for(event.response_id)
+        reply: _Reply | None = self._output_reply(event, event.response_id)
         item = event.item_id or (reply.key if reply is not None else "audio")
         if reply is not None:
             reply.items[item] = reply.items.get(item, 0.0) + event.duration_ms
@@ -410,7 +422,7 @@ class Conversation:
     def _on_text(self, event: ev.OutputTranscript | ev.TextDelta) -> list[ev.Event]:
         if self._dropped(event.item_id, event.response_id):
             return []
-        reply = self._reply_for(event.response_id)
+        reply: _Reply | None = self._output_reply(event, event.response_id)
         if reply is not None:
             final = isinstance(event, ev.OutputTranscript) and event.final
             if reply.paused_for_tools and event.text.strip() and not final:

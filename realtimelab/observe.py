@@ -8,7 +8,9 @@ timeline, one JSON object per line, while the session runs:
 ```python
 log = EventLog("run.jsonl", secrets=[api_key], clock=clock)
 async with connect("openai", config, api_key=api_key, frame_tap=log.frame, clock=clock) as s:
-    async for ev in log.tap(s):        # or: log.attach(s) and log.event(ev) yourself
+    log.attach(s)                      # the session's trace points, before the first verb
+    await s.send_text("hello")
+    async for ev in log.tap(s):        # or log.event(ev) yourself
         ...
 log.close()
 ```
