@@ -125,7 +125,7 @@ def test_hearing_and_decoding_do_not_import_each_other() -> None:
     assert "hearing" not in imports("decoding")
     assert not {"hearing", "decoding"} & imports("hearing_decoder")
     out = subprocess.run(
-        [sys.executable, "-c", "import sys, realtimelab.emulator.decoding as d; d._operations();"
+        [sys.executable, "-c", "import sys, realtimelab.emulator.decoding as d; d._host();"
          "print(sorted(m for m in sys.modules if m.startswith('realtimelab.emulator')))"],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip

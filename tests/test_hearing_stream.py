@@ -100,7 +100,8 @@ def test_fresh_and_reused_decoders_in_any_order_agree(
     ears: Hearing, one_shot: dict[str, Transcript]
 ) -> None:
     """In-process decoder hosts: a new one per clip, one reused forwards, one reused backwards
-    with two utterances overlapping at a time. Same words as the workers' one-shot decode."""
+    with two utterances overlapping at a time and decoded a block at a time in turns, as a
+    worker does. Same words as the workers' one-shot decode."""
     key, path, grammar = ears._key, ears._dict_path, ears.grammar
     audio = {name: _prepare(np.frombuffer(pcm, dtype="<i2"), rate) for name, pcm, rate, _ in CLIPS}
     fresh = {name: DecoderHost().decode(key, path, grammar, a) for name, a in audio.items()}
@@ -115,6 +116,8 @@ def test_fresh_and_reused_decoders_in_any_order_agree(
         for start in range(0, max(len(audio[n]) for n in pair), 3000):
             for uid, name in enumerate(pair):
                 backwards.append(uid, audio[name][start : start + 3000])
+            while backwards.work():  # what a worker does between requests
+                pass
         for uid, name in enumerate(pair):
             overlapped[name] = backwards.finish(uid)
     assert fresh == reused == overlapped
@@ -227,3 +230,32 @@ def test_the_cmn_window_starts_just_before_the_first_voiced_frame() -> None:
     assert onset_window(start + 10, 100, final=True) == (start, start + 10)
     assert onset_window(5000, None, final=False) is None  # no speech yet: keep waiting
     assert onset_window(5000, None, final=True) == (0, 5000)
+
+
+def test_a_host_decodes_backlogs_a_block_at_a_time_in_turns(ears: Hearing) -> None:
+    """Between requests a worker calls `work`: one block of one utterance each time, taking
+    turns, so no utterance's catch-up holds up another's `finish` for long."""
+    _, pcm, rate, _ = CLIPS[0]
+    audio = _prepare(np.frombuffer(pcm, dtype="<i2"), rate)
+    host = DecoderHost()
+    for uid in (1, 2):
+        host.open(uid, ears._key, ears._dict_path, ears.grammar)
+        host.append(uid, audio)
+
+    def progress() -> dict[int, tuple[bool, int]]:
+        return {u: (x.decoder is not None, x.decoded) for u, x in host._utterances.items()}
+
+    turns = []
+    before = progress()
+    while host.work():
+        after = progress()
+        (moved,) = [u for u in after if after[u] != before[u]]
+        turns.append(moved)
+        before = after
+    assert turns[:6] == [1, 2, 1, 2, 1, 2]
+    assert sorted(turns) == [1] * (len(turns) // 2) + [2] * (len(turns) // 2)
+    assert (
+        host.finish(1)
+        == host.finish(2)
+        == DecoderHost().decode(ears._key, ears._dict_path, ears.grammar, audio)
+    )

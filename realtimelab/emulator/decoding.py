@@ -319,10 +319,13 @@ class DecoderProcesses:
             worker.close()
 
 
-def _operations() -> dict[str, Callable[..., Any]]:
+def _host() -> Any:
     from realtimelab.emulator.hearing_decoder import DecoderHost
 
-    host = DecoderHost()
+    return DecoderHost()
+
+
+def _operations(host: Any) -> dict[str, Callable[..., Any]]:
     return {
         "ping": os.getpid,
         "decode": host.decode,
@@ -333,16 +336,40 @@ def _operations() -> dict[str, Callable[..., Any]]:
     }
 
 
+def _read_requests(stream: IO[bytes], inbox: queue.SimpleQueue[Any]) -> None:
+    """The worker's reader thread: requests into `inbox`, then None when stdin closes."""
+    try:
+        while True:
+            inbox.put(_read(stream))
+    except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+        inbox.put(None)
+
+
 def main() -> None:
-    """The worker loop: read a request, run it, answer it if asked to, until stdin closes."""
+    """The worker loop: answer requests in order; between them, decode what was appended.
+
+    Requests arrive through a reader thread, so the loop can tell "nothing is waiting" and use
+    that time for `DecoderHost.work` (one block at a time) instead of decoding inside `append`:
+    a `finish` then never waits behind another utterance's backlog.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    operations = _operations()
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.setswitchinterval(0.001)  # let the reader thread in quickly between decoder calls
+    host = _host()
+    operations = _operations(host)
+    stdout = sys.stdout.buffer
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_read_requests, args=(sys.stdin.buffer, inbox), daemon=True).start()
     while True:
         try:
-            request_id, name, args = _read(stdin)
-        except EOFError:
+            request = inbox.get_nowait()
+        except queue.Empty:
+            if host.work():
+                continue
+            host.tidy()
+            request = inbox.get()
+        if request is None:
             return
+        request_id, name, args = request
         try:
             answer: tuple[bool, Any] = (True, operations[name](*args))
         except Exception as exc:  # reported to the caller, which raises it there

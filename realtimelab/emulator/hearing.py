@@ -550,6 +550,7 @@ def _decode_locally(key: str, dict_path: str, grammar: str, audio: bytes) -> Res
     with _local_lock:
         if _local_host is None:
             _local_host = DecoderHost()
+        _local_host.tidy()
         return _local_host.decode(key, dict_path, grammar, audio)
 
 

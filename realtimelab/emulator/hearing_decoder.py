@@ -152,7 +152,8 @@ class DecoderHost:
 
     def __init__(self) -> None:
         self._idle: list[tuple[str, Any]] = []  # (grammar key, decoder), oldest first
-        self._utterances: dict[int, _Utterance] = {}
+        self._retired: list[Any] = []  # decoders to free once nobody is waiting (`tidy`)
+        self._utterances: dict[int, _Utterance] = {}  # in round-robin order for `work`
         self._estimator: Any = None
         self._oneshot = 0
         self.created = 0
@@ -165,19 +166,42 @@ class DecoderHost:
         self._utterances[uid] = _Utterance(key, dict_path, grammar)
 
     def append(self, uid: int, audio: bytes) -> None:
-        """Add prepared audio to utterance `uid` and decode every block that is ready.
+        """Add prepared audio to utterance `uid`; `work` decodes it, or `finish` at the latest.
 
-        Errors are kept and reported by `finish`: appends are not answered, so that audio can
-        stream without a round trip per chunk.
+        Appending only buffers, so that a request behind it (another utterance's `finish`) is
+        not kept waiting. Errors are kept and reported by `finish`: appends are not answered,
+        so that audio can stream without a round trip per chunk.
         """
         utt = self._utterances.get(uid)
-        if utt is None or utt.error is not None:
-            return
-        utt.audio += audio
-        try:
-            self._advance(utt, final=False)
-        except Exception as exc:
-            self._fail(utt, exc)
+        if utt is not None and utt.error is None:
+            utt.audio += audio
+
+    def work(self) -> bool:
+        """Decode one block of some open utterance's backlog; False when none has any.
+
+        A worker process calls this whenever no request is waiting, so utterances are decoded
+        while they are spoken. Utterances take turns a block at a time (~1 ms of CPU), so the
+        ~40 ms an utterance needs to catch up once its CMN window is in never delays another
+        utterance's `finish` by more than a block. (Building a decoder, ~40 ms when none is
+        idle, cannot be split.)
+        """
+        for uid, utt in list(self._utterances.items()):
+            if utt.error is not None:
+                continue
+            try:
+                progressed = self._advance(utt, final=False, max_blocks=1)
+            except Exception as exc:
+                self._fail(utt, exc)
+                progressed = True
+            if progressed:
+                self._utterances[uid] = self._utterances.pop(uid)  # to the back of the queue
+                return True
+        return False
+
+    def tidy(self) -> None:
+        """Free decoders dropped from the idle list (~5-15 ms each, so not while a caller
+        waits for a transcript)."""
+        self._retired.clear()
 
     def finish(self, uid: int) -> Result:
         """Decode what is left of utterance `uid` and return its words."""
@@ -222,32 +246,42 @@ class DecoderHost:
         for uid in list(self._utterances):
             self.cancel(uid)
         self._idle.clear()
+        self._retired.clear()
         self._estimator = None
 
     # -- internals --------------------------------------------------------------------------
-    def _advance(self, utt: _Utterance, *, final: bool) -> None:
+    def _advance(self, utt: _Utterance, *, final: bool, max_blocks: int | None = None) -> bool:
+        """Start the decoder once the CMN window is in, then decode whole blocks (all of the
+        audio when `final`); True if anything was done."""
         if utt.decoder is None:
             if utt.onset is None:
                 utt.onset = first_voiced_frame(utt.audio, utt.scanned)
                 utt.scanned = len(utt.audio) // (ONSET_FRAME_SAMPLES * 2)
             window = onset_window(len(utt.audio), utt.onset, final=final)
             if window is None:
-                return  # still waiting for the CMN window
+                return False  # still waiting for the CMN window
             cmn = self._estimate_cmn(bytes(utt.audio[window[0] : window[1]]))
             decoder = self._lease(utt)
             utt.decoder = decoder
             decoder.reinit_feat()
             decoder.set_cmn(cmn)
             decoder.start_utt()
+            if max_blocks is not None:
+                return True  # that was this turn's work
         block = BLOCK_SAMPLES * 2
         end = len(utt.audio) if final else len(utt.audio) - len(utt.audio) % block
+        if max_blocks is not None:
+            end = min(end, utt.decoded + max_blocks * block)
+        if end <= utt.decoded:
+            return False
         view = memoryview(utt.audio)
         try:
             for pos in range(utt.decoded, end, block):
                 utt.decoder.process_raw(bytes(view[pos : min(pos + block, end)]))
         finally:
             view.release()
-        utt.decoded = max(utt.decoded, end)
+        utt.decoded = end
+        return True
 
     def _estimate_cmn(self, window: bytes) -> str:
         """Batch cepstral mean of `window`, from a fresh front end (see the module docstring)."""
@@ -282,6 +316,7 @@ class DecoderHost:
         if decoder is None:
             return
         self._idle.append((utt.key, decoder))
+        self._retired += [d for _, d in self._idle[:-MAX_IDLE_DECODERS]]
         del self._idle[:-MAX_IDLE_DECODERS]
 
     def _fail(self, utt: _Utterance, exc: Exception) -> None:
@@ -290,7 +325,8 @@ class DecoderHost:
         if utt.decoder is not None:
             with contextlib.suppress(Exception):
                 utt.decoder.end_utt()
-            utt.decoder = None  # not reused: a failure may have left it in any state
+            self._retired.append(utt.decoder)  # not reused: a failure may have left any state
+            utt.decoder = None
 
 
 def _estimator_decoder() -> Any:
