@@ -1,141 +1,32 @@
 """Gemini Live's server decisions without sockets: `LiveProtocol` fed frames at chosen times.
 
-A small `Harness` plays the shell's part: it feeds frames with an explicit `now`, and for each
-`Generate` it reports hearing, thinking and the generated pieces at the times a test chooses.
+`support.gemini_harness.Harness` plays the shell's part: it feeds frames with an explicit
+`now`, and for each `Generate` it reports hearing, thinking and the generated pieces at the
+times a test chooses.
 Timing here is real time (speed 1): the model generates at 3× after 250 ms, so a 1 s reply is
 generated in ~333 ms and its assumed playback ends 1 s after the first audio was sent.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from support.conformance.gemini import validate_server_message
 from support.emulator_fakes import MODEL, silence, tone
+from support.gemini_harness import Harness, timers
 
 from realtimelab.emulator.dialects.gemini import wire
 from realtimelab.emulator.dialects.gemini.protocol import (
     RESUME_WHILE_OPEN,
-    Action,
     CancelTimer,
     Close,
     Generate,
-    LiveProtocol,
     Send,
-    Speak,
-    StartTimer,
     Stop,
     TurnState,
 )
-from realtimelab.emulator.dialects.gemini.resumption import ResumptionStore
-from realtimelab.emulator.engine import Heard, OutputPiece, audio_pieces
 from realtimelab.emulator.ids import IdSpace
 from realtimelab.emulator.model import AssistantMessage, PlannedCall, Reply
-from realtimelab.emulator.timing import GenerationTiming
-from realtimelab.vad import StreamingVad
-
-TIMING = GenerationTiming(rate=3.0, first_audio_ms=250.0, speed=1.0)
-RATE = 24000
-
-
-def words_audio(text: str, ms_per_word: float = 250.0) -> list[OutputPiece]:
-    """The pieces the engine would stream: each word, then its audio in 50 ms chunks."""
-    n = int(RATE * ms_per_word / 1000) * len(text.split())
-    return audio_pieces([(text, bytes(2 * n))], RATE, chunk_ms=50)
-
-
-@dataclass
-class Harness:
-    """Drives one `LiveProtocol` the way the asyncio shell does, with explicit times."""
-
-    handles: ResumptionStore = field(default_factory=ResumptionStore)
-    ids: IdSpace = field(default_factory=lambda: IdSpace(0, instance=1))
-    open_socket: bool = True
-    proto: LiveProtocol = field(init=False)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.proto = LiveProtocol(
-            handles=self.handles,
-            ids=self.ids,
-            vad_factory=lambda rate, params: StreamingVad(rate, params),
-            timing=TIMING,
-            alive=lambda: self.open_socket,
-            lifetime_s=600.0,
-        )
-
-    def apply(self, actions: list[Action]) -> list[Action]:
-        """Record actions; every sent message must pass the SDK oracle."""
-        for action in actions:
-            if isinstance(action, Send):
-                validate_server_message(self.proto.encode(action.message))
-                self.sent.append(action.message)
-        self.actions += actions
-        return actions
-
-    def frame(self, body: dict[str, Any], now: float) -> list[Action]:
-        return self.apply(self.proto.receive(json.dumps(body), now))
-
-    def setup(self, now: float = 0.0, **extra: Any) -> list[Action]:
-        self.apply(self.proto.open(now))
-        return self.frame({"setup": {"model": MODEL, **extra}}, now)
-
-    def text(self, text: str, now: float) -> Generate:
-        actions = self.frame({"realtimeInput": {"text": text}}, now)
-        (job,) = [a for a in actions if isinstance(a, Generate)]
-        return job
-
-    def audio(self, pcm: bytes, now: float) -> list[Action]:
-        b64 = base64.b64encode(pcm).decode()
-        return self.frame(
-            {"realtimeInput": {"audio": {"data": b64, "mimeType": "audio/pcm;rate=16000"}}}, now
-        )
-
-    def reply(self, job: Generate, reply: Reply, now: float) -> Speak | None:
-        if job.turn is not None:
-            self.apply(self.proto.heard(job.job, Heard("user words", True, 1.0), now))
-        assert self.proto.context(job.job) is not None
-        actions = self.apply(self.proto.replied(job.job, reply, now))
-        return next((a for a in actions if isinstance(a, Speak)), None)
-
-    def stream(self, speak: Speak, until_s: float | None = None) -> float:
-        """Stream the utterance's pieces at their generation times (stop at `until_s`)."""
-        pacer = TIMING.pacer(_Clock(), start=speak.start, cold=speak.cold)
-        t = speak.start
-        for piece in words_audio(speak.text):
-            t = pacer.due(piece.at_ms)
-            if until_s is not None and t > until_s:
-                return t
-            self.apply(self.proto.piece(speak.job, piece, t))
-        return t
-
-    def types(self) -> list[str]:
-        out = []
-        for m in self.sent:
-            key = next(iter(m))
-            body = m[key]
-            if key == "serverContent":
-                key = next(k for k in body)
-            out.append(key)
-        return out
-
-
-class _Clock:
-    def now(self) -> float:
-        return 0.0
-
-    async def sleep(self, seconds: float) -> None:  # pragma: no cover - never awaited here
-        pass
-
-
-def timers(actions: list[Action]) -> dict[str, float]:
-    return {a.name: a.at for a in actions if isinstance(a, StartTimer)}
-
 
 # ------------------------------------------------------------------------------------------
 # generation faster than real time: generationComplete, then turnComplete at playback end
