@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("realtimelab.emulator.server:main", "run the local OpenAI/Gemini emulator"),
     "talk": ("realtimelab.talk:main", "talk to a provider (emulator by default) from the terminal"),
-    "replay": ("realtimelab.observe:replay_main", "print per-turn metrics from a JSONL event log"),
+    "replay": ("realtimelab.replay:main", "print per-turn metrics from a JSONL event log"),
 }
 
 

@@ -188,10 +188,21 @@ def cost(
 
 
 def _as_usage(usage: Usage | Mapping[str, Any] | None) -> Usage | None:
+    """A `Usage` from an event or a log line's dict; counts that are not whole, finite,
+    non-negative numbers (a hand-edited or damaged log) are left out, never raised on."""
     if usage is None or isinstance(usage, Usage):
         return usage
     names = {f.name for f in dataclasses.fields(Usage)}
-    return Usage(**{k: int(v) for k, v in usage.items() if k in names and v is not None})
+    return Usage(**{k: int(v) for k, v in usage.items() if k in names and _is_count(v)})
+
+
+def _is_count(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value) and value >= 0 and float(value).is_integer()
+    except OverflowError:
+        return False
 
 
 def add_usage(a: Usage | None, b: Usage | None) -> Usage | None:
@@ -471,7 +482,7 @@ def turn_metrics(
     prices: Mapping[str, Any] | None = None,
     model: str | None = None,
 ) -> list[TurnMetrics]:
-    """Per-turn metrics from log lines (:func:`realtimelab.observe.read_log`) or from unified
+    """Per-turn metrics from log lines (:func:`realtimelab.replay.read_log`) or from unified
     events (a live list). ``model`` overrides the model found in the log, for pricing. Cost is
     None when there is no usage or no price for the model."""
     builder = _TurnBuilder()

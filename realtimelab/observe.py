@@ -45,27 +45,23 @@ log never re-parses frames to find them: metrics read the trace points.
 (``turn_000_in.wav``) and what the model said (``turn_000_out.wav``). Turns are cut at each
 ``TurnComplete`` event, so a tool call on OpenAI (two responses) yields two recording turns.
 
-``python -m realtimelab replay LOG.jsonl [--plot out.png]`` prints per-turn metrics from a log.
+``python -m realtimelab replay LOG.jsonl [--plot out.png]`` prints per-turn metrics from a log
+(`realtimelab.replay`, which also reads logs back).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
-import io
 import json
 import os
-import sys
 import time
-import warnings
 import wave
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Literal
 
-from realtimelab.errors import RealtimeLabWarning
 from realtimelab.events import AudioChunk, Event, TurnComplete
 from realtimelab.providers.framelog import Elided, FrameDescriber, b64_decoded_len, short
 from realtimelab.providers.registry import ProviderSpec, UnknownProviderError, get, specs
@@ -578,123 +574,13 @@ class ObservedSession:
         return self._session
 
 
-# --------------------------------------------------------------------------------------------
-# reading logs back
-# --------------------------------------------------------------------------------------------
-
-
-class LogReadWarning(RealtimeLabWarning):
-    """A line of a JSONL log could not be read (the others were)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class LogContents:
-    """What :func:`load_log` found: the good lines and a message per bad one."""
-
-    lines: list[Line]
-    problems: tuple[str, ...]
-
-
-def load_log(path: str | os.PathLike[str]) -> LogContents:
-    """Read a JSONL log, keeping every readable line and describing every bad one by number.
-
-    Raises FileNotFoundError (with the path) when the file does not exist."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such log file: {p}")
-    if p.is_dir():
-        raise IsADirectoryError(f"{p} is a directory, not a JSONL log")
-    lines: list[Line] = []
-    problems: list[str] = []
-    with p.open("rb") as fh:
-        for n, raw in enumerate(fh, start=1):
-            text = raw.decode("utf-8", errors="replace").strip()
-            if not text:
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                problems.append(f"{p}:{n}: bad JSON ({e.msg} at column {e.colno})")
-                continue
-            if not isinstance(obj, dict):
-                problems.append(f"{p}:{n}: expected a JSON object, got {type(obj).__name__}")
-                continue
-            lines.append(obj)
-    return LogContents(lines, tuple(problems))
-
-
-def read_log(path: str | os.PathLike[str], *, strict: bool = False) -> list[Line]:
-    """The lines of a JSONL event log. Bad lines are skipped with a :class:`LogReadWarning`
-    naming their line number, or raise ValueError with ``strict=True``."""
-    contents = load_log(path)
-    if contents.problems and strict:
-        raise ValueError("; ".join(contents.problems))
-    for problem in contents.problems:
-        warnings.warn(problem, LogReadWarning, stacklevel=2)
-    return contents.lines
-
-
-# --------------------------------------------------------------------------------------------
-# CLI: python -m realtimelab replay LOG.jsonl [--plot out.png]
-# --------------------------------------------------------------------------------------------
-
-
-def _replay_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m realtimelab replay",
-        description="Per-turn latency/cost table (and optional waterfall) from a JSONL log.",
-    )
-    parser.add_argument("log", help="JSONL event log written by realtimelab.observe.EventLog")
-    parser.add_argument("--plot", metavar="PNG", help="save the waterfall timeline here")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    return parser
-
-
-def replay_main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
-    """Exit codes: 0 all good; 1 printed, but some lines were unreadable; 2 no usable log."""
-    from realtimelab import metrics  # lazy: metrics imports this module
-
-    stdout = out if out is not None else sys.stdout
-    args = _replay_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        contents = load_log(args.log)
-    except OSError as e:
-        print(f"replay: {e}", file=sys.stderr)
-        return 2
-    for problem in contents.problems:
-        print(f"replay: {problem} (skipped)", file=sys.stderr)
-    if not contents.lines:
-        print(f"replay: {args.log}: no readable lines", file=sys.stderr)
-        return 2
-    turns = metrics.turn_metrics(contents.lines)
-    buf = io.StringIO()
-    print(metrics.format_table(turns), file=buf)
-    summary = metrics.summarize(turns)
-    print("", file=buf)
-    if args.json:
-        print(json.dumps(summary, indent=2), file=buf)
-    else:
-        print(metrics.format_summary(summary), file=buf)
-    stdout.write(buf.getvalue())
-    if args.plot:
-        fig = metrics.waterfall(contents.lines)
-        fig.savefig(args.plot, dpi=110, bbox_inches="tight")
-        print(f"waterfall saved to {args.plot}", file=stdout)
-    return 1 if contents.problems else 0
-
-
 __all__ = [
     "EventLog",
-    "LogContents",
-    "LogReadWarning",
     "ObservedSession",
     "b64_decoded_len",
     "event_fields",
     "event_line",
     "frame_type",
     "infer_provider",
-    "load_log",
     "note_fields",
-    "read_log",
-    "replay_main",
 ]

@@ -659,15 +659,6 @@ def wire_tool(tool: Tool, provider: str) -> dict[str, Any]:
     return get(provider).wire_tool(tool)
 
 
-# TODO(emulator): remove once the emulator has its own reading
-def json_schema_from_gemini_declaration(decl: Mapping[str, Any]) -> dict[str, Any]:
-    """Thin re-export of `realtimelab.providers.gemini.tools.json_schema_from_declaration`,
-    kept for the emulator (imported lazily: the Gemini folder imports this module)."""
-    from realtimelab.providers.gemini.tools import json_schema_from_declaration
-
-    return json_schema_from_declaration(decl)
-
-
 # --------------------------------------------------------------------------------------------
 # JSON arguments -> the Python values the function's annotations promise
 # --------------------------------------------------------------------------------------------

@@ -551,29 +551,3 @@ Providers with a real semantic detector judge *meaning*; this energy detector ca
 eagerness only picks how long a pause ends the turn. The provider folders use it where they
 need a number: OpenAI's ``semantic_vad`` in the emulator, Gemini's approximation on the wire.
 """
-
-
-# --- thin re-exports for the emulator ---------------------------------------------------------
-
-
-# TODO(emulator): remove once the emulator has its own reading
-def semantic_params(eagerness: str = "auto") -> VadParams:
-    """Thin re-export of `realtimelab.providers.openai.session_config.semantic_vad_params`,
-    kept for the emulator (imported lazily: the provider folders import this module)."""
-    from realtimelab.providers.openai.session_config import semantic_vad_params
-
-    return semantic_vad_params(eagerness)
-
-
-# TODO(emulator): remove once the emulator has its own reading
-def gemini_params(
-    start_sensitivity: str | None = None,
-    end_sensitivity: str | None = None,
-    prefix_padding_ms: int | None = None,
-    silence_duration_ms: int | None = None,
-) -> VadParams:
-    """Thin re-export of `realtimelab.providers.gemini.session_config.vad_params`, kept for
-    the emulator (imported lazily: the provider folders import this module)."""
-    from realtimelab.providers.gemini.session_config import vad_params
-
-    return vad_params(start_sensitivity, end_sensitivity, prefix_padding_ms, silence_duration_ms)

@@ -182,7 +182,7 @@ def test_same_numbers_from_a_log_file(tmp_path: Path) -> None:
     with EventLog(path, clock=Clock(), start=1.0) as log:
         for ev in timeline():
             log.event(ev)
-    from realtimelab.observe import read_log
+    from realtimelab.replay import read_log
 
     from_log = turn_metrics(read_log(path), prices=PRICES)
     from_events = turn_metrics(timeline(), prices=PRICES)

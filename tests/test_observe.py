@@ -23,13 +23,12 @@ from realtimelab.events import (
 )
 from realtimelab.observe import (
     EventLog,
-    LogReadWarning,
     ObservedSession,
     b64_decoded_len,
     frame_type,
-    read_log,
-    replay_main,
 )
+from realtimelab.replay import LogReadWarning, read_log
+from realtimelab.replay import main as replay_main
 
 SECRET = "sk-test-SECRET123456"
 TOKEN = "auth_tokens/abc"
@@ -313,11 +312,12 @@ def test_read_log_skips_bad_lines_with_line_numbers(tmp_path: Path) -> None:
     path.write_text('{"t_ms": 0, "dir": "event", "type": "X"}\n{not json\n[1, 2]\n\n{"t_ms": 1}\n')
     with pytest.warns(LogReadWarning) as record:
         lines = read_log(path)
-    assert len(lines) == 2
+    assert len(lines) == 1
     messages = [str(w.message) for w in record]
     assert any(":2: bad JSON" in m for m in messages) and any(
         ":3: expected a JSON object" in m for m in messages
     )
+    assert any(":5: dir must be a string" in m for m in messages)
     with pytest.raises(ValueError, match=":2:"):
         read_log(path, strict=True)
     with pytest.raises(FileNotFoundError, match=r"nope\.jsonl"):

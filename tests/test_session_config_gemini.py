@@ -21,7 +21,7 @@ from realtimelab.providers.gemini.session_config import (
     vad_params,
 )
 from realtimelab.schema import Tool
-from realtimelab.vad import SEMANTIC_SILENCE_MS, gemini_params
+from realtimelab.vad import SEMANTIC_SILENCE_MS
 
 
 def _gemini_sdk(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +176,6 @@ def test_vad_params_table() -> None:
         vad_params(None, "START_SENSITIVITY_LOW")
     with pytest.raises(ValueError, match="silence_duration_ms"):
         vad_params(None, None, None, -5)
-    assert gemini_params("LOW", "LOW", 20, 100) == explicit  # the emulator's re-export
 
 
 def test_vad_presets_are_the_sensitivity_combinations() -> None:

@@ -17,7 +17,7 @@ from realtimelab.providers.gemini.tools import (
     to_schema,
     wire_tool,
 )
-from realtimelab.schema import SchemaError, Tool, json_schema_from_gemini_declaration
+from realtimelab.schema import SchemaError, Tool
 
 # --- Gemini wire shapes ------------------------------------------------------------------------
 
@@ -296,8 +296,3 @@ def test_wire_tool_falls_back_to_json_schema_only_when_schema_would_lose_somethi
     with pytest.raises(SchemaError):
         to_declaration(lossy)
     assert wire_tool(lossy) == to_declaration(lossy, json_schema=True)
-
-
-def test_emulator_re_export_reads_declarations_the_same_way() -> None:
-    decl = to_declaration(Tool.from_callable(get_weather))
-    assert json_schema_from_gemini_declaration(decl) == json_schema_from_declaration(decl)

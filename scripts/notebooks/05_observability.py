@@ -27,7 +27,8 @@ from IPython.display import HTML, display
 from realtimelab import lab, connect, SessionConfig
 from realtimelab import events as ev
 from realtimelab.audio import SampleRateError
-from realtimelab.observe import EventLog, read_log
+from realtimelab.observe import EventLog
+from realtimelab.replay import read_log
 from realtimelab.metrics import turn_metrics, format_table, summarize, format_summary, waterfall
 
 lab.banner()
