@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from realtimelab.errors import RealtimeLabError
 from realtimelab.providers.base import (
     AssistantText,
     HistoryItem,
@@ -39,7 +40,31 @@ from realtimelab.providers.base import (
     UserText,
 )
 
-__all__ = ["ConversationInfo", "ConversationStore"]
+__all__ = ["ConversationInfo", "ConversationStore", "StoreError"]
+
+
+class StoreError(RealtimeLabError, RuntimeError):
+    """The store's file cannot be used (damaged, not a database, locked, unwritable). The
+    message names the file and what to do; `path` holds it."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        advice = (
+            "move the file aside and open a new store there (the conversations in it are not "
+            f"readable as they are), or try `sqlite3 {path} .recover` to rescue what is left"
+        )
+        super().__init__(f"conversation store {path}: {problem}; {advice}")
+        self.path = path
+
+
+@contextmanager
+def _guard(path: str) -> Iterator[None]:
+    """sqlite's errors, re-raised as a `StoreError` naming the file (a bare
+    `sqlite3.DatabaseError: file is not a database` says neither which file nor what to do)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as e:  # corruption, "not a database", disk I/O, locking
+        raise StoreError(path, str(e)) from None
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -85,11 +110,29 @@ def _to_row(item: HistoryItem) -> _Row:
     if isinstance(item, UserText):
         return ("user", "user", item.text, int(item.spoken), 0, None, None, None, None)
     if isinstance(item, AssistantText):
-        return ("assistant", "assistant", item.text, 0, int(item.interrupted), None, None, None,
-                None)
+        return (
+            "assistant",
+            "assistant",
+            item.text,
+            0,
+            int(item.interrupted),
+            None,
+            None,
+            None,
+            None,
+        )
     if isinstance(item, ToolCallRecord):
-        return ("tool_call", "assistant", None, 0, 0, item.call_id, item.name,
-                item.arguments_json, None)
+        return (
+            "tool_call",
+            "assistant",
+            None,
+            0,
+            0,
+            item.call_id,
+            item.name,
+            item.arguments_json,
+            None,
+        )
     if isinstance(item, ToolResultRecord):
         return ("tool_result", "tool", None, 0, 0, item.call_id, item.name, None, item.output)
     raise TypeError(f"not a history item: {item!r}")
@@ -122,11 +165,24 @@ class ConversationStore:
         self.path = str(path)
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False,
-                                   isolation_level=None)  # explicit BEGIN/COMMIT below
+        with _guard(self.path):
+            self._db = sqlite3.connect(
+                self.path, timeout=timeout_s, check_same_thread=False, isolation_level=None
+            )  # explicit BEGIN/COMMIT below
+            try:
+                self._open()
+            except BaseException:
+                self._db.close()
+                raise
+
+    def _open(self) -> None:
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
+            # a damaged page can load fine and fail at the next write: find out now
+            problems = [r[0] for r in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("damaged: " + "; ".join(map(str, problems)))
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints
         self._db.executescript(_SCHEMA)
@@ -145,7 +201,7 @@ class ConversationStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _guard(self.path):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -212,7 +268,7 @@ class ConversationStore:
     # ------------------------------------------------------------------ reading
 
     def __contains__(self, conversation_id: object) -> bool:
-        with self._lock:
+        with self._lock, _guard(self.path):
             row = self._db.execute(
                 "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
@@ -221,7 +277,7 @@ class ConversationStore:
     def load(self, conversation_id: str) -> tuple[HistoryItem, ...]:
         """The stored history in order. Raises KeyError for an unknown conversation (an empty
         conversation that was saved loads as `()`)."""
-        with self._lock:
+        with self._lock, _guard(self.path):
             known = self._db.execute(
                 "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
@@ -235,14 +291,15 @@ class ConversationStore:
 
     def list(self) -> list[ConversationInfo]:
         """Every stored conversation, most recently updated first."""
-        with self._lock:
+        with self._lock, _guard(self.path):
             rows = self._db.execute(
                 "SELECT id, provider, created_at, updated_at, item_count FROM conversations "
                 "ORDER BY updated_at DESC, id"
             ).fetchall()
         return [
-            ConversationInfo(r["id"], r["provider"], r["created_at"], r["updated_at"],
-                             r["item_count"])
+            ConversationInfo(
+                r["id"], r["provider"], r["created_at"], r["updated_at"], r["item_count"]
+            )
             for r in rows
         ]
 

@@ -23,7 +23,7 @@ from realtimelab.config import SessionConfig
 from realtimelab.emulator.model import Item, Reply, SessionFacts, ToolSpec, UserMessage
 from realtimelab.providers.base import AssistantText, ToolCallRecord, ToolResultRecord, UserText
 from realtimelab.resilience import ResilientSession, RotationPolicy
-from realtimelab.store import ConversationStore
+from realtimelab.store import ConversationStore, StoreError
 
 HISTORY = (
     UserText("weather in Paris?"),
@@ -167,3 +167,28 @@ async def test_device_handoff_replays_the_stored_conversation_in_a_new_process(
         assert RecordingBrain.seen == [["hello there", "my name is Ada", "what is my name"]]
         assert store.load("trip") == session.history
         assert len(session.history) == 6
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.db"
+    path.write_bytes(b"this is not sqlite " * 500)
+    with pytest.raises(StoreError, match=r"conversations\.db") as info:
+        ConversationStore(path)
+    assert info.value.path == str(path) and "move the file aside" in str(info.value)
+
+
+def test_a_damaged_page_is_found_when_the_store_opens(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.db"
+    with ConversationStore(path) as store:
+        for i in range(40):  # several pages of rows
+            store.save(f"c{i}", (UserText("hello " * 200), AssistantText("hi " * 200)))
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")  # the page size, from the file header
+    last = len(data) // page - 1
+    data[last * page] = 0xFF  # the last page's b-tree page type: no such type
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"conversations\.db"), ConversationStore(path) as store:
+        store.load("c1")
+        store.save("c1", (UserText("again"),))
