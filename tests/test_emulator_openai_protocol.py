@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from support.conformance.openai import validate_server_event
 
@@ -554,3 +555,88 @@ def test_transcription_intent_has_its_own_session_shape() -> None:
     assert session["type"] == "transcription"
     assert session["object"] == "realtime.transcription_session"
     assert only_error(feed(proto, {"type": "response.create"}))["param"] == "type"
+
+
+def test_push_to_talk_buffer_is_capped_with_an_error() -> None:
+    from realtimelab.emulator.dialects.openai.protocol import MAX_BUFFER_MS
+
+    proto = make_proto()
+    proto.open()
+    feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {
+        "input": {"turn_detection": None}}}})  # fmt: skip
+    chunk = base64.b64encode(bytes(4 * 1024 * 1024)).decode()  # ~87 s of 24 kHz PCM16
+    for _ in range(3):
+        assert sent(feed(proto, {"type": "input_audio_buffer.append", "audio": chunk})) == []
+    error = only_error(feed(proto, {"type": "input_audio_buffer.append", "audio": chunk}))
+    assert (error["code"], error["param"]) == ("input_audio_buffer_full", "audio")
+    assert proto.input.buffered_ms <= MAX_BUFFER_MS
+    # commit or clear, and the buffer takes audio again
+    assert "input_audio_buffer.cleared" in types(feed(proto, {"type": "input_audio_buffer.clear"}))
+    assert sent(feed(proto, {"type": "input_audio_buffer.append", "audio": chunk})) == []
+
+
+def test_with_server_vad_silence_is_not_kept_forever() -> None:
+    from realtimelab.emulator.dialects.openai.protocol import KEEP_SILENCE_MS
+
+    proto = make_proto()
+    proto.open()
+    second = base64.b64encode(bytes(48000)).decode()
+    for _ in range(60):
+        feed(proto, {"type": "input_audio_buffer.append", "audio": second})
+    assert proto.input.received_ms == 60_000
+    assert proto.input.buffered_ms <= KEEP_SILENCE_MS + 1000
+
+
+def test_the_model_cannot_change_by_session_update() -> None:
+    proto = make_proto()
+    proto.open()
+    same = feed(proto, {"type": "session.update", "session": {"type": "realtime",
+                "model": "gpt-realtime-2", "instructions": "x"}})  # fmt: skip
+    assert types(same) == ["session.updated"]
+    error = only_error(
+        feed(
+            proto,
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "y"},
+            },
+        )
+    )
+    assert (error["code"], error["param"]) == ("invalid_value", "session.model")
+    assert proto.session["instructions"] == "x" and proto.session["model"] == "gpt-realtime-2"
+
+
+def test_null_optional_fields_are_not_set_but_meaningful_nulls_clear() -> None:
+    proto = make_proto()
+    proto.open()
+    (event,) = sent(feed(proto, {"type": "session.update", "session": {
+        "type": "realtime", "instructions": None, "tools": None, "tool_choice": None,
+        "tracing": None, "audio": {"input": {"turn_detection": None, "format": None},
+                                   "output": {"voice": None}}}}))  # fmt: skip
+    session = event["session"]
+    assert session["instructions"] and session["tools"] == [] and session["tool_choice"] == "auto"
+    assert session["audio"]["input"]["turn_detection"] is None  # null turns VAD off
+    assert session["audio"]["output"]["voice"] == "alloy"
+
+
+def test_unknown_nested_keys_are_refused_not_echoed() -> None:
+    proto = make_proto()
+    proto.open()
+    error = only_error(feed(proto, {"type": "session.update", "session": {"type": "realtime",
+        "tools": [{"type": "function", "name": "f", "bogus": 1}]}}))  # fmt: skip
+    assert (error["code"], error["param"]) == ("unknown_parameter", "session.tools[0].bogus")
+
+
+def test_g711_formats_are_accepted_and_transcoded() -> None:
+    from realtimelab import g711
+
+    proto = make_proto()
+    proto.open()
+    (event,) = sent(feed(proto, {"type": "session.update", "session": {"type": "realtime",
+        "audio": {"input": {"format": {"type": "audio/pcma"}, "turn_detection": None},
+                  "output": {"format": {"type": "audio/pcmu"}}}}}))  # fmt: skip
+    assert event["session"]["audio"]["input"]["format"] == {"type": "audio/pcma"}
+    tone = (np.sin(np.arange(8000) * 2 * np.pi * 300 / 8000) * 8000).astype("<i2").tobytes()
+    wire = base64.b64encode(g711.encode(tone, "pcma")).decode()  # 1 s at 8 kHz
+    feed(proto, {"type": "input_audio_buffer.append", "audio": wire})
+    assert 950 < proto.input.buffered_ms <= 1000  # held at 24 kHz (less the resampler's tail)
