@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from realtimelab import events as ev
-from realtimelab.errors import RealtimeLabError, SessionClosedError
+from realtimelab.errors import FrameError, RealtimeLabError, SessionClosedError
 from realtimelab.providers.base import Capabilities, HistoryItem, ToolResult
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ def check_text(text: object) -> str:
     if not text.strip():
         raise ValueError("send_text needs a non-empty string")
     if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(
+        raise FrameError(
             f"send_text got {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,} "
             "(split long documents, or send them as history)"
         )

@@ -630,7 +630,8 @@ class RealtimeSession(BaseSession):
         except ConnectionClosed:
             pass
         except Exception as e:  # a bug must surface as an event, never kill the loop silently
-            self._dispatch(
+            # straight to the queue: the part that failed may be the one that would route it
+            self._queue.put_nowait(
                 ev.Error(
                     provider=self.provider,
                     t=self._clock(),
@@ -646,9 +647,12 @@ class RealtimeSession(BaseSession):
             code, reason = self._ws.close_code, self._ws.close_reason or ""
             t = self._clock()
             for event in self._codec.decode_close(code, reason, t, self._closing):
-                if isinstance(event, ev.Closed) and not self._closing:
-                    self._emit(self._conv.connection_lost(t))
-                self._dispatch(event)
+                try:
+                    if isinstance(event, ev.Closed) and not self._closing:
+                        self._emit(self._conv.connection_lost(t))
+                    self._dispatch(event)
+                except Exception:  # the end of the stream must always be delivered
+                    self._queue.put_nowait(event)
             self._closed = True
             self._ready.set()
             self._queue.put_nowait(None)
@@ -757,7 +761,7 @@ def _parsed(message: str | bytes) -> dict[str, Any] | None:
     """The frame as a JSON object, or None when it is not one."""
     try:
         frame = json.loads(message)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return frame if isinstance(frame, dict) else None
 
