@@ -42,6 +42,7 @@ from realtimelab.emulator.dialects.openai.protocol import (
     CancelResponse,
     Close,
     Hear,
+    Judge,
     RealtimeProtocol,
     Send,
     StartResponse,
@@ -237,6 +238,8 @@ class Driver:
                 self.closed = action.code
             elif isinstance(action, Hear):
                 self.run(self.proto.heard(action.item_id, Heard("hello", True, 1.0), action.source))
+            elif isinstance(action, Judge):
+                self.run(self.proto.judged(action.turn, Heard("hello umm", False, 0.0)))
             elif isinstance(action, StartResponse):
                 self.respond(action.response_id)
             elif (

@@ -640,3 +640,63 @@ def test_g711_formats_are_accepted_and_transcoded() -> None:
     wire = base64.b64encode(g711.encode(tone, "pcma")).decode()  # 1 s at 8 kHz
     feed(proto, {"type": "input_audio_buffer.append", "audio": wire})
     assert 950 < proto.input.buffered_ms <= 1000  # held at 24 kHz (less the resampler's tail)
+
+
+def _tone(ms: int) -> bytes:
+    t = np.arange(24 * ms) / 24000
+    return (np.sin(2 * np.pi * 220 * t) * 12000).astype("<i2").tobytes()
+
+
+def _stream(proto: RealtimeProtocol, pcm: bytes) -> list[Action]:
+    actions: list[Action] = []
+    for i in range(0, len(pcm), 960):
+        chunk = base64.b64encode(pcm[i : i + 960]).decode()
+        actions += feed(proto, {"type": "input_audio_buffer.append", "audio": chunk})
+    return actions
+
+
+def _semantic(eagerness: str = "auto") -> RealtimeProtocol:
+    proto = make_proto()
+    proto.open()
+    feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "turn_detection": {"type": "semantic_vad", "eagerness": eagerness}}}}})  # fmt: skip
+    return proto
+
+
+def test_semantic_vad_waits_after_a_filler_and_keeps_one_turn() -> None:
+    from realtimelab.emulator.dialects.openai.protocol import Judge
+
+    proto = _semantic()
+    actions = _stream(proto, _tone(800) + bytes(48 * 1200))  # "what is the weather umm" ...
+    (judge,) = [a for a in actions if isinstance(a, Judge)]
+    assert types(actions) == ["input_audio_buffer.speech_started"]
+    # the ears could not place the end of it: not finished, keep listening
+    assert sent(proto.judged(judge.turn, Heard("what is the weather", False, 0.0))) == []
+    actions = _stream(proto, _tone(600) + bytes(48 * 1000))  # ... "in paris"
+    assert "input_audio_buffer.speech_started" not in types(actions)  # the same turn goes on
+    (judge2,) = [a for a in actions if isinstance(a, Judge)]
+    assert judge2.turn.start_ms == judge.turn.start_ms and judge2.turn.duration_ms > 2500
+    done = proto.judged(judge2.turn, Heard("what is the weather in paris", True, 0.0))
+    assert types(done)[:3] == [
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+    ]
+    assert any(isinstance(a, StartResponse) for a in done)
+
+
+def test_semantic_vad_ends_a_finished_phrase_at_once_and_a_pause_at_the_maximum() -> None:
+    from realtimelab.emulator.dialects.openai.protocol import Judge
+
+    proto = _semantic("high")
+    (judge,) = [a for a in _stream(proto, _tone(600) + bytes(48 * 600)) if isinstance(a, Judge)]
+    assert "input_audio_buffer.committed" in types(
+        proto.judged(judge.turn, Heard("hello there", True, 0.0))
+    )
+    proto = _semantic("high")
+    (judge,) = [a for a in _stream(proto, _tone(600) + bytes(48 * 600)) if isinstance(a, Judge)]
+    assert (
+        sent(proto.judged(judge.turn, Heard("tell me about", True, 0.0))) == []
+    )  # trailing "about"
+    later = _stream(proto, bytes(48 * 2500))  # high: at most 2 s after the end of speech
+    assert "input_audio_buffer.committed" in types(later)

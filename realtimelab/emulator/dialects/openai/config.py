@@ -42,10 +42,11 @@ TOOL_CHOICES = ("none", "auto", "required")
 #: Built-in GA voices (openai SDK 3.57 `RealtimeAudioConfigOutputParam.voice`). TTS-only voices
 #: such as `onyx` or `nova` are refused with `invalid_value`, as the real service does.
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
-#: Silence (ms) that ends a turn per `semantic_vad` eagerness. The real semantic VAD judges
-#: whether the user *sounds* finished and only falls back to timeouts of at most 8 s (low),
-#: 4 s (medium/auto) and 2 s (high); the emulator cannot hear meaning, so eagerness only picks
-#: the silence, well inside those maxima.
+#: The pause (ms) after which `semantic_vad` judges whether the user sounds finished (the
+#: protocol hears the turn so far: a complete phrase ends the turn, a filler, a trailing "and"
+#: or "in", or words the ears cannot place wait up to 8 s (low), 4 s (medium/auto) or 2 s
+#: (high), the SDK docstring's maxima). An approximation of a learned model: see
+#: docs/emulator-usage.md.
 SEMANTIC_SILENCE_MS: Mapping[str, int] = {"high": 250, "medium": 700, "auto": 700, "low": 1500}
 DEFAULT_MODEL = catalogue.default_model("openai").name
 #: Optional fields whose `null` *means* something (SDK param types mark them `Optional`, and the

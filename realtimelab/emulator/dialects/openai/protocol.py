@@ -101,6 +101,25 @@ MAX_BUFFER_MS = MAX_APPEND_BYTES / BYTES_PER_MS
 #: With server VAD on, audio heard outside speech is only kept this long (enough for
 #: `prefix_padding_ms` and the VAD's own look-back); older silence is dropped.
 KEEP_SILENCE_MS = 3000.0
+#: `semantic_vad`: the longest the server waits for a user who does not sound finished, per
+#: eagerness ("low" 8 s, "medium"/"auto" 4 s, "high" 2 s: the SDK's `SemanticVad` docstring).
+SEMANTIC_MAX_WAIT_MS: Mapping[str, float] = {
+    "low": 8000,
+    "medium": 4000,
+    "auto": 4000,
+    "high": 2000,
+}
+#: Last words after which a speaker is not finished: fillers, conjunctions, articles,
+#: prepositions, "to". An approximation of a learned turn-end model (docs/emulator-usage.md).
+UNFINISHED_WORDS = frozenset(
+    {
+        "um", "umm", "uh", "uhm", "er", "erm", "hmm", "mm", "like",
+        "and", "or", "but", "so", "because", "then", "if", "that",
+        "the", "a", "an", "my", "your", "this",
+        "in", "on", "at", "for", "of", "to", "from", "with", "about", "into", "by",
+        "is", "what", "which", "how",
+    }
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------
@@ -144,7 +163,15 @@ class CancelResponse:
     reason: Literal["turn_detected", "client_cancelled"]
 
 
-Action = Send | Close | Hear | StartResponse | CancelResponse
+@dataclass(frozen=True)
+class Judge:
+    """`semantic_vad`: hear the turn so far (a pause was detected), then call `judged(...)`,
+    which decides whether the user sounds finished."""
+
+    turn: TurnAudio
+
+
+Action = Send | Close | Hear | StartResponse | CancelResponse | Judge
 
 
 class ProtocolError(Exception):
@@ -271,6 +298,9 @@ class RealtimeProtocol:
         self.user_audio: dict[str, bytes] = {}  # user item id → its audio (24 kHz PCM16)
         self._typed: dict[str, str] = {}  # item id → typed text sent with its input_audio
         self._previous_context: list[billing.Segment] = []  # what the prompt cache holds
+        # semantic_vad: a turn that paused, waiting to know whether the user is finished
+        self._held: TurnAudio | None = None
+        self._held_deadline_ms: float | None = None
 
     # -- helpers ------------------------------------------------------------------------------
     @property
@@ -486,13 +516,53 @@ class RealtimeProtocol:
         if self.input.vad_enabled and not self.input.in_speech:
             self.input.trim_silence(KEEP_SILENCE_MS)
         for ev in events:
+            if isinstance(ev, SpeechBegan) and self._held is not None:
+                self._held_deadline_ms = None  # the user went on: same turn, same item
+                continue
             if isinstance(ev, SpeechBegan):
                 actions += self._speech_started(ev)
             elif isinstance(ev, SpeechEnded):
                 actions += self._speech_stopped(ev)
             elif isinstance(ev, IdleTimedOut):
                 actions += self._idle_timeout(ev)
+        if (
+            self._held is not None
+            and self._held_deadline_ms is not None
+            and not self.input.in_speech
+            and self.input.received_ms >= self._held_deadline_ms
+        ):
+            actions += self._finish_held()
         return actions
+
+    # -- semantic VAD ---------------------------------------------------------------------------
+    def _semantic(self) -> str | None:
+        td = self.session["audio"]["input"]["turn_detection"]
+        return str(td.get("eagerness", "auto")) if td and td["type"] == "semantic_vad" else None
+
+    def judged(self, turn: TurnAudio, heard: Heard) -> list[Action]:
+        """The words of a paused turn are known: end it if the user sounds finished, else wait
+        (up to the eagerness's maximum) for more speech.
+
+        Finished means a complete phrase the ears know (`heard.recognised`) whose last word is
+        not a filler, conjunction, article or preposition. What the ears cannot place ("umm",
+        a half phrase) is taken as unfinished, so the user gets the longer wait.
+        """
+        if turn is not self._held or self.input.in_speech:
+            return []  # stale (the user spoke again meanwhile): a new judgement will follow
+        words = heard.text.lower().split()
+        unfinished = not heard.recognised or not words or words[-1] in UNFINISHED_WORDS
+        eagerness = self._semantic() or "auto"
+        if not unfinished:
+            return self._finish_held()
+        self._held_deadline_ms = turn.end_ms + SEMANTIC_MAX_WAIT_MS.get(eagerness, 4000.0)
+        if self.input.received_ms >= self._held_deadline_ms:
+            return self._finish_held()
+        return []
+
+    def _finish_held(self) -> list[Action]:
+        turn, self._held, self._held_deadline_ms = self._held, None, None
+        assert turn is not None
+        return self._end_turn(SpeechEnded(turn.end_ms, turn))
 
     def _input_format(self) -> str:
         return str(self.session["audio"]["input"]["format"]["type"])
@@ -529,6 +599,19 @@ class RealtimeProtocol:
         return actions
 
     def _speech_stopped(self, ev: SpeechEnded) -> list[Action]:
+        if self._semantic() is None:
+            if self._held is not None:  # semantic_vad was switched off while waiting
+                return self._finish_held() + self._end_turn(ev)
+            return self._end_turn(ev)
+        turn = ev.turn
+        if self._held is not None:  # the user went on after a pause: one turn, gap included
+            held = self._held
+            gap = bytes(max(0, round((turn.start_ms - held.end_ms) * BYTES_PER_MS / 2)) * 2)
+            turn = TurnAudio(held.pcm + gap + turn.pcm, turn.rate, held.start_ms, turn.end_ms)
+        self._held, self._held_deadline_ms = turn, None
+        return [Judge(turn)]
+
+    def _end_turn(self, ev: SpeechEnded) -> list[Action]:
         item_id = self._user_item_id()
         actions: list[Action] = [
             self.event(
@@ -595,6 +678,7 @@ class RealtimeProtocol:
 
     def _on_input_audio_buffer_clear(self, frame: dict[str, Any]) -> list[Action]:
         self.input.clear()
+        self._held = self._held_deadline_ms = None
         self._decoder = None  # the resampler's tail belonged to the cleared audio
         self._pending_user_item = None
         return [self.event("input_audio_buffer.cleared")]

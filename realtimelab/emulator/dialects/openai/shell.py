@@ -49,6 +49,7 @@ from realtimelab.emulator.dialects.openai.protocol import (
     CancelResponse,
     Close,
     Hear,
+    Judge,
     RealtimeProtocol,
     Send,
     StartResponse,
@@ -329,6 +330,10 @@ class _SessionRunner:
                 channel.close(action.code, action.reason)
             elif isinstance(action, Hear):
                 self.hearing[action.item_id] = asyncio.create_task(self._hear(action))
+            elif isinstance(action, Judge):
+                judging = asyncio.create_task(self._judge(action))
+                self._background.add(judging)
+                judging.add_done_callback(self._background.discard)
             elif isinstance(action, StartResponse):
                 self.runners[action.response_id] = asyncio.create_task(
                     self._respond(action.response_id), name=f"response:{action.response_id}"
@@ -357,6 +362,16 @@ class _SessionRunner:
             self._send(proto.hearing_failed(action.item_id, str(exc)))
             heard = Heard("", False, 0.0)
         self._send(proto.heard(action.item_id, heard, action.source))
+
+    async def _judge(self, action: Judge) -> None:
+        """semantic_vad: hear the paused turn so far, then let the protocol decide."""
+        proto = self._p()
+        try:
+            heard = await self.engine.hear(action.turn, proto.tools())
+        except Exception:
+            log.exception("hearing a paused turn failed")
+            heard = Heard("", False, 0.0)
+        await self.execute(proto.judged(action.turn, heard))
 
     async def _respond(self, response_id: str) -> None:
         proto = self._p()
