@@ -259,3 +259,33 @@ def test_a_host_decodes_backlogs_a_block_at_a_time_in_turns(ears: Hearing) -> No
         == host.finish(2)
         == DecoderHost().decode(ears._key, ears._dict_path, ears.grammar, audio)
     )
+
+
+def test_a_host_keeps_as_many_decoders_as_utterances_overlapped_lately(
+    ears: Hearing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoders cost ~20 MB each but ~50 ms of CPU to rebuild: kept while the load lasts."""
+    from realtimelab.emulator import hearing_decoder
+
+    _, pcm, rate, _ = CLIPS[0]
+    audio = _prepare(np.frombuffer(pcm, dtype="<i2"), rate)
+    host = DecoderHost()
+
+    def overlap(n: int) -> None:
+        for uid in range(n):
+            host.open(uid, ears._key, ears._dict_path, ears.grammar)
+            host.append(uid, audio)
+            host._advance(host._utterances[uid], final=False)  # leases its decoder
+        for uid in range(n):
+            host.finish(uid)
+
+    overlap(4)
+    assert (host.created, len(host._idle)) == (4, 4)  # all kept: four overlapped just now
+    overlap(3)
+    assert host.created == 4  # reused, none rebuilt
+    monkeypatch.setattr(hearing_decoder, "DEMAND_WINDOW_S", -1.0)  # every call a new window
+    overlap(1)
+    overlap(1)
+    host.tidy()
+    assert len(host._idle) == hearing_decoder.MIN_KEPT_DECODERS  # the load is gone
+    assert host._leased == 0

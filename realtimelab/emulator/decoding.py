@@ -14,14 +14,17 @@ over their stdin/stdout. Both ends are this module, in processes we started, so 
 **Protocol.** Every message is a length-prefixed pickle. A request is `(request_id, op, args)`;
 the worker runs `op` on its `hearing_decoder.DecoderHost` and, unless `request_id` is None,
 answers `(request_id, ok, value)` (`value` is the error text when `ok` is False). Requests are
-served in order, one at a time, but many may be in flight: each worker has a writer thread that
-drains a queue (so sending never blocks the caller, e.g. an event loop streaming audio) and a
-reader thread that matches answers to futures. Streaming one utterance is
-`open` → `append`* → `finish`, all on one worker (a `Channel`); `open`, `append` and `cancel`
-are fire-and-forget, so audio streams without a round trip per chunk, and an error on the way
-is reported by `finish`. A failed request leaves the worker running; a worker that dies fails
-the requests already sent to it with `WorkerUnavailable` (`WorkerCannotStart` if it never
-answered anything) and is replaced by a fresh one when work next arrives.
+served in order, one at a time, but many may be in flight: in the parent, each worker has a
+writer thread that drains a queue (so sending never blocks the caller, e.g. an event loop
+streaming audio) and a reader thread that matches answers to futures. Streaming one utterance
+is `open` → `append`* → `finish`, all on one worker (a `Channel`); `open`, `append` and
+`cancel` are fire-and-forget, so audio streams without a round trip per chunk, and an error on
+the way is reported by `finish`. In the worker, `append` only buffers; whenever no request is
+waiting (a reader thread fills its inbox), the worker decodes open utterances a 20 ms block at a
+time, in turns, so a `finish` finds its utterance decoded up to its last few frames and never
+waits behind another utterance's backlog. A failed request leaves the worker running; a worker
+that dies fails the requests already sent to it with `WorkerUnavailable` (`WorkerCannotStart`
+if it never answered anything) and is replaced by a fresh one when work next arrives.
 
 A worker ignores Ctrl-C (the parent shuts it down) and exits when its stdin closes, so it never
 outlives the emulator.

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -61,11 +62,17 @@ ONSET_FRAME_SAMPLES = RATE // 100
 ONSET_GATE_DBFS = -50.0
 """A frame is voiced when its RMS reaches this level (dither and digital silence stay below)."""
 
-MAX_IDLE_DECODERS = 2
-"""Idle decoders a host keeps for the next utterances (the most recently used ones).
+MIN_KEPT_DECODERS = 2
+MAX_KEPT_DECODERS = 8
+"""A host keeps as many decoders (in use plus idle) as utterances overlapped on it lately
+(`DEMAND_WINDOW_S`), within these bounds, and frees idle ones beyond that.
 
-A decoder holds ~20 MB (measured), so a host keeps few: besides these, it has one per
-utterance in progress, built when none is idle (~40 ms, while the user is still speaking)."""
+Why: a decoder holds ~20 MB (measured), so idle ones should not pile up; but building one costs
+~40 ms and freeing it ~10 ms of the worker's CPU, and with 16 sessions talking at once a fixed
+cap of 2 rebuilt decoders after nearly every utterance (~150 ms of CPU per utterance instead of
+~90). Memory therefore follows the load: ~20 MB per utterance a worker decodes at once."""
+
+DEMAND_WINDOW_S = 30.0
 
 _GATE_ENERGY = ONSET_FRAME_SAMPLES * (32768.0 * 10 ** (ONSET_GATE_DBFS / 20)) ** 2
 _ESTIMATOR_GRAMMAR = "#JSGF V1.0;\ngrammar cmn;\npublic <s> = a ;\n"
@@ -145,7 +152,7 @@ class DecoderHost:
 
     Decoders are keyed by grammar (`key`, a digest of dictionary and grammar chosen by the
     caller), created when an utterance needs one and none is idle (~40 ms: acoustic model plus
-    JSGF compilation), and kept for the next utterance of that grammar (`MAX_IDLE_DECODERS`).
+    JSGF compilation), and kept for the next utterance of that grammar (`MAX_KEPT_DECODERS`).
     Not thread-safe: one caller at a time (a worker process runs one request at a time;
     in-process use holds a lock).
     """
@@ -153,6 +160,9 @@ class DecoderHost:
     def __init__(self) -> None:
         self._idle: list[tuple[str, Any]] = []  # (grammar key, decoder), oldest first
         self._retired: list[Any] = []  # decoders to free once nobody is waiting (`tidy`)
+        self._leased = 0  # decoders in use by open utterances
+        self._peaks = [0, 0]  # most decoders in use at once: previous window, this window
+        self._window_start = time.monotonic()
         self._utterances: dict[int, _Utterance] = {}  # in round-robin order for `work`
         self._estimator: Any = None
         self._oneshot = 0
@@ -216,7 +226,7 @@ class DecoderHost:
             decoder.end_utt()
             hyp = decoder.hyp()
         except Exception:
-            utt.decoder = None  # its state is unknown: do not reuse it
+            self._release(utt, reuse=False)
             raise
         self._release(utt)
         text = "" if hyp is None else " ".join(str(hyp.hypstr).split())
@@ -230,7 +240,7 @@ class DecoderHost:
         try:
             utt.decoder.end_utt()
         except Exception:
-            utt.decoder = None
+            self._release(utt, reuse=False)
         self._release(utt)
 
     def decode(self, key: str, dict_path: str, grammar: str, audio: bytes) -> Result:
@@ -297,9 +307,20 @@ class DecoderHost:
         return cmn
 
     def _lease(self, utt: _Utterance) -> Any:
+        decoder = self._take_idle(utt.key)
+        if decoder is None:
+            decoder = self._build(utt)
+        self._leased += 1
+        self._note_demand()
+        return decoder
+
+    def _take_idle(self, key: str) -> Any:
         for i in range(len(self._idle) - 1, -1, -1):
-            if self._idle[i][0] == utt.key:
+            if self._idle[i][0] == key:
                 return self._idle.pop(i)[1]
+        return None
+
+    def _build(self, utt: _Utterance) -> Any:
         from pocketsphinx import Decoder
 
         decoder = Decoder(
@@ -311,13 +332,29 @@ class DecoderHost:
         self.created += 1
         return decoder
 
-    def _release(self, utt: _Utterance) -> None:
+    def _release(self, utt: _Utterance, *, reuse: bool = True) -> None:
+        """Give back `utt`'s decoder: idle for the next utterance, or (`reuse=False`, after a
+        failure left it in an unknown state) to be freed."""
         decoder, utt.decoder = utt.decoder, None
         if decoder is None:
             return
+        self._leased -= 1
+        self._note_demand()
+        if not reuse:
+            self._retired.append(decoder)
+            return
         self._idle.append((utt.key, decoder))
-        self._retired += [d for _, d in self._idle[:-MAX_IDLE_DECODERS]]
-        del self._idle[:-MAX_IDLE_DECODERS]
+        keep = min(MAX_KEPT_DECODERS, max(MIN_KEPT_DECODERS, *self._peaks)) - self._leased
+        excess = max(0, len(self._idle) - max(0, keep))
+        self._retired += [d for _, d in self._idle[:excess]]
+        del self._idle[:excess]
+
+    def _note_demand(self) -> None:
+        now = time.monotonic()
+        if now - self._window_start > DEMAND_WINDOW_S:
+            self._peaks = [self._peaks[1], 0]
+            self._window_start = now
+        self._peaks[1] = max(self._peaks[1], self._leased)
 
     def _fail(self, utt: _Utterance, exc: Exception) -> None:
         utt.error = f"{type(exc).__name__}: {exc}"
@@ -325,8 +362,7 @@ class DecoderHost:
         if utt.decoder is not None:
             with contextlib.suppress(Exception):
                 utt.decoder.end_utt()
-            self._retired.append(utt.decoder)  # not reused: a failure may have left any state
-            utt.decoder = None
+            self._release(utt, reuse=False)  # a failure may have left it in any state
 
 
 def _estimator_decoder() -> Any:
