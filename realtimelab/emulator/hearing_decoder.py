@@ -25,8 +25,9 @@ checked by tests over the speech fixtures):
    utterance is decoded with that mean from its first sample once the window has arrived (or at
    the end, for a shorter one). Anchoring at the onset makes the estimate indifferent to how much
    silence a VAD or a client put around the speech. Measured on 800 VAD-cut phrases (40 voices,
-   clean and with noise at -50 dBFS): 791 recognised, against 671 with whole-utterance batch
-   CMN. The estimate comes from a second decoder with a one-word grammar (~2 ms a window).
+   clean and with noise at -50 dBFS): 791 recognised, against 671 by the previous one-shot
+   decoding (whole-utterance batch CMN, lattice best path). The estimate comes from a second
+   decoder with a one-word grammar (~2 ms a window).
 4. **Viterbi words.** The words are the best grammar path (`bestpath` off). The lattice pass
    behind pocketsphinx's posterior probability took 15-200 ms after the last frame, longer than
    the whole latency budget, so no confidence is computed.
@@ -68,9 +69,9 @@ MAX_KEPT_DECODERS = 8
 (`DEMAND_WINDOW_S`), within these bounds, and frees idle ones beyond that.
 
 Why: a decoder holds ~20 MB (measured), so idle ones should not pile up; but building one costs
-~40 ms and freeing it ~10 ms of the worker's CPU, and with 16 sessions talking at once a fixed
-cap of 2 rebuilt decoders after nearly every utterance (~150 ms of CPU per utterance instead of
-~90). Memory therefore follows the load: ~20 MB per utterance a worker decodes at once."""
+~40 ms and freeing it up to ~10 ms of the worker's CPU, and with many sessions talking at once a
+small fixed cap would rebuild a decoder after nearly every utterance. Memory therefore follows
+the load: ~20 MB per utterance a worker decodes at once, kept while that lasts."""
 
 DEMAND_WINDOW_S = 30.0
 

@@ -17,14 +17,14 @@ espeak's classic API is global state, so one process-wide engine sits behind a l
 lazily on first use. Output is PCM16 mono at 22050 Hz, resampled with soxr to the rate asked for.
 
 Why replies stream phrase by phrase (`Voice.synthesize_stream`): a reply cannot start playing
-before its first audio exists, and synthesising all of it first took ~8 ms for a two-sentence
-greeting but 130-160 ms for a 30-second story (measured on a shared 2-core machine), against
-1.5-8 ms for the story's first phrase. Each phrase is synthesised on its own, exactly as
-`synthesize_segments` does, so the stream's bytes are the same; and because the engine lock is
-taken per phrase, another session waiting for its own first phrase waits for at most one phrase,
-not a whole story. espeak blocks while it synthesises (ctypes releases the GIL meanwhile), so on
-an event loop use `synthesize_stream_async`, which synthesises in a worker thread, one phrase
-ahead of the consumer.
+before its first audio exists, and synthesising all of it first took 2-8 ms for a two-sentence
+greeting but 35-160 ms for a 30-second story (measured on a shared 2-core machine, depending on
+its load), against 1-3 ms for the first phrase of either. Each phrase is synthesised on its own,
+exactly as `synthesize_segments` does, so the stream's bytes are the same; and because the
+engine lock is taken per phrase, another session waiting for its own first phrase waits for at
+most one phrase, not a whole story. espeak blocks while it synthesises (ctypes releases the GIL
+meanwhile), so on an event loop use `synthesize_stream_async`, which synthesises in a worker
+thread, one phrase ahead of the consumer.
 """
 
 from __future__ import annotations
