@@ -26,6 +26,7 @@ from typing import Any
 from realtimelab.errors import RealtimeLabError
 from realtimelab.events import Provider
 from realtimelab.providers.registry import get
+from realtimelab.redact import redact_text
 
 __all__ = [
     "AuthError",
@@ -71,8 +72,35 @@ class Secret:
         return text.replace(self._value, repr(self)) if self._value in text else text
 
 
-def as_secret(value: str | Secret | None) -> Secret | None:
-    return None if value is None else Secret(value)
+class SecretHeaders(dict[str, str]):
+    """HTTP headers that hold a credential: a plain `dict` to the libraries that send them,
+    but its `repr` (what a traceback with locals, a debugger or a log shows) redacts every
+    value that looks like one."""
+
+    def __repr__(self) -> str:
+        return repr({k: redact_text(v) if _looks_secret(k) else v for k, v in self.items()})
+
+    __str__ = __repr__
+
+
+class QuietText(str):
+    """A string that may carry a credential (a URL with `?key=`): itself to everything that
+    uses it, redacted in its `repr` (what tracebacks with locals and debuggers print)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact_text(str.__str__(self)))
+
+
+def _looks_secret(header: str) -> bool:
+    return header.lower() in {
+        "authorization",
+        "x-goog-api-key",
+        "api-key",
+        "x-api-key",
+        "sec-websocket-protocol",
+    }
 
 
 def api_key_from_env(provider: Provider, env: Mapping[str, str] | None = None) -> Secret | None:
@@ -122,34 +150,46 @@ def post_json(
     url: str, body: Mapping[str, Any], headers: Mapping[str, str], secret: Secret, timeout: float
 ) -> dict[str, Any]:
     """POST `body` as JSON and return the JSON object answered; `AuthError` otherwise, with
-    `secret` scrubbed from every message (an error body can echo the request)."""
-    data = json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST")
-    req.add_header("Content-Type", "application/json")
-    for k, v in headers.items():
-        req.add_header(k, v)
+    `secret` scrubbed from every message (an error body can echo the request).
+
+    Errors are raised *outside* the `except` blocks: an exception raised while handling
+    another keeps it as `__context__` (even with `from None`), and that one's traceback holds
+    urllib's frames, whose locals include the request headers."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    _add_headers(req, headers)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    error: AuthError | None = None
     try:
-        # `from None` everywhere below: the chained exception could carry the request.
         with opener.open(req, timeout=timeout) as resp:
             payload = json.loads(resp.read().decode() or "{}")
     except urllib.error.HTTPError as e:
         detail = secret.scrub(e.read().decode("utf-8", "replace")[:500])
-        raise AuthError(f"POST {url} failed: HTTP {e.code}: {detail}", e.code) from None
+        error = AuthError(f"POST {url} failed: HTTP {e.code}: {redact_text(detail)}", e.code)
     except (urllib.error.URLError, OSError) as e:
-        raise AuthError(f"POST {url} failed: {secret.scrub(str(e))}") from None
+        error = AuthError(f"POST {url} failed: {redact_text(secret.scrub(str(e)))}")
     except json.JSONDecodeError:
-        raise AuthError(f"POST {url}: the response was not JSON") from None
+        error = AuthError(f"POST {url}: the response was not JSON")
+    if error is not None:
+        raise error
     if not isinstance(payload, dict):
         raise AuthError(f"POST {url}: expected a JSON object, got {type(payload).__name__}")
     return payload
+
+
+def _add_headers(req: urllib.request.Request, headers: Mapping[str, str]) -> None:
+    """In a frame of its own: its locals (a header value) are gone once it returns."""
+    req.add_header("Content-Type", "application/json")
+    for k, v in headers.items():
+        req.add_header(k, v)
 
 
 async def mint_token(provider: Provider, api_key: str | Secret, **options: Any) -> EphemeralToken:
     """A short-lived token for `provider`, minted with `api_key` by the provider's own helper
     (`ProviderSpec.mint_token`); `options` are that helper's keyword arguments (`base_url`,
     expiry, locked-in session settings: see `realtimelab/providers/<name>/auth.py`)."""
+    key = Secret(api_key)
+    del api_key  # only the Secret stays in this frame's locals (tracebacks can show them)
     spec = get(provider)
     if spec.mint_token is None:
         raise AuthError(f"{spec.title} has no ephemeral tokens")
-    return await spec.mint_token(api_key, **options)
+    return await spec.mint_token(key, **options)

@@ -65,7 +65,7 @@ from typing import IO, Any, Final, Literal
 from realtimelab.events import AudioChunk, Event, TurnComplete
 from realtimelab.providers.framelog import Elided, FrameDescriber, b64_decoded_len, short
 from realtimelab.providers.registry import ProviderSpec, UnknownProviderError, get, specs
-from realtimelab.redact import Redactor
+from realtimelab.redact import Redactor, SplitSecretGuard
 
 Direction = Literal["in", "out", "recv", "send"]
 #: The session's tap says "recv"/"send"; logs say "in" (from the server) / "out" (client sent).
@@ -334,7 +334,10 @@ class EventLog:
     ) -> None:
         self.path = Path(path) if path is not None else None
         self._attached: set[int] = set()
+        secrets = list(secrets)
         self._redactor = Redactor(secrets) if redact else None
+        # a key split across streamed deltas matches nothing piece by piece: see the guard
+        self._split_guard = SplitSecretGuard(secrets) if redact else None
         self._clock = clock
         self.start = clock() if start is None else start
         self.provider = provider
@@ -372,6 +375,8 @@ class EventLog:
             raise RuntimeError("EventLog is closed")
         if self._redactor is not None:
             line = self._redactor(line)
+        if self._split_guard is not None:
+            line = self._split_guard(line)
         if self.keep_lines:
             self.lines.append(line)
         if self._file is not None:

@@ -145,6 +145,98 @@ class Redactor:
         return obj
 
 
+class SplitSecretGuard:
+    """Catches a credential split across consecutive strings: streamed deltas.
+
+    A transcript or text reply arrives in pieces; a key the model reads out ("sk-proj-Ab",
+    "c123...") is split between two of them, and each piece alone matches no pattern and no
+    known secret. The guard follows the *text payloads* of successive log lines (values under
+    `TEXT_KEYS`: `text`, `delta`, `transcript`), in order: a payload that ends like the start
+    of a credential (a known secret's first characters, or a credential prefix such as `sk-`)
+    has that tail redacted and is remembered, and the next payload's continuation of it is
+    redacted too. What is removed from a payload is removed from every other string of the
+    line as well (a summary quotes the text). Deterministic and cheap (a regex per string).
+    """
+
+    TEXT_KEYS: frozenset[str] = frozenset({"text", "delta", "transcript"})
+    _START = re.compile(r"(?<![A-Za-z0-9])(?:sk-|ek_|AIza|auth_tokens/)[A-Za-z0-9_\-/]*$")
+    _CONTINUE = re.compile(r"^[A-Za-z0-9_\-/]+")
+
+    def __init__(self, extra_secrets: Iterable[object] = ()) -> None:
+        self._secrets = tuple(
+            s for s in map(_secret_text, extra_secrets) if s is not None and len(s) >= 8
+        )
+        self._open = False  # the previous payload ended like the start of a credential
+
+    def __call__(self, line: Any) -> Any:
+        """A copy of `line` with split credentials redacted."""
+        removed: list[str] = []
+        out = self._payloads(line, removed, under_text=False)
+        if not removed:
+            return out
+        fragments = sorted({r for r in removed if len(r) >= 3}, key=len, reverse=True)
+        return self._others(out, fragments, under_text=False)
+
+    def _payloads(self, obj: Any, removed: list[str], *, under_text: bool) -> Any:
+        if isinstance(obj, str):
+            return self._string(obj, removed) if under_text else obj
+        if isinstance(obj, Mapping):
+            return {
+                k: self._payloads(v, removed, under_text=k in self.TEXT_KEYS)
+                for k, v in obj.items()
+            }
+        if isinstance(obj, list):
+            return [self._payloads(v, removed, under_text=under_text) for v in obj]
+        return obj
+
+    def _others(self, obj: Any, fragments: list[str], *, under_text: bool) -> Any:
+        if isinstance(obj, str):
+            if under_text:
+                return obj
+            for fragment in fragments:
+                obj = obj.replace(fragment, REDACTED)
+            return obj
+        if isinstance(obj, Mapping):
+            return {
+                k: self._others(v, fragments, under_text=k in self.TEXT_KEYS)
+                for k, v in obj.items()
+            }
+        if isinstance(obj, list):
+            return [self._others(v, fragments, under_text=under_text) for v in obj]
+        return obj
+
+    def _string(self, s: str, removed: list[str]) -> str:
+        if not s:
+            return s
+        if self._open:
+            head = self._CONTINUE.match(s)
+            if head is not None:
+                removed.append(head.group(0))
+                rest = s[head.end() :]
+                s = REDACTED + rest
+                if not rest:
+                    return s  # the credential may go on in the next payload
+            self._open = False
+        start = self._tail_start(s)
+        if start is not None:
+            self._open = True
+            removed.append(s[start:])
+            return s[:start] + REDACTED
+        return s
+
+    def _tail_start(self, s: str) -> int | None:
+        """Where a tail of `s` that starts a credential begins, or None."""
+        m = self._START.search(s)
+        if m is not None:
+            return m.start()
+        longest = max((len(x) for x in self._secrets), default=0)
+        for size in range(min(len(s), longest - 1), 3, -1):
+            tail = s[-size:]
+            if any(secret.startswith(tail) for secret in self._secrets):
+                return len(s) - size
+        return None
+
+
 _DEFAULT = Redactor()
 
 
@@ -158,4 +250,4 @@ def redact_text(s: str, extra_secrets: Iterable[object] = ()) -> str:
     return (Redactor(extra_secrets) if extra_secrets else _DEFAULT).text(s)
 
 
-__all__ = ["REDACTED", "Redactor", "redact", "redact_text"]
+__all__ = ["REDACTED", "Redactor", "SplitSecretGuard", "redact", "redact_text"]

@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections import deque
@@ -57,7 +58,13 @@ from websockets.exceptions import ConnectionClosed
 
 from realtimelab import events as ev
 from realtimelab.audio import RateGuard, StreamResampler
-from realtimelab.auth import EphemeralToken, Secret, api_key_from_env
+from realtimelab.auth import (
+    EphemeralToken,
+    QuietText,
+    Secret,
+    SecretHeaders,
+    api_key_from_env,
+)
 from realtimelab.client_vad import ClientSpeech
 from realtimelab.config import SessionConfig
 from realtimelab.contract import (
@@ -71,7 +78,15 @@ from realtimelab.contract import (
 from realtimelab.conversation import Conversation, StopPlayback, Truncate, result_record
 from realtimelab.errors import FrameError, RealtimeLabError, SessionClosedError
 from realtimelab.providers import make_codec
-from realtimelab.providers.base import Capabilities, Codec, Frame, HistoryItem, ToolResult
+from realtimelab.providers.base import (
+    Capabilities,
+    Codec,
+    ConnectRequest,
+    Frame,
+    HistoryItem,
+    ToolResult,
+)
+from realtimelab.redact import redact_text
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -823,19 +838,22 @@ async def connect(
     # Keys from the environment never go to a loopback URL (the emulator needs none).
     use_env = url is None or not _is_loopback(url)
     credential, is_token = _credential(codec.provider, api_key, token, use_env=use_env)
+    # from here on only the Secret holds the credential: tracebacks with locals show this
+    # frame, and a `str` parameter would show the key in clear
+    del api_key, token
     async with contextlib.AsyncExitStack() as stack:
         if url is None and credential is None:
             url = os.environ.get(EMULATOR_ENV) or await _start_emulator(stack)
         if credential is None:
             credential = Secret(EMULATOR_KEY)  # a local/emulator URL without a key
-        request = codec.connect_request(
-            api_key=None if is_token else credential.reveal(),
-            token=credential.reveal() if is_token else None,
-            base_url=url,
-            query=query,
-        )
+        request = _request(codec, credential, is_token, url, query)
+        url = redact_text(url)  # a key in the caller's URL (`?key=`) stays out of this frame
         ws = await _open_socket(
-            codec.provider, request.url, dict(request.headers), request.subprotocols, credential
+            codec.provider,
+            QuietText(request.url),
+            SecretHeaders(request.headers),
+            request.subprotocols,
+            credential,
         )
         session = RealtimeSession(
             codec,
@@ -856,6 +874,29 @@ async def connect(
             await session._send(codec.initial_frames(config, resume=resume))
         await session._wait_ready(ready_timeout, scrub=credential.scrub)
         yield session
+
+
+def _request(
+    codec: Codec,
+    credential: Secret,
+    is_token: bool,
+    url: str | None,
+    query: Mapping[str, str] | None,
+) -> ConnectRequest:
+    """The codec's connect request. A refusal (a bad `query`) is re-raised as a fresh
+    `ValueError` outside the handler: the codec's frame, whose locals hold the credential,
+    must not travel with it."""
+    problem: ValueError | None = None
+    try:
+        return codec.connect_request(
+            api_key=None if is_token else credential.reveal(),
+            token=credential.reveal() if is_token else None,
+            base_url=url,
+            query=query,
+        )
+    except ValueError as e:
+        problem = ValueError(_clean(credential, str(e)))
+    raise problem
 
 
 def _credential(
@@ -887,14 +928,19 @@ async def _start_emulator(stack: contextlib.AsyncExitStack) -> str:
 async def _open_socket(
     provider: str,
     url: str,
-    headers: dict[str, str],
+    headers: SecretHeaders,
     subprotocols: Sequence[str],
     credential: Secret,
 ) -> ClientConnection:
+    """Open the WebSocket. The headers travel as `SecretHeaders` (a traceback with locals
+    shows them redacted); websockets logs through a logger that scrubs the credential (at
+    DEBUG it prints every request header); errors are raised *outside* the `except` blocks,
+    so they carry no `__context__` whose frames hold the headers."""
     from websockets.asyncio.client import connect as ws_connect
     from websockets.exceptions import InvalidStatus, WebSocketException
     from websockets.typing import Subprotocol
 
+    error: ConnectError
     try:
         return await ws_connect(
             url,
@@ -906,16 +952,41 @@ async def _open_socket(
             ping_timeout=PING_TIMEOUT_S,
             proxy=None if _is_loopback(url) else True,
             user_agent_header="realtimelab",
+            logger=_ScrubbingLogger(credential),
         )
-    # `from None`: the original exception's context may hold the request and its headers.
     except InvalidStatus as e:
         status = e.response.status_code
-        body = credential.scrub(e.response.body.decode("utf-8", "replace")[:300]).strip()
-        raise HandshakeRefused(
-            credential.scrub(f"{provider} refused the connection to {url}: HTTP {status} {body}"),
+        body = _clean(credential, e.response.body.decode("utf-8", "replace")[:300]).strip()
+        error = HandshakeRefused(
+            _clean(credential, f"{provider} refused the connection to {url}: HTTP {status} {body}"),
             status=status,
             body_summary=body,
-        ) from None
+        )
     except (OSError, WebSocketException, TimeoutError) as e:
-        message = f"could not connect to {provider} at {url}: {e}"
-        raise Unreachable(credential.scrub(message)) from None
+        error = Unreachable(_clean(credential, f"could not connect to {provider} at {url}: {e}"))
+    raise error
+
+
+def _clean(credential: Secret, text: str) -> str:
+    """`text` without the credential, nor any other key or token shape (a URL can carry one
+    in its query: `?key=...`)."""
+    return redact_text(credential.scrub(text))
+
+
+class _ScrubbingLogger(logging.LoggerAdapter):
+    """websockets' client logger, with the credential scrubbed from every record: at DEBUG,
+    websockets prints each request header, `Authorization` included."""
+
+    def __init__(self, credential: Secret) -> None:
+        super().__init__(logging.getLogger("websockets.client"), {})
+        self._credential = credential
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = " ".join(map(str, (msg, *args)))
+        kwargs.pop("exc_info", None)  # a traceback could hold the headers: never logged
+        self.logger.log(level, _clean(self._credential, text), **kwargs)

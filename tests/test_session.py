@@ -423,7 +423,8 @@ async def test_http_refusal_is_a_connection_error_without_the_key() -> None:
                 pass
     assert "401" in str(info.value)
     assert key not in str(info.value) and "SECRET" not in str(info.value)
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    # no chained exception at all: its frames would hold the request headers
+    assert info.value.__cause__ is None and info.value.__context__ is None
     refused = info.value
     assert isinstance(refused, HandshakeRefused)
     assert (refused.status, refused.retryable, refused.label) == (401, False, "http_401")

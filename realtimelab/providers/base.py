@@ -231,7 +231,10 @@ class ConnectRequest:
             )
             for s in self.subprotocols
         )
-        return f"ConnectRequest(url={self.url!r}, headers={headers!r}, subprotocols={subs!r})"
+        from realtimelab.redact import redact_text  # lazy: redact is a leaf, keep base light
+
+        url = redact_text(self.url)
+        return f"ConnectRequest(url={url!r}, headers={headers!r}, subprotocols={subs!r})"
 
     __str__ = __repr__
 

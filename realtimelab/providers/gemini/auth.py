@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from realtimelab.auth import AuthError, EphemeralToken, Secret, http_base, post_json
+from realtimelab.auth import AuthError, EphemeralToken, Secret, SecretHeaders, http_base, post_json
 
 __all__ = ["DEFAULT_API_URL", "ENV_KEYS", "mint_token"]
 
@@ -48,6 +48,7 @@ async def mint_token(
     if uses < 0:
         raise ValueError(f"uses must be >= 0 (0 = unlimited), got {uses}")
     key = Secret(api_key)
+    del api_key  # only the Secret stays in this frame's locals (tracebacks can show them)
     start = now or dt.datetime.now(dt.UTC)
     expire = start + dt.timedelta(seconds=expire_s)
     body: dict[str, Any] = {
@@ -58,7 +59,7 @@ async def mint_token(
     if constraints:
         body["bidiGenerateContentSetup"] = dict(constraints)
     url = f"{http_base(base_url)}/v1alpha/auth_tokens"
-    headers = {"x-goog-api-key": key.reveal()}
+    headers = SecretHeaders({"x-goog-api-key": key.reveal()})
     payload = await asyncio.to_thread(post_json, url, body, headers, key, timeout)
     name = payload.get("name")
     if not isinstance(name, str) or not name.startswith("auth_tokens/"):

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from realtimelab.auth import AuthError, EphemeralToken, Secret, http_base, post_json
+from realtimelab.auth import AuthError, EphemeralToken, Secret, SecretHeaders, http_base, post_json
 
 __all__ = ["DEFAULT_API_URL", "ENV_KEYS", "mint_client_secret"]
 
@@ -37,12 +37,13 @@ async def mint_client_secret(
     if not 10 <= expires_s <= 7200:
         raise ValueError(f"expires_s must be within 10..7200 seconds, got {expires_s}")
     key = Secret(api_key)
+    del api_key  # only the Secret stays in this frame's locals (tracebacks can show them)
     body = {
         "expires_after": {"anchor": "created_at", "seconds": expires_s},
         "session": dict(session or {"type": "realtime"}),
     }
     url = f"{http_base(base_url)}/v1/realtime/client_secrets"
-    headers = {"Authorization": f"Bearer {key.reveal()}"}
+    headers = SecretHeaders({"Authorization": f"Bearer {key.reveal()}"})
     payload = await asyncio.to_thread(post_json, url, body, headers, key, timeout)
     value = payload.get("value") or (payload.get("client_secret") or {}).get("value")
     if not isinstance(value, str) or not value:
