@@ -14,6 +14,9 @@ fields are the emulator's *generation model*, explained in `docs/emulator-timing
   leaves more audio in the client's buffer, which exposes more playback and truncation bugs.
 * `*_first_audio_ms` is the model's latency before its first audio, a floor under the
   emulator's own compute time (hearing, thinking and synthesis count towards it).
+
+The transport limits (`max_outbound_*`, `stall_timeout_s`, `close_timeout_s`) protect the
+emulator from clients that stop reading; `docs/emulator-server.md` explains each default.
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ class EmulatorConfig:
     openai_first_audio_ms: float = 250.0
     gemini_first_audio_ms: float = 250.0
     today: _dt.date | None = None
+    max_outbound_bytes: int = 4 * 2**20
+    max_outbound_frames: int = 4096
+    stall_timeout_s: float = 60.0
+    close_timeout_s: float = 10.0
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
@@ -85,6 +93,12 @@ class EmulatorConfig:
         for name in ("openai_first_audio_ms", "gemini_first_audio_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        for name in ("max_outbound_bytes", "max_outbound_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("stall_timeout_s", "close_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0")
 
     def fault_plan(self) -> FaultPlan:
         base = FaultPlan(latency_ms=self.latency_ms, jitter_ms=self.jitter_ms)

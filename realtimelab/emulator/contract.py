@@ -14,6 +14,11 @@ A dialect (`Dialect`) is one provider's wire protocol on the shared port. The se
    `ctx.session(ws, session_id)`, which yields a `SessionChannel`: an ordered, fault-injected,
    tapped writer that the server registers so faults can be injected by session id;
 4. answers plain HTTP requests (ephemeral tokens) through `http_routes()`.
+
+Whatever a dialect does, the server keeps the wire legal: every close reason is clamped to
+RFC 6455's 123 bytes (`clamp_close_reason`), a close code a server may not send becomes 1011,
+and an exception escaping a session ends it with 1011 "Internal error encountered."
+(`INTERNAL_ERROR_REASON`), logged, instead of an empty 1000.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from realtimelab.emulator.ids import IdSpace
 from realtimelab.emulator.pacing import Clock
 
 __all__ = [
+    "INTERNAL_ERROR_REASON",
+    "MAX_CLOSE_REASON_BYTES",
+    "ChannelStats",
     "ConnectionContext",
     "Dialect",
     "FrameTap",
@@ -50,6 +58,7 @@ __all__ = [
     "SessionChannel",
     "SessionHost",
     "SessionInfo",
+    "clamp_close_reason",
     "error_body",
     "json_response",
 ]
@@ -141,6 +150,27 @@ HttpHandler = Callable[[HttpRequest, HttpContext], Awaitable[HttpResponse] | Htt
 # Sessions
 # ------------------------------------------------------------------------------------------
 
+#: RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the close code.
+MAX_CLOSE_REASON_BYTES = 123
+
+#: The reason Google's services give with an internal error; the emulator closes any session
+#: whose code raised with 1011 and this reason (OpenAI documents no close reason for it).
+INTERNAL_ERROR_REASON = "Internal error encountered."
+
+
+def clamp_close_reason(reason: str, limit: int = MAX_CLOSE_REASON_BYTES) -> str:
+    """`reason` cut to at most `limit` UTF-8 bytes, on a character boundary.
+
+    Why centrally: a reason over 123 bytes cannot be put in a close frame at all, and the
+    WebSocket layer then fails the connection with 1011 instead of the code the dialect chose
+    (a 45-character unknown model name made Gemini's 1008 "not found" reason 133 bytes). Cutting
+    keeps the code and the start of the message; it never splits a multi-byte character.
+    """
+    data = reason.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return reason
+    return data[:limit].decode("utf-8", "ignore")
+
 
 @dataclass(frozen=True)
 class SessionInfo:
@@ -151,6 +181,31 @@ class SessionInfo:
 
 
 FrameTap = Callable[[SessionInfo, Literal["in", "out"], "str | bytes"], None]
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """A snapshot of one session's send side (`ChannelWriter.stats()`, `Emulator.stats()`).
+
+    `queued_*` is what the dialect has sent that is not yet handed to the socket (bounded by
+    `EmulatorConfig.max_outbound_bytes` / `max_outbound_frames`: a client that does not read is
+    closed with 1008 once over); `socket_buffered_bytes` is what the socket itself still holds
+    (bounded by the WebSocket write limit). Sizes of text frames count characters, which for the
+    ASCII JSON both dialects send are bytes.
+    """
+
+    session_id: str
+    dialect: str
+    frames_sent: int
+    bytes_sent: int
+    queued_frames: int
+    queued_bytes: int
+    peak_queued_bytes: int
+    socket_buffered_bytes: int
+    close_code: int | None
+    close_reason: str | None
+    slow_reader: bool
+    closed: bool
 
 
 @runtime_checkable

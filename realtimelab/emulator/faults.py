@@ -19,20 +19,90 @@ Keys of the query syntax (the FaultPlan fields):
     drop_after_s:T        the same, T seconds after the session starts
     close_after_frames:N  close with code 1011 after N server frames
     close_after_s:T       close with 1011 after T seconds
-    close_code:C          the code used by the two keys above (default 1011)
+    close_code:C          the code used by the two keys above (default 1011); only a code a
+                          server may send: 1000-1003, 1007-1014 or 3000-4999
     malformed_after_frames:N   send one frame that is not valid JSON after N frames
     latency_ms:X          delay every server frame by X ms (order preserved)
     jitter_ms:X           plus a random 0..X ms per frame (seeded, order preserved)
     expire_after_s:T      the provider's own session expiry message after T seconds
+
+Every value is checked when the plan is built (`FaultPlan`, `Fault` and the query parser raise
+ValueError, which the server answers with HTTP 400 at the upgrade). Why so strict: a close code
+the WebSocket layer refuses to send (1005, 1006 and 1015 are reserved for reporting and never go
+on the wire; 99999 or 0 are no codes at all) used to kill the session's writer while the socket
+stayed open, so the session never ended; a NaN latency or a negative count silently tested
+nothing. Counts are 0..10**9, seconds finite and 0..86400, latency and jitter 0..60000 ms.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
+__all__ = [
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "check_close_code",
+    "is_sendable_close_code",
+    "parse_fault_query",
+]
+
 FaultKind = Literal["drop", "drop_now", "close", "close_now", "malformed", "expire", "latency"]
+FAULT_KINDS: frozenset[str] = frozenset(
+    ("drop", "drop_now", "close", "close_now", "malformed", "expire", "latency")
+)
+
+MAX_COUNT = 10**9
+MAX_SECONDS = 86400.0
+MAX_DELAY_MS = 60000.0
+
+
+def is_sendable_close_code(code: object) -> bool:
+    """Whether a server may put `code` in a close frame (RFC 6455 §7.4 and the IANA registry).
+
+    1000-1003 and 1007-1014 are defined codes an endpoint may send (1004 is reserved; 1005, 1006
+    and 1015 only *report* a missing code, an abnormal closure and a TLS failure, and "MUST NOT
+    be set as a status code in a Close control frame"); 3000-3999 are registered for libraries
+    and frameworks and 4000-4999 are private use (OpenAI sends 4000). Anything else is refused.
+    """
+    if isinstance(code, bool) or not isinstance(code, int):
+        return False
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def check_close_code(code: object, what: str = "close code") -> int:
+    """`code` if a server may send it, else ValueError naming the allowed ranges."""
+    if not is_sendable_close_code(code):
+        raise ValueError(
+            f"{what} {code!r} cannot be sent by a server: use 1000-1003, 1007-1014 or "
+            "3000-4999 (1005, 1006 and 1015 are reserved and never sent on the wire)"
+        )
+    assert isinstance(code, int)
+    return code
+
+
+def _check_count(name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(
+            f"{name} must be a whole number of frames in 0..{MAX_COUNT}, got {value!r}"
+        )
+
+
+def _check_number(name: str, value: object, limit: float, unit: str) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= limit
+    ):
+        raise ValueError(f"{name} must be a finite number of {unit} in 0..{limit:g}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +118,15 @@ class FaultPlan:
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     expire_after_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("drop_after_frames", "close_after_frames", "malformed_after_frames"):
+            _check_count(name, getattr(self, name))
+        for name in ("drop_after_s", "close_after_s", "expire_after_s"):
+            _check_number(name, getattr(self, name), MAX_SECONDS, "seconds")
+        for name in ("latency_ms", "jitter_ms"):
+            _check_number(name, getattr(self, name), MAX_DELAY_MS, "milliseconds")
+        check_close_code(self.close_code, "close_code")
 
     def merged(self, other: FaultPlan | None) -> FaultPlan:
         """`other`'s explicitly set fields win over ours (session query over emulator config)."""
@@ -84,6 +163,13 @@ class Fault:
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {sorted(FAULT_KINDS)}")
+        check_close_code(self.code, "fault code")
+        _check_number("latency_ms", self.latency_ms, MAX_DELAY_MS, "milliseconds")
+        _check_number("jitter_ms", self.jitter_ms, MAX_DELAY_MS, "milliseconds")
+
 
 _INT_KEYS = {"drop_after_frames", "close_after_frames", "malformed_after_frames", "close_code"}
 _FLOAT_KEYS = {f.name for f in fields(FaultPlan)} - _INT_KEYS
@@ -92,8 +178,9 @@ _FLOAT_KEYS = {f.name for f in fields(FaultPlan)} - _INT_KEYS
 def parse_fault_query(values: Iterable[str]) -> FaultPlan | None:
     """Parse `rtl_fault` query values (`key:value[,key:value…]`) into a plan.
 
-    Raises ValueError with a readable message on unknown keys or bad numbers, which the server
-    turns into an HTTP 400 at the upgrade: a typo in a fault must not silently test nothing.
+    Raises ValueError with a readable message on unknown keys, bad numbers or values out of
+    range (see the module docstring), which the server turns into an HTTP 400 at the upgrade: a
+    typo in a fault must not silently test nothing, and a bad close code must not reach a socket.
     """
     changes: dict[str, float | int] = {}
     for value in values:
@@ -115,4 +202,7 @@ def parse_fault_query(values: Iterable[str]) -> FaultPlan | None:
                 raise ValueError(f"rtl_fault {key!r} needs a number, got {raw!r}") from exc
     if not changes:
         return None
-    return FaultPlan(**changes)  # type: ignore[arg-type]
+    try:
+        return FaultPlan(**changes)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(f"rtl_fault: {exc}") from None
