@@ -695,3 +695,9 @@ def test_kernel_restart_is_shown_in_the_widget(rig: Rig, shot: None) -> None:
     page.locator(".jp-Dialog .jp-mod-accept").click()
     page.wait_for_function(error_includes, arg="Disconnected from the kernel", timeout=30_000)
     assert "\n" not in page.locator(".rtl-ba-error").inner_text()
+    # Let the restart finish, so that shutting the server down does not race it.
+    kid = rig.lab.kernel_id(NOTEBOOK)
+    deadline = time.monotonic() + 30
+    while rig.lab.api(f"/api/kernels/{kid}").get("execution_state") != "idle":
+        assert time.monotonic() < deadline, "the kernel did not come back after the restart"
+        time.sleep(0.3)
