@@ -123,7 +123,7 @@ async def _open_variants(stack: contextlib.AsyncExitStack, urls: dict[str, str]
 
     out.append(Variant("openai", "openai SDK", send_openai_sdk))
 
-    # --- google-genai SDK (reference gemini-live.md §1.4 option C: plain ws://) ----------
+    # --- google-genai SDK (it accepts a plain ws:// base URL, so no TLS in the way) --------
     from google import genai
     from google.genai import types
 

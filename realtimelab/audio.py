@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 #: soxr quality recipes, fastest/least latency first. "HQ" is the kit default: thousands of
-#: times faster than real time and transparent for speech (see reference §2).
+#: times faster than real time and transparent for speech (measured: docs/audio.md).
 QUALITIES: tuple[str, ...] = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 
 _INT16_SCALE = 32768.0

@@ -190,6 +190,6 @@ async def mint_token(provider: Provider, api_key: str | Secret, **options: Any) 
     key = Secret(api_key)
     del api_key  # only the Secret stays in this frame's locals (tracebacks can show them)
     spec = get(provider)
-    if spec.mint_token is None:
+    if spec.mint_token is None or not spec.capabilities.ephemeral_tokens:
         raise AuthError(f"{spec.title} has no ephemeral tokens")
     return await spec.mint_token(key, **options)

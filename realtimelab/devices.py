@@ -349,8 +349,8 @@ class BufferPlayer(_Resampling):
 class Speaker(_Resampling):
     """A sound card output: a PortAudio callback stream fed from an internal jitter buffer.
 
-    Resampled model audio arrives in bursts (see reference §2), so :meth:`write` only appends
-    to a buffer and the device callback takes exactly what it needs, playing silence on
+    Model audio arrives in bursts, faster than real time (docs/timing.md), so :meth:`write`
+    only appends to a buffer and the device callback takes exactly what it needs, playing silence on
     underrun. :attr:`played_ms` counts audio handed to the device (which adds its own small
     output latency). Raises :class:`DeviceUnavailable` when PortAudio or an output device is
     missing.

@@ -78,7 +78,7 @@ from realtimelab.contract import (
 from realtimelab.conversation import Conversation, StopPlayback, owes
 from realtimelab.errors import SessionClosedError
 from realtimelab.providers import base, make_codec
-from realtimelab.providers.base import Capabilities, HistoryItem, ToolResult
+from realtimelab.providers.base import AssistantText, Capabilities, HistoryItem, ToolResult
 from realtimelab.session import (
     EMULATOR_ENV,
     ConnectError,
@@ -93,7 +93,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FATAL_CLOSE_CODES",
-    "FATAL_ERROR_CODES",
     "RETRYABLE_CLOSE_CODES",
     "ROTATE_ERROR_CODES",
     "AudioBuffer",
@@ -204,10 +203,6 @@ class RotationPolicy:
 RETRYABLE_CLOSE_CODES = base.RETRYABLE_CLOSE_CODES | {1000}
 #: Closes that reopening cannot fix (plus the application range 3000-4999), from the codecs.
 FATAL_CLOSE_CODES = base.FATAL_CLOSE_CODES
-#: Error codes after which a new connection would fail the same way.
-FATAL_ERROR_CODES = frozenset(
-    {"invalid_api_key", "beta_api_shape_disabled", "insufficient_quota", "client_error"}
-)
 #: Error codes meaning "this connection is over, the conversation is not": rotate.
 ROTATE_ERROR_CODES = frozenset({"session_expired"})
 
@@ -873,6 +868,9 @@ class ResilientSession(BaseSession):
         history = self.history
         covered = conn.server_has if conn.resumed else 0
         delta = history[covered:]
+        if not self.capabilities.assistant_history_text:
+            # the provider cannot take the model's past words as context: replay the rest
+            delta = tuple(h for h in delta if not isinstance(h, AssistantText))
         if delta:
             await conn.session.replay(delta)
         if conversation_state(history) == "awaiting_reply":

@@ -560,6 +560,12 @@ class RealtimeSession(BaseSession):
         """End the user's audio turn by hand (push-to-talk): flushes the input resampler, then
         OpenAI `input_audio_buffer.commit` / Gemini `activityEnd` (or `audioStreamEnd`)."""
         self._check_open()
+        caps = self.capabilities
+        if not (caps.manual_commit or caps.manual_activity):
+            raise NotImplementedError(
+                f"{self.provider} has no way for the client to end a turn (neither "
+                "capabilities.manual_commit nor manual_activity)"
+            )
         if self._in_resampler is not None:
             tail = self._in_resampler.flush()
             if tail:
@@ -585,7 +591,7 @@ class RealtimeSession(BaseSession):
         self._check_open()
         events = self._conv.barge_in(self._clock(), "client", heard_ms=heard_ms)
         self._emit(events)
-        if not events and self._conv.generating:
+        if not events and self._conv.generating and self.capabilities.client_cancel:
             # nothing audible to cut, but the model is still generating: stop it
             await self._send(self._codec.encode_cancel())
         await self._apply_effects()
@@ -847,7 +853,7 @@ async def connect(
         if credential is None:
             credential = Secret(EMULATOR_KEY)  # a local/emulator URL without a key
         request = _request(codec, credential, is_token, url, query)
-        url = redact_text(url)  # a key in the caller's URL (`?key=`) stays out of this frame
+        url = redact_text(url) if url else url  # a key in the caller's `?key=` stays out of here
         ws = await _open_socket(
             codec.provider,
             QuietText(request.url),

@@ -2,8 +2,8 @@
 
 Why this module exists: the field's most common realtime tool bug is a *hung turn*. The model
 asked for a function, something went wrong (an exception, a timeout, an unknown name, arguments
-that are not JSON) and nothing went back, so the model waits forever (anchors §2: "every tool
-outcome goes back to the model or the turn hangs"). `ToolDispatcher` makes every path answer.
+that are not JSON) and nothing went back, so the model waits forever: every tool outcome must
+go back to the model or the turn hangs. `ToolDispatcher` makes every path answer.
 
 How a call travels::
 

@@ -1,5 +1,6 @@
 """Gemini codec, sans-IO: recorded server frames in, unified events out; every client frame the
-codec writes validates against google-genai's `LiveClientMessage` (patched per reference §9)."""
+codec writes validates against google-genai's `LiveClientMessage` (patched where the SDK's
+types lag the wire: see tests/support/conformance/gemini.py)."""
 
 from __future__ import annotations
 

@@ -14,94 +14,38 @@ but only for the first connection, so the reconnect is healthy.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from support.resilience_helpers import (
+    FAST,
+    NO_ROTATION,
+    SCRIPT,
+    InputTap,
+    Run,
+    config_for,
+    drive,
+    normalise,
+    numbered_frame,
+)
 
 from realtimelab import events as ev
-from realtimelab.config import SessionConfig, Tool
 from realtimelab.conversation import Conversation
 from realtimelab.emulator.faults import Fault
 from realtimelab.emulator.server import Emulator, SessionInfo
-from realtimelab.providers.base import HistoryItem, ToolCallRecord, ToolResultRecord
 from realtimelab.resilience import (
     ReconnectPolicy,
     ResilientSession,
-    RotationPolicy,
     State,
-    conversation_state,
 )
 from realtimelab.session import HandshakeRefused, RealtimeSession, connect
 
-WEATHER = Tool(
-    name="get_weather",
-    description="Weather for a city.",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
-)
-SCRIPT = ("hello there", "please get_weather in Paris", "thanks")
-FAST = ReconnectPolicy(base_delay_s=0.01, max_delay_s=0.05, seed=1)
-NO_ROTATION = RotationPolicy(enabled=False)
 SPEED = 60.0
-
-
-def config_for(provider: str) -> SessionConfig:
-    # OpenAI answers in text (fast); Gemini native audio only answers in audio + transcript.
-    return SessionConfig(
-        instructions="Be brief.", output="text" if provider == "openai" else "audio",
-        tools=(WEATHER,),
-    )
-
-
-def normalise(history: tuple[HistoryItem, ...]) -> list[tuple[Any, ...]]:
-    """History with call ids replaced by their order of appearance (ids are random)."""
-    ids: dict[str, str] = {}
-    out: list[tuple[Any, ...]] = []
-    for item in history:
-        if isinstance(item, ToolCallRecord | ToolResultRecord):
-            cid = ids.setdefault(item.call_id, f"call{len(ids)}")
-            out.append((item.kind, cid, item.name, getattr(item, "arguments_json", None),
-                        getattr(item, "output", None)))
-        else:
-            out.append((item.kind, item.text))
-    return out
-
-
-@dataclass
-class Run:
-    events: list[ev.Event] = field(default_factory=list)
-    executions: Counter[str] = field(default_factory=Counter)
-    history: tuple[HistoryItem, ...] = ()
-
-
-async def drive(session: ResilientSession, run: Run, script: tuple[str, ...] = SCRIPT,
-                timeout: float = 15.0) -> Run:
-    """Play the script turn by turn; the tool handler counts executions by call id."""
-    async with asyncio.timeout(timeout):
-        for text in script:
-            await session.send_text(text)
-            async for event in session:
-                run.events.append(event)
-                if isinstance(event, ev.ToolCall):
-                    run.executions[event.call_id] += 1
-                    await session.send_tool_response(event.call_id, {"temp_c": 21})
-                elif isinstance(event, ev.Error) and event.fatal:
-                    raise AssertionError(f"fatal error: {event}")
-                elif (
-                    isinstance(event, ev.TurnComplete)
-                    and conversation_state(session.history) == "idle"
-                    and session.history[-1].kind == "assistant"
-                ):
-                    break
-    run.history = session.history
-    return run
 
 
 class FaultAimer:
@@ -135,17 +79,22 @@ class FaultAimer:
                 return
             # `*_now`: right after this frame, ahead of frames the writer already has queued
             # (Fault("close") would wait for them). `inject` acts synchronously.
-            fault = Fault("drop_now") if self.kind == "drop" \
+            fault = (
+                Fault("drop_now")
+                if self.kind == "drop"
                 else Fault("close_now", code=int(self.kind))
+            )
             self.fired = self.emulator.inject(info.session_id, fault) == 1
 
 
-async def one_session(make_emulator: Any, components: Any, provider: str,
-                      aimer: FaultAimer) -> tuple[Run, ResilientSession]:
+async def one_session(
+    make_emulator: Any, components: Any, provider: str, aimer: FaultAimer
+) -> tuple[Run, ResilientSession]:
     emu = await make_emulator(speed=SPEED, components=components, frame_tap=aimer)
     aimer.emulator = emu
-    session = ResilientSession(provider, config_for(provider), url=emu.url, policy=FAST,
-                               rotation=NO_ROTATION)
+    session = ResilientSession(
+        provider, config_for(provider), url=emu.url, policy=FAST, rotation=NO_ROTATION
+    )
     async with session:
         run = await drive(session, Run())
         if aimer.fired and not any(isinstance(e, ev.Reconnected) for e in run.events):
@@ -169,7 +118,14 @@ async def test_100_seeded_faulty_sessions_recover_with_identical_history(
     last_turn_frame = reference_aimer.turn_frames[-1]
     expected = normalise(reference.history)
     assert [k for k, *_ in expected] == [
-        "user", "assistant", "user", "tool_call", "tool_result", "assistant", "user", "assistant"
+        "user",
+        "assistant",
+        "user",
+        "tool_call",
+        "tool_result",
+        "assistant",
+        "user",
+        "assistant",
     ]
 
     n, batch = 50, 10
@@ -219,9 +175,14 @@ async def test_100_seeded_faulty_sessions_recover_with_identical_history(
 class CountingConnector:
     """Wraps `connect`, counting connection attempts; `fail(n)` makes attempts 2.. fail."""
 
-    def __init__(self, provider: str, emu: Emulator, *,
-                 override: Callable[[int], dict[str, Any]] | None = None,
-                 gate: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        provider: str,
+        emu: Emulator,
+        *,
+        override: Callable[[int], dict[str, Any]] | None = None,
+        gate: asyncio.Event | None = None,
+    ) -> None:
         self.provider = provider
         self.emu = emu
         self.attempts = 0
@@ -262,14 +223,17 @@ async def collect_until_closed(session: ResilientSession, timeout: float = 10) -
     return out
 
 
-@pytest.mark.parametrize(("provider", "code"), [("gemini", 1007), ("openai", 4000),
-                                                 ("gemini", 1008)])
-async def test_fatal_close_is_not_retried(make_emulator: Any, fake_components: Any,
-                                          provider: str, code: int) -> None:
+@pytest.mark.parametrize(
+    ("provider", "code"), [("gemini", 1007), ("openai", 4000), ("gemini", 1008)]
+)
+async def test_fatal_close_is_not_retried(
+    make_emulator: Any, fake_components: Any, provider: str, code: int
+) -> None:
     emu = await make_emulator(speed=SPEED, components=fake_components)
     connector = CountingConnector(provider, emu)
-    async with ResilientSession(provider, config_for(provider), connector=connector,
-                                policy=FAST, rotation=NO_ROTATION) as session:
+    async with ResilientSession(
+        provider, config_for(provider), connector=connector, policy=FAST, rotation=NO_ROTATION
+    ) as session:
         await session.send_text("hello there")
         assert emu.inject(None, Fault("close", code=code)) == 1
         events = await collect_until_closed(session)
@@ -284,8 +248,9 @@ async def test_fatal_close_is_not_retried(make_emulator: Any, fake_components: A
 async def test_refused_handshake_on_reconnect_is_fatal_not_a_loop(
     make_emulator: Any, fake_components: Any
 ) -> None:
-    emu = await make_emulator(speed=SPEED, components=fake_components,
-                              api_keys=frozenset({"good-key"}))
+    emu = await make_emulator(
+        speed=SPEED, components=fake_components, api_keys=frozenset({"good-key"})
+    )
     connector = CountingConnector(
         "openai", emu, override=lambda n: {"api_key": "revoked-key"} if n > 1 else {}
     )
@@ -294,8 +259,14 @@ async def test_refused_handshake_on_reconnect_is_fatal_not_a_loop(
     async def fake_sleep(s: float) -> None:
         sleeps.append(s)
 
-    async with ResilientSession("openai", config_for("openai"), connector=connector,
-                                policy=FAST, rotation=NO_ROTATION, sleep=fake_sleep) as session:
+    async with ResilientSession(
+        "openai",
+        config_for("openai"),
+        connector=connector,
+        policy=FAST,
+        rotation=NO_ROTATION,
+        sleep=fake_sleep,
+    ) as session:
         emu.inject(None, Fault("drop"))
         events = await collect_until_closed(session)
     fatal = [e for e in events if isinstance(e, ev.Error) and e.fatal]
@@ -304,19 +275,27 @@ async def test_refused_handshake_on_reconnect_is_fatal_not_a_loop(
     assert sleeps == []  # the first retry is immediate; no backoff after a fatal refusal
 
 
-async def test_retries_follow_the_policy_then_give_up(make_emulator: Any,
-                                                       fake_components: Any) -> None:
+async def test_retries_follow_the_policy_then_give_up(
+    make_emulator: Any, fake_components: Any
+) -> None:
     emu = await make_emulator(speed=SPEED, components=fake_components)
-    connector = CountingConnector("gemini", emu,
-                                  override=lambda n: {"raise_": True} if n > 1 else {})
+    connector = CountingConnector(
+        "gemini", emu, override=lambda n: {"raise_": True} if n > 1 else {}
+    )
     policy = ReconnectPolicy(max_attempts=4, base_delay_s=0.5, max_delay_s=2, seed=7)
     sleeps: list[float] = []
 
     async def fake_sleep(s: float) -> None:
         sleeps.append(s)
 
-    async with ResilientSession("gemini", config_for("gemini"), connector=connector,
-                                policy=policy, rotation=NO_ROTATION, sleep=fake_sleep) as session:
+    async with ResilientSession(
+        "gemini",
+        config_for("gemini"),
+        connector=connector,
+        policy=policy,
+        rotation=NO_ROTATION,
+        sleep=fake_sleep,
+    ) as session:
         emu.inject(None, Fault("drop"))
         events = await collect_until_closed(session)
     assert connector.attempts == 1 + 4
@@ -325,19 +304,27 @@ async def test_retries_follow_the_policy_then_give_up(make_emulator: Any,
     assert len(fatal) == 1 and "gave up after 4 attempts" in fatal[0].message
 
 
-async def test_transient_connect_failures_then_recovery(make_emulator: Any,
-                                                         fake_components: Any) -> None:
+async def test_transient_connect_failures_then_recovery(
+    make_emulator: Any, fake_components: Any
+) -> None:
     emu = await make_emulator(speed=SPEED, components=fake_components)
-    connector = CountingConnector("openai", emu,
-                                  override=lambda n: {"raise_": True} if n in (2, 3) else {})
+    connector = CountingConnector(
+        "openai", emu, override=lambda n: {"raise_": True} if n in (2, 3) else {}
+    )
     sleeps: list[float] = []
 
     async def fake_sleep(s: float) -> None:
         sleeps.append(s)
 
     policy = ReconnectPolicy(base_delay_s=0.2, seed=3)
-    async with ResilientSession("openai", config_for("openai"), connector=connector,
-                                policy=policy, rotation=NO_ROTATION, sleep=fake_sleep) as session:
+    async with ResilientSession(
+        "openai",
+        config_for("openai"),
+        connector=connector,
+        policy=policy,
+        rotation=NO_ROTATION,
+        sleep=fake_sleep,
+    ) as session:
         run = await drive(session, Run(), script=SCRIPT[:1])
         emu.inject(None, Fault("close", code=1011))
         run = await drive(session, run, script=SCRIPT[2:])
@@ -348,11 +335,13 @@ async def test_transient_connect_failures_then_recovery(make_emulator: Any,
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
-async def test_session_expired_is_not_fatal(make_emulator: Any, fake_components: Any,
-                                            provider: str) -> None:
+async def test_session_expired_is_not_fatal(
+    make_emulator: Any, fake_components: Any, provider: str
+) -> None:
     emu = await make_emulator(speed=SPEED, components=fake_components)
-    async with ResilientSession(provider, config_for(provider), url=emu.url, policy=FAST,
-                                rotation=NO_ROTATION) as session:
+    async with ResilientSession(
+        provider, config_for(provider), url=emu.url, policy=FAST, rotation=NO_ROTATION
+    ) as session:
         run = await drive(session, Run(), script=SCRIPT[:1])
         emu.inject(None, Fault("expire"))
         async with asyncio.timeout(10):
@@ -366,8 +355,9 @@ async def test_session_expired_is_not_fatal(make_emulator: Any, fake_components:
     assert session.stats.reconnects == 0  # an expiry is a (late) rotation, not a failure
 
 
-async def collect_until_reconnected(session: ResilientSession,
-                                    timeout: float = 10) -> list[ev.Event]:
+async def collect_until_reconnected(
+    session: ResilientSession, timeout: float = 10
+) -> list[ev.Event]:
     out: list[ev.Event] = []
     async with asyncio.timeout(timeout):
         async for event in session:
@@ -386,8 +376,9 @@ async def test_a_retryable_close_is_reported_once_and_other_errors_still_surface
     "reconnecting" notice (not two errors), while an unrelated recoverable error (a malformed
     frame) still reaches the user, even when it arrives right before the close."""
     emu = await make_emulator(speed=SPEED, components=fake_components)
-    async with ResilientSession(provider, config_for(provider), url=emu.url, policy=FAST,
-                                rotation=NO_ROTATION) as session:
+    async with ResilientSession(
+        provider, config_for(provider), url=emu.url, policy=FAST, rotation=NO_ROTATION
+    ) as session:
         run = await drive(session, Run(), script=SCRIPT[:1])
         emu.inject(None, Fault("malformed"))
         if together:  # queued behind the malformed frame: both reach the client back to back
@@ -410,10 +401,17 @@ async def test_a_retryable_close_is_reported_once_and_other_errors_still_surface
 async def test_a_refused_first_connection_raises_the_structured_error(
     make_emulator: Any, fake_components: Any
 ) -> None:
-    emu = await make_emulator(speed=SPEED, components=fake_components,
-                              api_keys=frozenset({"good-key"}))
-    session = ResilientSession("openai", config_for("openai"), url=emu.url, api_key="bad-key",
-                               policy=FAST, rotation=NO_ROTATION)
+    emu = await make_emulator(
+        speed=SPEED, components=fake_components, api_keys=frozenset({"good-key"})
+    )
+    session = ResilientSession(
+        "openai",
+        config_for("openai"),
+        url=emu.url,
+        api_key="bad-key",
+        policy=FAST,
+        rotation=NO_ROTATION,
+    )
     with pytest.raises(HandshakeRefused) as info:
         await session.open()
     assert (info.value.status, info.value.retryable) == (401, False)
@@ -425,54 +423,10 @@ async def test_a_refused_first_connection_raises_the_structured_error(
 # ---------------------------------------------------------------------------------------------
 
 
-def numbered_frame(n: int, samples: int) -> bytes:
-    """A quiet PCM16 frame carrying `n` in its first two samples (too faint for any VAD)."""
-    head = [n & 0x3FF, n >> 10]
-    return b"".join(int(s).to_bytes(2, "little", signed=True)
-                    for s in head + [0] * (samples - 2))
-
-
-def frame_number(pcm: bytes) -> int:
-    lo = int.from_bytes(pcm[0:2], "little", signed=True)
-    hi = int.from_bytes(pcm[2:4], "little", signed=True)
-    return lo | (hi << 10)
-
-
-def audio_numbers(frame: str | bytes, samples: int) -> list[int]:
-    """Numbers of the audio frames inside one client frame (either provider's shape)."""
-    msg = json.loads(frame)
-    data = msg.get("audio") if msg.get("type") == "input_audio_buffer.append" else (
-        ((msg.get("realtimeInput") or {}).get("audio") or {}).get("data"))
-    if not data:
-        return []
-    pcm = base64.b64decode(data)
-    size = samples * 2
-    return [frame_number(pcm[i:i + size]) for i in range(0, len(pcm), size)]
-
-
-class InputTap:
-    """Emulator tap collecting the numbered audio frames each server session received."""
-
-    def __init__(self, samples: int) -> None:
-        self.samples = samples
-        self.by_session: dict[str, list[tuple[float, int]]] = {}
-        self.order: list[str] = []
-
-    def __call__(self, info: SessionInfo, direction: str, frame: str | bytes) -> None:
-        if info.session_id not in self.by_session:
-            self.by_session[info.session_id] = []
-            self.order.append(info.session_id)
-        if direction == "in":
-            now = time.monotonic()
-            self.by_session[info.session_id].extend(
-                (now, n) for n in audio_numbers(frame, self.samples))
-
-    def numbers(self) -> list[int]:
-        return [n for sid in self.order for _, n in self.by_session[sid]]
-
-
-@pytest.mark.parametrize(("provider", "buffer_ms", "dropped"), [
-    ("openai", 5000.0, 0), ("gemini", 5000.0, 0), ("openai", 100.0, 10)])
+@pytest.mark.parametrize(
+    ("provider", "buffer_ms", "dropped"),
+    [("openai", 5000.0, 0), ("gemini", 5000.0, 0), ("openai", 100.0, 10)],
+)
 async def test_audio_during_a_gap_is_resent_in_order_or_reported(
     make_emulator: Any, fake_components: Any, provider: str, buffer_ms: float, dropped: int
 ) -> None:
@@ -483,9 +437,14 @@ async def test_audio_during_a_gap_is_resent_in_order_or_reported(
     gate = asyncio.Event()
     connector = CountingConnector(provider, emu, gate=gate)
     total = 40
-    async with ResilientSession(provider, config_for(provider), connector=connector,
-                                policy=FAST, rotation=NO_ROTATION,
-                                buffer_ms=buffer_ms) as session:
+    async with ResilientSession(
+        provider,
+        config_for(provider),
+        connector=connector,
+        policy=FAST,
+        rotation=NO_ROTATION,
+        buffer_ms=buffer_ms,
+    ) as session:
         for n in range(10):
             await session.send_audio(numbered_frame(n, samples), rate)
         async with asyncio.timeout(5):  # frames in flight at a drop are lost with the socket
@@ -529,8 +488,9 @@ async def test_tool_result_for_a_call_from_the_lost_connection(
     gate = asyncio.Event()
     connector = CountingConnector(provider, emu, gate=gate)
     run = Run()
-    async with ResilientSession(provider, config_for(provider), connector=connector,
-                                policy=FAST, rotation=NO_ROTATION) as session:
+    async with ResilientSession(
+        provider, config_for(provider), connector=connector, policy=FAST, rotation=NO_ROTATION
+    ) as session:
         await session.send_text("please get_weather in Paris")
         async with asyncio.timeout(5):
             async for event in session:

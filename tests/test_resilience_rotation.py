@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 from support.fakes import FakeBrain
-from test_resilience_faults import (
+from support.resilience_helpers import (
     FAST,
     InputTap,
     Run,
@@ -40,8 +40,14 @@ class RecordingBrain(FakeBrain):
 
     seen: ClassVar[list[list[str]]] = []
 
-    def respond(self, history: Sequence[Item], *, tools: Sequence[ToolSpec],
-                instructions: str = "", facts: SessionFacts | None = None) -> Reply:
+    def respond(
+        self,
+        history: Sequence[Item],
+        *,
+        tools: Sequence[ToolSpec],
+        instructions: str = "",
+        facts: SessionFacts | None = None,
+    ) -> Reply:
         type(self).seen.append([i.text for i in history if isinstance(i, UserMessage)])
         return super().respond(history, tools=tools, instructions=instructions, facts=facts)
 
@@ -96,13 +102,19 @@ async def test_rotation_before_the_limit_loses_no_input_frame(
     samples = rate // 100  # 10 ms frames
     tap = InputTap(samples)
     limit = 2.5
-    emu = await make_emulator(speed=SPEED, components=components, frame_tap=tap,
-                              openai_max_session_s=limit, gemini_connection_s=limit)
+    emu = await make_emulator(
+        speed=SPEED,
+        components=components,
+        frame_tap=tap,
+        openai_max_session_s=limit,
+        gemini_connection_s=limit,
+    )
     # OpenAI gives no warning: rotate on a timer 1 s before the (compressed) limit. Gemini
     # warns with goAway (the emulator sends it 0.5 s before closing).
     rotation = RotationPolicy(rotate_before_s=1.0, max_connection_s=limit)
-    async with ResilientSession(provider, config_for(provider), url=emu.url, policy=FAST,
-                                rotation=rotation) as session:
+    async with ResilientSession(
+        provider, config_for(provider), url=emu.url, policy=FAST, rotation=rotation
+    ) as session:
         run = await drive(session, Run(), script=("hello there",))
         sent, events = await stream_through_rotation(session, rate, samples)
         await wait_for_frames(tap, sent)
@@ -131,9 +143,11 @@ async def test_rotation_before_the_limit_loses_no_input_frame(
     assert [k for k, *_ in normalise(session.history)] == ["user", "assistant"] * 2
 
     server_gap_ms = (second[0][0] - first[-1][0]) * 1000
-    print(f"\n{provider} rotation: client switch gap {reconnected.gap_ms:.2f} ms, "
-          f"server-side gap between last old / first new frame {server_gap_ms:.1f} ms, "
-          f"{sent} frames, connection limit {limit} s")
+    print(
+        f"\n{provider} rotation: client switch gap {reconnected.gap_ms:.2f} ms, "
+        f"server-side gap between last old / first new frame {server_gap_ms:.1f} ms, "
+        f"{sent} frames, connection limit {limit} s"
+    )
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
@@ -144,12 +158,12 @@ async def test_rotation_waits_for_the_current_reply(
     and the reply appears once in the history."""
     emu = await make_emulator(speed=10.0, components=components)
     config = dataclasses.replace(config_for(provider), output="audio")
-    config = SessionConfig(instructions=config.instructions, output="audio",
-                           tools=config.tools)
+    config = SessionConfig(instructions=config.instructions, output="audio", tools=config.tools)
     events: list[ev.Event] = []
     long_text = "tell me something " + "very " * 12 + "long"
-    async with ResilientSession(provider, config, url=emu.url, policy=FAST,
-                                rotation=RotationPolicy(enabled=False)) as session:
+    async with ResilientSession(
+        provider, config, url=emu.url, policy=FAST, rotation=RotationPolicy(enabled=False)
+    ) as session:
         await session.send_text(long_text)
         rotation: asyncio.Task[bool] | None = None
         async with asyncio.timeout(10):
@@ -160,19 +174,24 @@ async def test_rotation_waits_for_the_current_reply(
                 if isinstance(event, ev.Reconnected):
                     break
         assert rotation is not None and await rotation
-    order = [type(e).__name__ for e in events
-             if isinstance(e, ev.TurnComplete | ev.Reconnected | ev.Interrupted)]
+    order = [
+        type(e).__name__
+        for e in events
+        if isinstance(e, ev.TurnComplete | ev.Reconnected | ev.Interrupted)
+    ]
     assert order == ["TurnComplete", "Reconnected"]
     assert [k for k, *_ in normalise(session.history)] == ["user", "assistant"]
     assert len(RecordingBrain.seen) == 1  # the reply was not asked for again
 
 
-async def test_gemini_expire_fault_rotates_by_resumption(make_emulator: Any,
-                                                         components: Any) -> None:
+async def test_gemini_expire_fault_rotates_by_resumption(
+    make_emulator: Any, components: Any
+) -> None:
     """`Fault("expire")` makes the emulator send goAway now: the session rotates, resuming."""
     emu = await make_emulator(speed=SPEED, components=components)
-    async with ResilientSession("gemini", config_for("gemini"), url=emu.url,
-                                policy=FAST) as session:
+    async with ResilientSession(
+        "gemini", config_for("gemini"), url=emu.url, policy=FAST
+    ) as session:
         run = await drive(session, Run(), script=("hello there",))
         emu.inject(None, Fault("expire"))
         async with asyncio.timeout(5):

@@ -111,14 +111,8 @@ class Capabilities:
     """The server hands out handles to resume a session on a new socket (Gemini)."""
     go_away: bool = False
     """The server warns before closing the connection (Gemini `goAway.timeLeft`)."""
-    idle_timeout: bool = False
-    """Server VAD can fire when the user stays silent (OpenAI `idle_timeout_ms`)."""
     non_blocking_tools: bool = False
     """Tools may run while the model keeps talking (Gemini `NON_BLOCKING` + `scheduling`)."""
-    tool_call_cancellation: bool = False
-    """The server withdraws pending tool calls on barge-in (Gemini `toolCallCancellation`)."""
-    rate_limits_events: bool = False
-    """The server reports rate limits in-band (OpenAI `rate_limits.updated`)."""
     text_output: bool = True
     """Text-only replies are possible. Gemini native-audio models reject the TEXT modality;
     use output transcription to get their words as text."""
