@@ -57,7 +57,9 @@ def lab(args: list[str]) -> None:
         # One emulator for the whole lab, so every notebook talks to the same local server.
         emulator = subprocess.Popen(
             [str(PY), "-m", "realtimelab", "emulator", "--port", "0"],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert emulator.stdout is not None
         line = emulator.stdout.readline()
@@ -69,10 +71,17 @@ def lab(args: list[str]) -> None:
         _say(f"emulator listening on {url}")
     try:
         subprocess.run(
-            [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks"),
-             "--ServerApp.ip=127.0.0.1",
-             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []), *args],
-            cwd=ROOT, env=env,
+            [
+                str(BIN / "jupyter"),
+                "lab",
+                "--notebook-dir",
+                str(ROOT / "notebooks"),
+                "--ServerApp.ip=127.0.0.1",
+                *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
         )
     except KeyboardInterrupt:
         pass
@@ -85,15 +94,27 @@ def lab(args: list[str]) -> None:
 def test(args: list[str]) -> None:
     ensure_env("dev")
     _say("ruff")
-    run([str(BIN / "ruff"), "check", "realtimelab", "tests", "scripts", "benchmarks", "dev.py"])
+    sources = ["realtimelab", "tests", "scripts", "benchmarks", "dev.py"]
+    run([str(BIN / "ruff"), "check", *sources])
+    run([str(BIN / "ruff"), "format", "--check", *sources])
     _say("mypy")
     run([str(BIN / "mypy")])
     _say("pytest: unit tests, notebooks (nbval), browser check")
     env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
     env.setdefault("REALTIMELAB_EMULATOR_SPEED", "8")  # notebooks under nbval: paced 8x
     # pytest exits 5 when it collects nothing: run() turns that into a failure too.
-    run([str(BIN / "pytest"), "tests", "--nbval-lax", "--nbval-current-env",
-         "--nbval-cell-timeout=120", "notebooks", *args], env=env)
+    run(
+        [
+            str(BIN / "pytest"),
+            "tests",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-cell-timeout=120",
+            "notebooks",
+            *args,
+        ],
+        env=env,
+    )
 
 
 def main() -> None:

@@ -88,14 +88,19 @@ class Child:
 
 
 @contextlib.asynccontextmanager
-async def child_process(args: Sequence[str], *, ready_timeout: float = 60.0
-                        ) -> AsyncIterator[Child]:
+async def child_process(
+    args: Sequence[str], *, ready_timeout: float = 60.0
+) -> AsyncIterator[Child]:
     """Start `python <args>`, wait for its first stdout line, stop it (SIGTERM, then SIGKILL)
     on exit. Only this child is ever signalled, by its own pid."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, cwd=str(ROOT), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        *args,
+        cwd=str(ROOT),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert proc.stdout is not None
@@ -140,8 +145,18 @@ def cpu_seconds(pid: int) -> float:
 # machine facts
 # ------------------------------------------------------------------------------------------
 
-_PACKAGES = ("realtimelab", "websockets", "numpy", "soxr", "scipy", "openai", "google-genai",
-             "pydantic", "pocketsphinx", "espeakng-loader")
+_PACKAGES = (
+    "realtimelab",
+    "websockets",
+    "numpy",
+    "soxr",
+    "scipy",
+    "openai",
+    "google-genai",
+    "pydantic",
+    "pocketsphinx",
+    "espeakng-loader",
+)
 
 
 def machine_info() -> dict[str, Any]:
@@ -174,8 +189,14 @@ def machine_info() -> dict[str, Any]:
 def _git_commit() -> str:
     """The checked-out commit (read-only `git rev-parse`); '' outside a repository."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -198,8 +219,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     """A GitHub markdown table (also readable as plain text on a terminal)."""
     cells = [[str(h) for h in headers], *[[fmt(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-             for r in cells]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 

@@ -46,16 +46,39 @@ def build_frames(seconds: float) -> dict[str, list[Any]]:
         i += 1
     compact = {"separators": (",", ":")}
     openai = [
-        json.dumps({"type": "response.output_audio.delta", "event_id": f"event_{k:06d}",
-                    "response_id": "resp_bench", "item_id": "item_bench", "output_index": 0,
-                    "content_index": 0, "delta": base64.b64encode(p).decode("ascii")}, **compact)
+        json.dumps(
+            {
+                "type": "response.output_audio.delta",
+                "event_id": f"event_{k:06d}",
+                "response_id": "resp_bench",
+                "item_id": "item_bench",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": base64.b64encode(p).decode("ascii"),
+            },
+            **compact,
+        )
         for k, p in enumerate(pieces)
     ]
     gemini = [
-        json.dumps({"serverContent": {"modelTurn": {"role": "model", "parts": [
-            {"inlineData": {"mimeType": "audio/pcm;rate=24000",
-                            "data": base64.b64encode(p).decode("ascii")}}]}}},
-                   **compact).encode()
+        json.dumps(
+            {
+                "serverContent": {
+                    "modelTurn": {
+                        "role": "model",
+                        "parts": [
+                            {
+                                "inlineData": {
+                                    "mimeType": "audio/pcm;rate=24000",
+                                    "data": base64.b64encode(p).decode("ascii"),
+                                }
+                            }
+                        ],
+                    }
+                }
+            },
+            **compact,
+        ).encode()
         for p in pieces
     ]
     return {"openai": openai, "gemini": gemini}
@@ -136,8 +159,12 @@ def _session_runner(provider: str) -> Runner:
     from realtimelab.session import RealtimeSession
 
     async def run(frames: list[Any]) -> int:
-        session = RealtimeSession(make_codec(provider, None), _FakeSocket(frames),  # type: ignore[arg-type]
-                                  SessionConfig(), url="memory://")
+        session = RealtimeSession(
+            make_codec(provider, None),
+            _FakeSocket(frames),  # type: ignore[arg-type]
+            SessionConfig(),
+            url="memory://",
+        )
         await session._read_loop()
         n = 0
         while not session._queue.empty():
@@ -234,8 +261,12 @@ async def run(*, quick: bool) -> dict[str, Any]:
                 t0 = time.process_time()
                 sizes[(p, n)] = await table_[p][n](frames[p])
                 times[(p, n)].append((time.process_time() - t0) / len(frames[p]) * 1e6)
-    out: dict[str, Any] = {"audio_s": seconds, "frames": {p: len(f) for p, f in frames.items()},
-                           "rounds": rounds, "providers": {}}
+    out: dict[str, Any] = {
+        "audio_s": seconds,
+        "frames": {p: len(f) for p, f in frames.items()},
+        "rounds": rounds,
+        "providers": {},
+    }
     for p in table_:
         floor = median(times[(p, "floor")])
         rtl = median(times[(p, "realtimelab codec")])
@@ -243,10 +274,12 @@ async def run(*, quick: bool) -> dict[str, Any]:
         if len(pcm_sizes) != 1:
             raise RuntimeError(f"receive variants disagree on the PCM size for {p}: {sizes}")
         out["providers"][p] = {
-            n: {"us_per_frame": median(times[(p, n)]),
+            n: {
+                "us_per_frame": median(times[(p, n)]),
                 "x_floor": median(times[(p, n)]) / floor,
                 "codec_over_this": rtl / median(times[(p, n)]),
-                "runs_us": times[(p, n)]}
+                "runs_us": times[(p, n)],
+            }
             for n in table_[p]
         }
     return out
@@ -257,6 +290,13 @@ def table(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     rows: list[list[Any]] = []
     for provider, per in res["providers"].items():
         for name, r in per.items():
-            rows.append([provider, name, r["us_per_frame"], f"{r['x_floor']:.2f}",
-                         f"{r['codec_over_this']:.2f}"])
+            rows.append(
+                [
+                    provider,
+                    name,
+                    r["us_per_frame"],
+                    f"{r['x_floor']:.2f}",
+                    f"{r['codec_over_this']:.2f}",
+                ]
+            )
     return headers, rows

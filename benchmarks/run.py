@@ -41,16 +41,28 @@ async def _run(name: str, quick: bool) -> Any:
 
 def _tables(name: str, res: Any) -> list[tuple[str, Table]]:
     makers: dict[str, list[tuple[str, Callable[[Any], Table]]]] = {
-        "send": [("Send path: client CPU per 20 ms chunk (60 s of audio at the provider rate)",
-                  send_path.table)],
-        "recv": [("Receive path: CPU per output audio frame, wire → PCM (24 kHz, 20–40 ms)",
-                  recv_path.table)],
+        "send": [
+            (
+                "Send path: client CPU per 20 ms chunk (60 s of audio at the provider rate)",
+                send_path.table,
+            )
+        ],
+        "recv": [
+            (
+                "Receive path: CPU per output audio frame, wire → PCM (24 kHz, 20–40 ms)",
+                recv_path.table,
+            )
+        ],
         "resample": [("Resampling 16k↔24k (PCM16, HQ)", resample.table)],
         "emulator": [
-            ("Emulator latency: end of speech → first audio delta − silence_duration_ms",
-             emulator_bench.latency_table),
-            ("Emulator scale: concurrent 1×-paced sessions (pass: p99 frame lateness < 20 ms)",
-             emulator_bench.scale_table),
+            (
+                "Emulator latency: end of speech → first audio delta − silence_duration_ms",
+                emulator_bench.latency_table,
+            ),
+            (
+                "Emulator scale: concurrent 1×-paced sessions (pass: p99 frame lateness < 20 ms)",
+                emulator_bench.scale_table,
+            ),
         ],
     }
     return [(title, maker(res)) for title, maker in makers[name]]
@@ -58,10 +70,12 @@ def _tables(name: str, res: Any) -> list[tuple[str, Table]]:
 
 def _machine_md(m: dict[str, Any]) -> str:
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
-    return (f"- CPU: {m['cpu']}, {m['cores']} cores; load average at start "
-            f"{' / '.join(str(x) for x in m['load_avg_at_start'])} (shared machine)\n"
-            f"- Python {m['python']} on {m['platform']}\n- Packages: {pk}\n"
-            f"- Date: {m['date_utc']}; commit {m['git_commit'] or '?'} (plus uncommitted work)")
+    return (
+        f"- CPU: {m['cpu']}, {m['cores']} cores; load average at start "
+        f"{' / '.join(str(x) for x in m['load_avg_at_start'])} (shared machine)\n"
+        f"- Python {m['python']} on {m['platform']}\n- Packages: {pk}\n"
+        f"- Date: {m['date_utc']}; commit {m['git_commit'] or '?'} (plus uncommitted work)"
+    )
 
 
 def _write_md(results: dict[str, Any], sections: list[tuple[str, str]]) -> Path:
@@ -92,13 +106,22 @@ def _write_md(results: dict[str, Any], sections: list[tuple[str, str]]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run (~30-40 s)")
-    parser.add_argument("--only", action="append", choices=NAMES, metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(NAMES)}")
-    parser.add_argument("--no-write", action="store_true",
-                        help="print only; do not write results.json / RESULTS.md")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=NAMES,
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(NAMES)}",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; do not write results.json / RESULTS.md"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     names = args.only or list(NAMES)

@@ -64,8 +64,7 @@ async def _run_once(send: Sender, audio: list[bytes]) -> float:
     return time.process_time() - t0
 
 
-async def _open_variants(stack: contextlib.AsyncExitStack, urls: dict[str, str]
-                         ) -> list[Variant]:
+async def _open_variants(stack: contextlib.AsyncExitStack, urls: dict[str, str]) -> list[Variant]:
     """Open one connection per variant (untimed); they stay open for all rounds."""
     from websockets.asyncio.client import connect as ws_connect
 
@@ -93,22 +92,34 @@ async def _open_variants(stack: contextlib.AsyncExitStack, urls: dict[str, str]
     await ws_o.recv()  # session.created
 
     async def send_floor_o(pcm: bytes) -> None:
-        await ws_o.send(json.dumps(
-            {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
-        ))
+        await ws_o.send(
+            json.dumps(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+            )
+        )
 
     out.append(Variant("openai", "floor", send_floor_o))
 
-    ws_g = await stack.enter_async_context(ws_connect(
-        plain + "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
-        compression=None, max_size=None,
-    ))
+    ws_g = await stack.enter_async_context(
+        ws_connect(
+            plain + "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
+            compression=None,
+            max_size=None,
+        )
+    )
     await ws_g.send(json.dumps({"setup": {"model": f"models/{GEMINI_MODEL}"}}))
     await ws_g.recv()
 
     async def send_floor_g(pcm: bytes) -> None:
-        await ws_g.send(json.dumps({"realtimeInput": {"audio": {
-            "data": base64.b64encode(pcm).decode(), "mimeType": GEMINI_MIME}}}))
+        await ws_g.send(
+            json.dumps(
+                {
+                    "realtimeInput": {
+                        "audio": {"data": base64.b64encode(pcm).decode(), "mimeType": GEMINI_MIME}
+                    }
+                }
+            )
+        )
 
     out.append(Variant("gemini", "floor", send_floor_g))
 
@@ -127,19 +138,24 @@ async def _open_variants(stack: contextlib.AsyncExitStack, urls: dict[str, str]
     from google import genai
     from google.genai import types
 
-    for sink, label in (("deflate", "google-genai SDK"),
-                        ("plain", "google-genai SDK, deflate refused")):
+    for sink, label in (
+        ("deflate", "google-genai SDK"),
+        ("plain", "google-genai SDK, deflate refused"),
+    ):
         base = urls[sink]
-        gclient = genai.Client(api_key="x", http_options={
-            "base_url": base.replace("ws://", "http://"), "api_version": "v1beta"})
+        gclient = genai.Client(
+            api_key="x",
+            http_options={"base_url": base.replace("ws://", "http://"), "api_version": "v1beta"},
+        )
         api = gclient._api_client
         api._websocket_base_url = lambda http_options=None, b=base: b  # type: ignore[method-assign]
         api._websocket_ssl_ctx = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gsession = await stack.enter_async_context(
-                gclient.aio.live.connect(model=GEMINI_MODEL, config={"response_modalities":
-                                                                     ["AUDIO"]})
+                gclient.aio.live.connect(
+                    model=GEMINI_MODEL, config={"response_modalities": ["AUDIO"]}
+                )
             )
 
         async def send_genai(pcm: bytes, s: Any = gsession) -> None:
@@ -164,15 +180,22 @@ async def run(*, quick: bool) -> dict[str, Any]:
             for v in variants:  # warm-up: imports, caches, first-call paths
                 await _run_once(v.send, warm[v.provider])
             for i in range(rounds):
-                progress(f"send path: round {i + 1}/{rounds} ({len(by_name)} variants, "
-                         f"{seconds:g} s of audio each)")
+                progress(
+                    f"send path: round {i + 1}/{rounds} ({len(by_name)} variants, "
+                    f"{seconds:g} s of audio each)"
+                )
                 for key in rotated(sorted(by_name), i):
                     v = by_name[key]
                     cpu = await _run_once(v.send, audio[v.provider])
                     results[v.provider].setdefault(v.name, []).append(
-                        cpu / len(audio[v.provider]) * 1e6)
-    out: dict[str, Any] = {"audio_s": seconds, "chunk_ms": CHUNK_MS, "rounds": rounds,
-                           "providers": {}}
+                        cpu / len(audio[v.provider]) * 1e6
+                    )
+    out: dict[str, Any] = {
+        "audio_s": seconds,
+        "chunk_ms": CHUNK_MS,
+        "rounds": rounds,
+        "providers": {},
+    }
     for provider, per in results.items():
         floor = median(per["floor"])
         rows = {}
@@ -193,6 +216,13 @@ def table(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         order = sorted(per, key=lambda n: (n != "realtimelab", n == "floor", n))
         for name in order:
             r = per[name]
-            rows.append([provider, name, r["us_per_chunk"], f"{r['x_floor']:.2f}",
-                         f"{r['realtimelab_over_this']:.2f}"])
+            rows.append(
+                [
+                    provider,
+                    name,
+                    r["us_per_chunk"],
+                    f"{r['x_floor']:.2f}",
+                    f"{r['realtimelab_over_this']:.2f}",
+                ]
+            )
     return headers, rows

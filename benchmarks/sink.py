@@ -23,8 +23,11 @@ import signal
 from websockets.asyncio.server import ServerConnection, serve
 
 SESSION_CREATED = json.dumps(
-    {"type": "session.created", "event_id": "event_sink",
-     "session": {"id": "sess_sink", "object": "realtime.session", "model": "gpt-realtime"}}
+    {
+        "type": "session.created",
+        "event_id": "event_sink",
+        "session": {"id": "sess_sink", "object": "realtime.session", "model": "gpt-realtime"},
+    }
 )
 SETUP_COMPLETE = b'{"setupComplete": {}}'
 

@@ -33,8 +33,14 @@ def _cell(kind: str, text: str, name: str, index: int) -> dict[str, object]:
     if kind == "md":
         return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": lines}
     if kind == "code":
-        return {"cell_type": "code", "id": cell_id, "metadata": {}, "execution_count": None,
-                "outputs": [], "source": lines}
+        return {
+            "cell_type": "code",
+            "id": cell_id,
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": lines,
+        }
     raise ValueError(f"{name}: cell {index} has unknown kind {kind!r} (use 'md' or 'code')")
 
 

@@ -44,8 +44,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(ROOT / "data", workdir / "data")
     port = _free_port()
     token = "realtimelab-browser-check"
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(workdir / "cfg"),
-               MPLBACKEND="module://matplotlib_inline.backend_inline")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(workdir / "cfg"),
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+    )
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     # Start the notebook's kernel without asking (JupyterLab otherwise sometimes shows a
     # "Select Kernel" dialog when the kernelspecs arrive after the notebook opens).
@@ -58,12 +61,24 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env["JUPYTERLAB_SETTINGS_DIR"] = str(workdir / "lab-settings")
     env.setdefault("REALTIMELAB_EMULATOR_SPEED", "8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-         "--ServerApp.open_browser=False", f"--ServerApp.root_dir={workdir / 'notebooks'}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={workdir / 'notebooks'}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -99,9 +114,15 @@ def test_vad_slider_redraws_segments(lab: str) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         try:
             try:
@@ -126,13 +147,16 @@ def _run_and_move_slider(browser: Any, lab: str, attempt: int) -> None:
         page.goto(lab, wait_until="domcontentloaded")
         page.wait_for_selector(".jp-Notebook", timeout=60_000)
         # Wait for the kernel to be idle before running everything.
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=60_000, state="attached")
+        page.wait_for_selector(
+            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000, state="attached"
+        )
         # "Run All" sent while the kernel session is still being wired up can be dropped
         # silently (seen: every prompt still blank, kernel idle), so check that execution
         # really started and ask again if not.
-        started = "() => [...document.querySelectorAll('.jp-InputPrompt')]" \
-                  ".some(p => /\\[\\d+\\]/.test(p.textContent))"
+        started = (
+            "() => [...document.querySelectorAll('.jp-InputPrompt')]"
+            ".some(p => /\\[\\d+\\]/.test(p.textContent))"
+        )
         for _attempt in range(4):
             page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
             page.get_by_text("Run All Cells", exact=True).click(timeout=10_000)

@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_notebooks_match_their_sources() -> None:
     proc = subprocess.run(
         [sys.executable, "scripts/build_notebooks.py", "--check"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
 

@@ -101,8 +101,14 @@ def test_a_row_of_unknown_kind_is_an_error_not_a_gap(tmp_path: Path) -> None:
 class RecordingBrain(FakeBrain):
     seen: ClassVar[list[list[str]]] = []
 
-    def respond(self, history: Sequence[Item], *, tools: Sequence[ToolSpec],
-                instructions: str = "", facts: SessionFacts | None = None) -> Reply:
+    def respond(
+        self,
+        history: Sequence[Item],
+        *,
+        tools: Sequence[ToolSpec],
+        instructions: str = "",
+        facts: SessionFacts | None = None,
+    ) -> Reply:
         type(self).seen.append([i.text for i in history if isinstance(i, UserMessage)])
         return super().respond(history, tools=tools, instructions=instructions, facts=facts)
 
@@ -142,22 +148,28 @@ async def test_device_handoff_replays_the_stored_conversation_in_a_new_process(
 ) -> None:
     db = str(tmp_path / "conversations.db")
     output: Literal["text", "audio"] = "text" if provider == "openai" else "audio"
-    script = FIRST_DEVICE.format(tests=str(Path(__file__).parent), db=db, provider=provider,
-                                 output=output)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    script = FIRST_DEVICE.format(
+        tests=str(Path(__file__).parent), db=db, provider=provider, output=output
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "4"  # saved after each TurnComplete, before the hard exit
 
     RecordingBrain.seen = []
-    emu = await make_emulator(components=dataclasses.replace(fake_components,
-                                                             brain=RecordingBrain))
+    emu = await make_emulator(components=dataclasses.replace(fake_components, brain=RecordingBrain))
     with ConversationStore(db) as store:
         stored = store.load("trip")
         assert [h.kind for h in stored] == ["user", "assistant", "user", "assistant"]
-        async with ResilientSession(provider, SessionConfig(output=output), url=emu.url,
-                                    store=store, conversation_id="trip",
-                                    rotation=RotationPolicy(enabled=False)) as session:
+        async with ResilientSession(
+            provider,
+            SessionConfig(output=output),
+            url=emu.url,
+            store=store,
+            conversation_id="trip",
+            rotation=RotationPolicy(enabled=False),
+        ) as session:
             assert session.history == stored  # replayed before the first new turn
             await session.send_text("what is my name")
             async for event in session:

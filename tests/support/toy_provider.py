@@ -140,7 +140,6 @@ class ToyCodec:
 class ToyFrames:
     """How the event log reads toy frames."""
 
-
     def claims(self, frame: Mapping[str, Any]) -> bool:
         return isinstance(frame.get("toy"), str)
 

@@ -47,7 +47,6 @@ def _camel(name: str) -> str:
 class GeminiFrames:
     """Reads Gemini Live frames for one event log."""
 
-
     def claims(self, frame: Mapping[str, Any]) -> bool:
         """Gemini frames carry no string `type` and use the BidiGenerateContent keys."""
         if isinstance(frame.get("type"), str):
