@@ -25,10 +25,31 @@ milliseconds rendered since the widget was created. It never goes back: a flush 
 rewind it (flushed audio is simply never played); the flush's :class:`FlushReport` says how
 much was discarded. So ``sent - played - discarded`` is what is still queued in the page.
 
-Threading: widget messages from the browser are handled on the kernel's main thread (its
-asyncio loop); callbacks run there. :meth:`play` and :meth:`flush` may be called from that loop
-(an asyncio task in the notebook) or from any other thread: sends are serialised under a lock
-and ipykernel's IOPub socket is thread-safe.
+Threading: JupyterLab (>= 4.4 with ipykernel 7) delivers widget messages on a kernel
+*subshell* thread, other front ends on the main thread; either way the widget hands them to the
+asyncio loop it was created on (the kernel's, when created in a cell), so callbacks, trait
+changes and :meth:`wait_played` all happen on that loop, next to a notebook's session tasks.
+:meth:`play` and :meth:`flush` may be called from that loop or from any other thread: sends are
+serialised under a lock and ipykernel's IOPub socket is thread-safe.
+
+Wire protocol (ipywidgets custom messages; audio always as binary buffers, never base64):
+
+==========================  ====================================================================
+kernel → page               ``play {seq, rate, item, t}`` + one PCM16 LE mono buffer (≤ 1 s);
+                            ``flush {seq}``; ``owner {client}``; ``ping {t0}``; ``hb {n}``
+page → kernel               ``hello {client, secure, origin}``; ``claim {client}``;
+                            ``played {client, played_ms, playing, queued_ms, item_id, item_ms,
+                            discarded_total_ms, gaps, chunk_seq, t, latency_ms[, starts]}``;
+                            ``flushed {client, seq, discarded_ms, played_ms, ...}``;
+                            ``mic {client, rate, frames: [[seq, t], ...], ts}`` + one 20 ms
+                            buffer per frame; ``capture {client, capturing, seq}``;
+                            ``pong {t0, tb}``; ``hb {client, n}``
+==========================  ====================================================================
+
+Positions in ``played``/``flushed`` are the page's own (from 0 when the page started); the
+kernel adds what earlier pages played (a reload) so :attr:`played_ms` stays monotonic. Settings
+are ordinary synced traits; ``status``, ``error``, ``capturing``, ``context_rate`` and
+``mic_settings`` are written by the page.
 """
 
 from __future__ import annotations
