@@ -19,6 +19,7 @@ types (the harness checks each one).
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import zlib
@@ -27,7 +28,8 @@ import pytest
 from support.emulator_fakes import silence, tone
 from support.gemini_harness import MODEL, MODEL_25, Harness
 
-from realtimelab.emulator.dialects.gemini import images, usage, wire
+from realtimelab.emulator import vision
+from realtimelab.emulator.dialects.gemini import usage, wire
 from realtimelab.emulator.dialects.gemini.frames import GeminiFrames
 from realtimelab.emulator.dialects.gemini.protocol import Close, Generate, Stop, TurnState
 from realtimelab.emulator.dialects.gemini.setup import UNSUPPORTED_TOOLS
@@ -69,6 +71,10 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
         + chunk(b"IDAT", zlib.compress(row * height))
         + chunk(b"IEND", b"")
     )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def prompt_details(h: Harness) -> dict[str, int]:
@@ -240,12 +246,12 @@ def test_camera_frames_ride_on_the_next_user_message_and_are_billed() -> None:
 
 
 def test_image_token_rules() -> None:
-    small = images.describe_image("image/png", png(384, 384, (0, 0, 0)))
-    large = images.describe_image("image/png", png(1000, 800, (0, 0, 0)))
+    small = vision.describe_image(png(384, 384, (0, 0, 0)), "image/png")
+    large = vision.describe_image(png(1000, 800, (0, 0, 0)), "image/png")
     assert usage.image_tokens(small) == 258
     assert usage.image_tokens(large) == 2 * 2 * 258  # 768-px tiles
     assert usage.image_tokens(large, "MEDIA_RESOLUTION_LOW") == 64
-    clip = images.describe_image("video/mp4", b"\x00\x00\x00\x18ftypmp42")
+    clip = vision.describe_image(b"\x00\x00\x00\x18ftypmp42", "video/mp4")
     assert clip.width is None and usage.image_tokens(clip) == 263
 
 
@@ -263,23 +269,37 @@ def test_video_blobs_count_as_video() -> None:
 
 
 def test_jpeg_frames_are_decoded() -> None:
-    frame = images.describe_image("image/jpeg", jpeg(640, 480, (20, 20, 200)))
-    assert (frame.width, frame.height, frame.dominant_colour) == (640, 480, "blue")
+    h = Harness()
+    h.setup()
+    h.video(jpeg(640, 480, (20, 20, 200)), now=0.0)
+    h.text("what is this", now=0.5)
+    message = h.proto.history[-1]
+    assert isinstance(message, UserMessage)
+    (frame,) = message.images
+    assert (frame.mime, frame.width, frame.height, frame.dominant_colour) == (
+        "image/jpeg",
+        640,
+        480,
+        "blue",
+    )
 
 
-def test_decoders_without_an_imaging_library() -> None:
-    assert images.image_size(png(3, 2, (0, 0, 0))) == (3, 2)
-    # a JPEG header is read for its size even when the rest cannot be decoded
-    sof = b"\xff\xd8\xff\xc0\x00\x11\x08\x01\xe0\x02\x80\x03" + bytes(9)
-    assert images.image_size(sof) == (640, 480)
-    assert images.image_size(b"GIF89a\x10\x00\x20\x00") == (16, 32)
-    assert images._png_colour(png(40, 30, (30, 160, 40)), (40, 30)) == "green"
-    assert images.image_size(b"") is None and images.image_size(b"\xff\xd8\x00") is None
-    names = [
-        images.colour_name(*c)
-        for c in ((0, 0, 0), (255, 255, 255), (128, 128, 128), (220, 20, 20), (0, 0, 90))
-    ]
-    assert names == ["black", "white", "grey", "red", "dark blue"]
+def test_pictures_in_client_content_are_seen_too() -> None:
+    h = Harness()
+    h.setup()
+    picture = {"inlineData": {"mimeType": "image/png", "data": _b64(png(16, 16, (220, 20, 20)))}}
+    h.frame(
+        {
+            "clientContent": {
+                "turns": [{"role": "user", "parts": [{"text": "look"}, picture]}],
+                "turnComplete": True,
+            }
+        },
+        now=0.0,
+    )
+    message = h.proto.history[-1]
+    assert isinstance(message, UserMessage) and message.text == "look"
+    assert [(i.width, i.dominant_colour) for i in message.images] == [(16, "red")]
 
 
 def test_audio_and_video_sessions_end_after_two_minutes_without_compression() -> None:

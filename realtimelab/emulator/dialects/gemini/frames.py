@@ -17,7 +17,8 @@ Client frames are parsed as Google's parser would (`wire.load_json`: no `NaN`, a
 levels deep), so hostile input always ends in a 1007 close, never in an exception.
 
 Pictures (`realtimeInput.video` frames, `inlineData` images in `clientContent`) are described
-by `images.describe_image` — size and dominant colour — and travel as `ImageInput`s.
+by the emulator's shared eyes (`realtimelab.emulator.vision`: size and dominant colour) and
+travel as `ImageInput`s; a `video/*` blob keeps its mime type and no size.
 
 Server messages are built here one field at a time, plus the bundled shapes 3.x models send
 (an audio chunk with its `outputTranscription`; the last transcription with
@@ -33,8 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtimelab.emulator import vision
 from realtimelab.emulator.dialects.gemini import wire
-from realtimelab.emulator.dialects.gemini.images import describe_image
 from realtimelab.emulator.dialects.gemini.setup import (
     GeminiSetup,
     SetupRejected,
@@ -327,7 +328,7 @@ class GeminiFrames:
             except ValueError as exc:
                 raise _Invalid(str(exc)) from exc
             if mime.lower().startswith("image/") or mime.lower().startswith("video/"):
-                return [VideoIn(describe_image(mime.lower(), data))]
+                return [VideoIn(_describe(data, mime.lower()))]
             if kind == "video":
                 raise _Invalid("video must be an image/* or video/* blob")
             try:
@@ -546,6 +547,15 @@ class GeminiFrames:
         return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def _describe(data: bytes, mime: str) -> ImageInput:
+    """`vision.describe_image`, and never an exception: a picture that breaks the decoder is
+    still a picture (with no size), not a reason to drop the connection."""
+    try:
+        return vision.describe_image(data, mime)
+    except Exception:
+        return ImageInput(mime or "application/octet-stream", len(data))
+
+
 class _Invalid(Exception):
     """Internal: the message is malformed → close 1007 with the standard reason."""
 
@@ -645,7 +655,7 @@ def _content_items(content: Mapping[str, Any]) -> list[Item]:
                 raise _Invalid("inlineData.mimeType must be a string")
             mime_type = (mime or "").lower()
             if role == "user" and mime_type.startswith("image/"):
-                images.append(describe_image(mime_type, data))
+                images.append(_describe(data, mime_type))
             # Other media in history is accepted but not heard: the ears need a live turn.
     flush()
     return items

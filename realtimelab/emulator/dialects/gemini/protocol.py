@@ -128,6 +128,8 @@ __all__ = [
 log = logging.getLogger("realtimelab.emulator.gemini")
 
 INPUT_RATE = 16_000
+#: Input audio kept outside speech (the VAD's look-back needs far less than this).
+KEEP_SILENCE_MS = 5_000.0
 #: Camera frames kept waiting for the next user message (oldest dropped beyond this): a client
 #: streaming video without ever speaking must not grow the session without bound.
 MAX_PENDING_IMAGES = 256
@@ -453,7 +455,10 @@ class LiveProtocol:
         if self._over_session_limit():
             return self._close(1011, wire.DEADLINE_EXPIRED)
         actions: list[Action] = []
-        for ev in audio.append(pcm):
+        events = audio.append(pcm)
+        if audio.vad_enabled and not audio.in_speech:
+            audio.trim_silence(KEEP_SILENCE_MS)  # a mic streaming silence must not pile up
+        for ev in events:
             if isinstance(ev, SpeechBegan):
                 if setup.barge_in:
                     actions += self._interrupt(now)
