@@ -419,3 +419,202 @@ async def test_sdk_audio_turn_with_real_components(
                 assert call is not None and call.name == "get_weather"
                 assert str((call.args or {}).get("city", "")).lower() == "paris"
     rec.assert_ok()
+
+
+# ------------------------------------------------------------------------------------------
+# the SDK against the Live features the emulator gained (every frame through the oracle)
+# ------------------------------------------------------------------------------------------
+
+
+def _png(rgb: tuple[int, int, int] = (220, 20, 20), size: int = 16) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    ihdr = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    raw = (b"\x00" + bytes(rgb) * size) * size
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def _details(details: list[types.ModalityTokenCount] | None) -> dict[str, int]:
+    return {str(d.modality.value if d.modality else ""): d.token_count or 0 for d in details or []}
+
+
+async def test_sdk_camera_frames_and_bare_pcm_audio(
+    emu: Emulator, recorder: FrameRecorder, hearing: QueuedHearing
+) -> None:
+    """Video frames are billed as IMAGE tokens on the next turn; `audio/pcm` without a rate
+    (as Google's cookbook sends it) is heard as 16 kHz instead of closing the session."""
+    hearing.queue.append("what do you see")
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        input_audio_transcription={},
+        realtime_input_config={"automatic_activity_detection": {"silence_duration_ms": 200}},
+    )
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        for _ in range(2):
+            await session.send_realtime_input(video=types.Blob(data=_png(), mime_type="image/png"))
+        pcm = silence(200) + tone(600) + silence(400)
+        for i in range(0, len(pcm), 1280):
+            await session.send_realtime_input(
+                audio=types.Blob(data=pcm[i : i + 1280], mime_type="audio/pcm")
+            )
+        msgs = await turn(session)
+    heard = [
+        m.server_content.input_transcription.text
+        for m in msgs
+        if m.server_content and m.server_content.input_transcription
+    ]
+    assert heard == ["what do you see"]
+    assert hearing.heard and hearing.heard[0][1] == 16000
+    usage = msgs[-1].usage_metadata
+    assert usage is not None
+    details = _details(usage.prompt_tokens_details)
+    assert details["IMAGE"] == 2 * 258 and details["AUDIO"] > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "bundled"),
+    [("gemini-3.8-live", True), ("gemini-2.5-flash-native-audio-preview-12-2025", False)],
+)
+async def test_sdk_reads_bundled_server_content(
+    emu: Emulator, recorder: FrameRecorder, model: str, bundled: bool
+) -> None:
+    """3.x models send an audio chunk and its words in one `serverContent`; a client that
+    reads one field per message would drop one of them. 2.5 models send one field each."""
+    config = types.LiveConnectConfig(response_modalities=["AUDIO"], output_audio_transcription={})
+    async with client(emu).aio.live.connect(model=model, config=config) as session:
+        await session.send_realtime_input(text="hello there my friend")
+        msgs = await turn(session)
+    both = [
+        m
+        for m in msgs
+        if m.server_content
+        and m.server_content.model_turn
+        and m.server_content.output_transcription
+    ]
+    assert bool(both) == bundled
+    said = "".join(
+        m.server_content.output_transcription.text or ""
+        for m in msgs
+        if m.server_content and m.server_content.output_transcription
+    )
+    assert said == "You said hello there my friend."
+    assert audio_of(msgs)
+
+
+async def test_sdk_google_search_grounding(emu: Emulator, recorder: FrameRecorder) -> None:
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        output_audio_transcription={},
+        tools=[types.Tool(google_search=types.GoogleSearch())],
+    )
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_realtime_input(text="How fast is the speed of light?")
+        msgs = await turn(session)
+    grounded = [
+        m.server_content.grounding_metadata
+        for m in msgs
+        if m.server_content and m.server_content.grounding_metadata
+    ]
+    assert len(grounded) == 1
+    meta = grounded[0]
+    assert meta.web_search_queries == ["speed of light in a vacuum"]
+    chunk = (meta.grounding_chunks or [])[0]
+    assert chunk.web is not None and (chunk.web.uri or "").startswith(
+        "https://emulator.realtimelab.invalid/"
+    )
+    usage = msgs[-1].usage_metadata
+    assert usage is not None and (usage.tool_use_prompt_token_count or 0) > 0
+
+
+async def test_sdk_sliding_window_keeps_the_context_bounded(
+    emu: Emulator, recorder: FrameRecorder
+) -> None:
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        context_window_compression=types.ContextWindowCompressionConfig(
+            trigger_tokens=300, sliding_window=types.SlidingWindow(target_tokens=150)
+        ),
+    )
+    prompts = []
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        for i in range(5):
+            await session.send_realtime_input(text=f"turn {i} " + "remember this please " * 10)
+            msgs = await turn(session)
+            usage = msgs[-1].usage_metadata
+            assert usage is not None
+            prompts.append(usage.prompt_token_count or 0)
+    assert max(prompts) < 300 + 150, prompts  # without trimming: ~ +120 tokens per turn
+
+
+async def test_sdk_seeded_history_then_a_start_signal(
+    emu: Emulator, recorder: FrameRecorder
+) -> None:
+    """`history_config.initial_history_in_client_content`: the seeded turn gets no reply; the
+    realtime input that follows (pipecat sends a single space) starts the answer."""
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        output_audio_transcription={},
+        history_config=types.HistoryConfig(initial_history_in_client_content=True),
+    )
+    async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_client_content(
+            turns=[
+                types.Content(role="user", parts=[types.Part(text="my name is Ada")]),
+                types.Content(role="model", parts=[types.Part(text="Nice to meet you, Ada.")]),
+                types.Content(role="user", parts=[types.Part(text="how many")]),
+            ],
+            turn_complete=True,
+        )
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                async for _ in session.receive():
+                    pass
+        await session.send_realtime_input(text=" ")
+        msgs = await turn(session)
+    said = "".join(
+        m.server_content.output_transcription.text or ""
+        for m in msgs
+        if m.server_content and m.server_content.output_transcription
+    )
+    assert said == "You sent 2 messages."  # the seeded history, and " " added nothing
+    assert not any(m.server_content and m.server_content.interrupted for m in msgs)
+
+
+async def test_sdk_thinking_models_report_thoughts(emu: Emulator, recorder: FrameRecorder) -> None:
+    config = types.LiveConnectConfig(response_modalities=["AUDIO"])
+    model = "gemini-2.5-flash-native-audio-preview-12-2025"
+    async with client(emu).aio.live.connect(model=model, config=config) as session:
+        await session.send_realtime_input(text="hi")
+        msgs = await turn(session)
+    usage = msgs[-1].usage_metadata
+    assert usage is not None and usage.thoughts_token_count == 128
+    assert usage.total_token_count == (
+        (usage.prompt_token_count or 0) + (usage.response_token_count or 0) + 128
+    )
+
+
+async def test_sdk_refusals(emu: Emulator) -> None:
+    """Tools the Live models do not run close 1007 naming the tool; `transparent` resumption
+    is refused by the SDK itself on the Developer API (the emulator refuses raw clients)."""
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"], tools=[types.Tool(code_execution=types.ToolCodeExecution())]
+    )
+    rec = FrameRecorder()
+    with tap_sdk(rec), pytest.raises(errors.APIError) as info:
+        async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
+            async for _ in session.receive():
+                pass
+    rec.assert_ok()
+    assert info.value.code == 1007 and "codeExecution" in str(info.value)
+    transparent = types.LiveConnectConfig(
+        session_resumption=types.SessionResumptionConfig(transparent=True)
+    )
+    with pytest.raises(ValueError, match="transparent"):
+        async with client(emu).aio.live.connect(model=MODEL, config=transparent):
+            pass
