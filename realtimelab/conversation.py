@@ -203,6 +203,11 @@ class Conversation:
         `idle`. (A restore asks again for a reply the model still owes.)"""
         return owes(self.history)
 
+    @property
+    def has_effects(self) -> bool:
+        """Whether `take_effects` has anything (a cheap check for the reader's hot path)."""
+        return bool(self._effects)
+
     def take_effects(self) -> list[Effect]:
         """Effects for the shell to carry out, in order (then forgotten)."""
         out, self._effects = self._effects, []
@@ -546,9 +551,9 @@ class Conversation:
 
     def _reply_for(self, response_id: str | None) -> _Reply | None:
         if response_id is not None:
-            for reply in self._replies.values():
-                if reply.response_id == response_id:
-                    return reply
+            reply = self._replies.get(response_id)  # replies are keyed by their response id
+            if reply is not None:
+                return reply
         return self._reply
 
     def _reply_of_item(self, item_id: str | None) -> _Reply | None:

@@ -643,7 +643,8 @@ class RealtimeSession(BaseSession):
                 # parsed once: the codec takes the dict, or the raw text to report it malformed
                 for event in self._codec.decode(message if frame is None else frame, t):
                     self._dispatch(event)
-                await self._apply_effects()
+                if self._conv.has_effects:
+                    await self._apply_effects()
                 outgoing = self._codec.take_outgoing()
                 if outgoing and not self._closing:
                     with contextlib.suppress(SessionClosedError):  # Closed follows
@@ -679,6 +680,9 @@ class RealtimeSession(BaseSession):
             self._queue.put_nowait(None)
 
     def _dispatch(self, event: ev.Event) -> None:
+        if type(event) is ev.AudioChunk and self._started:  # the hot path: most frames
+            self._emit(self._conv.observe(event))
+            return
         if not self._started:
             if isinstance(event, ev.SessionStarted):
                 self._started = True

@@ -422,7 +422,7 @@ class OpenAICodec:
         return [ev.ResponseStarted(provider="openai", t=t, raw=raw, response_id=rid)]
 
     def _on_audio_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        pcm = base64.b64decode(wire.text(m, "delta"), validate=True)
+        pcm = wire.b64(m, "delta")
         if len(pcm) % 2:
             raise wire.Malformed("audio delta is not whole PCM16 samples")
         item = wire.opt_text(m, "item_id")
