@@ -224,6 +224,14 @@ def test_a_second_input_before_the_first_reply_replaces_it() -> None:
 # ------------------------------------------------------------------------------------------
 
 
+def test_the_brain_acknowledges_what_the_camera_showed() -> None:
+    h = Harness()
+    h.setup(outputAudioTranscription={})
+    h.video(png(64, 48, (220, 20, 20)), now=0.0, mime="image/png")
+    h.drive(h.text("what do you see", now=1.0), now=1.1)
+    assert h.said() == "I see a 64 by 48 image, mostly red."
+
+
 def test_camera_frames_ride_on_the_next_user_message_and_are_billed() -> None:
     h = Harness()
     h.setup()
@@ -546,3 +554,81 @@ def test_expired_tokens_are_purged_and_the_store_is_bounded() -> None:
         store.create({"uses": 0})
     assert len(store) == 5  # the oldest go first
     assert store.get(fresh.name) is None
+
+
+# ------------------------------------------------------------------------------------------
+# hostile frames that used to raise inside the server (and reached clients as 1000 "")
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        {
+            "generationConfig": {
+                "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": ["Kore"]}}}
+            }
+        },
+        {"realtimeInputConfig": {"automaticActivityDetection": {"silenceDurationMs": 1.5}}},
+        {"realtimeInputConfig": {"automaticActivityDetection": {"prefixPaddingMs": 2**40}}},
+        {
+            "tools": [
+                {
+                    "functionDeclarations": [
+                        {"name": "f", "parametersJsonSchema": {"type": "object", "properties": []}}
+                    ]
+                }
+            ]
+        },
+        {
+            "tools": [
+                {
+                    "functionDeclarations": [
+                        {"name": "f", "parameters": {"type": "OBJECT", "properties": []}}
+                    ]
+                }
+            ]
+        },
+        {"tools": [{"functionDeclarations": [{"name": "f", "description": ["x"]}]}]},
+    ],
+    ids=[
+        "unhashable-voice",
+        "fractional-ms",
+        "int32-overflow",
+        "json-schema-properties-list",
+        "schema-properties-list",
+        "description-list",
+    ],
+)
+def test_hostile_setups_close_1007(setup: dict[str, object]) -> None:
+    h = Harness()
+    (close,) = [a for a in h.setup(**setup) if isinstance(a, Close)]
+    assert (close.code, close.reason) == (1007, wire.INVALID_ARGUMENT)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"realtimeInput": {"text": NaN}}',
+        '{"realtimeInput": {"text": Infinity}}',
+        '{"a":' * 150 + "1" + "}" * 150,
+        b"\xff\xfe\x00",
+        "[" * 50_000,
+    ],
+    ids=["nan", "infinity", "too-deep", "not-utf8", "recursion-bomb"],
+)
+def test_hostile_frames_close_1007(frame: str | bytes) -> None:
+    h = Harness()
+    h.setup()
+    (close,) = [a for a in h.raw(frame, 0.1) if isinstance(a, Close)]
+    assert (close.code, close.reason) == (1007, wire.INVALID_ARGUMENT)
+
+
+def test_a_number_too_large_for_a_double_is_refused() -> None:
+    """`1e400` parses as infinity in Python: an int32 field must refuse it, not overflow."""
+    h = Harness()
+    h.apply(h.proto.open(0.0))
+    vad = '{"automaticActivityDetection": {"silenceDurationMs": 1e400}}'
+    frame = f'{{"setup": {{"model": "{h.model}", "realtimeInputConfig": {vad}}}}}'
+    (close,) = [a for a in h.raw(frame, 0.0) if isinstance(a, Close)]
+    assert (close.code, close.reason) == (1007, wire.INVALID_ARGUMENT)
