@@ -81,9 +81,9 @@ class Player(Protocol):
 class ReportingPlayer(Player, Protocol):
     """A player that reports how much it has really played, several times a second."""
 
-    def on_played(self, callback: Callable[[float], None]) -> None:
-        """Call `callback(played_ms)` with the cumulative ms of audio actually played (audio
-        dropped by `flush` is never counted)."""
+    def on_played(self, callback: Callable[..., None]) -> None:
+        """Call `callback(played_ms, ...)` with the cumulative ms of audio actually played
+        (audio dropped by `flush` is never counted); extra arguments are ignored."""
         ...
 
 

@@ -553,7 +553,7 @@ class ResilientSession(BaseSession):
         self._player = player
         if player is not None and isinstance(player, ReportingPlayer):
             self.playout.attach(self._clock())
-            player.on_played(lambda ms: self.playout.report(ms, self._clock()))
+            player.on_played(lambda ms, *_: self.playout.report(ms, self._clock()))
         if self._conn is not None:
             self._conn.session.attach_player(player, report=False)
 

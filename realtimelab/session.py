@@ -328,7 +328,9 @@ class RealtimeSession(BaseSession):
             self.playout.attach(self._clock())
             player.on_played(self._player_report)
 
-    def _player_report(self, played_ms: float) -> None:
+    def _player_report(self, played_ms: float, *_: object) -> None:
+        """A player's report, stamped with the session's clock (a player may pass its own
+        time as well: the session's clock is the one the playout timeline uses)."""
         self.playout.report(played_ms, self._clock())
 
     def on_trace(self, listener: TraceListener) -> None:
