@@ -37,6 +37,8 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
+from realtimelab.errors import RealtimeLabError
+
 __all__ = [
     "ENCODINGS",
     "GEMINI_INPUT_FORMAT",
@@ -549,7 +551,7 @@ def iter_frames(
 # --------------------------------------------------------------------------------------------
 
 
-class WavFormatError(ValueError):
+class WavFormatError(RealtimeLabError, ValueError):
     """A WAV file the kit cannot use as-is (not PCM16, or not a WAV at all)."""
 
 
@@ -618,7 +620,7 @@ def wav_bytes(pcm: PcmLike, rate: int) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-class SampleRateError(ValueError):
+class SampleRateError(RealtimeLabError, ValueError):
     """Audio arrived at a rate the session does not expect and nothing converts it."""
 
     def __init__(self, declared: int, expected: int, where: str = "", detail: str = "") -> None:

@@ -23,6 +23,8 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Literal
 
+from realtimelab.errors import RealtimeLabError
+
 __all__ = [
     "AS_OF",
     "MODELS",
@@ -231,7 +233,7 @@ MODELS: tuple[Model, ...] = (
 _BY_KEY = {(m.provider, m.name): m for m in MODELS}
 
 
-class RetiredModelError(ValueError):
+class RetiredModelError(RealtimeLabError, ValueError):
     """The model is no longer served; the message names its replacement."""
 
 

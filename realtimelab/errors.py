@@ -23,6 +23,10 @@ keeps working:
     ├── SessionClosedError(ConnectionError) realtimelab.errors    a verb after close
     ├── FrameError(ValueError)             realtimelab.errors     a frame too big / not JSON
     ├── AudioInputError(ValueError)        realtimelab.contract   audio that is not PCM16
+    ├── SampleRateError(ValueError)        realtimelab.audio      a rate nothing converts
+    ├── WavFormatError(ValueError)         realtimelab.audio      a WAV file that is not PCM16
+    ├── RetiredModelError(ValueError)      realtimelab.catalogue  a model no longer served
+    ├── StoreError(RuntimeError)           realtimelab.store      a damaged store file
     └── ConnectError(ConnectionError)      realtimelab.session    opening a session
         └── Unreachable, HandshakeRefused, SessionRefused, SetupTimeout
 
