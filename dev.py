@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Set up realtimelab in its own virtual environment and run the lab or the tests.
 
-    python3 dev.py lab     # JupyterLab on notebooks/, with a local emulator as the backend
-    python3 dev.py test    # ruff + mypy + pytest (unit tests, notebooks via nbval, browser check)
+    python3 dev.py lab     # JupyterLab on copies of notebooks/ (my-notebooks/), local emulator
+    python3 dev.py test    # ruff + mypy + pytest (unit, browser check) + nbval on every notebook
+
+Extra arguments to `test` go to the unit-test pytest run (e.g. `-k resampler`).
 
 Only the standard library is used here, so this works on a fresh machine with Python 3.11+.
 The environment lives in .venv/ and is reinstalled only when pyproject.toml changes.
@@ -11,7 +13,9 @@ The environment lives in .venv/ and is reinstalled only when pyproject.toml chan
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,34 +53,143 @@ def run(cmd: list[str], **kw: object) -> None:
         sys.exit(proc.returncode)
 
 
+#: JupyterLab settings shared by `dev.py lab` and the browser check (tests/test_browser.py), so
+#: the check sees the lab learners get: the notebook's kernel starts without a "Select Kernel"
+#: dialog, no news toast or update check, and every cell is rendered (no virtual scrolling).
+LAB_SETTINGS: dict[str, dict[str, object]] = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "autoStartDefaultKernel": True,
+        "windowingMode": "none",
+    },
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+#: Server options both use (no news feed, no update check).
+LAB_SERVER_ARGS = [
+    "--ServerApp.ip=127.0.0.1",
+    "--LabApp.news_url=",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+]
+#: Where `dev.py lab` works: copies of notebooks/, so JupyterLab's autosave never writes
+#: outputs into the tracked notebooks (which the test command compares against).
+WORKDIR = ROOT / "my-notebooks"
+#: Provider keys: kept in the lab (they switch notebooks to the real services), removed when
+#: the notebooks are built or tested (those always run against the emulator).
+KEY_VARS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+
+def write_lab_settings(settings_dir: Path, *, overwrite: bool = True) -> Path:
+    """Write :data:`LAB_SETTINGS` under `settings_dir` (a JUPYTERLAB_SETTINGS_DIR)."""
+    for name, values in LAB_SETTINGS.items():
+        path = settings_dir / name
+        if path.exists() and not overwrite:
+            continue  # the learner's own choices win
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=1) + "\n")
+    return settings_dir
+
+
+def start_emulator(
+    python: str | os.PathLike[str] | None = None,
+) -> tuple[subprocess.Popen[str], str]:
+    """Start the lab's emulator (real time, any free port); return the process and its URL."""
+    proc = subprocess.Popen(
+        [str(python or PY), "-m", "realtimelab", "emulator", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = next((w for w in line.split() if w.startswith("ws://")), None)
+    if url is None:
+        proc.kill()
+        sys.exit(f"the emulator did not start: {line!r}")
+    return proc, url
+
+
+def stop_emulator(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def notebook_env(base: dict[str, str], emulator_url: str, *, keys: bool = False) -> dict[str, str]:
+    """The environment a notebook kernel runs in: the lab's emulator at real time, inline
+    plots; without `keys`, no provider key (built and tested notebooks use the emulator)."""
+    env = {k: v for k, v in base.items() if keys or k not in KEY_VARS}
+    env.pop("REALTIMELAB_EMULATOR_SPEED", None)  # the lab's speed: real time
+    env["REALTIMELAB_EMULATOR_URL"] = emulator_url
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _sources_hash(path: Path) -> str:
+    """A notebook's cell sources only: running cells (outputs) does not change it."""
+    try:
+        cells = json.loads(path.read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return ""
+    text = json.dumps([["".join(c.get("source", "")), c.get("cell_type")] for c in cells])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sync_workdir(workdir: Path = WORKDIR) -> None:
+    """Copy notebooks/ into `workdir`. A copy whose cells the learner has not edited (running
+    them is not editing) is refreshed when the tracked notebook changed; an edited copy is
+    kept, and we say how to get the current version."""
+    workdir.mkdir(exist_ok=True)
+    record = workdir / ".copied-from.json"
+    try:
+        copied: dict[str, str] = json.loads(record.read_text())
+    except (OSError, ValueError):
+        copied = {}
+    for source in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        target = workdir / source.name
+        current = _sources_hash(source)
+        if target.exists():
+            mine = _sources_hash(target)
+            if mine == current:
+                copied[source.name] = current
+                continue
+            if mine != copied.get(source.name):
+                _say(f"kept your edited {target.name} (delete it to get the current version)")
+                continue
+        shutil.copyfile(source, target)
+        copied[source.name] = current
+    record.write_text(json.dumps(copied, indent=1) + "\n")
+
+
 def lab(args: list[str]) -> None:
     ensure_env("dev")
+    sync_workdir()
     env = dict(os.environ)
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(
+        write_lab_settings(WORKDIR / ".jupyter" / "lab-settings", overwrite=False)
+    )
     emulator = None
-    if "REALTIMELAB_EMULATOR_URL" not in env:
+    url = env.get("REALTIMELAB_EMULATOR_URL")
+    if url is None:
         # One emulator for the whole lab, so every notebook talks to the same local server.
-        emulator = subprocess.Popen(
-            [str(PY), "-m", "realtimelab", "emulator", "--port", "0"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert emulator.stdout is not None
-        line = emulator.stdout.readline()
-        url = next((w for w in line.split() if w.startswith("ws://")), None)
-        if url is None:
-            emulator.kill()
-            sys.exit(f"the emulator did not start: {line!r}")
-        env["REALTIMELAB_EMULATOR_URL"] = url
+        emulator, url = start_emulator()
         _say(f"emulator listening on {url}")
+    env = notebook_env(env, url, keys=True)
+    _say(f"notebooks: {WORKDIR.relative_to(ROOT)}/ (copies: the tracked notebooks/ stay clean)")
     try:
         subprocess.run(
             [
                 str(BIN / "jupyter"),
                 "lab",
                 "--notebook-dir",
-                str(ROOT / "notebooks"),
-                "--ServerApp.ip=127.0.0.1",
+                str(WORKDIR),
+                *LAB_SERVER_ARGS,
                 *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
                 *args,
             ],
@@ -87,8 +200,7 @@ def lab(args: list[str]) -> None:
         pass
     finally:
         if emulator is not None:
-            emulator.send_signal(signal.SIGINT)
-            emulator.wait(timeout=10)
+            stop_emulator(emulator)
 
 
 def test(args: list[str]) -> None:
@@ -99,22 +211,32 @@ def test(args: list[str]) -> None:
     run([str(BIN / "ruff"), "format", "--check", *sources])
     _say("mypy")
     run([str(BIN / "mypy")])
-    _say("pytest: unit tests, notebooks (nbval), browser check")
-    env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
-    env.setdefault("REALTIMELAB_EMULATOR_SPEED", "8")  # notebooks under nbval: paced 8x
-    # pytest exits 5 when it collects nothing: run() turns that into a failure too.
-    run(
-        [
-            str(BIN / "pytest"),
-            "tests",
-            "--nbval-lax",
-            "--nbval-current-env",
-            "--nbval-cell-timeout=120",
-            "notebooks",
-            *args,
-        ],
-        env=env,
-    )
+    # The notebooks run as learners run them: against one emulator started like the lab's, at
+    # real time, with the lab's settings (the browser check and the mutation check use it too).
+    emulator, url = start_emulator()
+    try:
+        _say("pytest: unit tests, notebook mutations, browser check")
+        env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+        env["REALTIMELAB_LAB_EMULATOR_URL"] = url
+        # pytest exits 5 when it collects nothing: run() turns that into a failure too.
+        run([str(BIN / "pytest"), "tests", *args], env=env)
+        _say("nbval: every notebook at the lab's speed, outputs compared with the committed ones")
+        run(
+            [
+                str(BIN / "pytest"),
+                "--nbval",
+                "--nbval-current-env",
+                "--nbval-sanitize-with",
+                "scripts/notebooks/sanitize.cfg",
+                "--nbval-cell-timeout=60",
+                "-p",
+                "no:cacheprovider",
+                "notebooks",
+            ],
+            env=notebook_env(dict(os.environ), url),
+        )
+    finally:
+        stop_emulator(emulator)
 
 
 def main() -> None:

@@ -1,17 +1,28 @@
-"""Notebook conveniences: which backend each provider uses, one shared emulator, playback.
+"""Notebook conveniences: which backend each provider uses, one shared emulator, claims, playback.
 
 Every notebook starts with `lab.banner()`, so a reader sees at once whether a cell will talk to
-the local emulator or to a real provider (and never sees a key: only where it came from).
+the local emulator or to a real provider (and never sees a key: only where it came from). The
+explanation of that switch lives here, in :data:`SWITCH_NOTE`, and nowhere else.
+
+The lessons *assert* what their prose claims, where it is claimed: :func:`check` prints a
+visible ✓ line for the reader and raises :class:`ClaimFailed` when the claim is false, and
+:func:`expect_error` shows an exception that a cell means to provoke, while letting any other
+exception through. So a notebook that runs green is a notebook whose text is still true.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
+import re
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +34,16 @@ DATA = ROOT / "data"
 
 _lock = threading.Lock()
 _emulator: Any = None
+
+SWITCH_NOTE = (
+    "Emulator or real provider: every session goes to the local emulator until a key is set. "
+    "Set OPENAI_API_KEY, GEMINI_API_KEY (or GOOGLE_API_KEY) in the shell that starts "
+    "`python3 dev.py lab`, then restart the kernel: the lines above then say REAL service, and "
+    "the same cells talk to it (keys are never printed, and never sent to the emulator). Real "
+    "sessions cost money (notebook 07) and real models answer freely: checks that pin the "
+    "emulator's own words or timings say 'not checked' there instead of failing."
+)
+"""The one explanation of the emulator / real-provider switch, printed by :func:`banner`."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +82,10 @@ def key_source(provider: Provider) -> str | None:
 def emulator_url(*, speed: float | None = None) -> str:
     """The lab's emulator: `REALTIMELAB_EMULATOR_URL` if set, else one started in-process.
 
-    `python3 dev.py lab` starts one emulator for all notebooks and exports its URL; a notebook
-    run on its own (nbval, a plain `jupyter lab`) starts a private one on a background thread.
+    `python3 dev.py lab` (and the test command, which runs the notebooks as the lab does) starts
+    one emulator for all notebooks and exports its URL; a notebook run some other way starts a
+    private one on a background thread, at real time unless `$REALTIMELAB_EMULATOR_SPEED` says
+    otherwise.
     """
     url = os.environ.get("REALTIMELAB_EMULATOR_URL")
     if url:
@@ -72,11 +95,7 @@ def emulator_url(*, speed: float | None = None) -> str:
         if _emulator is None:
             from realtimelab.emulator.server import EmulatorConfig, EmulatorThread
 
-            if speed is None:
-                # Headless runs (nbval in CI) set a pacing factor so notebooks stay fast; in
-                # the lab the emulator speaks in real time, as a real provider does.
-                speed = float(os.environ.get("REALTIMELAB_EMULATOR_SPEED", "1"))
-            cfg = EmulatorConfig(speed=speed)
+            cfg = EmulatorConfig(speed=emulator_speed() if speed is None else speed)
             _emulator = EmulatorThread(cfg)
             _emulator.start()
             atexit.register(_emulator.stop)
@@ -90,6 +109,11 @@ def backend(provider: Provider) -> Backend:
     return Backend(provider, "emulator", emulator_url())
 
 
+def on_emulator(*providers: Provider) -> bool:
+    """True when every one of `providers` (default: all) goes to the emulator."""
+    return all(backend(p).mode == "emulator" for p in (providers or names()))
+
+
 def connect_kwargs(provider: Provider) -> dict[str, Any]:
     """Keyword arguments for `realtimelab.connect`: the emulator URL unless a key is set."""
     target = backend(provider)
@@ -97,10 +121,17 @@ def connect_kwargs(provider: Provider) -> dict[str, Any]:
 
 
 def banner() -> None:
-    """Print the backend of each provider and the audio device status (one line each)."""
+    """Print the backend of each provider, the audio status, and how to switch (one place)."""
     for provider in names():
         print(backend(provider).describe())
     print(audio_status())
+    print(_wrap(SWITCH_NOTE))
+
+
+def _wrap(text: str, width: int = 96) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def audio_status() -> str:
@@ -109,7 +140,7 @@ def audio_status() -> str:
     status = device_status()
     if status.available:
         return "audio: sound device found, playback is live"
-    return f"audio: no sound device ({status.reason}); using in-notebook players instead"
+    return "audio: no sound device here; answers play in the players below the cells"
 
 
 def play(pcm: bytes, rate: int, *, autoplay: bool = False) -> Any:
@@ -124,6 +155,74 @@ def play(pcm: bytes, rate: int, *, autoplay: bool = False) -> Any:
     return buffer.to_ipython(autoplay=autoplay)
 
 
+# ---------------------------------------------------------------------------------------------
+# claims
+# ---------------------------------------------------------------------------------------------
+
+
+class ClaimFailed(AssertionError):
+    """A claim a notebook makes is false: the lesson's text no longer matches what happens."""
+
+
+def check(condition: object, claim: str, detail: str = "", *, emulator_only: bool = False) -> None:
+    """Assert `claim` where the prose makes it: print ``✓ claim (detail)``, or raise.
+
+    `detail` carries the measured values behind the claim, so the reader sees the evidence.
+    `emulator_only`: the claim pins the emulator's deterministic words or timings; on a real
+    provider it is reported as not checked instead of failing.
+    """
+    line = claim + (f" ({detail})" if detail else "")
+    if emulator_only and not on_emulator():
+        print(f"· not checked on a real provider: {line}")
+        return
+    if not condition:
+        raise ClaimFailed(f"✗ {line}")
+    print(f"✓ {line}", flush=True)
+
+
+@contextmanager
+def expect_error(
+    exc_type: type[BaseException] | tuple[type[BaseException], ...], match: str | None = None
+) -> Iterator[None]:
+    """Show an exception the cell means to provoke, as one line; fail if it does not come.
+
+    Only `exc_type` is caught (and only when its message matches the regex `match`): any other
+    exception is a real failure and propagates with its traceback. When the block raises
+    nothing, :class:`ClaimFailed` says which error was expected.
+    """
+    expected = exc_type if isinstance(exc_type, tuple) else (exc_type,)
+    label = " or ".join(t.__name__ for t in expected)
+    try:
+        yield
+    except expected as exc:
+        message = str(exc)
+        if match is not None and not re.search(match, message):
+            raise ClaimFailed(
+                f"✗ {type(exc).__name__} was raised, but its message does not match "
+                f"{match!r}: {message}"
+            ) from exc
+        first = message.splitlines()[0] if message else ""
+        print(f"✓ raised {type(exc).__name__}: {first}", flush=True)
+        return
+    raise ClaimFailed(f"✗ expected {label}, but nothing was raised")
+
+
+@contextmanager
+def timed(label: str) -> Iterator[None]:
+    """Print `label … done in N s` around a block: progress for cells that take seconds."""
+    print(f"{label} …", end="", flush=True)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        print(f" done in {time.monotonic() - start:.1f} s", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# speech and the emulator's understanding
+# ---------------------------------------------------------------------------------------------
+
+
 def speech(name: str, rate: int = 16000) -> bytes:
     """A speech fixture from data/speech (see data/speech/manifest.json)."""
     from realtimelab.audio import read_wav
@@ -135,32 +234,55 @@ def speech(name: str, rate: int = 16000) -> bytes:
     return pcm
 
 
-@contextmanager
-def quiet_errors() -> Iterator[None]:
-    """Show an exception as one readable line instead of a traceback (teaching cells)."""
-    try:
-        yield
-    except Exception as exc:  # the point is to show any error briefly
-        print(f"{type(exc).__name__}: {exc}")
+def _normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
 
 
-# ---------------------------------------------------------------------------------------------
-# helpers for notebooks 01, 05 and 06
-# ---------------------------------------------------------------------------------------------
-
-_extra_emulators: list[Any] = []
+@lru_cache(maxsize=1)
+def _fixture_texts() -> dict[tuple[str, int], str]:
+    """(normalised text, rate) -> fixture file name, from data/speech/manifest.json."""
+    manifest = json.loads((DATA / "speech" / "manifest.json").read_text())
+    return {
+        (_normalise(f["text"]), int(f["rate"])): f["file"]
+        for f in manifest["files"]
+        if "text" in f and "rate" in f
+    }
 
 
 def utterance(text: str, rate: int = 16000, *, fixture: str | None = None) -> bytes:
-    """Speech to send as a user turn: the fixture `data/speech/<fixture>_<16k|24k>.wav` when it
-    exists, else `text` synthesised offline by the emulator's voice (deterministic)."""
-    if fixture is not None:
-        suffix = {16000: "16k", 24000: "24k"}.get(rate)
-        if suffix is not None and (DATA / "speech" / f"{fixture}_{suffix}.wav").exists():
-            return speech(fixture, rate)
+    """Speech saying `text`: the recorded fixture whose words are exactly `text`, else `text`
+    synthesised offline by the emulator's voice (deterministic).
+
+    So editing the question in a notebook changes what is sent: a saved recording is used only
+    when it says the same words. (`fixture` is accepted for older notebooks; the match is by
+    text either way.)
+    """
+    del fixture
+    name = _fixture_texts().get((_normalise(text), rate))
+    if name is not None:
+        from realtimelab.audio import read_wav
+
+        pcm, _ = read_wav(DATA / "speech" / name)
+        return pcm
     from realtimelab.emulator.voice import Voice
 
     return Voice().synthesize(text, rate=rate)
+
+
+def understands(tools: Any = ()) -> str:
+    """What the emulator's rule-based model understands, in its own words (deterministic).
+
+    It is the same paragraph the emulator says when typed text matches none of its rules, so
+    a learner who asks it something else gets this, not a made-up answer.
+    """
+    from realtimelab.emulator.brain import capabilities_text
+    from realtimelab.emulator.model import ToolSpec
+
+    specs = [
+        ToolSpec(name=t.name, description=t.description, parameters=dict(t.parameters))
+        for t in tools
+    ]
+    return capabilities_text(specs)
 
 
 async def send_speech(
@@ -173,11 +295,11 @@ async def send_speech(
     realtime: bool = False,
 ) -> None:
     """Stream `pcm` in `chunk_ms` pieces, then `silence_ms` of silence so the server's VAD hears
-    the end of the turn. `realtime=True` paces the chunks like a microphone: at the speed of
-    speech, or `pace_factor(session)` times faster against a sped-up emulator; otherwise they
-    go out as fast as the socket takes them."""
+    the end of the turn. `realtime=True` paces the chunks like a microphone (at the speed of
+    speech, or `pace_factor(session)` times faster against a sped-up emulator); otherwise they
+    go out as fast as the socket takes them, which a server's VAD does not mind: it counts
+    positions in the audio stream, not wall-clock time."""
     import asyncio
-    import time
 
     step = rate * 2 * chunk_ms // 1000
     data = bytes(pcm) + bytes(rate * 2 * silence_ms // 1000)
@@ -193,11 +315,14 @@ async def send_speech(
 
 def pace_factor(session: Any) -> float:
     """How much faster than real time the session's server plays: the lab emulator's speed
-    (`$REALTIMELAB_EMULATOR_SPEED`, sped up in headless test runs) for a loopback URL, else 1."""
+    (`$REALTIMELAB_EMULATOR_SPEED`, 1 unless changed) for a loopback URL, else 1."""
     from urllib.parse import urlsplit
 
     host = urlsplit(str(getattr(session, "url", ""))).hostname or ""
     return emulator_speed() if host in {"127.0.0.1", "localhost", "::1"} else 1.0
+
+
+_extra_emulators: list[Any] = []
 
 
 def extra_emulator(**config: Any) -> str:
@@ -212,6 +337,29 @@ def extra_emulator(**config: Any) -> str:
     atexit.register(thread.stop)
     _extra_emulators.append(thread)
     return str(thread.url)
+
+
+def warm_up_emulator() -> None:
+    """Load the in-process speech recogniser and voice now, so that the first spoken turn of a
+    notebook does not pay their one-time start-up (a cost of the emulator, not of any
+    provider, that would otherwise show up as latency of whichever provider went first).
+    Does nothing when both providers use the real service."""
+    if all(backend(p).mode == "real" for p in names()):
+        return
+    from realtimelab.emulator.hearing import Hearing
+
+    Hearing(["hello there"]).transcribe(utterance("hello there"), 16000)
+
+
+def emulator_speed() -> float:
+    """The pacing factor of emulators a notebook starts itself: $REALTIMELAB_EMULATOR_SPEED,
+    else 1 (real time, as in the lab and in the test command)."""
+    return float(os.environ.get("REALTIMELAB_EMULATOR_SPEED", "1"))
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
 
 
 def html_table(
@@ -238,33 +386,37 @@ def html_table(
     return "".join(out)
 
 
-def side_by_side(*tables: str) -> Any:
-    """Display HTML tables next to each other (wrapping on narrow screens)."""
+def table(
+    rows: list[list[Any]] | list[tuple[Any, ...]],
+    header: list[str] | tuple[str, ...],
+    **kwargs: Any,
+) -> Any:
+    """:func:`html_table`, ready to display (an `IPython.display.HTML`)."""
     from IPython.display import HTML
 
-    cols = "".join(f"<div style='flex:1;min-width:360px'>{t}</div>" for t in tables)
+    return HTML(html_table(rows, header, **kwargs))
+
+
+def side_by_side(*tables: str) -> Any:
+    """Display HTML tables next to each other; each column scrolls on its own and they wrap
+    below each other on narrow screens, so a wide table never overlaps its neighbour."""
+    from IPython.display import HTML
+
+    column = "flex:1 1 460px;min-width:0;overflow-x:auto"
+    cols = "".join(f"<div style='{column}'>{t}</div>" for t in tables)
     style = "display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap"
     return HTML(f"<div style='{style}'>{cols}</div>")
 
 
-def warm_up_emulator() -> None:
-    """Load the in-process emulator's speech recogniser now, so that the first spoken turn of a
-    notebook does not pay its one-time start-up (~0.5-1 s: a cost of the emulator, not of any
-    provider, that would otherwise show up as latency of whichever provider went first).
-    Does nothing when both providers use the real service."""
-    if all(backend(p).mode == "real" for p in names()):
-        return
-    from realtimelab.emulator.hearing import Hearing
+def show_figure(fig: Any) -> None:
+    """Display a matplotlib figure once and close it (no duplicate, no leaked figure)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
 
-    Hearing(["hello there"]).transcribe(utterance("hello there"), 16000)
+    display(fig)
+    plt.close(fig)
 
 
-# ---------------------------------------------------------------------------------------------
-# helpers for notebook 04
-# ---------------------------------------------------------------------------------------------
-
-
-def emulator_speed() -> float:
-    """The pacing factor for emulators a notebook starts itself (`EmulatorThread`):
-    $REALTIMELAB_EMULATOR_SPEED (headless runs set it), else 1 (real time)."""
-    return float(os.environ.get("REALTIMELAB_EMULATOR_SPEED", "1"))
+def python() -> str:
+    """The kernel's interpreter, for `!{lab.python()} -m realtimelab ...` cells."""
+    return sys.executable
