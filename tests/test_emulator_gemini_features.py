@@ -253,6 +253,25 @@ def test_camera_frames_ride_on_the_next_user_message_and_are_billed() -> None:
     assert h.proto.history[-1] == UserMessage("and now")  # frames are not attached twice
 
 
+def test_turn_coverage_decides_which_frames_join_the_turn() -> None:
+    """2.5 defaults to TURN_INCLUDES_ONLY_ACTIVITY: only frames sent while the user speaks
+    join the turn; 3.x defaults to TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO: every frame."""
+    kept = {}
+    for model in (MODEL_25, MODEL):
+        h = Harness(model=model)
+        h.setup(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
+        h.video(png(8, 8, (0, 0, 255)), now=0.0, mime="image/png")  # before any speech
+        h.audio(silence(100) + tone(300), now=0.1)
+        assert h.proto.input is not None and h.proto.input.in_speech
+        h.video(png(8, 8, (220, 20, 20)), now=0.2, mime="image/png")  # while speaking
+        h.audio(tone(300) + silence(400), now=0.3)
+        (job,) = [a for a in h.actions if isinstance(a, Generate)]
+        h.reply(job, Reply(text="ok"), now=0.5)
+        message = next(i for i in h.proto.history if isinstance(i, UserMessage))
+        kept[model] = [i.dominant_colour for i in message.images]
+    assert kept == {MODEL_25: ["red"], MODEL: ["blue", "red"]}
+
+
 def test_image_token_rules() -> None:
     small = vision.describe_image(png(384, 384, (0, 0, 0)), "image/png")
     large = vision.describe_image(png(1000, 800, (0, 0, 0)), "image/png")

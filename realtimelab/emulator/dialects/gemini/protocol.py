@@ -297,6 +297,7 @@ class LiveProtocol:
         self._resamplers: dict[int, Any] = {}
         self._timers: set[str] = set()
         self._seeding = False  # historyConfig: clientContent only seeds until realtime input
+        self._in_activity = False  # between activityStart and activityEnd (manual VAD)
         self._images: list[ImageInput] = []  # camera frames waiting for the next user message
         self._pending_words = ""  # 3.x: transcript waiting for the audio chunk that speaks it
         self._turn_thoughts = 0
@@ -371,10 +372,13 @@ class LiveProtocol:
             self.history.append(UserMessage(event.text, images=self._take_images()))
             return actions + self._start_turn(None, now)
         if isinstance(event, ActivityStart):
+            self._in_activity = True
             actions = self._interrupt(now) if setup.barge_in else []
-            if setup.turn_coverage == "TURN_INCLUDES_ONLY_ACTIVITY":
-                audio.clear()
+            if setup.turn_coverage != "TURN_INCLUDES_ALL_INPUT":
+                audio.clear()  # the turn's audio is the activity's only
             return actions
+        if isinstance(event, ActivityEnd):
+            self._in_activity = False
         if isinstance(event, ActivityEnd | AudioStreamEnd):
             if isinstance(event, AudioStreamEnd) and not audio.in_speech:
                 return []
@@ -481,10 +485,19 @@ class LiveProtocol:
         return self.session_audio_ms > self.audio_limit_ms
 
     def _on_video(self, event: VideoIn) -> list[Action]:
-        """A camera frame: it joins the next user message (and the session's video time)."""
+        """A camera frame: it joins the next user message (and the session's video time).
+
+        Under TURN_INCLUDES_ONLY_ACTIVITY (the 2.5 default) only frames sent while the user is
+        active (speaking, or between activityStart and activityEnd) are part of a turn; the
+        other coverages (the 3.x default included) take every frame.
+        """
+        assert self.setup is not None and self.input is not None
         self.session_video_frames += 1
         if self._over_session_limit():
             return self._close(1011, wire.DEADLINE_EXPIRED)
+        active = self.input.in_speech or self._in_activity
+        if self.setup.turn_coverage == "TURN_INCLUDES_ONLY_ACTIVITY" and not active:
+            return []
         self._images.append(event.image)
         del self._images[:-MAX_PENDING_IMAGES]
         return []

@@ -133,7 +133,7 @@ class GeminiSetup:
     tools: tuple[ToolSpec, ...] = ()
     vad: VadSettings = field(default_factory=VadSettings)
     activity_handling: str = "START_OF_ACTIVITY_INTERRUPTS"
-    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
+    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"  # the 2.5 default; 3.x: see setup
     input_transcription: bool = False
     output_transcription: bool = False
     resumption: bool = False
@@ -469,6 +469,15 @@ def live_generation(model: str) -> int:
     return int(match.group(1))
 
 
+def _default_coverage(model: str) -> str:
+    """3.x models default to TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO (Gemini 3.1 Flash Live
+    model page: "The model's turn now includes detected audio activity and all video frames"),
+    earlier ones to TURN_INCLUDES_ONLY_ACTIVITY."""
+    if live_generation(model) >= 3:
+        return "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
+    return "TURN_INCLUDES_ONLY_ACTIVITY"
+
+
 def _thinking(gen: Mapping[str, Any]) -> tuple[str | None, int | None]:
     raw = gen.get("thinkingConfig")
     if raw is None:
@@ -599,7 +608,7 @@ def parse_setup(raw_setup: Any, *, api_version: str, today: dt.date | None = Non
         turn_coverage=(
             coverage
             if coverage not in (None, "TURN_COVERAGE_UNSPECIFIED")
-            else "TURN_INCLUDES_ONLY_ACTIVITY"
+            else _default_coverage(model)
         ),
         input_transcription=setup.get("inputAudioTranscription") is not None,
         output_transcription=setup.get("outputAudioTranscription") is not None,
