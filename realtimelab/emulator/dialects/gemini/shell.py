@@ -282,6 +282,13 @@ class GeminiSession:
                         break
             except ConnectionClosed:
                 pass
+            except Exception:
+                # An emulator bug outside the protocol (which never raises): answer as the
+                # service answers its internal errors, never with a normal 1000.
+                log.exception("gemini: session failed")
+                if not self._closing:
+                    self._closing = True
+                    channel.close(1011, wire.INTERNAL_ERROR)
             finally:
                 self.proto.closed()
                 tasks = [*self._timers.values(), *self._jobs.values()]
