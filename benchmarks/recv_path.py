@@ -167,8 +167,7 @@ def _session_runner(provider: str) -> Runner:
         )
         await session._read_loop()
         n = 0
-        while not session._queue.empty():
-            e = session._queue.get_nowait()
+        for e in session.pending_events():
             if isinstance(e, ev.AudioChunk):
                 n += len(e.pcm)
         return n

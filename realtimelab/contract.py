@@ -22,6 +22,8 @@ the playout clock uses for barge-in and truncation.
 from __future__ import annotations
 
 import abc
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -40,6 +42,7 @@ __all__ = [
     "MIN_RATE",
     "AudioInputError",
     "BaseSession",
+    "EventStream",
     "Player",
     "ReportingPlayer",
     "Session",
@@ -153,6 +156,62 @@ class Session(Protocol):
     def __aiter__(self) -> AsyncIterator[ev.Event]: ...
 
 
+class EventStream:
+    """The events a session has for whoever iterates it: in order, ended by `close()`.
+
+    One producer (the session's reader, or a `ResilientSession`'s supervisor) puts, one
+    consumer awaits. A deque and a single waiter future, not an `asyncio.Queue`: a session
+    puts an event for every audio frame, and this is the cheapest way to hand them over.
+    """
+
+    __slots__ = ("_closed", "_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[ev.Event] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def put(self, event: ev.Event) -> None:
+        self._items.append(event)
+        self._wake()
+
+    def close(self) -> None:
+        """No more events: iteration ends once the queued ones are taken."""
+        self._closed = True
+        self._wake()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def drain(self) -> list[ev.Event]:
+        """Every event queued now, without waiting."""
+        out = list(self._items)
+        self._items.clear()
+        return out
+
+    async def next(self) -> ev.Event:
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                # shielded: a consumer cancelled while waiting (a listener task replaced by a
+                # new loop) must not cancel the future the next consumer waits on
+                await asyncio.shield(waiter)
+            finally:
+                if self._waiter is waiter and waiter.done():
+                    self._waiter = None
+        return self._items.popleft()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
 class BaseSession(abc.ABC):
     """The shared half of every session class (see the module docstring).
 
@@ -217,8 +276,21 @@ class BaseSession(abc.ABC):
     @abc.abstractmethod
     def on_trace(self, listener: TraceListener) -> None: ...
 
-    @abc.abstractmethod
-    def __aiter__(self) -> AsyncIterator[ev.Event]: ...
+    #: the events for `async for` (each subclass creates its own in `__init__`)
+    _events: EventStream
+
+    # -- iteration, written once --------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[ev.Event]:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        return await self._events.next()
+
+    def pending_events(self) -> list[ev.Event]:
+        """The events queued right now, taken without waiting (tests, notebook cells that
+        look at what a verb produced)."""
+        return self._events.drain()
 
     # -- derived, written once ----------------------------------------------------------------
 

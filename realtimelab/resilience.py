@@ -58,7 +58,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -69,6 +69,7 @@ from realtimelab.auth import api_key_from_env
 from realtimelab.config import SessionConfig
 from realtimelab.contract import (
     BaseSession,
+    EventStream,
     Player,
     ReportingPlayer,
     TraceListener,
@@ -471,11 +472,10 @@ class ResilientSession(BaseSession):
         self._conn: _Conn | None = None
         self._handle: _Handle | None = None
         self._idle_len = 0
-        self._out: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._events = EventStream()
         self._send_lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._changed = asyncio.Event()
-        self._ended = False
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._emulator_stack = AsyncExitStack()
@@ -634,22 +634,8 @@ class ResilientSession(BaseSession):
             self._set_state(State.CLOSED)
         self._connected.set()  # wake waiting verbs so they see CLOSED
 
-    # ------------------------------------------------------------------ iteration
-
-    def __aiter__(self) -> AsyncIterator[ev.Event]:
-        return self
-
-    async def __anext__(self) -> ev.Event:
-        if self._ended:
-            raise StopAsyncIteration
-        event = await self._out.get()
-        if event is None:
-            self._ended = True
-            raise StopAsyncIteration
-        return event
-
     def _emit(self, event: ev.Event) -> None:
-        self._out.put_nowait(event)
+        self._events.put(event)
 
     # ------------------------------------------------------------------ verbs
 
@@ -942,7 +928,7 @@ class ResilientSession(BaseSession):
                 expected=self._closing,
             )
         )
-        self._out.put_nowait(None)
+        self._events.close()
 
     async def _pump(self, conn: _Conn) -> _End:
         caps = self.capabilities

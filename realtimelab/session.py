@@ -69,6 +69,7 @@ from realtimelab.client_vad import ClientSpeech
 from realtimelab.config import SessionConfig
 from realtimelab.contract import (
     BaseSession,
+    EventStream,
     Player,
     ReportingPlayer,
     TraceListener,
@@ -264,11 +265,10 @@ class RealtimeSession(BaseSession):
             local_barge_in = not codec.capabilities.speech_started_events
         self._local_barge_in = local_barge_in and config.vad.interrupt_response
         self._speech = ClientSpeech()
-        self._queue: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._events = EventStream()
         self._send_lock = asyncio.Lock()
         self._closing = False
         self._closed = False
-        self._ended = False
         self._ready = asyncio.Event()
         self._started = False  # the provider confirmed the session (SessionStarted)
         # what ended the setup, if it failed: the first error, and the close
@@ -351,7 +351,7 @@ class RealtimeSession(BaseSession):
                 listener(kind, t, fields)
             except Exception as e:  # a broken logger must not break the conversation
                 self._traces.remove(listener)
-                self._queue.put_nowait(
+                self._events.put(
                     ev.Error(
                         provider=self.provider,
                         t=t,
@@ -412,20 +412,6 @@ class RealtimeSession(BaseSession):
                 await asyncio.wait_for(asyncio.shield(self._reader), 10)
         self._closed = True
 
-    # ------------------------------------------------------------------ iteration
-
-    def __aiter__(self) -> AsyncIterator[ev.Event]:
-        return self
-
-    async def __anext__(self) -> ev.Event:
-        if self._ended:
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            self._ended = True
-            raise StopAsyncIteration
-        return event
-
     # ------------------------------------------------------------------ sending
 
     async def _send(self, frames: Sequence[Frame]) -> None:
@@ -462,7 +448,7 @@ class RealtimeSession(BaseSession):
                 self._tap(direction, frame, t)
             except Exception as e:  # a broken logger must not break the conversation
                 self._tap = None
-                self._queue.put_nowait(
+                self._events.put(
                     ev.Error(
                         provider=self.provider,
                         t=t,
@@ -655,7 +641,7 @@ class RealtimeSession(BaseSession):
             pass
         except Exception as e:  # a bug must surface as an event, never kill the loop silently
             # straight to the queue: the part that failed may be the one that would route it
-            self._queue.put_nowait(
+            self._events.put(
                 ev.Error(
                     provider=self.provider,
                     t=self._clock(),
@@ -676,10 +662,10 @@ class RealtimeSession(BaseSession):
                         self._emit(self._conv.connection_lost(t))
                     self._dispatch(event)
                 except Exception:  # the end of the stream must always be delivered
-                    self._queue.put_nowait(event)
+                    self._events.put(event)
             self._closed = True
             self._ready.set()
-            self._queue.put_nowait(None)
+            self._events.close()
 
     def _dispatch(self, event: ev.Event) -> None:
         if type(event) is ev.AudioChunk and self._started:  # the hot path: most frames
@@ -723,7 +709,7 @@ class RealtimeSession(BaseSession):
             elif isinstance(event, ev.TurnComplete) and self._player_rate:
                 for tail in self._flush_resamplers(event):
                     self._emit([tail])
-            self._queue.put_nowait(event)
+            self._events.put(event)
 
     def _play(self, chunk: ev.AudioChunk) -> None:
         assert self._player is not None
@@ -731,7 +717,7 @@ class RealtimeSession(BaseSession):
             self._player.play(chunk.pcm, chunk.rate, item_id=chunk.item_id)
         except Exception as e:  # a broken player must not break the conversation
             self._player = None
-            self._queue.put_nowait(
+            self._events.put(
                 ev.Error(
                     provider=self.provider,
                     t=chunk.t,

@@ -166,8 +166,7 @@ async def test_the_heard_position_comes_from_a_player_that_reports_it(
         assert 0 < reported < session.playout.received_ms
         await session.interrupt()  # a "stop" button: the position is the player's
         events: list[Any] = []
-        while not session._queue.empty():
-            events.append(session._queue.get_nowait())
+        events += session.pending_events()
     [cut] = [e for e in events if isinstance(e, ev.Interrupted)]
     assert cut.reason == "client"
     assert cut.heard_ms == pytest.approx(reported, abs=SPEED * 15)  # report → interrupt slack

@@ -264,8 +264,7 @@ async def test_interrupt_truncates_clamped_and_history_keeps_heard_part(fake_ser
         events = []
         await s.interrupt(heard_ms=0)  # nothing heard: the item is cut to nothing
         await wait_for(unheard.received, 3)
-        while not s._queue.empty():
-            events.append(s._queue.get_nowait())
+        events += s.pending_events()
     assert unheard.types() == ["session.update", "response.cancel", "conversation.item.truncate"]
     assert unheard.received[2]["audio_end_ms"] == 0
     assert [e.kind for e in events if e is not None] == ["Interrupted"]
