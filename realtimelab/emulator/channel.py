@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import random
@@ -72,6 +73,9 @@ SLOW_READER_CODE = 1008
 # One encoder for every JSON frame: `json.dumps(..., separators=...)` builds a new encoder on
 # each call, which costs more than encoding a small event.
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+# Frames sent in one turn of the event loop are written together up to this many bytes.
+_COALESCE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ class ChannelWriter:
         self._closer: asyncio.Task[None] | None = None
         self._timers: list[asyncio.Task[None]] = []
         self._last_due = 0.0
+        self._pending_bytes = 0
+        self._flush_soon = False
         self._malformed_sent = False
         self._failed = False
         self._ending = False  # a close or abort has begun: nothing more is sent
@@ -154,6 +160,7 @@ class ChannelWriter:
         self._update_direct()
         self.frames_sent = 0
         self.bytes_sent = 0
+        self.socket_writes = 0
         self.peak_queued_bytes = 0
         self.close_code: int | None = None
         self.close_reason: str | None = None
@@ -177,6 +184,7 @@ class ChannelWriter:
             dialect=self.info.dialect,
             frames_sent=self.frames_sent,
             bytes_sent=self.bytes_sent,
+            socket_writes=self.socket_writes,
             queued_frames=len(self._queue),
             queued_bytes=self._queued_bytes,
             peak_queued_bytes=self.peak_queued_bytes,
@@ -249,8 +257,8 @@ class ChannelWriter:
             return
         size = len(frame)
         if self._direct and not self._queue and not self.ws.paused:
-            if self._write(frame, size) and not self._after_frame() and self.ws.paused:
-                self._wake()  # the writer watches the drain (and its stall timeout)
+            if self._write(frame, size, defer=True):
+                self._after_frame()
             return
         delay = self.plan.latency_ms
         if self.plan.jitter_ms:
@@ -280,6 +288,8 @@ class ChannelWriter:
         self._ending = self._aborted = True
         self.closed.set()
         self._release()
+        if self._flush_soon:  # frames already sent this turn go first, as they always did
+            self._flush()
         self.ws.transport.abort()
 
     def close_now(self, code: int, reason: str = "fault injected") -> None:
@@ -380,8 +390,15 @@ class ChannelWriter:
             self._release()
             self.closed.set()
 
-    def _write(self, frame: str | bytes, size: int) -> bool:
-        """Hand one frame to the socket (never waits); False when the socket is gone."""
+    def _write(self, frame: str | bytes, size: int, *, defer: bool = False) -> bool:
+        """Hand one frame to the socket (never waits); False when the socket is gone.
+
+        `defer` (the direct path) leaves the frame in the WebSocket protocol's buffer and
+        writes everything sent during this turn of the event loop with one `write` at its end:
+        on loopback each write is a system call that also wakes the reader, which cost the
+        emulator more than building the frame. A burst over `_COALESCE_BYTES` is written at
+        once, so the socket's back-pressure (and the backlog limit behind it) still applies.
+        """
         ws = self.ws
         protocol = ws.protocol
         if protocol.state is not State.OPEN:
@@ -391,12 +408,43 @@ class ChannelWriter:
             protocol.send_text(frame.encode())
         else:
             protocol.send_binary(frame)
-        ws.send_data()
         self.frames_sent += 1
         self.bytes_sent += size
+        if defer:
+            self._pending_bytes += size
+            if self._pending_bytes > _COALESCE_BYTES:
+                self._flush()
+            elif not self._flush_soon:
+                self._flush_soon = True
+                asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._flush()
         if self._tap is not None:
             self._tap(self.info, "out", frame)
         return True
+
+    def _flush(self) -> None:
+        """Write what the protocol holds in one `transport.write` (what `send_data` does one
+        frame at a time); wake the writer to watch the drain when the socket is backed up."""
+        self._flush_soon = False
+        self._pending_bytes = 0
+        ws = self.ws
+        chunks = ws.protocol.data_to_send()
+        if not chunks:
+            return
+        transport = ws.transport
+        data = [c for c in chunks if c]
+        if data and not transport.is_closing():
+            transport.write(data[0] if len(data) == 1 else b"".join(data))
+            self.socket_writes += 1
+        if len(data) != len(chunks):  # the protocol asks for end-of-stream (after a close)
+            if transport.can_write_eof():
+                with contextlib.suppress(Exception):
+                    transport.write_eof()
+            else:
+                transport.close()
+        if ws.paused:
+            self._wake()  # the writer watches the drain (and its stall timeout)
 
     async def _drain(self) -> None:
         """Wait for a backed-up socket to drain, at most `stall_timeout_s`, else give up."""
@@ -487,7 +535,7 @@ class ChannelWriter:
         try:
             if ws.protocol.state is State.OPEN:
                 ws.protocol.send_close(code, reason)
-                ws.send_data()
+                self._flush()
         except Exception:
             log.exception("session %s: writing the close frame failed; aborting", self.session_id)
             ws.transport.abort()

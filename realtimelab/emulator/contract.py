@@ -190,14 +190,16 @@ class ChannelStats:
     `queued_*` is what the dialect has sent that is not yet handed to the socket (bounded by
     `EmulatorConfig.max_outbound_bytes` / `max_outbound_frames`: a client that does not read is
     closed with 1008 once over); `socket_buffered_bytes` is what the socket itself still holds
-    (bounded by the WebSocket write limit). Sizes of text frames count characters, which for the
-    ASCII JSON both dialects send are bytes.
+    (bounded by the WebSocket write limit); `socket_writes` counts the writes that carried
+    `frames_sent` (frames sent in one turn of the event loop share one). Sizes of text frames
+    count characters, which for the ASCII JSON both dialects send are bytes.
     """
 
     session_id: str
     dialect: str
     frames_sent: int
     bytes_sent: int
+    socket_writes: int
     queued_frames: int
     queued_bytes: int
     peak_queued_bytes: int

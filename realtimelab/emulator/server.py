@@ -438,6 +438,10 @@ class Emulator:
             "sessions_opened": 0,
             "slow_reader_closes": 0,
             "internal_errors": 0,
+            # totals over ended sessions: how many frames went out in how many socket writes
+            "frames_sent": 0,
+            "bytes_sent": 0,
+            "socket_writes": 0,
         }
         self.state: dict[str, dict[str, Any]] = {d.name: {} for d in self.dialects}
         self.cert_path: Path | None = None
@@ -575,6 +579,9 @@ class Emulator:
         finally:
             self.sessions.pop(info.session_id, None)
             await channel.stop()
+            self.counters["frames_sent"] += channel.frames_sent
+            self.counters["bytes_sent"] += channel.bytes_sent
+            self.counters["socket_writes"] += channel.socket_writes
             if channel.peak_queued_bytes > _TRIM_AFTER_BYTES:
                 _trim_heap()
 
