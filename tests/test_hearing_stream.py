@@ -178,8 +178,14 @@ def test_finish_async_awaits_the_worker(ears: Hearing, one_shot: dict[str, Trans
             await asyncio.sleep(0)
         return await utterance.finish_async()
 
+    async def hear_after_a_wrong_start() -> Transcript:
+        utterance = ears.stream(rate)
+        utterance.feed(b"\x05\x00" * 800)
+        return await utterance.finish_async(pcm)  # heard afresh, without blocking the loop
+
     assert asyncio.run(hear()) == one_shot[name]
     assert ears.last_decode_ms is not None
+    assert asyncio.run(hear_after_a_wrong_start()) == one_shot[name]
 
 
 def test_silence_cancel_and_odd_bytes(ears: Hearing) -> None:

@@ -356,6 +356,8 @@ class Utterance:
         pending = self._conclude(pcm)
         if isinstance(pending, Transcript):
             return self._done(pending, started)
+        if isinstance(pending, _Afresh):
+            return self._done(self.hearing.transcribe(pending.pcm, self.rate), started)
         if pending is not None:
             try:
                 return self._done(self.hearing._transcript(pending.result()), started)
@@ -371,6 +373,10 @@ class Utterance:
         pending = self._conclude(pcm)
         if isinstance(pending, Transcript):
             return self._done(pending, started)
+        if isinstance(pending, _Afresh):  # as `transcribe` does, without blocking
+            afresh = self.hearing.stream(self.rate)
+            afresh.feed(pending.pcm)
+            return self._done(await afresh.finish_async(), started)
         if pending is not None:
             try:
                 result = await asyncio.wrap_future(pending)
@@ -401,9 +407,9 @@ class Utterance:
             self.cancel()
 
     # -- internals --------------------------------------------------------------------------
-    def _conclude(self, pcm: bytes | None) -> Transcript | Future[Result] | None:
-        """End the utterance: a transcript already known, the worker's pending answer, or None
-        (decode in-process)."""
+    def _conclude(self, pcm: bytes | None) -> Transcript | _Afresh | Future[Result] | None:
+        """End the utterance: a transcript already known, audio to hear afresh, the worker's
+        pending answer, or None (decode in-process)."""
         if self._state != "open":
             raise RuntimeError(f"this utterance is {self._state}")
         self.hearing._check_open()
@@ -414,7 +420,7 @@ class Utterance:
             else:  # what was fed is not where this audio starts: hear it afresh
                 self.cancel()
                 self._state = "finishing"
-                return self.hearing.transcribe(bytes(pcm), self.rate)
+                return _Afresh(bytes(pcm))
         self._state = "finishing"
         if self._carry:
             self.cancel()
@@ -455,6 +461,13 @@ class Utterance:
         channel, self._channel = self._channel, None
         if channel is not None:
             channel.close()
+
+
+@dataclass(frozen=True)
+class _Afresh:
+    """`finish` was given audio that does not start with what was fed: hear it from scratch."""
+
+    pcm: bytes
 
 
 def _abandon(channel: Channel | None, uid: int) -> None:
