@@ -1,53 +1,87 @@
-"""Cells of notebooks/01_sessions_side_by_side.ipynb (built by scripts/build_notebooks.py)."""
+# %% [markdown]
+# # 01 · Sessions side by side
+#
+# One `RealtimeSession`, two providers. We open **the same session** (one `SessionConfig`) on
+# OpenAI Realtime and on Gemini Live, take **the same two turns** — one typed, one spoken — and
+# put what travelled over the WebSocket (**wire frames**) next to what your code iterates over
+# (**unified events**).
+#
+# The point of the exercise: the *meaning* is the same on both providers, the *wire* is not.
+#
+# | | OpenAI Realtime | Gemini Live |
+# |---|---|---|
+# | frame names | `"type": "response.output_audio.delta"` | a oneof of top-level keys: `serverContent.modelTurn` |
+# | spelling | snake_case | camelCase (`turnComplete`, `mimeType`) |
+# | server frames | text WebSocket frames | **binary** WebSocket frames holding UTF-8 JSON |
+# | audio in / out | 24 kHz / 24 kHz PCM16 | 16 kHz / 24 kHz PCM16 |
+# | "user started / stopped talking" | `input_audio_buffer.speech_started` / `_stopped` | not sent |
+# | the server finished generating | `response.done` | `generationComplete` |
+# | the listener has heard it all | — (the client knows) | `turnComplete` (after the assumed playback) |
 
-CELLS = [
-("md", r"""
-# 01 · Sessions side by side
-
-One `RealtimeSession`, two providers. We open **the same session** (one `SessionConfig`) on
-OpenAI Realtime and on Gemini Live, take **the same two turns** — one typed, one spoken — and
-put what travelled over the WebSocket (**wire frames**) next to what your code iterates over
-(**unified events**).
-
-The point of the exercise: the *meaning* is the same on both providers, the *wire* is not.
-
-| | OpenAI Realtime | Gemini Live |
-|---|---|---|
-| frame names | `"type": "response.output_audio.delta"` | a oneof of top-level keys: `serverContent.modelTurn` |
-| spelling | snake_case | camelCase (`turnComplete`, `mimeType`) |
-| server frames | text WebSocket frames | **binary** WebSocket frames holding UTF-8 JSON |
-| audio in / out | 24 kHz / 24 kHz PCM16 | 16 kHz / 24 kHz PCM16 |
-| "user started / stopped talking" | `input_audio_buffer.speech_started` / `_stopped` | not sent |
-| a turn with a tool call | two responses (call, then answer) | one model turn around the call |
-
-Everything below runs against the local emulator unless you set an API key (see the last section).
-"""),
-("code", r"""
-%matplotlib inline
-import asyncio, json, time
+# %%
+# %matplotlib inline
+import asyncio
+import json
 from dataclasses import dataclass, field, fields
+
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
-from realtimelab import lab, connect, SessionConfig
+
+from realtimelab import SessionConfig, connect, lab
 from realtimelab import events as ev
-from realtimelab.observe import frame_type, b64_decoded_len
+from realtimelab.observe import b64_decoded_len, frame_type
 from realtimelab.providers import make_codec
 from realtimelab.providers.base import Capabilities
 
 lab.banner()
-"""),
-("md", r"""
-## One configuration, two wire formats
 
-`SessionConfig` is provider-neutral: a neutral voice name (`"warm"`), a tool given as a plain
-Python function (its signature and docstring become the JSON Schema), transcription switches.
-Each provider's **codec** turns it into that provider's first frame. Codecs are *sans-IO* —
-no socket needed to see what they would send:
-"""),
-("code", r"""
+# %% [markdown]
+# ## What the emulator understands
+#
+# The local emulator is not a language model: it is a small set of deterministic rules with a
+# real speech recogniser and synthesiser around them, so every run gives the same answers. Ask
+# it something outside its rules and it says so, plainly — here is what it understands:
+
+# %%
+print(lab.understands())
+
+# %% [markdown]
+# Try it: a typed question it has no rule for gets that same honest paragraph back, never a
+# made-up answer (and never "Sorry, I didn't catch that", which is only for audio it could
+# not make out). We read the start of the reply and hang up.
+
+# %%
+QUESTION = "Can you recommend a good book about Roman history?"  # edit me
+async with connect("openai", SessionConfig(output="text"), **lab.connect_kwargs("openai")) as s:
+    await s.send_text(QUESTION)
+    reply = ""
+    async with asyncio.timeout(10):
+        async for e in s:
+            if isinstance(e, ev.TextDelta):
+                reply += e.text
+            if len(reply) > 80 or isinstance(e, ev.TurnComplete):
+                break
+print(f"you: {QUESTION}\nopenai: {reply} …")
+lab.check(
+    reply.startswith("I'm the realtimelab emulator"),
+    "outside its rules the emulator says what it is",
+    emulator_only=True,
+)
+
+# %% [markdown]
+# ## One configuration, two wire formats
+#
+# `SessionConfig` is provider-neutral: a neutral voice name (`"warm"`), a tool given as a plain
+# Python function (its signature and docstring become the JSON Schema), transcription switches.
+# Each provider's **codec** turns it into that provider's first frame. Codecs are *sans-IO* —
+# no socket needed to see what they would send:
+
+
+# %%
 def get_weather(city: str) -> dict:
     "Get the current weather in a city."
     return {"city": city, "temperature_c": 21, "conditions": "sunny"}
+
 
 config = SessionConfig(
     instructions="You are a friendly assistant. Be brief.",
@@ -55,111 +89,192 @@ config = SessionConfig(
     input_transcription=True,
     tools=[get_weather],
 )
+first = {p: make_codec(p).initial_frames(config)[0] for p in lab.PROVIDERS}
+for provider, frame in first.items():
+    print(f"--- {provider}: {frame_type(frame)}")
+    print(json.dumps(frame, indent=1)[:700], "...\n")
+lab.check(
+    first["openai"]["session"]["audio"]["output"]["voice"] == "coral"
+    and "speechConfig" in json.dumps(first["gemini"]),
+    "one neutral voice name becomes each provider's own (coral; a Gemini speechConfig voice)",
+)
 
-for provider in lab.PROVIDERS:
-    first = make_codec(provider).initial_frames(config)[0]
-    print(f"--- {provider}: {frame_type(first)}")
-    print(json.dumps(first, indent=1)[:900], "...\n")
-"""),
-("md", r"""
-Same voice, two names (`coral` on OpenAI, a Gemini voice name in `speechConfig`); the tool's
-schema appears as JSON Schema for OpenAI and in Gemini's `functionDeclarations`; the input
-rate is declared once in `session.audio.input.format` for OpenAI, while Gemini labels every
-audio chunk with `mimeType: audio/pcm;rate=16000`.
+# %% [markdown]
+# ## Run the same conversation on both
+#
+# `connect(provider, config, frame_tap=...)` calls the tap with every frame, parsed, in both
+# directions. Both sessions run **at the same time** (two tasks), each taking two turns:
+#
+# 1. typed: *"Hello there! What voice are you using?"*
+# 2. spoken: *"What is the weather in Paris?"* (16 kHz speech; `send_audio` resamples it to the
+#    provider's input rate), which makes the model call `get_weather`.
+#
+# Like a person, the client waits until the first answer has finished **playing** before it
+# speaks again: `session.playout.ends_at(now)` says when that is. The speech itself goes out
+# as fast as the socket takes it: a server's VAD counts positions in the audio stream, not
+# wall-clock time. `TurnComplete` means the same on both providers: the model's answer is
+# complete, across the tool round trip.
 
-## Run the same conversation on both
-
-`connect(provider, config, frame_tap=...)` calls the tap with every frame, parsed, in both
-directions. We record frames and events for two turns:
-
-1. typed: *"Hello there! What voice are you using?"*
-2. spoken: *"What is the weather in Paris?"* (16 kHz speech; `send_audio` resamples it to
-   the provider's input rate), which makes the model call `get_weather`.
-
-Every `async for` below stops at the end of the model's turn or after a timeout, so a cell can
-never hang. A `TurnComplete` whose reason is `"tool_calls"` is *not* the end of the answer
-(OpenAI closes the response that asked for the tool and answers in a new one).
-"""),
-("code", r"""
+# %%
 TEXT = "Hello there! What voice are you using?"
-SPOKEN = "What is the weather in Paris?"
-speech16k = lab.utterance(SPOKEN, 16000, fixture="weather_paris")
-lab.warm_up_emulator()   # load the emulator's speech recogniser now, not during the first turn
+SPOKEN = "What is the weather in Paris?"  # edit me: the speech is synthesised from these words
+speech16k = lab.utterance(SPOKEN, 16000)
+lab.warm_up_emulator()
 
 
 @dataclass
 class Run:
     provider: str
     capabilities: Capabilities | None = None
-    frames: list = field(default_factory=list)   # (turn, direction, frame, t)
-    events: list = field(default_factory=list)   # (turn, event)
-    turn: int = 0                                # the turn being recorded
+    frames: list = field(default_factory=list)  # (turn, direction, frame, t)
+    events: list = field(default_factory=list)  # (turn, event)
+    turn: int = 0
+    started: float = 0.0
+
+    def of(self, turn, kind=ev.Event):
+        return [e for n, e in self.events if n == turn and isinstance(e, kind)]
 
 
-async def until_answered(session, run, timeout=30):
-    "Record events until the model's answer is complete; answer tool calls on the way."
-    try:
-        async with asyncio.timeout(timeout):
-            async for event in session:
-                run.events.append((run.turn, event))
-                if isinstance(event, ev.ToolCall):
-                    await session.send_tool_response(event.call_id, get_weather(**event.arguments))
-                elif isinstance(event, ev.TurnComplete) and event.reason != "tool_calls":
-                    return
-    except TimeoutError:
-        print(f"{run.provider}: no complete answer within {timeout} s")
+async def until_answered(session, run, timeout=20):
+    "Record events until the answer is complete; answer tool calls on the way."
+    async with asyncio.timeout(timeout):
+        async for event in session:
+            run.events.append((run.turn, event))
+            if isinstance(event, ev.ToolCall):
+                await session.send_tool_response(event.call_id, get_weather(**event.arguments))
+            elif isinstance(event, ev.TurnComplete):
+                return
 
 
 async def converse(provider):
     run = Run(provider)
-    def tap(direction, frame, t):            # called for every frame, both directions
+
+    def tap(direction, frame, t):  # called for every frame, both directions
         run.frames.append((run.turn, direction, frame, t))
-    async with connect(provider, config, frame_tap=tap, **lab.connect_kwargs(provider)) as session:
-        run.capabilities = session.capabilities
-        run.turn = 1
+
+    kwargs = lab.connect_kwargs(provider)
+    async with connect(provider, config, frame_tap=tap, **kwargs) as session:
+        run.capabilities, run.started, run.turn = session.capabilities, session.now(), 1
         await session.send_text(TEXT)
         await until_answered(session, run)
+        await asyncio.sleep(max(0.0, session.playout.ends_at(session.now()) - session.now()))
         run.turn = 2
-        await lab.send_speech(session, speech16k, 16000, realtime=True)
+        await lab.send_speech(session, speech16k, 16000)
         await until_answered(session, run)
     return run
 
 
-runs = {}
-for provider in lab.PROVIDERS:
-    started = time.perf_counter()
-    runs[provider] = await converse(provider)
-    r = runs[provider]
-    print(f"{provider}: {len(r.frames)} frames, {len(r.events)} events "
-          f"in {time.perf_counter() - started:.1f} s")
+with lab.timed("both sessions, two turns each"):
+    runs = dict(zip(lab.PROVIDERS, await asyncio.gather(*map(converse, lab.PROVIDERS))))
+
+# %%
+for provider, run in runs.items():
     for turn in (1, 2):
-        said = [e.text for t, e in r.events if t == turn and isinstance(e, ev.OutputTranscript) and e.final]
-        print(f"   turn {turn}: {' / '.join(said)}")
-"""),
-("md", r"""
-## Wire frames next to unified events
+        said = [e.text for e in run.of(turn, ev.OutputTranscript) if e.final]
+        print(f"{provider} turn {turn}: {' / '.join(said)}")
+heard = [e.text for e in runs["gemini"].of(2, ev.InputTranscript) if e.final]
+lab.check(
+    heard[-1].lower().strip(" .?") == SPOKEN.lower().strip(" .?"),
+    "the emulator heard the spoken question word for word",
+    emulator_only=True,
+)
 
-For each provider: on the left the frames (`→` sent by us, `←` received), on the right the
-events the codec decoded from them. Times are milliseconds since the turn started. Runs of
-streaming frames (audio and transcript deltas) are folded into one row; audio payloads are
-never shown, only their size and duration.
+# %% [markdown]
+# ## Audio received is not audio heard
+#
+# Both services **generate audio faster than real time** and send it as they go. So the whole
+# answer can be on the client while the listener has heard only the start of it. The plot
+# shows, for the typed turn, how many milliseconds of answer audio had *arrived* (steep) and
+# how many had been *played* (slope 1: a player starting each chunk when it arrives, or when
+# the audio before it ends) at each moment.
+#
+# Watch the two end signals: OpenAI's `response.done` (`GenerationComplete`) marks the end of
+# *generation*, and the session's `TurnComplete` comes with it — the answer is complete, but
+# still playing. Gemini's server models the playback itself: its `turnComplete` arrives when
+# the audio it sent would have finished playing.
 
-Shaded event rows are event kinds that occur on **this provider only** in this turn.
-"""),
-("code", r"""
+
+# %%
+def received_and_played(chunks, t0):
+    "(t, received ms) and (t, played ms) step points for a list of AudioChunk events."
+    received, played, total, playhead, heard = [(0.0, 0.0)], [(0.0, 0.0)], 0.0, None, 0.0
+    for c in chunks:
+        at = (c.t - t0) * 1000
+        total += c.duration_ms
+        received.append((at, total))
+        start = at if playhead is None else max(at, playhead)
+        if start > (playhead or 0.0):
+            played.append((start, heard))  # silence until this chunk starts
+        heard += c.duration_ms
+        playhead = start + c.duration_ms
+        played.append((playhead, heard))
+    return received, played
+
+
+fig, axes = plt.subplots(1, len(runs), figsize=(12, 3.4), sharey=True)
+ends = {}
+for ax, (provider, run) in zip(axes, runs.items()):
+    asked = next(t for n, d, f, t in run.frames if n == 1 and d == "send")
+    received, played = received_and_played(run.of(1, ev.AudioChunk), asked)
+    ax.plot(*zip(*received), color="#4c72b0", lw=2, label="audio received")
+    ax.plot(*zip(*played), color="#55a868", lw=2, label="audio played")
+    done = (run.of(1, ev.GenerationComplete)[-1].t - asked) * 1000
+    complete = (run.of(1, ev.TurnComplete)[-1].t - asked) * 1000
+    ax.axvline(done, color="#8172b3", ls="--", lw=1, label="GenerationComplete")
+    ax.axvline(complete, color="#c44e52", ls=":", lw=2, label="TurnComplete")
+    ends[provider] = dict(received=received[-1][0], played=played[-1][0], complete=complete)
+    ax.set_title(f"{provider}: typed turn", fontsize=10)
+    ax.set_xlabel("ms since the question was sent")
+axes[0].set_ylabel("ms of answer audio")
+axes[0].legend(fontsize=8, loc="lower right")
+fig.tight_layout()
+lab.show_figure(fig)
+
+# %%
+for provider, e in ends.items():
+    print(
+        f"{provider:7} last audio received at {e['received']:5.0f} ms, "
+        f"played until {e['played']:5.0f} ms, TurnComplete at {e['complete']:5.0f} ms"
+    )
+for provider, e in ends.items():
+    lab.check(
+        e["received"] < e["played"] * 0.6,
+        f"{provider}: the answer arrived much faster than it plays",
+        f"all received by {e['received']:.0f} ms, heard by {e['played']:.0f} ms",
+        emulator_only=True,
+    )
+lab.check(
+    ends["openai"]["complete"] < ends["openai"]["played"] - 500,
+    "openai: TurnComplete comes while the answer is still playing",
+    emulator_only=True,
+)
+lab.check(
+    abs(ends["gemini"]["complete"] - ends["gemini"]["played"]) < 400,
+    "gemini: turnComplete comes when the assumed playback ends",
+    emulator_only=True,
+)
+
+# %% [markdown]
+# ## Wire frames next to unified events
+#
+# For each provider: on the left the frames (`→` sent by us, `←` received), on the right the
+# events the codec decoded from them. Times are milliseconds since the turn started. Runs of
+# streaming frames (audio and transcript deltas) are folded into one row; audio payloads are
+# never shown, only their size and duration. Shaded event rows are event kinds that occur on
+# **this provider only** in this turn.
+
+# %%
 STREAMING_EVENTS = {"AudioChunk", "OutputTranscript", "InputTranscript", "TextDelta"}
 
 
-def _audio_of(frame):
+def audio_of(frame):
     "(bytes, rate) of the audio a frame carries, or None. Payloads are counted, not shown."
-    kind = frame_type(frame)
-    if kind in ("input_audio_buffer.append", "response.output_audio.delta"):
-        data = frame.get("audio") or frame.get("delta") or ""
-        return b64_decoded_len(data), 24000
+    if frame_type(frame) in ("input_audio_buffer.append", "response.output_audio.delta"):
+        return b64_decoded_len(frame.get("audio") or frame.get("delta") or ""), 24000
     blobs = []
-    ri = frame.get("realtimeInput", {})
-    if isinstance(ri.get("audio"), dict):
-        blobs.append(ri["audio"])
+    realtime_input = frame.get("realtimeInput", {})
+    if isinstance(realtime_input.get("audio"), dict):
+        blobs.append(realtime_input["audio"])
     for part in frame.get("serverContent", {}).get("modelTurn", {}).get("parts", []):
         if "inlineData" in part:
             blobs.append(part["inlineData"])
@@ -169,13 +284,16 @@ def _audio_of(frame):
     return sum(b64_decoded_len(b["data"]) for b in blobs), rate
 
 
-def _is_streaming_frame(frame):
+def is_streaming(frame):
     kind = frame_type(frame)
-    return (_audio_of(frame) is not None or kind.endswith(".delta")
-            or kind in ("serverContent.outputTranscription", "serverContent.inputTranscription"))
+    return (
+        audio_of(frame) is not None
+        or kind.endswith(".delta")
+        or kind in ("serverContent.outputTranscription", "serverContent.inputTranscription")
+    )
 
 
-def _fold(items, streaming, side=lambda item: None):
+def fold(items, streaming, side=lambda item: None):
     "Group consecutive streaming items going the same way (one table row per group)."
     groups = []
     for item in items:
@@ -189,146 +307,178 @@ def _fold(items, streaming, side=lambda item: None):
 
 def frame_rows(run, turn):
     frames = [(d, f, t) for n, d, f, t in run.frames if n == turn]
-    t0 = frames[0][2] if frames else 0.0
+    t0 = frames[0][2]
     rows = []
-    for group in _fold(frames, lambda x: _is_streaming_frame(x[1]), side=lambda x: x[0]):
-        d, f, t = group[0]
-        arrow = "→" if d == "send" else "←"
-        size = sum(len(json.dumps(x[1], separators=(",", ":"))) for x in group)
-        counts = {}
-        audio_bytes, rate = 0, None
+    for group in fold(frames, lambda x: is_streaming(x[1]), side=lambda x: x[0]):
+        d, _, t = group[0]
+        counts, audio_bytes, rate = {}, 0, None
         for _, x, _ in group:
             counts[frame_type(x)] = counts.get(frame_type(x), 0) + 1
-            a = _audio_of(x)
-            if a:
-                audio_bytes += a[0]; rate = a[1]
-        names = " + ".join(f"{n}×{k}" if n > 1 else k for k, n in counts.items())
-        audio = f"{audio_bytes / 2 / rate * 1000:.0f} ms audio @ {rate // 1000} kHz" if rate else ""
-        rows.append([f"{(t - t0) * 1000:.0f}", arrow, names, size, audio])
+            if a := audio_of(x):
+                audio_bytes, rate = audio_bytes + a[0], a[1]
+        names = " + ".join(f"{k}×{n}" if n > 1 else k for k, n in counts.items())
+        audio = f"{audio_bytes / 2 / rate * 1000:.0f} ms @ {rate // 1000} kHz" if rate else ""
+        rows.append([f"{(t - t0) * 1000:.0f}", "→" if d == "send" else "←", names, audio])
     return rows, t0
 
 
-def _key_fields(e):
-    skip = {"provider", "t", "raw", "pcm", "arguments_json", "item_id", "response_id", "limits", "config"}
+def key_fields(e):
+    skip = {"provider", "t", "raw", "pcm", "arguments_json", "item_id", "response_id", "limits"}
     out = []
     for f in fields(e):
         v = getattr(e, f.name)
-        if f.name in skip or v is None or v == ():
+        if f.name in skip or v is None or v == () or f.name == "config":
             continue
         if f.name == "usage":
             v = f"in={v.input_tokens} out={v.output_tokens}"
         out.append(f"{f.name}={v!r}" if isinstance(v, str) else f"{f.name}={v}")
-    return ", ".join(out)[:90]
+    return ", ".join(out)[:80]
 
 
 def event_rows(run, turn, t0, only_here):
-    events = [e for n, e in run.events if n == turn]
     rows, shade = [], []
-    for group in _fold(events, lambda e: e.kind in STREAMING_EVENTS and not getattr(e, "final", False)):
+    streaming = lambda e: e.kind in STREAMING_EVENTS and not getattr(e, "final", False)  # noqa: E731
+    for group in fold(run.of(turn), streaming):
         e = group[0]
         if len(group) == 1:
-            detail = _key_fields(e)
-            if isinstance(e, ev.AudioChunk):
-                detail = f"{e.duration_ms:.0f} ms @ {e.rate} Hz"
+            detail = (
+                f"{e.duration_ms:.0f} ms @ {e.rate} Hz" if e.kind == "AudioChunk" else key_fields(e)
+            )
             rows.append([f"{(e.t - t0) * 1000:.0f}", e.kind, detail])
         else:
             counts = {}
             for x in group:
                 counts[x.kind] = counts.get(x.kind, 0) + 1
-            audio = [x for x in group if isinstance(x, ev.AudioChunk)]
-            ms = sum(x.duration_ms for x in audio)
-            words = "".join(x.text for x in group if isinstance(x, ev.OutputTranscript | ev.InputTranscript))
-            detail = (f"{ms:.0f} ms @ {audio[0].rate} Hz; " if audio else "") + repr(words[:50])
-            rows.append([f"{(e.t - t0) * 1000:.0f}", " + ".join(f"{k}×{n}" for k, n in counts.items()), detail])
+            ms = sum(x.duration_ms for x in group if x.kind == "AudioChunk")
+            words = "".join(x.text for x in group if x.kind != "AudioChunk")
+            names = " + ".join(f"{k}×{n}" for k, n in counts.items())
+            rows.append([f"{(e.t - t0) * 1000:.0f}", names, f"{ms:.0f} ms audio; {words[:40]!r}"])
         shade.append(any(x.kind in only_here for x in group))
     return rows, shade
 
 
 def show_turn(turn, title):
-    kinds = {p: {e.kind for n, e in r.events if n == turn} for p, r in runs.items()}
+    kinds = {p: {e.kind for e in r.of(turn)} for p, r in runs.items()}
     html = [f"<h4>{title}</h4>"]
     for provider, run in runs.items():
-        other = next(k for p, k in kinds.items() if p != provider)
+        others = set().union(*(k for p, k in kinds.items() if p != provider))
         f_rows, t0 = frame_rows(run, turn)
-        e_rows, shade = event_rows(run, turn, t0, kinds[provider] - other)
-        html.append(lab.side_by_side(
-            lab.html_table(f_rows, ["ms", "", "wire frame", "bytes", "audio"], title=f"{provider}: wire"),
-            lab.html_table(e_rows, ["ms", "event", "key fields"], highlight=shade, title=f"{provider}: events"),
-        ).data)
+        e_rows, shade = event_rows(run, turn, t0, kinds[provider] - others)
+        wire = lab.html_table(f_rows, ["ms", "", "wire frame", "audio"], title=f"{provider}: wire")
+        evs = lab.html_table(e_rows, ["ms", "event", "key fields"], highlight=shade, title="events")
+        html.append(lab.side_by_side(wire, evs).data)
     display(HTML("".join(html)))
 
 
+# %% tags=["nbval-ignore-output"]
 show_turn(1, "Turn 1 — typed: " + TEXT)
-"""),
-("md", r"""
-Things to notice in the typed turn:
 
-- OpenAI needs **two frames** to ask: `conversation.item.create` (the message) and
-  `response.create` (answer it). Gemini sends one `realtimeInput.text`.
-- OpenAI announces a lot of structure (`response.created`, `output_item.added`,
-  `content_part.added`, …); the session turns it into one `ResponseStarted`. Gemini's first
-  `serverContent` frame *is* the start of the reply.
-- Both stream audio and transcript deltas interleaved, and end with usage:
-  OpenAI `response.done` → `TurnComplete`, Gemini `turnComplete` + `usageMetadata` → `TurnComplete`.
-- Each side has bookkeeping the other lacks: OpenAI `rate_limits.updated` (`RateLimits`),
-  Gemini `sessionResumptionUpdate` (`ResumptionUpdate`, the handle to resume on a new socket).
-"""),
-("code", r"""
+# %% [markdown]
+# Things to notice in the typed turn:
+#
+# - OpenAI needs **two frames** to ask: `conversation.item.create` (the message) and
+#   `response.create` (answer it). Gemini sends one `realtimeInput.text`.
+# - OpenAI announces a lot of structure (`response.created`, `output_item.added`,
+#   `content_part.added`, …); the session turns it into one `ResponseStarted`. Gemini's first
+#   `serverContent` frame *is* the start of the reply.
+# - Each side has bookkeeping the other lacks: OpenAI `rate_limits.updated` (`RateLimits`),
+#   Gemini `sessionResumptionUpdate` (`ResumptionUpdate`, the handle to resume on a new socket).
+
+
+# %%
+def sent_types(run, turn):
+    return [frame_type(f) for n, d, f, t in run.frames if n == turn and d == "send"]
+
+
+print({p: sent_types(r, 1) for p, r in runs.items()})
+lab.check(
+    sent_types(runs["openai"], 1) == ["conversation.item.create", "response.create"],
+    "openai: a typed turn is two frames (the message, then 'answer it')",
+)
+lab.check(sent_types(runs["gemini"], 1) == ["realtimeInput.text"], "gemini: one frame")
+kinds_seen = {p: {e.kind for _, e in r.events} for p, r in runs.items()}
+lab.check(
+    "RateLimits" in kinds_seen["openai"] - kinds_seen["gemini"]
+    and "ResumptionUpdate" in kinds_seen["gemini"] - kinds_seen["openai"],
+    "each provider's own bookkeeping shows up as an event kind only it has",
+)
+
+# %% tags=["nbval-ignore-output"]
 show_turn(2, "Turn 2 — spoken: " + SPOKEN)
-"""),
-("md", r"""
-And in the spoken turn:
 
-- **Rates.** We sent 16 kHz audio. For OpenAI the session resampled it to 24 kHz
-  (`input_audio_buffer.append`, no rate on the frame: it was declared in `session.update`);
-  for Gemini it went out as is, labelled `audio/pcm;rate=16000`. Audio comes back at 24 kHz
-  on both.
-- **Who decides the turn ended.** OpenAI tells you: `speech_started` / `speech_stopped` /
-  `committed` (→ `SpeechStarted`, `SpeechStopped`, `InputCommitted`). Gemini decides
-  silently and just answers; there is no `SpeechStarted`, and the capability flag
-  `speech_started_events=False` says so instead of the session faking one.
-- **Tool calls.** OpenAI ends the response that made the call (`TurnComplete` with
-  `reason="tool_calls"`), we send the result, and a *new* response answers. Gemini keeps one
-  model turn open around the `toolCall` / `toolResponse` round trip and completes once.
-  That is `Capabilities.tool_call_ends_turn`.
+# %% [markdown]
+# And in the spoken turn:
+#
+# - **Rates.** We sent 16 kHz audio. For OpenAI the session resampled it to 24 kHz
+#   (`input_audio_buffer.append`, no rate on the frame: it was declared in `session.update`);
+#   for Gemini it went out as is, labelled `audio/pcm;rate=16000`. Audio comes back at 24 kHz.
+# - **Who decides the turn ended.** OpenAI tells you: `speech_started` / `speech_stopped` /
+#   `committed`. Gemini decides silently and just answers; the capability flag
+#   `speech_started_events=False` says so instead of the session faking an event.
+# - **Tool calls.** OpenAI ends the response that made the call (`response.done`, a
+#   `GenerationComplete` with `reason="tool_calls"`), we send the result, and a *new* response
+#   answers. Gemini keeps one model turn open around the round trip. Either way your code sees
+#   **one** `TurnComplete`, at the end of the answer.
+#
+# The same facts, measured from the recordings:
 
-The same facts, measured from the recordings rather than asserted:
-"""),
-("code", r"""
+
+# %%
 def declared_input_rate(run):
-    for n, d, f, t in run.frames:
-        if d == "send" and (a := _audio_of(f)):
-            return a[1]
+    return next(a[1] for n, d, f, t in run.frames if d == "send" and (a := audio_of(f)))
+
 
 def shape(run, turn):
-    "The tool-call turn as a sequence of the events that matter for its shape."
+    "The tool-call turn as the sequence of the events that matter for its shape."
+    kinds = (ev.ResponseStarted, ev.ToolCall, ev.GenerationComplete, ev.TurnComplete)
     out = []
-    for n, e in run.events:
-        if n == turn and isinstance(e, ev.ResponseStarted | ev.ToolCall | ev.TurnComplete):
-            out.append(e.kind + (f"({e.reason})" if isinstance(e, ev.TurnComplete) and e.reason else ""))
+    for e in run.of(turn, kinds):
+        reason = getattr(e, "reason", None)
+        out.append(e.kind + (f"({reason})" if reason else ""))
     return " → ".join(out)
+
 
 rows = []
 for p, r in runs.items():
-    caps = r.capabilities
-    out_rates = sorted({e.rate for n, e in r.events if isinstance(e, ev.AudioChunk)})
-    rows.append([p, f"{declared_input_rate(r)} Hz", f"{out_rates} Hz",
-                 sum(isinstance(e, ev.SpeechStarted) for n, e in r.events), caps.speech_started_events,
-                 caps.tool_call_ends_turn, shape(r, 2)])
-display(HTML(lab.html_table(rows, ["provider", "audio sent at", "audio received at", "SpeechStarted events",
-                                   "caps.speech_started_events", "caps.tool_call_ends_turn", "turn 2 shape"])))
-"""),
-("md", r"""
-### Text frames and binary frames
+    out_rates = sorted({e.rate for e in r.of(2, ev.AudioChunk)})
+    rows.append(
+        [
+            p,
+            f"{declared_input_rate(r)} Hz",
+            f"{out_rates} Hz",
+            len(r.of(2, ev.SpeechStarted)),
+            r.capabilities.speech_started_events,
+            shape(r, 2),
+        ]
+    )
+header = ["provider", "sent at", "received at", "SpeechStarted", "speech_started_events", "turn 2"]
+display(lab.table(rows, header))
+lab.check(
+    declared_input_rate(runs["openai"]) == 24000 and declared_input_rate(runs["gemini"]) == 16000,
+    "the same 16 kHz speech went out at each provider's input rate",
+)
+lab.check(
+    len(runs["openai"].of(2, ev.SpeechStarted)) == 1 and not runs["gemini"].of(2, ev.SpeechStarted),
+    "only OpenAI reports where speech started",
+)
+lab.check(
+    all(len(r.of(2, ev.TurnComplete)) == 1 for r in runs.values())
+    and len(runs["openai"].of(2, ev.GenerationComplete)) == 2,
+    "one TurnComplete per answer on both; OpenAI generated two responses for it",
+)
 
-The frame tap hands you *parsed* frames, which hides one more difference: Gemini's server sends
-its JSON in **binary** WebSocket frames. A plain WebSocket client (no `RealtimeSession`) makes it
-visible: open each provider's socket on the emulator, send the codec's first frame, and look
-at the type of the first message that comes back.
-"""),
-("code", r"""
+# %% [markdown]
+# ### Text frames and binary frames
+#
+# The frame tap hands you *parsed* frames, which hides one more difference: Gemini's server sends
+# its JSON in **binary** WebSocket frames. A plain WebSocket client (no `RealtimeSession`) makes it
+# visible: open each provider's socket on the emulator, send the codec's first frame, and look
+# at the type of the first message that comes back.
+
+# %%
 from websockets.asyncio.client import connect as ws_connect
 
+kinds = {}
 for provider in lab.PROVIDERS:
     codec = make_codec(provider)
     request = codec.connect_request(api_key="emulator-accepts-any-key", base_url=lab.emulator_url())
@@ -336,15 +486,17 @@ for provider in lab.PROVIDERS:
         await ws.send(json.dumps(codec.initial_frames(config)[0]))
         async with asyncio.timeout(10):
             message = await ws.recv()
-    print(f"{provider:7} first server message: {type(message).__name__:5} {message[:60]!r}…")
-"""),
-("md", r"""
-## Capabilities: the differences as data
+    kinds[provider] = type(message).__name__
+    print(f"{provider:7} first server message is {kinds[provider]}: {message[:40]!r}…")
+lab.check(kinds == {"openai": "str", "gemini": "bytes"}, "OpenAI sends text frames, Gemini binary")
 
-Shared code never asks `provider == "openai"`; it asks the session's `capabilities`. Here are
-both codecs' flags, differences shaded:
-"""),
-("code", r"""
+# %% [markdown]
+# ## Capabilities: the differences as data
+#
+# Shared code never asks `provider == "openai"`; it asks the session's `capabilities`. Here are
+# both codecs' flags, differences shaded:
+
+# %%
 caps = {p: make_codec(p).capabilities for p in lab.PROVIDERS}
 rows, shade = [], []
 for f in fields(Capabilities):
@@ -353,86 +505,16 @@ for f in fields(Capabilities):
     values = [getattr(caps[p], f.name) for p in lab.PROVIDERS]
     rows.append([f.name, *values])
     shade.append(values[0] != values[1])
-display(HTML(lab.html_table(rows, ["capability", *lab.PROVIDERS], highlight=shade)))
-"""),
-("md", r"""
-## Listen to both answers
+display(lab.table(rows, ["capability", *lab.PROVIDERS], highlight=shade))
 
-The answers to the spoken turn, as received (24 kHz PCM16 from both):
-"""),
-("code", r"""
+# %% [markdown]
+# ## Listen to both answers
+#
+# The answers to the spoken turn, as received (24 kHz PCM16 from both):
+
+# %%
 for provider, run in runs.items():
-    chunks = [e for n, e in run.events if n == 2 and isinstance(e, ev.AudioChunk)]
-    if chunks:
-        pcm = b"".join(c.pcm for c in chunks)
-        print(f"{provider}: {len(pcm) / 2 / chunks[0].rate:.1f} s at {chunks[0].rate} Hz")
-        display(lab.play(pcm, chunks[0].rate))
-"""),
-("md", r"""
-## Timelines
-
-Every event carries `t` from the session's monotonic clock. One row per event kind, both turns,
-in milliseconds since the session's first frame; dotted lines are the control frames we sent
-(the text message, the tool result), the shaded stretch is our speech streaming out. Compare where the spoken turn's reply starts: OpenAI
-reports the end of speech first (`SpeechStopped`), Gemini goes straight to the answer.
-
-Headless runs (the test suite) speed the emulator's pacing up
-(`REALTIMELAB_EMULATOR_SPEED`), which compresses the audio stretches; in the lab it streams
-at the pace of speech, as a real service does. Either way these are *emulator* timings — see
-notebook 06 for why they say nothing about the providers' latency.
-"""),
-("code", r"""
-fig, axes = plt.subplots(len(runs), 1, figsize=(11, 2.2 + 2.0 * len(runs)), sharex=True)
-for ax, (provider, run) in zip(axes, runs.items()):
-    t0 = run.frames[0][3]
-    kinds = list(dict.fromkeys(e.kind for n, e in run.events))
-    y = {k: i for i, k in enumerate(kinds)}
-    for n, e in run.events:
-        x = (e.t - t0) * 1000
-        color = "#4c72b0" if n == 1 else "#dd8452"
-        thin = isinstance(e, ev.AudioChunk | ev.OutputTranscript)   # many small ones
-        ax.plot(x, y[e.kind], "|", color=color, ms=8 if thin else 12, mew=1 if thin else 2)
-    for n, d, f, t in run.frames:
-        if d == "send" and not _is_streaming_frame(f):
-            ax.axvline((t - t0) * 1000, color="gray", lw=0.8, ls=":")
-    sent = [(t - t0) * 1000 for n, d, f, t in run.frames if d == "send" and _audio_of(f)]
-    if sent:
-        ax.axvspan(min(sent), max(sent), color="#dd8452", alpha=0.1)
-    ax.set_yticks(range(len(kinds)), kinds, fontsize=8)
-    ax.set_title(f"{provider}  (blue: typed turn, orange: spoken turn, shaded: our speech streaming out, "
-                 "dotted: control frames we sent)",
-                 fontsize=9, loc="left")
-    ax.grid(axis="x", alpha=0.3)
-axes[-1].set_xlabel("ms since the session's first frame")
-fig.tight_layout(); plt.show()
-"""),
-("md", r"""
-## Use a real provider
-
-**Nothing above is emulator-specific.** `lab.connect_kwargs(provider)` returns
-`{"url": <emulator>}` only while no key is set; with a key it returns `{}` and `connect` goes to
-the real service. To switch:
-
-| provider | environment variable (set before starting Jupyter) |
-|---|---|
-| OpenAI Realtime | `OPENAI_API_KEY` |
-| Gemini Live | `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) |
-
-```bash
-export OPENAI_API_KEY=...      # in the shell that runs `python3 dev.py lab`
-```
-
-then restart the kernel and run the notebook again: the banner at the top says
-`REAL service (key from $OPENAI_API_KEY)`. Keys are read from the environment by `connect`, held
-in a `Secret` that never prints itself, and **never sent to a loopback URL** (the emulator
-accepts any key). Real sessions cost money (see notebook 06) and real models answer freely, so
-the transcripts will differ; the frames and events keep the same shapes.
-
-The cell below shows where each provider would go — it prints the variable's *name*, never
-its value.
-"""),
-("code", r"""
-for provider in lab.PROVIDERS:
-    print(lab.backend(provider).describe())
-"""),
-]
+    chunks = run.of(2, ev.AudioChunk)
+    pcm = b"".join(c.pcm for c in chunks)
+    print(f"{provider}: {len(pcm) / 2 / chunks[0].rate:.1f} s at {chunks[0].rate} Hz")
+    display(lab.play(pcm, chunks[0].rate))
