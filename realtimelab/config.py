@@ -43,6 +43,7 @@ from realtimelab.schema import SchemaError, Tool
 from realtimelab.voices import NEUTRAL_VOICES, VoiceError, resolve_voice
 
 __all__ = [
+    "AudioWireFormat",
     "ConfigError",
     "SessionConfig",
     "Unsupported",
@@ -57,6 +58,8 @@ Sensitivity = Literal["low", "medium", "high"]
 Eagerness = Literal["low", "medium", "high", "auto"]
 Output = Literal["audio", "text"]
 ToolChoice = Literal["auto", "none", "required"]
+AudioWireFormat = Literal["pcm16", "pcmu", "pcma"]
+Mode = Literal["conversation", "transcription"]
 
 
 class ConfigError(RealtimeLabError, ValueError):
@@ -190,6 +193,20 @@ class SessionConfig:
     `session` object, the Gemini `setup` message: `ProviderSpec.extra_target`), for knobs this
     class does not name (noise reduction, context compression, ...). Keys must be registered
     provider names. Use `.replace(...)` to derive a variant.
+
+    Telephone audio: `input_format` / `output_format` take "pcm16" (the default), "pcmu"
+    (G.711 µ-law) or "pcma" (G.711 A-law), 8 kHz. With a G.711 input, `send_g711(data)`
+    takes the phone line's bytes as they are (`send_audio` still takes PCM16 at any rate);
+    with a G.711 output every `AudioChunk` is 8 kHz and carries the G.711 bytes in `g711`.
+    Providers whose wire speaks G.711 (`capabilities.g711_native`) get it end to end; the
+    others get PCM16 and the session transcodes (see `realtimelab.wire_audio`).
+
+    `mode="transcription"`: a session that only transcribes the user (`InputTranscript`
+    events and spoken history) and never answers (`capabilities.transcription_sessions`);
+    tools and search make no sense there and are refused. `web_search=True` lets the model
+    search the web and report its sources as `Grounding` events
+    (`capabilities.web_search`). Both are checked against the provider's capabilities when
+    the session opens (`realtimelab.contract.check_config`).
     """
 
     instructions: str = ""
@@ -204,6 +221,10 @@ class SessionConfig:
     max_output_tokens: int | None = None
     model: str | None = None
     extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    input_format: AudioWireFormat = "pcm16"
+    output_format: AudioWireFormat = "pcm16"
+    mode: Mode = "conversation"
+    web_search: bool = False
 
     def __post_init__(self) -> None:
         owner = "SessionConfig"
@@ -240,6 +261,22 @@ class SessionConfig:
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise ConfigError(f"{owner}.model must be a non-empty str or None, got {self.model!r}")
         object.__setattr__(self, "extra", _checked_extra(self.extra))
+        for name in ("input_format", "output_format"):
+            value = getattr(self, name)
+            if value not in get_args(AudioWireFormat):
+                raise ConfigError(
+                    f"{owner}.{name} must be 'pcm16' (16-bit PCM), 'pcmu' (G.711 µ-law) or "
+                    f"'pcma' (G.711 A-law), got {value!r}"
+                )
+        _check_choice(owner, "mode", self.mode, Mode, allow_none=False)
+        _check_bool(owner, "web_search", self.web_search)
+        if self.mode == "transcription":
+            for name, wrong in (("tools", bool(self.tools)), ("web_search", self.web_search)):
+                if wrong:
+                    raise ConfigError(
+                        f"{owner}.{name} cannot be used with mode='transcription': a "
+                        "transcription session only transcribes; no model answers or calls tools"
+                    )
 
     def _check_voice(self) -> None:
         if self.voice is None:

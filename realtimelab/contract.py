@@ -11,8 +11,13 @@ never reached the model.
 * `BaseSession` is the abstract base both session classes *inherit*: the primitive verbs are
   abstract (mypy and `abc` refuse a class that forgets one), and everything derivable is
   written here once — the single-result conveniences, and the validation of what users pass
-  in (text, audio buffers and rates, tool results), so both classes refuse bad input with the
-  same clear error before anything is sent.
+  in (text, audio buffers and rates, G.711 bytes, pictures, item ids, tool results), so both
+  classes refuse bad input with the same clear error before anything is sent.
+* Verbs only some providers have (`send_image`, `create_out_of_band_response`,
+  `delete_item`, `retrieve_item`, `clear_input_audio`) are part of the contract on every
+  session; where the provider lacks the feature they raise `NotImplementedError` naming the
+  capability flag (`BaseSession._require`), so code can test the flag first and a missing
+  feature is never a silent no-op.
 
 `Player` is what a session can play assistant audio through as it arrives (the in-browser
 player, a sound card): `play` and `flush`, and optionally `on_played` to report the position
@@ -24,12 +29,13 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from realtimelab import events as ev
 from realtimelab.errors import FrameError, RealtimeLabError, SessionClosedError
-from realtimelab.providers.base import Capabilities, HistoryItem, ToolResult
+from realtimelab.g711 import G711Codec, g711_codec
+from realtimelab.providers.base import Capabilities, HistoryItem, ToolResult, UserText
 
 if TYPE_CHECKING:
     from realtimelab.config import SessionConfig
@@ -58,6 +64,14 @@ MAX_RATE = 192_000
 #: The longest typed turn accepted (characters). Far above any spoken turn, far below the
 #: 15 MiB a server accepts per frame, so a runaway string fails here with a clear error.
 MAX_TEXT_CHARS = 1_000_000
+#: The largest picture `send_image` accepts (bytes). Base64 makes it 13.3 MiB on the wire:
+#: under OpenAI's 15 MiB per client event and the 16 MiB frame this client writes, with room
+#: for the envelope. A camera frame for a realtime model is tens of kilobytes; a picture this
+#: big is a mistake (an uncompressed export, the wrong file) better caught here.
+MAX_IMAGE_BYTES = 10 * 2**20
+#: Picture types `send_image` accepts: the two both providers document for live input.
+IMAGE_MIME_TYPES = ("image/jpeg", "image/png")
+_IMAGE_MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 
 Scheduling = Literal["SILENT", "WHEN_IDLE", "INTERRUPT"]
 TraceListener = Callable[[str, float, dict[str, Any]], None]
@@ -67,6 +81,21 @@ TraceListener = Callable[[str, float, dict[str, Any]], None]
 class AudioInputError(RealtimeLabError, ValueError):
     """Audio handed to `send_audio` that cannot be PCM16 at a real sample rate; nothing was
     sent. The message says what arrived and how to convert it."""
+
+
+class ImageInputError(RealtimeLabError, ValueError):
+    """A picture `send_image` cannot send (empty, too big, not JPEG/PNG, or bytes that do not
+    match the declared type); nothing was sent."""
+
+
+class ItemNotFound(RealtimeLabError, LookupError):
+    """`retrieve_item` could not get the item: the server has no item with this id (deleted,
+    never existed, or created on an earlier connection: item ids do not survive a
+    reconnect), or the connection ended before it answered. `item_id` names it."""
+
+    def __init__(self, message: str, item_id: str) -> None:
+        super().__init__(message)
+        self.item_id = item_id
 
 
 class Player(Protocol):
@@ -117,6 +146,10 @@ class Session(Protocol):
     async def send_audio(self, pcm: Any, rate: int) -> None: ...
 
     async def send_text(self, text: str) -> None: ...
+
+    async def send_g711(self, data: bytes, codec: str | None = None) -> None: ...
+
+    async def send_image(self, data: bytes, mime: str) -> None: ...
 
     async def send_tool_response(
         self,
@@ -219,6 +252,10 @@ class BaseSession(abc.ABC):
     once, so `RealtimeSession` and `ResilientSession` cannot drift apart.
     """
 
+    config: SessionConfig
+    """The session's configuration (both classes keep the one they were opened with, or the
+    last `update`)."""
+
     # -- primitives every session implements ------------------------------------------------
 
     @property
@@ -247,6 +284,18 @@ class BaseSession(abc.ABC):
     async def send_text(self, text: str) -> None: ...
 
     @abc.abstractmethod
+    async def send_g711(self, data: bytes, codec: str | None = None) -> None:
+        """Stream telephone audio: G.711 bytes at 8 kHz in `codec` ("pcmu" / "pcma"; default:
+        the config's `input_format`). `send_audio` stays PCM16-only, so a buffer is never
+        misread as the other encoding (one byte a sample vs two)."""
+
+    @abc.abstractmethod
+    async def send_image(self, data: bytes, mime: str) -> None:
+        """Show the model a picture (JPEG or PNG bytes), recorded in history as `UserImage`.
+        No reply is requested: ask about it with `send_text` (or speech), or call
+        `create_response`. Needs `capabilities.image_input`."""
+
+    @abc.abstractmethod
     async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...
 
     @abc.abstractmethod
@@ -257,6 +306,46 @@ class BaseSession(abc.ABC):
 
     @abc.abstractmethod
     async def create_response(self) -> None: ...
+
+    @abc.abstractmethod
+    async def create_out_of_band_response(
+        self,
+        instructions: str | None = None,
+        *,
+        input: Sequence[HistoryItem | str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        output: Literal["text", "audio"] = "text",
+    ) -> None:
+        """Ask for a response *outside* the conversation (a classification, a summary, a
+        moderation check) while the conversation goes on: it is not added to the history, is
+        not played, does not end or start a turn, and may run while a reply is generating.
+        `instructions` replace the session's for this response only; `input` is its context
+        (`None`: the conversation so far; `[]`: nothing; records or plain strings, which are
+        user turns); `metadata` (str to str) comes back on the answer to tell several apart;
+        `output` "text" or "audio". The answer arrives whole as one `OutOfBandResponse`
+        event. Needs `capabilities.out_of_band_responses`."""
+
+    @abc.abstractmethod
+    async def clear_input_audio(self) -> None:
+        """Drop the user's input audio the server has not committed yet (a push-to-talk
+        cancel, audio that was noise): the server's buffer, and what the client's resampler
+        (and a reconnecting session's gap buffer) still holds. Answered by `InputCleared`.
+        Needs `capabilities.clear_input`."""
+
+    @abc.abstractmethod
+    async def delete_item(self, item_id: str) -> None:
+        """Remove an item from the server's conversation (to trim context and cost). Ids come
+        from events (`ItemAdded`, `InputCommitted`, `AudioChunk.item_id`, `ToolCall.item_id`)
+        and belong to the current connection. Answered by `ItemDeleted`, on which the
+        history drops the records that came from that item, so a replay does not resurrect
+        it. Needs `capabilities.delete_items`."""
+
+    @abc.abstractmethod
+    async def retrieve_item(self, item_id: str, *, timeout: float = 10.0) -> ev.ItemRetrieved:
+        """Fetch an item back from the server, user audio included (what VAD cut, after noise
+        reduction). Returns the `ItemRetrieved` event (which the event stream also yields);
+        raises `ItemNotFound` when the server has no such item, `TimeoutError` after
+        `timeout` seconds without an answer. Needs `capabilities.retrieve_items`."""
 
     @abc.abstractmethod
     async def interrupt(self, heard_ms: float | None = None) -> None: ...
@@ -333,6 +422,34 @@ class BaseSession(abc.ABC):
         if self.closed:
             raise self._closed_error()
 
+    def _require(self, flag: str, verb: str) -> None:
+        """Raise NotImplementedError naming `flag` when the provider lacks the feature."""
+        if not getattr(self.capabilities, flag):
+            raise NotImplementedError(
+                f"{verb} is not available on {self.provider} (capabilities.{flag} is False); "
+                "see docs/capabilities.md for what each provider offers"
+            )
+
+    def _check_answers(self, verb: str) -> None:
+        """Refuse a verb that asks for an answer in a transcription-only session."""
+        if self.config.mode == "transcription":
+            raise NotImplementedError(
+                f"{verb}: this is a transcription session (SessionConfig.mode="
+                "'transcription'): it transcribes the user and never answers"
+            )
+
+    def _g711_law(self, codec: str | None) -> G711Codec:
+        """The law of `send_g711` input: the argument, else the config's G.711 input."""
+        if codec is None:
+            fmt = self.config.input_format
+            if fmt == "pcm16":
+                raise AudioInputError(
+                    "send_g711 needs codec='pcmu' or 'pcma' (the session's input_format is "
+                    "'pcm16'; set SessionConfig(input_format='pcmu') for a phone line)"
+                )
+            return fmt
+        return check_g711_codec(codec)
+
 
 def check_text(text: object) -> str:
     """A typed turn: a non-empty `str` of at most `MAX_TEXT_CHARS` characters."""
@@ -399,3 +516,109 @@ def _array_bytes(pcm: object) -> bytes:
     if getattr(dtype, "byteorder", "=") == ">":
         raise AudioInputError("audio arrays must be little-endian int16 ('<i2')")
     return bytes(pcm.tobytes())
+
+
+def check_g711_codec(codec: object) -> G711Codec:
+    """A G.711 law name ("pcmu", "pcma" or an alias), or `AudioInputError`."""
+    if not isinstance(codec, str):
+        raise AudioInputError(f"codec must be 'pcmu' or 'pcma', got {codec!r}")
+    try:
+        return g711_codec(codec)
+    except ValueError as e:
+        raise AudioInputError(str(e)) from None
+
+
+def check_g711(data: object) -> bytes:
+    """G.711 bytes for `send_g711`: `bytes`, `bytearray` or `memoryview` (one byte a sample,
+    so any length is whole samples). A numpy array is refused: an int16 array is PCM16, which
+    `send_audio` takes, and sending it as G.711 would be loud noise."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    raise AudioInputError(
+        f"send_g711 takes G.711 bytes (one byte a sample, 8 kHz), got {type(data).__name__}; "
+        "PCM16 audio goes to send_audio(pcm, rate)"
+    )
+
+
+def check_image(data: object, mime: object) -> tuple[bytes, str]:
+    """A picture for `send_image`: non-empty bytes of at most `MAX_IMAGE_BYTES` in one of
+    `IMAGE_MIME_TYPES` ("image/jpg" is read as "image/jpeg"), whose first bytes are that
+    format's signature (a mismatch would be refused by the server after the upload, or worse,
+    misread); else `ImageInputError` saying what is wrong."""
+    if not isinstance(mime, str):
+        raise ImageInputError(f"mime must be a str such as 'image/png', got {mime!r}")
+    kind = mime.strip().lower()
+    kind = "image/jpeg" if kind == "image/jpg" else kind
+    if kind not in IMAGE_MIME_TYPES:
+        raise ImageInputError(
+            f"send_image takes {' or '.join(IMAGE_MIME_TYPES)}, got {mime!r}; convert other "
+            "formats first (e.g. PIL: image.save(buffer, format='PNG'))"
+        )
+    if isinstance(data, bytearray | memoryview):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise ImageInputError(
+            f"send_image takes the encoded file's bytes, got {type(data).__name__}"
+        )
+    if not data:
+        raise ImageInputError("send_image got no bytes: the picture is empty")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageInputError(
+            f"the picture is {len(data):,} bytes; the limit is {MAX_IMAGE_BYTES:,} (scale it "
+            "down: a realtime model sees at most about 2048 pixels a side anyway)"
+        )
+    if not data.startswith(_IMAGE_MAGIC[kind]):
+        found = next((m for m, magic in _IMAGE_MAGIC.items() if data.startswith(magic)), None)
+        hint = f"they look like {found}" if found else "they are neither JPEG nor PNG"
+        raise ImageInputError(f"the bytes are not {kind}: {hint}")
+    return data, kind
+
+
+def check_item_id(item_id: object) -> str:
+    """A server item id: a non-empty `str` (ids come from events; see `delete_item`)."""
+    if not isinstance(item_id, str) or not item_id.strip():
+        raise ValueError(f"item_id must be a non-empty str from an event, got {item_id!r}")
+    return item_id
+
+
+def check_metadata(metadata: object) -> dict[str, str] | None:
+    """Out-of-band metadata: a mapping of str to str (or None)."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise ValueError(f"metadata must map str to str, got {metadata!r}")
+    return dict(metadata)
+
+
+def out_of_band_input(items: Sequence[HistoryItem | str] | None) -> tuple[HistoryItem, ...] | None:
+    """The `input` of an out-of-band response as records (a plain string is a user turn)."""
+    if items is None:
+        return None
+    if isinstance(items, str):
+        raise ValueError("input must be a sequence of records or strings, not one string")
+    out: list[HistoryItem] = []
+    for item in items:
+        out.append(UserText(check_text(item)) if isinstance(item, str) else item)
+    return tuple(out)
+
+
+def check_config(config: SessionConfig, caps: Capabilities) -> None:
+    """The config settings that need a capability the provider lacks, refused before a socket
+    opens (a `ConfigError` naming the flag). G.711 formats need none: a provider without
+    `g711_native` gets transcoded audio."""
+    from realtimelab.config import ConfigError  # lazy: config imports the registry
+
+    needs = (
+        ("mode='transcription'", config.mode == "transcription", "transcription_sessions"),
+        ("web_search=True", config.web_search, "web_search"),
+    )
+    for setting, wanted, flag in needs:
+        if wanted and not getattr(caps, flag):
+            raise ConfigError(
+                f"SessionConfig.{setting} is not available on {caps.provider} "
+                f"(capabilities.{flag} is False); see docs/capabilities.md"
+            )

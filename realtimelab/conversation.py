@@ -27,7 +27,14 @@ What it decides:
   model started answering, yet belongs before the answer; late tool results sent during a
   reply belong after it; an interrupted reply keeps only the heard share of its transcript.
 * **Who owes the next move** (`owes()`), which reconnection uses to decide whether to ask for
-  the reply again.
+  the reply again. A transcription-only session (`answers=False`) never owes a reply.
+* **Which server item each record came from**, where the provider names items (OpenAI): ids
+  arrive with spoken transcripts, reply audio and text, tool calls, and `ItemAdded` for what
+  the client created (matched by content, oldest first, as the server echoes in order). On
+  `ItemDeleted` the records of that item leave the history, so a replay after a reconnect
+  does not bring back what the user deleted. Ids belong to one connection:
+  `forget_item_ids()` when a new one starts.
+* **Pictures** (`user_image`) are history records without their bytes (`UserImage`).
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ from realtimelab.providers.base import (
     ToolCallRecord,
     ToolResult,
     ToolResultRecord,
+    UserImage,
     UserText,
+    image_placeholder,
 )
 
 __all__ = [
@@ -84,9 +93,11 @@ Effect = StopPlayback | Truncate
 @dataclass(eq=False)
 class _Entry:
     """A history slot. Mutable so that later facts (a transcript, a cut) update it in place
-    while its position stays put; `record` is the frozen value users see."""
+    while its position stays put; `record` is the frozen value users see, `item_ids` the
+    server items it came from (where the provider names them)."""
 
     record: HistoryItem
+    item_ids: set[str] = field(default_factory=set)
 
 
 @dataclass(eq=False)
@@ -138,10 +149,13 @@ class Conversation:
         *,
         interrupt_on_speech: bool = True,
         playout: Playout | None = None,
+        answers: bool = True,
     ) -> None:
         self.capabilities = capabilities
         self.provider = capabilities.provider
         self.interrupt_on_speech = interrupt_on_speech
+        self.answers = answers
+        """False for a transcription-only session: nobody ever owes a reply."""
         self.playout = playout or Playout()
         self._entries: list[_Entry] = []
         self._effects: list[Effect] = []
@@ -200,8 +214,9 @@ class Conversation:
     def owes(self) -> Owes:
         """Who must make the next move, judged from the history alone: `tool_results` when a
         call has no result, `reply` when the last item is the user's or a tool result, else
-        `idle`. (A restore asks again for a reply the model still owes.)"""
-        return owes(self.history)
+        `idle`. (A restore asks again for a reply the model still owes.) A session that
+        never answers (`answers=False`) owes nothing."""
+        return owes(self.history) if self.answers else "idle"
 
     @property
     def has_effects(self) -> bool:
@@ -228,6 +243,15 @@ class Conversation:
     def user_audio(self) -> None:
         """User audio was sent (its transcript, if any, arrives later)."""
         self._audio_since_reply = True
+
+    def user_image(self, mime: str, nbytes: int) -> None:
+        """A picture was shown to the model (context for the next turn; no reply asked)."""
+        self._entries.append(_Entry(UserImage(mime, nbytes)))
+
+    def forget_item_ids(self) -> None:
+        """A new connection started: the server items the records were tied to are gone."""
+        for entry in self._entries:
+            entry.item_ids.clear()
 
     def request_reply(self) -> None:
         self._reply_requested = True
@@ -421,6 +445,8 @@ class Conversation:
         item = event.item_id or (reply.key if reply is not None else "audio")
         if reply is not None:
             reply.items[item] = reply.items.get(item, 0.0) + event.duration_ms
+            if event.item_id:
+                reply.entry.item_ids.add(event.item_id)
         self.playout.received(item, event.duration_ms, event.t)
         return [event]
 
@@ -443,12 +469,16 @@ class Conversation:
                     reply.final = event.text
             else:
                 reply.parts.append(event.text)
+            if event.item_id:
+                reply.entry.item_ids.add(event.item_id)
             self._refresh(reply)
         return [event]
 
     def _on_input_transcript(self, event: ev.InputTranscript) -> list[ev.Event]:
         if event.final and event.text and event.text.strip():
             entry = _Entry(UserText(event.text, spoken=True))
+            if event.item_id:
+                entry.item_ids.add(event.item_id)
             slot, self._user_slot = self._user_slot, None
             if slot is not None and slot in self._entries:
                 self._entries.insert(self._entries.index(slot), entry)
@@ -457,9 +487,10 @@ class Conversation:
         return [event]
 
     def _on_tool_call(self, event: ev.ToolCall) -> list[ev.Event]:
-        self._entries.append(
-            _Entry(ToolCallRecord(event.call_id, event.name, event.arguments_json))
-        )
+        entry = _Entry(ToolCallRecord(event.call_id, event.name, event.arguments_json))
+        if event.item_id:
+            entry.item_ids.add(event.item_id)
+        self._entries.append(entry)
         self._pending[event.call_id] = event.name
         turn = self._turn_of_reply()
         turn.calls[event.call_id] = event.name
@@ -496,6 +527,25 @@ class Conversation:
         if self._reply is not None:
             self._cut_reply(self._reply)
         return self.barge_in(event.t, "server")
+
+    def _on_item_added(self, event: ev.ItemAdded) -> list[ev.Event]:
+        """Tie an item the server added to the record it echoes (the oldest untied record
+        with that content: the server adds items in the order they were sent)."""
+        for entry in self._entries:
+            if not entry.item_ids and _echoes(entry.record, event):
+                entry.item_ids.add(event.item_id)
+                break
+        return [event]
+
+    def _on_item_deleted(self, event: ev.ItemDeleted) -> list[ev.Event]:
+        """The server deleted an item: its records leave the history (a replay would
+        otherwise put it back)."""
+        gone = [e for e in self._entries if event.item_id in e.item_ids]
+        for entry in gone:
+            self._entries.remove(entry)
+            if entry is self._user_slot:
+                self._user_slot = None
+        return [event]
 
     def _on_generation_complete(self, event: ev.GenerationComplete) -> list[ev.Event]:
         """One response is fully generated. Usage reported here is the response's own (a
@@ -631,6 +681,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[Conversation, Any], list[ev.Event]]] =
     ev.Interrupted: Conversation._on_server_interrupt,
     ev.GenerationComplete: Conversation._on_generation_complete,
     ev.TurnComplete: Conversation._on_turn_complete,
+    ev.ItemAdded: Conversation._on_item_added,
+    ev.ItemDeleted: Conversation._on_item_deleted,
 }
 
 
@@ -650,6 +702,23 @@ def owes(history: Sequence[HistoryItem]) -> Owes:
     if history and isinstance(history[-1], UserText | ToolResultRecord):
         return "reply"
     return "idle"
+
+
+def _echoes(record: HistoryItem, item: ev.ItemAdded) -> bool:
+    """Whether `item` is the server's copy of `record` (see `Conversation._on_item_added`)."""
+    if isinstance(record, ToolResultRecord):
+        return item.item_type == "function_call_output" and item.call_id == record.call_id
+    if isinstance(record, ToolCallRecord):
+        return item.item_type == "function_call" and item.call_id == record.call_id
+    if item.item_type != "message":
+        return False
+    if isinstance(record, UserImage):
+        shown = "input_image" in item.parts or item.text == image_placeholder(record)
+        return item.role == "user" and shown
+    if isinstance(record, UserText):  # typed, or a spoken turn replayed as text
+        typed = "input_audio" not in item.parts and "input_image" not in item.parts
+        return item.role == "user" and typed and item.text == record.text
+    return item.role == "assistant" and item.text == record.text
 
 
 def _blank(record: HistoryItem) -> bool:

@@ -76,11 +76,18 @@ class InputCommitted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class InputTranscript(Event):
-    """Text of what the user said. `final` is False for partial (delta) transcripts."""
+    """Text of what the user said. `final` is False for partial (delta) transcripts.
+
+    Partials arrive as the provider sends them (OpenAI transcription deltas; Gemini 2.5
+    models stream pieces, 3.x models send the whole utterance in one piece): their
+    concatenation is the utterance so far. Exactly one `final=True` follows per utterance,
+    carrying the whole text; only finals enter the history. `usage` is what transcribing the
+    utterance cost, where the provider bills it separately (OpenAI's transcription model)."""
 
     text: str
     final: bool = True
     item_id: str | None = None
+    usage: Usage | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,12 +99,23 @@ class ResponseStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class AudioChunk(Event):
-    """Model audio: PCM16 little-endian mono at `rate` Hz."""
+    """Model audio: `pcm` is always PCM16 little-endian mono at `rate` Hz.
+
+    Telephone output (`SessionConfig.output_format` "pcmu" / "pcma"): every chunk is 8 kHz
+    audio on every provider, `encoding` names the G.711 law and `g711` holds the bytes to put
+    on the phone line (on providers with `capabilities.g711_native`, exactly the bytes the
+    server sent; elsewhere the session encoded them from the provider's PCM16). `pcm` is the
+    same audio as PCM16 at 8 kHz, so players, the playout clock, barge-in and metrics work
+    unchanged, while a SIP bridge forwards `g711` untouched: no decode-resample-encode round
+    trip on the path that matters. With PCM16 output `encoding` is "pcm16" and `g711` None.
+    """
 
     pcm: bytes = field(repr=False)
     rate: int
     item_id: str | None = None
     response_id: str | None = None
+    encoding: str = "pcm16"
+    g711: bytes | None = field(default=None, repr=False)
 
     @property
     def duration_ms(self) -> float:
@@ -166,7 +184,17 @@ class Interrupted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Usage:
-    """Token counts, normalised. Fields a provider does not report stay 0."""
+    """Token counts, normalised. Fields a provider does not report stay 0.
+
+    `input_tokens` is the provider's own total of what the model read (all modalities,
+    cached included); the `input_*_tokens` fields split it by modality (text, audio,
+    pictures, video frames). `cached_tokens` is the part of the input served from the prompt
+    cache (billed at a discount), split by modality in `cached_*_tokens` where the provider
+    says (OpenAI `cached_tokens_details`, Gemini `cacheTokensDetails`). `thoughts_tokens`
+    counts thinking (Gemini `thoughtsTokenCount`: billed as output, not part of
+    `output_tokens`), and `tool_use_prompt_tokens` what a built-in tool such as search added
+    to the prompt (Gemini `toolUsePromptTokenCount`). `total_tokens` is as reported.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -176,6 +204,13 @@ class Usage:
     output_audio_tokens: int = 0
     output_text_tokens: int = 0
     cached_tokens: int = 0
+    input_image_tokens: int = 0
+    input_video_tokens: int = 0
+    cached_text_tokens: int = 0
+    cached_audio_tokens: int = 0
+    cached_image_tokens: int = 0
+    thoughts_tokens: int = 0
+    tool_use_prompt_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,12 +288,133 @@ class RateLimits(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Error(Event):
-    """A provider error. `fatal` errors end the session (bad key, expired session, bad setup)."""
+    """A provider error. `fatal` errors end the session (bad key, expired session, bad setup).
+
+    `item_id` names the conversation item when the error answers an item verb
+    (`delete_item`, `retrieve_item`): the codec ties the error to the request that caused
+    it, so `retrieve_item` can fail with it instead of waiting for an answer that never comes.
+    """
 
     message: str
     code: str | None = None
     fatal: bool = False
     param: str | None = None
+    item_id: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# conversation items the server holds (OpenAI: `capabilities.delete_items` / `retrieve_items`)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemAdded(Event):
+    """The server added an item to its conversation (OpenAI `conversation.item.added`):
+    where the ids of items the *client* created (typed text, pictures, tool results) become
+    known, for `delete_item` and `retrieve_item`. `item_type` is the wire's (`message`,
+    `function_call`, `function_call_output`), `role` a message's role; `text` the item's text
+    parts, `parts` the types of its content parts (`input_text`, `input_image`,
+    `input_audio`...), `call_id` a function item's call."""
+
+    item_id: str
+    item_type: str
+    role: str | None = None
+    text: str = ""
+    parts: tuple[str, ...] = ()
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemDeleted(Event):
+    """The server removed an item from its conversation (OpenAI `conversation.item.deleted`).
+    The session's history drops the records it knows came from that item."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemRetrieved(Event):
+    """An item as the server holds it (OpenAI `conversation.item.retrieved`), the answer to
+    `session.retrieve_item(item_id)`. `text` joins its text parts and transcripts. A user
+    audio item carries its audio as the server kept it (cut by VAD, after noise reduction):
+    `pcm` PCM16 at `rate`, and, in a telephone session, `encoding` and the `g711` bytes as
+    for `AudioChunk`. `pcm` is empty for items without audio."""
+
+    item_id: str
+    item_type: str
+    role: str | None = None
+    text: str = ""
+    pcm: bytes = field(default=b"", repr=False)
+    rate: int = 24000
+    encoding: str = "pcm16"
+    g711: bytes | None = field(default=None, repr=False)
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputCleared(Event):
+    """The server dropped its uncommitted input audio (OpenAI `input_audio_buffer.cleared`,
+    the answer to `session.clear_input_audio()`)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# out-of-band responses, grounding, MCP
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutOfBandResponse(Event):
+    """The whole answer to `session.create_out_of_band_response(...)`: a response generated
+    outside the conversation (OpenAI `conversation: "none"`). It changes no history, no turn
+    and no playout, so it arrives as one event when it is done rather than as the audio and
+    transcript events a reply streams (which the conversation core would take for the reply).
+
+    `text` is the text output (or an audio answer's transcript), `pcm` an audio answer as
+    PCM16 at `rate` (empty for text), `metadata` what the request carried (how to tell several
+    apart), `tool_calls` any function calls the model made (not executed and not in history),
+    `status` / `reason` as for `TurnComplete`, and `usage` its own cost."""
+
+    response_id: str | None = None
+    status: str = "completed"
+    reason: str | None = None
+    text: str = ""
+    pcm: bytes = field(default=b"", repr=False)
+    rate: int = 24000
+    metadata: dict[str, str] | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class GroundingSource:
+    """One web source an answer was grounded in."""
+
+    uri: str
+    title: str = ""
+    domain: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grounding(Event):
+    """The model answered from a web search (`SessionConfig.web_search`, Gemini
+    `groundingMetadata`): the `queries` it ran, the `sources` it used, and the search chip
+    HTML Google asks apps to show with grounded answers (`rendered_content`). `item_id` is
+    the reply it belongs to."""
+
+    queries: tuple[str, ...] = ()
+    sources: tuple[GroundingSource, ...] = ()
+    rendered_content: str | None = None
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpListTools(Event):
+    """The server is listing an MCP server's tools (OpenAI `mcp_list_tools.in_progress`,
+    `.completed`, `.failed`; a failure is followed by an `Error` with code
+    `mcp_list_tools_failed` saying why). `status` is in_progress | completed | failed."""
+
+    item_id: str | None = None
+    status: str = "in_progress"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,10 +432,18 @@ __all__ = [
     "Error",
     "Event",
     "GenerationComplete",
+    "Grounding",
+    "GroundingSource",
+    "InputCleared",
     "InputCommitted",
     "InputDropped",
     "InputTranscript",
     "Interrupted",
+    "ItemAdded",
+    "ItemDeleted",
+    "ItemRetrieved",
+    "McpListTools",
+    "OutOfBandResponse",
     "OutputTranscript",
     "Provider",
     "RateLimits",

@@ -58,23 +58,29 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from realtimelab import events as ev
-from realtimelab.audio import StreamResampler
 from realtimelab.auth import api_key_from_env
 from realtimelab.config import SessionConfig
 from realtimelab.contract import (
     BaseSession,
     EventStream,
+    ItemNotFound,
     Player,
     ReportingPlayer,
     TraceListener,
     check_audio,
+    check_config,
+    check_g711,
+    check_image,
+    check_item_id,
+    check_metadata,
     check_text,
+    out_of_band_input,
 )
 from realtimelab.conversation import Conversation, StopPlayback, owes
 from realtimelab.errors import SessionClosedError
@@ -88,6 +94,7 @@ from realtimelab.session import (
     SessionRefused,
     connect,
 )
+from realtimelab.wire_audio import InputAudio, wire_input_format
 
 if TYPE_CHECKING:
     from realtimelab.store import ConversationStore
@@ -262,18 +269,23 @@ def conversation_state(history: Sequence[HistoryItem]) -> ConversationState:
 
 
 class AudioBuffer:
-    """PCM16 mono held while no socket is live, bounded by duration.
+    """Input audio held while no socket is live, in the wire's format, bounded by duration.
 
-    Over the bound the *oldest* audio goes first (after a long outage the newest speech is what
-    the model should hear) and the amount is counted in `dropped_ms`, which the session reports
+    Mono at `rate` with `sample_width` bytes a sample: 2 for PCM16, 1 for G.711 (a telephone
+    session on a provider that speaks it buffers the phone line's bytes as they are). Over the
+    bound the *oldest* audio goes first (after a long outage the newest speech is what the
+    model should hear) and the amount is counted in `dropped_ms`, which the session reports
     as `InputDropped`: audio is never lost silently.
     """
 
-    def __init__(self, rate: int, max_ms: float) -> None:
+    def __init__(self, rate: int, max_ms: float, sample_width: int = 2) -> None:
         if max_ms < 0:
             raise ValueError("max_ms must be >= 0")
+        if sample_width not in (1, 2):
+            raise ValueError("sample_width must be 1 (G.711) or 2 (PCM16)")
         self.rate = rate
-        self.max_bytes = int(max_ms * rate / 1000) * 2
+        self.sample_width = sample_width
+        self.max_bytes = int(max_ms * rate / 1000) * sample_width
         self._chunks: deque[bytes] = deque()
         self._size = 0
         self.dropped_bytes = 0
@@ -281,13 +293,17 @@ class AudioBuffer:
     def __len__(self) -> int:
         return self._size
 
+    def ms(self, nbytes: int) -> float:
+        """How long `nbytes` of this buffer's audio play."""
+        return nbytes / self.sample_width / self.rate * 1000
+
     @property
     def buffered_ms(self) -> float:
-        return self._size / 2 / self.rate * 1000
+        return self.ms(self._size)
 
     @property
     def dropped_ms(self) -> float:
-        return self.dropped_bytes / 2 / self.rate * 1000
+        return self.ms(self.dropped_bytes)
 
     def push(self, pcm: bytes) -> None:
         if not pcm:
@@ -301,7 +317,7 @@ class AudioBuffer:
                 self._chunks.popleft()
                 cut = len(head)
             else:
-                cut = excess + (excess % 2)  # whole samples only
+                cut = excess + (-excess % self.sample_width)  # whole samples only
                 self._chunks[0] = head[cut:]
             self._size -= cut
             self.dropped_bytes += cut
@@ -463,11 +479,20 @@ class ResilientSession(BaseSession):
         self._frame_tap = frame_tap
         self._connect_kwargs = connect_kwargs
         caps = self._probe.capabilities
-        self._conv = Conversation(caps, interrupt_on_speech=self.config.vad.interrupt_response)
+        check_config(self.config, caps)  # a setting the provider lacks fails here, not later
+        self._conv = Conversation(
+            caps,
+            interrupt_on_speech=self.config.vad.interrupt_response,
+            answers=self.config.mode != "transcription",
+        )
         self._player: Player | None = None
         self._traces: list[TraceListener] = []
-        self._buffer = AudioBuffer(caps.input_rate, buffer_ms)
-        self._resampler: StreamResampler | None = None
+        # user audio is converted to the wire's format once, here, across connections
+        self._input = InputAudio(wire_input_format(self.config, caps))
+        self._buffer_ms = buffer_ms
+        self._buffer = AudioBuffer(
+            self._input.rate, buffer_ms, sample_width=self._input.wire.sample_width
+        )
         self._state = State.IDLE
         self._conn: _Conn | None = None
         self._handle: _Handle | None = None
@@ -657,31 +682,117 @@ class ResilientSession(BaseSession):
             await self._connected.wait()
 
     async def send_audio(self, pcm: Any, rate: int) -> None:
-        """Stream PCM16 mono at `rate` Hz. Resampled here, once, to the provider's input rate
+        """Stream PCM16 mono at `rate` Hz. Converted here, once, to the wire's input format
         (one resampler across connections, so a switch cuts no filter state); buffered while
         no socket is live, and delivered to the next one exactly once."""
         self._check_open()
         data = check_audio(pcm, rate)
-        target = self.capabilities.input_rate
-        resampler = self._resampler
-        if resampler is None or resampler.in_rate != rate:
-            resampler = self._resampler = StreamResampler(rate, target)
-        out = resampler.process(data)
-        if not out:
+        await self._deliver(self._input.pcm(data, rate))
+
+    async def send_g711(self, data: bytes, codec: str | None = None) -> None:
+        """Stream telephone audio (see `RealtimeSession.send_g711`): converted once, buffered
+        during a gap in the wire's own format (G.711 stays G.711 where the wire speaks it)."""
+        self._check_open()
+        raw = check_g711(data)
+        await self._deliver(self._input.g711(raw, self._g711_law(codec)))
+
+    async def _deliver(self, wire: bytes) -> None:
+        """Input audio in the wire's format to the live socket, or to the gap buffer."""
+        if not wire:
             return
         async with self._send_lock:
             conn = self._conn
             if conn is None:
-                self._buffer.push(out)
+                self._buffer.push(wire)
                 return
             try:
-                await conn.session.send_audio(out, target)
+                await conn.session.send_wire_audio(wire)
             except SessionClosedError:
-                self._buffer.push(out)  # not written: it goes to the next socket instead
+                self._buffer.push(wire)  # not written: it goes to the next socket instead
+
+    async def send_image(self, data: bytes, mime: str) -> None:
+        """Show the model a picture (see `BaseSession.send_image`). Recorded in history; a
+        reconnect replays it as a placeholder (see `UserImage`), not as the picture."""
+        self._require("image_input", "send_image")
+        self._check_answers("send_image")
+        data, mime = check_image(data, mime)
+
+        async def act(conn: _Conn) -> None:
+            await conn.session.send_image(data, mime)
+
+        await self._on_conn(act)
+
+    async def create_out_of_band_response(
+        self,
+        instructions: str | None = None,
+        *,
+        input: Sequence[HistoryItem | str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        output: Literal["text", "audio"] = "text",
+    ) -> None:
+        """A response outside the conversation, on the live connection (see
+        `BaseSession.create_out_of_band_response`). Not part of the history, so a connection
+        that drops before it is done loses it: nothing restores it (ask again)."""
+        self._require("out_of_band_responses", "create_out_of_band_response")
+        self._check_answers("create_out_of_band_response")
+        items = out_of_band_input(input)
+        meta = check_metadata(metadata)
+
+        async def act(conn: _Conn) -> None:
+            await conn.session.create_out_of_band_response(
+                instructions, input=items, metadata=meta, output=output
+            )
+
+        await self._on_conn(act)
+
+    async def clear_input_audio(self) -> None:
+        """Drop uncommitted input audio: the server's buffer, the resampler's tail and the gap
+        buffer (see `BaseSession.clear_input_audio`)."""
+        self._require("clear_input", "clear_input_audio")
+        self._check_open()
+        self._input.clear()
+        self._buffer.take()  # never sent, and now never to be
+
+        async def act(conn: _Conn) -> None:
+            await conn.session.clear_input_audio()
+
+        await self._on_conn(act)
+
+    async def delete_item(self, item_id: str) -> None:
+        """Delete an item of the live connection's conversation (see
+        `BaseSession.delete_item`); ids of an earlier connection are gone already."""
+        self._require("delete_items", "delete_item")
+        check_item_id(item_id)
+
+        async def act(conn: _Conn) -> None:
+            await conn.session.delete_item(item_id)
+
+        await self._on_conn(act)
+
+    async def retrieve_item(self, item_id: str, *, timeout: float = 10.0) -> ev.ItemRetrieved:
+        """Fetch an item of the live connection's conversation (see
+        `BaseSession.retrieve_item`). The wait is not under the send lock (other verbs go on);
+        a connection that ends first raises `ItemNotFound`: its items went with it."""
+        self._require("retrieve_items", "retrieve_item")
+        check_item_id(item_id)
+        while True:
+            self._check_open()
+            conn = self._conn
+            if conn is not None:
+                break
+            await self._connected.wait()
+        try:
+            return await conn.session.retrieve_item(item_id, timeout=timeout)
+        except SessionClosedError:
+            raise ItemNotFound(
+                f"the connection that held {item_id!r} ended; items do not survive a reconnect",
+                item_id,
+            ) from None
 
     async def send_text(self, text: str) -> None:
         """A typed user turn (see `RealtimeSession.send_text`)."""
         text = check_text(text)
+        self._check_answers("send_text")
 
         async def act(conn: _Conn) -> None:
             await conn.session.send_text(text)
@@ -715,12 +826,19 @@ class ResilientSession(BaseSession):
         await self._on_conn(act)
 
     async def commit(self) -> None:
+        """End the user's turn by hand: the resampler's tail first (it is converted here, not
+        by the connection), then the connection's commit."""
+        self._check_open()
+        await self._deliver(self._input.flush())
+
         async def act(conn: _Conn) -> None:
             await conn.session.commit()
 
         await self._on_conn(act)
 
     async def create_response(self) -> None:
+        self._check_answers("create_response")
+
         async def act(conn: _Conn) -> None:
             await conn.session.create_response()
 
@@ -752,6 +870,13 @@ class ResilientSession(BaseSession):
         new setup, resuming the conversation (a proactive rotation, so no input is lost).
         """
         self._check_open()
+        check_config(config, self.capabilities)
+        if config.mode != self.config.mode:
+            raise ValueError("a session cannot switch between conversation and transcription")
+        wire = wire_input_format(config, self.capabilities)
+        if wire != self._input.wire:  # a new input format: converted anew from here on
+            self._input = InputAudio(wire)
+            self._buffer = AudioBuffer(wire.rate, self._buffer_ms, sample_width=wire.sample_width)
         if not self.capabilities.session_update:
             if config.model not in (None, self.config.model):
                 raise ValueError("the model cannot change during a session; open a new one")
@@ -850,16 +975,22 @@ class ResilientSession(BaseSession):
         The server already holds the first `conn.server_has` history items (resumed); the rest
         is replayed as items; a reply the model owed is requested. Returns `state_restored`.
         The caller holds the send lock, so the switch of `_conn` is atomic for every verb.
+        A transcription session has no conversation on the server: nothing is replayed (its
+        history is the transcripts so far, kept on the client).
         """
         history = self.history
         covered = conn.server_has if conn.resumed else 0
         delta = history[covered:]
+        if not conn.resumed:
+            self._conv.forget_item_ids()  # the old server's items are gone with it
         if not self.capabilities.assistant_history_text:
             # the provider cannot take the model's past words as context: replay the rest
             delta = tuple(h for h in delta if not isinstance(h, AssistantText))
+        if self.config.mode == "transcription":
+            delta = ()
         if delta:
             await conn.session.replay(delta)
-        if conversation_state(history) == "awaiting_reply":
+        if self._conv.owes() == "reply":
             await conn.session.create_response()
         self._conn = conn
         if conn.resumed:
@@ -904,7 +1035,7 @@ class ResilientSession(BaseSession):
             with contextlib.suppress(Exception):
                 await conn.stack.aclose()
         chunks, dropped = self._buffer.take()
-        dropped += sum(len(c) for c in chunks) / 2 / self.capabilities.input_rate * 1000
+        dropped += self._buffer.ms(sum(len(c) for c in chunks))
         if dropped > 0:
             self._dropped_ms += dropped
             self._emit(
@@ -1088,7 +1219,7 @@ class ResilientSession(BaseSession):
                     restored = await self._restore(conn)
                     chunks, dropped = self._buffer.take()
                     for chunk in chunks:
-                        await conn.session.send_audio(chunk, self.capabilities.input_rate)
+                        await conn.session.send_wire_audio(chunk)
                     if self._state is not State.OPEN:
                         self._set_state(State.OPEN)
                     self._connected.set()

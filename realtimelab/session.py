@@ -51,7 +51,7 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -70,11 +70,18 @@ from realtimelab.config import SessionConfig
 from realtimelab.contract import (
     BaseSession,
     EventStream,
+    ItemNotFound,
     Player,
     ReportingPlayer,
     TraceListener,
     check_audio,
+    check_config,
+    check_g711,
+    check_image,
+    check_item_id,
+    check_metadata,
     check_text,
+    out_of_band_input,
 )
 from realtimelab.conversation import Conversation, StopPlayback, Truncate, result_record
 from realtimelab.errors import FrameError, RealtimeLabError, SessionClosedError
@@ -82,12 +89,14 @@ from realtimelab.providers import make_codec
 from realtimelab.providers.base import (
     Capabilities,
     Codec,
+    CodecExtras,
     ConnectRequest,
     Frame,
     HistoryItem,
     ToolResult,
 )
 from realtimelab.redact import redact_text
+from realtimelab.wire_audio import InputAudio, OutputAudio, output_law, wire_input_format
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -251,12 +260,18 @@ class RealtimeSession(BaseSession):
         self._resample = resample
         self.frames: deque[tuple[Direction, dict[str, Any], float]] = deque(maxlen=frames_kept)
         """The last `frames_kept` wire frames, `(direction, frame, t)`, for notebooks."""
-        self.rate_guard = RateGuard(codec.capabilities.input_rate, clock)
-        self._in_resampler: StreamResampler | None = None
+        # user audio -> the wire's input format; the codec's audio -> the output format
+        self._input = InputAudio(wire_input_format(config, codec.capabilities))
+        law = output_law(config)
+        self._output = OutputAudio(law) if law is not None else None
+        self.rate_guard = RateGuard(self._input.rate, clock)
         self._out_resamplers: dict[int, StreamResampler] = {}
         self._conv = conversation or Conversation(
-            codec.capabilities, interrupt_on_speech=config.vad.interrupt_response
+            codec.capabilities,
+            interrupt_on_speech=config.vad.interrupt_response,
+            answers=config.mode != "transcription",
         )
+        self._retrievals: dict[str, list[asyncio.Future[ev.ItemRetrieved]]] = {}
         self._player: Player | None = None
         self._traces: list[TraceListener] = []
         # the client's own VAD: barge-in where the server reports no speech, and end-of-speech
@@ -467,25 +482,34 @@ class RealtimeSession(BaseSession):
         """
         self._check_open()
         data = check_audio(pcm, rate)
-        target = self.capabilities.input_rate
         if not self._resample:
             self.rate_guard.check(rate, where=f"{self.provider} send_audio")
-        resampler = self._in_resampler
-        if resampler is None or resampler.in_rate != rate:
-            tail = resampler.flush() if resampler is not None else b""
-            if tail:
-                await self._send(self._codec.encode_audio(tail))
-            resampler = self._in_resampler = StreamResampler(rate, target)
+        out = self._input.prepare(rate)  # a new rate: the old stream's tail goes first
         if self._resample:
+            resampler = self._input.resampler
             self.rate_guard.check(rate, resampler=resampler, where=f"{self.provider} send_audio")
-        out = resampler.process(data)
-        if not out:
+        await self.send_wire_audio(out + self._input.pcm(data, rate))
+
+    async def send_g711(self, data: bytes, codec: str | None = None) -> None:
+        """Stream telephone audio: G.711 bytes at 8 kHz (`codec` "pcmu" / "pcma", default the
+        config's `input_format`). Where the wire speaks that law (`capabilities.g711_native`
+        and a matching `input_format`) the bytes go out untouched; otherwise they are decoded
+        and resampled to the provider's PCM16 (`realtimelab.wire_audio`)."""
+        self._check_open()
+        raw = check_g711(data)
+        await self.send_wire_audio(self._input.g711(raw, self._g711_law(codec)))
+
+    async def send_wire_audio(self, data: bytes) -> None:
+        """Audio already in the wire's input format (`wire_audio.wire_input_format`): what
+        `send_audio` and `send_g711` produce, and what a `ResilientSession` (which converts
+        once, across connections) hands each connection."""
+        if not data:
             return
         self._conv.user_audio()
-        await self._send(self._codec.encode_audio(out))
-        self._listen(out, target)
+        await self._send(self._codec.encode_audio(data))
+        self._listen(data)
 
-    def _listen(self, pcm: bytes, rate: int) -> None:
+    def _listen(self, wire: bytes) -> None:
         """The client's own VAD on what was just sent (see `client_vad`), run only while it
         can matter: a listener wants speech marks, or audio is audible for a local barge-in."""
         t = self._clock()
@@ -494,6 +518,7 @@ class RealtimeSession(BaseSession):
             if self._speech.sent_ms:
                 self._speech.reset()
             return
+        pcm, rate = self._input.as_pcm(wire), self._input.rate
         if self._traces:
             self._trace("audio_sent", t, ms=len(pcm) / 2 / rate * 1000.0)
         for mark in self._speech.feed(pcm, rate, t):
@@ -509,6 +534,7 @@ class RealtimeSession(BaseSession):
         record and a reconnect replays it, instead of losing what the user typed.
         """
         text = check_text(text)
+        self._check_answers("send_text")
         frames = self._codec.encode_text(text)
         self._conv.user_text(text)
         self._trace("user_end", self._clock(), how="text")
@@ -554,18 +580,116 @@ class RealtimeSession(BaseSession):
                 f"{self.provider} has no way for the client to end a turn (neither "
                 "capabilities.manual_commit nor manual_activity)"
             )
-        if self._in_resampler is not None:
-            tail = self._in_resampler.flush()
-            if tail:
-                await self._send(self._codec.encode_audio(tail))
+        tail = self._input.flush()
+        if tail:
+            await self._send(self._codec.encode_audio(tail))
         self._trace("user_end", self._clock(), how="commit")
         await self._send(self._codec.encode_commit())
 
     async def create_response(self) -> None:
         """Ask the model to answer now (needed after `commit` when VAD does not reply)."""
         self._check_open()
+        self._check_answers("create_response")
         self._conv.request_reply()
         await self._send(self._codec.encode_create_response())
+
+    def _extras(self) -> CodecExtras:
+        """The codec's optional verbs (call only after `_require` checked the flag)."""
+        return cast(CodecExtras, self._codec)
+
+    async def send_image(self, data: bytes, mime: str) -> None:
+        """Show the model a picture (see `BaseSession.send_image`). Recorded in `history` as a
+        `UserImage` before anything is written, like a typed turn."""
+        self._require("image_input", "send_image")
+        self._check_answers("send_image")
+        data, mime = check_image(data, mime)
+        frames = self._extras().encode_image(data, mime)
+        self._conv.user_image(mime, len(data))
+        self._check_open()
+        await self._send(frames)
+
+    async def create_out_of_band_response(
+        self,
+        instructions: str | None = None,
+        *,
+        input: Sequence[HistoryItem | str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        output: Literal["text", "audio"] = "text",
+    ) -> None:
+        """A response outside the conversation (see `BaseSession.create_out_of_band_response`);
+        its answer is one `OutOfBandResponse` event."""
+        self._require("out_of_band_responses", "create_out_of_band_response")
+        self._check_answers("create_out_of_band_response")
+        if instructions is not None:
+            check_text(instructions)
+        if output not in ("text", "audio"):
+            raise ValueError(f"output must be 'text' or 'audio', got {output!r}")
+        frames = self._extras().encode_out_of_band_response(
+            instructions=instructions,
+            input=out_of_band_input(input),
+            metadata=check_metadata(metadata),
+            output=output,
+        )
+        self._check_open()
+        await self._send(frames)
+
+    async def clear_input_audio(self) -> None:
+        """Drop uncommitted input audio (see `BaseSession.clear_input_audio`)."""
+        self._require("clear_input", "clear_input_audio")
+        self._check_open()
+        self._input.clear()
+        await self._send(self._extras().encode_clear_input())
+
+    async def delete_item(self, item_id: str) -> None:
+        """Delete a server item (see `BaseSession.delete_item`); history follows on
+        `ItemDeleted`, when the server confirms."""
+        self._require("delete_items", "delete_item")
+        check_item_id(item_id)
+        self._check_open()
+        await self._send(self._extras().encode_delete_item(item_id))
+
+    async def retrieve_item(self, item_id: str, *, timeout: float = 10.0) -> ev.ItemRetrieved:
+        """Fetch a server item back (see `BaseSession.retrieve_item`)."""
+        self._require("retrieve_items", "retrieve_item")
+        check_item_id(item_id)
+        self._check_open()
+        future: asyncio.Future[ev.ItemRetrieved] = asyncio.get_running_loop().create_future()
+        waiting = self._retrievals.setdefault(item_id, [])
+        waiting.append(future)
+        try:
+            await self._send(self._extras().encode_retrieve_item(item_id))
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            if future in waiting:
+                waiting.remove(future)
+            if not waiting:
+                self._retrievals.pop(item_id, None)
+
+    def _answer_retrievals(self, event: ev.ItemRetrieved | ev.Error) -> None:
+        """Resolve `retrieve_item` calls waiting on the item an event answers."""
+        item_id = event.item_id
+        if item_id is None:
+            return
+        for future in self._retrievals.pop(item_id, []):
+            if future.done():
+                continue
+            if isinstance(event, ev.ItemRetrieved):
+                future.set_result(event)
+            else:
+                future.set_exception(ItemNotFound(event.message, item_id))
+
+    def _fail_retrievals(self) -> None:
+        for item_id, futures in list(self._retrievals.items()):
+            for future in futures:
+                if not future.done():
+                    future.set_exception(
+                        ItemNotFound(
+                            f"the connection ended before {self.provider} returned {item_id!r}",
+                            item_id,
+                        )
+                    )
+        self._retrievals.clear()
 
     async def interrupt(self, heard_ms: float | None = None) -> None:
         """Stop the assistant now, as a barge-in would (e.g. a "stop" button).
@@ -588,10 +712,18 @@ class RealtimeSession(BaseSession):
         """Change the configuration mid-session (capabilities.session_update); Gemini raises
         NotImplementedError: it needs a new connection (`ResilientSession.update` does that)."""
         self._check_open()
+        check_config(config, self.capabilities)
         frames = self._codec.update_frames(config)
         await self._send(frames)
         self.config = config
         self._conv.interrupt_on_speech = config.vad.interrupt_response
+        wire = wire_input_format(config, self.capabilities)
+        if wire != self._input.wire:  # a new input format: a new stream (its tail was sent)
+            self._input = InputAudio(wire)
+            self.rate_guard = RateGuard(self._input.rate, self._clock)
+        law = output_law(config)
+        if law != (self._output.law if self._output is not None else None):
+            self._output = OutputAudio(law) if law is not None else None
 
     async def send_history(self, items: Sequence[HistoryItem]) -> None:
         """Replay conversation records (e.g. after a reconnect) without triggering a reply."""
@@ -665,10 +797,16 @@ class RealtimeSession(BaseSession):
                     self._events.put(event)
             self._closed = True
             self._ready.set()
+            self._fail_retrievals()
             self._events.close()
 
     def _dispatch(self, event: ev.Event) -> None:
         if type(event) is ev.AudioChunk and self._started:  # the hot path: most frames
+            if self._output is not None:  # telephone output: 8 kHz with its G.711 bytes
+                chunk = self._output.chunk(event)
+                if chunk is None:
+                    return
+                event = chunk
             self._emit(self._conv.observe(event))
             return
         if not self._started:
@@ -686,6 +824,11 @@ class RealtimeSession(BaseSession):
                 self._ready.set()
         if isinstance(event, ev.ResumptionUpdate) and event.handle:
             self.resumption_handle = event.handle
+        elif isinstance(event, ev.ItemRetrieved | ev.Error) and self._retrievals:
+            self._answer_retrievals(event)
+        elif isinstance(event, ev.GenerationComplete | ev.TurnComplete) and self._output:
+            for tail in self._output.flush(event.t):  # the reply's last few ms, before its end
+                self._emit(self._conv.observe(tail))
         self._emit(self._conv.observe(event))
 
     def _emit(self, events: Iterable[ev.Event]) -> None:
@@ -733,6 +876,8 @@ class RealtimeSession(BaseSession):
             if isinstance(effect, StopPlayback):
                 for resampler in self._out_resamplers.values():
                     resampler.flush()  # the tail was never heard
+                if self._output is not None:
+                    self._output.reset()
                 if self._player is not None:
                     with contextlib.suppress(Exception):
                         self._player.flush()
@@ -833,6 +978,7 @@ async def connect(
     """
     config = config or SessionConfig()
     codec = make_codec(provider, model or config.model)
+    check_config(config, codec.capabilities)  # a setting the provider lacks: before any socket
     # Keys from the environment never go to a loopback URL (the emulator needs none).
     use_env = url is None or not _is_loopback(url)
     credential, is_token = _credential(codec.provider, api_key, token, use_env=use_env)
@@ -844,7 +990,9 @@ async def connect(
             url = os.environ.get(EMULATOR_ENV) or await _start_emulator(stack)
         if credential is None:
             credential = Secret(EMULATOR_KEY)  # a local/emulator URL without a key
-        request = _request(codec, credential, is_token, url, query)
+        request = _request(
+            codec, credential, is_token, url, query, transcription=config.mode == "transcription"
+        )
         url = redact_text(url) if url else url  # a key in the caller's `?key=` stays out of here
         ws = await _open_socket(
             codec.provider,
@@ -880,17 +1028,22 @@ def _request(
     is_token: bool,
     url: str | None,
     query: Mapping[str, str] | None,
+    *,
+    transcription: bool = False,
 ) -> ConnectRequest:
     """The codec's connect request. A refusal (a bad `query`) is re-raised as a fresh
     `ValueError` outside the handler: the codec's frame, whose locals hold the credential,
-    must not travel with it."""
+    must not travel with it. `transcription` is passed only when asked for (only codecs with
+    `capabilities.transcription_sessions` take it, see `Codec.connect_request`)."""
     problem: ValueError | None = None
+    options: dict[str, Any] = {"transcription": True} if transcription else {}
     try:
         return codec.connect_request(
             api_key=None if is_token else credential.reveal(),
             token=credential.reveal() if is_token else None,
             base_url=url,
             query=query,
+            **options,
         )
     except ValueError as e:
         problem = ValueError(_clean(credential, str(e)))

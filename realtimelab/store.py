@@ -37,6 +37,7 @@ from realtimelab.providers.base import (
     HistoryItem,
     ToolCallRecord,
     ToolResultRecord,
+    UserImage,
     UserText,
 )
 
@@ -77,7 +78,7 @@ CREATE TABLE IF NOT EXISTS conversations (
 CREATE TABLE IF NOT EXISTS items (
     conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     ordinal     INTEGER NOT NULL,
-    kind        TEXT NOT NULL,      -- user | assistant | tool_call | tool_result
+    kind        TEXT NOT NULL,      -- user | assistant | tool_call | tool_result | user_image
     role        TEXT NOT NULL,      -- user | assistant | tool
     text        TEXT,
     spoken      INTEGER NOT NULL DEFAULT 0,
@@ -135,6 +136,8 @@ def _to_row(item: HistoryItem) -> _Row:
         )
     if isinstance(item, ToolResultRecord):
         return ("tool_result", "tool", None, 0, 0, item.call_id, item.name, None, item.output)
+    if isinstance(item, UserImage):  # the type in `name`, the size in `output` (no bytes kept)
+        return ("user_image", "user", None, 0, 0, None, item.mime, None, str(item.nbytes))
     raise TypeError(f"not a history item: {item!r}")
 
 
@@ -148,6 +151,9 @@ def _from_row(row: sqlite3.Row) -> HistoryItem:
         return ToolCallRecord(row["call_id"] or "", row["name"] or "", row["arguments"] or "")
     if kind == "tool_result":
         return ToolResultRecord(row["call_id"] or "", row["name"] or "", row["output"] or "")
+    if kind == "user_image":
+        size = row["output"] or "0"
+        return UserImage(row["name"] or "image/png", int(size) if size.isdigit() else 0)
     # A row we cannot read must not vanish from a replayed conversation without a word.
     raise ValueError(f"stored item {row['ordinal']} has unknown kind {kind!r}")
 

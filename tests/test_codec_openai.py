@@ -130,6 +130,7 @@ def test_audio_turn_decodes_to_unified_events() -> None:
         "SpeechStarted",
         "SpeechStopped",
         "InputCommitted",
+        "ItemAdded",  # the committed audio as a conversation item: its id, for delete/retrieve
         "ResponseStarted",
         "OutputTranscript",
         "AudioChunk",
@@ -163,6 +164,7 @@ def test_audio_turn_decodes_to_unified_events() -> None:
         output_audio_tokens=147,
         output_text_tokens=41,
         cached_tokens=64,
+        cached_audio_tokens=64,  # the recorded cached_tokens_details
     )
     assert codec.last_audio_item == "item_CsZyLdZ3sHZ2DniSNrTKs"
     assert codec.received_ms(None) == pytest.approx(200.0)
@@ -172,6 +174,7 @@ def test_audio_turn_decodes_to_unified_events() -> None:
 def test_text_turn() -> None:
     out = feed(OpenAICodec(), load("openai_text_turn.json"))
     assert kinds(out) == [
+        "ItemAdded",
         "ResponseStarted",
         "TextDelta",
         "TextDelta",
@@ -368,7 +371,7 @@ def test_malformed_frames_become_error_events(frame: str | bytes) -> None:
 
 
 def test_unknown_event_types_are_ignored() -> None:
-    assert OpenAICodec().decode('{"type": "mcp_list_tools.completed", "item_id": "x"}', 0) == []
+    assert OpenAICodec().decode('{"type": "response.content_part.added", "item_id": "x"}', 0) == []
 
 
 def test_text_commit_create_audio_frames_validate() -> None:

@@ -54,14 +54,17 @@ __all__ = [
     "AssistantText",
     "Capabilities",
     "Codec",
+    "CodecExtras",
     "ConnectRequest",
     "HistoryItem",
     "ToolCallRecord",
     "ToolResult",
     "ToolResultRecord",
+    "UserImage",
     "UserText",
     "close_error_is_fatal",
     "close_events",
+    "image_placeholder",
     "redact",
     "with_query",
 ]
@@ -127,6 +130,31 @@ class Capabilities:
     in a new reply after the results (OpenAI). When False the model's turn stays open across
     the tool round trip and ends once, after the answer (Gemini). Code that waits for "the
     answer" can skip `TurnComplete` events whose reason is "tool_calls" on both."""
+    image_input: bool = False
+    """`send_image` works: the model can be shown a JPEG or PNG picture (OpenAI an
+    `input_image` message part; Gemini a `realtimeInput.video` frame)."""
+    g711_native: bool = False
+    """The wire carries G.711 telephone audio (`audio/pcmu`, `audio/pcma` at 8 kHz) both ways
+    (OpenAI). When False a G.711 `SessionConfig.input_format` / `output_format` still works:
+    the session transcodes to and from the provider's PCM16 (Gemini)."""
+    out_of_band_responses: bool = False
+    """`create_out_of_band_response` works: a response outside the conversation, with its own
+    instructions, input and metadata (OpenAI `response.create` with `conversation: "none"`)."""
+    delete_items: bool = False
+    """`delete_item(item_id)` removes an item from the server's conversation (OpenAI
+    `conversation.item.delete`)."""
+    retrieve_items: bool = False
+    """`retrieve_item(item_id)` fetches an item back from the server, user audio included
+    (OpenAI `conversation.item.retrieve`)."""
+    clear_input: bool = False
+    """`clear_input_audio()` drops input audio the server has not committed yet (OpenAI
+    `input_audio_buffer.clear`)."""
+    transcription_sessions: bool = False
+    """`SessionConfig(mode="transcription")`: a session that only transcribes the user and
+    never answers (OpenAI `?intent=transcription`, `session.type: "transcription"`)."""
+    web_search: bool = False
+    """`SessionConfig(web_search=True)`: the model may search the web and reports what it
+    used as `Grounding` events (Gemini `googleSearch` → `groundingMetadata`)."""
 
 
 _SECRET_SUBPROTOCOL_PREFIXES = ("openai-insecure-api-key.",)
@@ -277,7 +305,30 @@ class ToolResultRecord:
     kind: Literal["tool_result"] = "tool_result"
 
 
-HistoryItem = UserText | AssistantText | ToolCallRecord | ToolResultRecord
+@dataclass(frozen=True)
+class UserImage:
+    """A picture the user showed the model (`send_image`): its type and size, not its bytes.
+
+    Why not the bytes: history records are small values that are saved after every turn and
+    replayed on every reconnect, and a camera at one frame a second would make both grow by
+    megabytes a minute. So a **replay cannot show the picture again**: the codecs replay it as
+    a short user text saying a picture was shown (`image_placeholder`), which keeps the turn
+    order and tells the model what it no longer sees. Send the image again after a reconnect
+    if the model must still look at it.
+    """
+
+    mime: str
+    nbytes: int
+    kind: Literal["user_image"] = "user_image"
+
+
+def image_placeholder(item: UserImage) -> str:
+    """What a replay says in place of a picture (see `UserImage`), the same on every codec."""
+    size = f"{item.nbytes / 1024:.0f} KB" if item.nbytes >= 1024 else f"{item.nbytes} bytes"
+    return f"[the user showed a picture here ({item.mime}, {size}); it is no longer visible]"
+
+
+HistoryItem = UserText | AssistantText | ToolCallRecord | ToolResultRecord | UserImage
 
 
 @dataclass(frozen=True)
@@ -329,7 +380,11 @@ class Codec(Protocol):
         """URL, headers and subprotocols. `base_url` (`ws://127.0.0.1:PORT`) replaces the
         provider's host, e.g. for the emulator; `token` is an ephemeral token. `query` adds
         parameters to the URL (e.g. the emulator's `rtl_fault`) through `with_query`, which
-        refuses any that would replace a credential or the codec's own parameters."""
+        refuses any that would replace a credential or the codec's own parameters.
+
+        Codecs with `capabilities.transcription_sessions` also take `transcription=True`
+        (the session will only transcribe: OpenAI `?intent=transcription`); it is passed
+        only to them, so other codecs need not accept it."""
         ...
 
     def initial_frames(self, config: SessionConfig, *, resume: str | None = None) -> list[Frame]:
@@ -342,7 +397,9 @@ class Codec(Protocol):
         ...
 
     def encode_audio(self, pcm: bytes) -> list[Frame]:
-        """PCM16 already at `capabilities.input_rate`."""
+        """Audio already in the wire's input format: PCM16 at `capabilities.input_rate`, or,
+        on codecs with `capabilities.g711_native` whose config asked for G.711 input, G.711
+        bytes at 8 kHz (`realtimelab.wire_audio.wire_input_format` says which)."""
         ...
 
     def encode_text(self, text: str) -> list[Frame]: ...
@@ -389,4 +446,41 @@ class Codec(Protocol):
 
     def received_ms(self, item_id: str | None) -> float:
         """Milliseconds of audio received for an assistant item (None: the last one)."""
+        ...
+
+
+class CodecExtras(Protocol):
+    """Verbs a codec offers only where its provider has the feature, each behind a capability
+    flag. The session calls one only after checking the flag (and raises NotImplementedError
+    naming the flag otherwise), so a codec without the feature does not define it and a new
+    provider owes none of these to satisfy `Codec`."""
+
+    def encode_image(self, data: bytes, mime: str) -> list[Frame]:
+        """`image_input`: show the model a picture (validated JPEG or PNG bytes); no reply is
+        requested."""
+        ...
+
+    def encode_out_of_band_response(
+        self,
+        *,
+        instructions: str | None,
+        input: Sequence[HistoryItem] | None,
+        metadata: Mapping[str, str] | None,
+        output: Literal["text", "audio"],
+    ) -> list[Frame]:
+        """`out_of_band_responses`: a response outside the conversation; `input` None means
+        "the conversation so far", an empty sequence no context at all."""
+        ...
+
+    def encode_delete_item(self, item_id: str) -> list[Frame]:
+        """`delete_items`: remove an item from the server's conversation."""
+        ...
+
+    def encode_retrieve_item(self, item_id: str) -> list[Frame]:
+        """`retrieve_items`: ask for an item back (answered by an `ItemRetrieved` event, or an
+        `Error` whose `item_id` names it)."""
+        ...
+
+    def encode_clear_input(self) -> list[Frame]:
+        """`clear_input`: drop the uncommitted input audio."""
         ...

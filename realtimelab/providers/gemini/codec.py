@@ -12,6 +12,14 @@ Wire choices, and why:
 - Server frames arrive as binary UTF-8 JSON (text is accepted too); keys are read camelCase
   first, snake_case tolerated.
 
+- Pictures go in as `realtimeInput.video` frames (the camera path: JPEG/PNG bytes with their
+  mime type); the server adds them to the user's next turn. Gemini has no G.711: the session
+  transcodes telephone audio to and from PCM16 (`realtimelab.wire_audio`), so this codec only
+  ever sees PCM16.
+- `SessionConfig.web_search` declares the `googleSearch` tool; a grounded answer's
+  `groundingMetadata` (alone on 2.5 models, bundled with `generationComplete` on 3.x) becomes
+  a `Grounding` event before the reply's end.
+
 Gemini has no response ids and no server `speech_started`; it cuts its own reply on barge-in
 (`interrupted`), so there is nothing to truncate. The codec assembles per-turn transcripts
 (Gemini sends fragments) and announces `OutputTranscript(final=True)` once per turn, so both
@@ -42,8 +50,10 @@ from realtimelab.providers.base import (
     ToolCallRecord,
     ToolResult,
     ToolResultRecord,
+    UserImage,
     UserText,
     close_events,
+    image_placeholder,
     with_query,
 )
 from realtimelab.providers.gemini.session_config import (
@@ -85,6 +95,14 @@ CAPABILITIES = Capabilities(
     text_output=False,
     ephemeral_tokens=True,
     max_connection_s=600.0,
+    image_input=True,
+    g711_native=False,
+    out_of_band_responses=False,
+    delete_items=False,
+    retrieve_items=False,
+    clear_input=False,
+    transcription_sessions=False,
+    web_search=True,
 )
 
 
@@ -217,8 +235,11 @@ class GeminiCodec:
         if config.instructions:
             setup["systemInstruction"] = {"role": "user", "parts": [{"text": config.instructions}]}
         tools = self._tools(config)
-        if tools:
-            setup["tools"] = [{"functionDeclarations": tools}]
+        declared: list[dict[str, Any]] = [{"functionDeclarations": tools}] if tools else []
+        if config.web_search:
+            declared.append({"googleSearch": {}})
+        if declared:
+            setup["tools"] = declared
         realtime = realtime_input_config(config.vad)
         if realtime:
             setup["realtimeInputConfig"] = realtime
@@ -272,6 +293,12 @@ class GeminiCodec:
 
     def encode_text(self, text: str) -> list[Frame]:
         return [{"realtimeInput": {"text": text}}]
+
+    def encode_image(self, data: bytes, mime: str) -> list[Frame]:
+        """One `realtimeInput.video` frame (standard base64 with its mime type): the camera
+        path, which the server adds to the user's next turn without starting a reply."""
+        blob = {"data": base64.b64encode(data).decode("ascii"), "mimeType": mime}
+        return [{"realtimeInput": {"video": blob}}]
 
     def encode_tool_responses(self, results: Sequence[ToolResult]) -> list[Frame]:
         """ONE `toolResponse` carrying every result (parallel calls answered together)."""
@@ -353,6 +380,8 @@ class GeminiCodec:
         for item in items:
             if isinstance(item, UserText):
                 turns.append({"role": "user", "parts": [{"text": item.text}]})
+            elif isinstance(item, UserImage):  # history keeps no image bytes (see UserImage)
+                turns.append({"role": "user", "parts": [{"text": image_placeholder(item)}]})
             elif isinstance(item, AssistantText):
                 turns.append({"role": "model", "parts": [{"text": item.text}]})
             elif isinstance(item, ToolCallRecord):
@@ -568,6 +597,9 @@ class GeminiCodec:
                 out.append(
                     ev.OutputTranscript(provider="gemini", t=t, raw=raw, text=text, item_id=item)
                 )
+        grounding = _get(c, "groundingMetadata")
+        if isinstance(grounding, dict):
+            out.append(_grounding(grounding, t, raw, self._item_id() if self._in_turn else None))
         if _get(c, "interrupted"):
             self._interrupted = True
             out += self._final_output(t, raw)
@@ -658,15 +690,59 @@ def _usage(u: Mapping[str, Any]) -> ev.Usage:
 
     prompt = by_modality("promptTokensDetails")
     response = by_modality("responseTokensDetails")
+    cached = by_modality("cacheTokensDetails")
     return ev.Usage(
         input_tokens=wire.count(s, "promptTokenCount"),
         output_tokens=wire.count(s, "responseTokenCount"),
         total_tokens=wire.count(s, "totalTokenCount"),
         input_audio_tokens=prompt.get("AUDIO", 0),
         input_text_tokens=prompt.get("TEXT", 0),
+        input_image_tokens=prompt.get("IMAGE", 0),
+        input_video_tokens=prompt.get("VIDEO", 0),
         output_audio_tokens=response.get("AUDIO", 0),
         output_text_tokens=response.get("TEXT", 0),
         cached_tokens=wire.count(s, "cachedContentTokenCount"),
+        cached_text_tokens=cached.get("TEXT", 0),
+        cached_audio_tokens=cached.get("AUDIO", 0),
+        cached_image_tokens=cached.get("IMAGE", 0),
+        thoughts_tokens=wire.count(s, "thoughtsTokenCount"),
+        tool_use_prompt_tokens=wire.count(s, "toolUsePromptTokenCount"),
+    )
+
+
+def _grounding(g: dict[str, Any], t: float, raw: ev.Raw, item_id: str | None) -> ev.Grounding:
+    """`groundingMetadata` → `Grounding`: the queries, the web sources (`groundingChunks`
+    entries with a `web` member; others, such as retrieved context, are not web sources) and
+    the search chip HTML."""
+    g = _snaked(g)
+    queries = g.get("webSearchQueries") or []
+    if not isinstance(queries, list):
+        raise wire.Malformed("`webSearchQueries` should be a list")
+    chunks = g.get("groundingChunks") or []
+    if not isinstance(chunks, list):
+        raise wire.Malformed("`groundingChunks` should be a list")
+    sources: list[ev.GroundingSource] = []
+    for chunk in chunks:
+        if not isinstance(chunk, dict):
+            raise wire.Malformed("a grounding chunk should be an object")
+        web = _obj(chunk, "web")
+        if web:
+            sources.append(
+                ev.GroundingSource(
+                    uri=wire.text(web, "uri"),
+                    title=wire.text(web, "title"),
+                    domain=wire.opt_text(web, "domain"),
+                )
+            )
+    entry = _snaked(_obj(g, "searchEntryPoint"))
+    return ev.Grounding(
+        provider="gemini",
+        t=t,
+        raw=raw,
+        queries=tuple(q for q in queries if isinstance(q, str)),
+        sources=tuple(sources),
+        rendered_content=wire.opt_text(entry, "renderedContent"),
+        item_id=item_id,
     )
 
 

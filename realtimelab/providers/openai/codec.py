@@ -12,7 +12,16 @@ State kept here, and why:
 - pending tool calls: the follow-up `response.create` is sent once, after the last result,
   and a call is announced once although both `function_call_arguments.done` and
   `output_item.done` describe it;
-- late tool results sent during a reply, held with their `response.create` until it is done.
+- late tool results sent during a reply, held with their `response.create` until it is done;
+- the session's audio formats: G.711 (`audio/pcmu`, `audio/pcma`, 8 kHz, one byte a sample)
+  travels natively both ways, so durations and truncation points count 8 bytes a millisecond,
+  and output deltas are decoded to PCM16 for `AudioChunk.pcm` while the wire bytes ride along
+  in `AudioChunk.g711`;
+- out-of-band responses (`conversation: "none"`, recognised by their `conversation_id: null`)
+  are collected apart and reported whole as one `OutOfBandResponse`: their deltas must not
+  reach the conversation core, which would take them for the reply;
+- item verbs carry an `event_id`, so an `error` answering one (`item_not_found`) names the
+  item it was about (`Error.item_id`).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from realtimelab import events as ev
+from realtimelab import g711
 from realtimelab.catalogue import default_model
 from realtimelab.config import SessionConfig, deep_merge, warn_unsupported
 from realtimelab.providers import wire
@@ -37,8 +47,10 @@ from realtimelab.providers.base import (
     ToolCallRecord,
     ToolResult,
     ToolResultRecord,
+    UserImage,
     UserText,
     close_events,
+    image_placeholder,
     with_query,
 )
 from realtimelab.providers.openai.session_config import turn_detection, unsupported_settings
@@ -54,12 +66,27 @@ DEFAULT_MODEL = default_model("openai").name
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 RATE = 24000
 _BYTES_PER_MS = RATE * 2 / 1000
+_G711_BYTES_PER_MS = g711.G711_RATE / 1000
 #: Error codes after which the session cannot go on.
 FATAL_CODES = frozenset(
     {"session_expired", "beta_api_shape_disabled", "invalid_api_key", "insufficient_quota"}
 )
 #: How many assistant items to remember audio lengths for (truncation targets recent items).
 _AUDIO_ITEMS_KEPT = 32
+#: How many item requests (delete / retrieve) to remember, to name the item an error is about.
+_ITEM_REQUESTS_KEPT = 64
+#: Server events that belong to a response and carry its id at the top level.
+_RESPONSE_EVENTS = frozenset(
+    {
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_audio_transcript.done",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+    }
+)
 
 CAPABILITIES = Capabilities(
     provider="openai",
@@ -80,7 +107,27 @@ CAPABILITIES = Capabilities(
     ephemeral_tokens=True,
     max_connection_s=3600.0,
     tool_call_ends_turn=True,
+    image_input=True,
+    g711_native=True,
+    out_of_band_responses=True,
+    delete_items=True,
+    retrieve_items=True,
+    clear_input=True,
+    transcription_sessions=True,
+    web_search=False,
 )
+
+
+class _OutOfBand:
+    """An out-of-band response being collected (see the module docstring)."""
+
+    def __init__(self, metadata: dict[str, str] | None) -> None:
+        self.metadata = metadata
+        self.text: list[str] = []
+        self.final_text: str | None = None
+        self.pcm = bytearray()
+        self.rate = RATE
+        self.calls: dict[str, ev.ToolCall] = {}
 
 
 def _text_output(output: Any) -> str:
@@ -107,6 +154,11 @@ class OpenAICodec:
         self._cancel_requested: str | None = None  # the reply our response.cancel targets
         self._server_interrupts = True  # server VAD cancels replies itself (interrupt_response)
         self._outgoing: list[Frame] = []
+        self._in_law: g711.G711Codec | None = None  # G.711 input (None: PCM16 at 24 kHz)
+        self._out_law: g711.G711Codec | None = None  # G.711 output
+        self._oob: dict[str, _OutOfBand] = {}  # out-of-band responses being collected
+        self._item_requests: OrderedDict[str, str] = OrderedDict()  # event_id -> item_id
+        self._request_serial = 0
 
     # ------------------------------------------------------------------ connection & config
 
@@ -117,7 +169,10 @@ class OpenAICodec:
         token: str | None = None,
         base_url: str | None = None,
         query: Mapping[str, str] | None = None,
+        transcription: bool = False,
     ) -> ConnectRequest:
+        """`transcription=True` opens a transcription-only session (`?intent=transcription`;
+        the model stays in the URL, as the official SDK sends it)."""
         credential = token or api_key
         if not credential:
             raise ValueError("OpenAI needs an api_key or an ephemeral token (ek_…)")
@@ -125,7 +180,10 @@ class OpenAICodec:
         if base.startswith("http"):
             base = "ws" + base[len("http") :]
         path = "/realtime" if base.endswith("/v1") else "/v1/realtime"
-        url = with_query(f"{base}{path}?model={quote(self.model, safe='')}", query)
+        url = f"{base}{path}?model={quote(self.model, safe='')}"
+        if transcription:
+            url += "&intent=transcription"
+        url = with_query(url, query)
         return ConnectRequest(url=url, headers={"Authorization": f"Bearer {credential}"})
 
     def _session(self, config: SessionConfig) -> dict[str, Any]:
@@ -135,14 +193,21 @@ class OpenAICodec:
         self._server_interrupts = bool(
             detection is not None and detection.get("interrupt_response", True)
         )
+        self._in_law = None if config.input_format == "pcm16" else config.input_format
+        self._out_law = None if config.output_format == "pcm16" else config.output_format
         audio_in: dict[str, Any] = {
-            "format": {"type": "audio/pcm", "rate": RATE},
+            "format": _audio_format(self._in_law),
             "turn_detection": detection,
         }
+        if config.mode == "transcription":
+            audio_in["transcription"] = {"model": TRANSCRIPTION_MODEL}
+            transcribe: dict[str, Any] = {"type": "transcription", "audio": {"input": audio_in}}
+            extra = config.extra.get(self.provider)
+            return deep_merge(transcribe, extra) if extra else transcribe
         if config.input_transcription:
             # A model must be named; pick a current one (override via config.extra["openai"]).
             audio_in["transcription"] = {"model": TRANSCRIPTION_MODEL}
-        audio_out: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": RATE}}
+        audio_out: dict[str, Any] = {"format": _audio_format(self._out_law)}
         voice = voice_wire(config.voice)
         if voice is not None:
             audio_out["voice"] = voice
@@ -219,6 +284,73 @@ class OpenAICodec:
     def encode_commit(self) -> list[Frame]:
         return [{"type": "input_audio_buffer.commit"}]
 
+    def encode_image(self, data: bytes, mime: str) -> list[Frame]:
+        """A user message holding the picture as an `input_image` part with a base64 `data:`
+        URL (the server fetches no URL on a realtime socket). No `response.create`: a picture
+        is context for the next turn, as a camera frame is on Gemini."""
+        return [{"type": "conversation.item.create", "item": _image_message(data, mime)}]
+
+    def encode_out_of_band_response(
+        self,
+        *,
+        instructions: str | None,
+        input: Sequence[HistoryItem] | None,
+        metadata: Mapping[str, str] | None,
+        output: str,
+    ) -> list[Frame]:
+        """`response.create` with `conversation: "none"`: not deferred behind the active reply
+        (out-of-band responses may run alongside it). Metadata follows OpenAI's limits (16
+        keys of at most 64 characters, values of at most 512), checked here so a bad one fails
+        at the call rather than as a late `error`."""
+        response: dict[str, Any] = {"conversation": "none", "output_modalities": [output]}
+        if instructions is not None:
+            response["instructions"] = instructions
+        if metadata:
+            if len(metadata) > 16 or any(len(k) > 64 or len(v) > 512 for k, v in metadata.items()):
+                raise ValueError(
+                    "OpenAI metadata holds at most 16 keys of at most 64 characters, with "
+                    "values of at most 512"
+                )
+            response["metadata"] = dict(metadata)
+        if input is not None:
+            response["input"] = [_history_wire(item) for item in input]
+        return [{"type": "response.create", "response": response}]
+
+    def encode_delete_item(self, item_id: str) -> list[Frame]:
+        return [
+            {
+                "type": "conversation.item.delete",
+                "item_id": item_id,
+                "event_id": self._item_request(item_id),
+            }
+        ]
+
+    def encode_retrieve_item(self, item_id: str) -> list[Frame]:
+        return [
+            {
+                "type": "conversation.item.retrieve",
+                "item_id": item_id,
+                "event_id": self._item_request(item_id),
+            }
+        ]
+
+    def encode_clear_input(self) -> list[Frame]:
+        return [{"type": "input_audio_buffer.clear"}]
+
+    def _item_request(self, item_id: str) -> str:
+        """A client `event_id` for an item verb, remembered so an `error` naming it (the
+        server echoes `error.event_id`) can say which item it is about."""
+        self._request_serial += 1
+        event_id = f"rtl_item_{self._request_serial}"
+        self._item_requests[event_id] = item_id
+        while len(self._item_requests) > _ITEM_REQUESTS_KEPT:
+            self._item_requests.popitem(last=False)
+        return event_id
+
+    def _item_answered(self, item_id: str) -> None:
+        for event_id in [e for e, i in self._item_requests.items() if i == item_id]:
+            del self._item_requests[event_id]
+
     def encode_create_response(self) -> list[Frame]:
         if self._active_response is not None:
             self._create_after_done = True
@@ -256,33 +388,9 @@ class OpenAICodec:
 
     def encode_history(self, items: Sequence[HistoryItem]) -> list[Frame]:
         """`conversation.item.create` per record, in order (assistant turns as text: the API
-        cannot create assistant audio). No `response.create`: replay never triggers a reply."""
-        frames: list[Frame] = []
-        for item in items:
-            wire: dict[str, Any]
-            if isinstance(item, UserText):
-                content = [{"type": "input_text", "text": item.text}]
-                wire = {"type": "message", "role": "user", "content": content}
-            elif isinstance(item, AssistantText):
-                content = [{"type": "output_text", "text": item.text}]
-                wire = {"type": "message", "role": "assistant", "content": content}
-            elif isinstance(item, ToolCallRecord):
-                wire = {
-                    "type": "function_call",
-                    "call_id": item.call_id,
-                    "name": item.name,
-                    "arguments": item.arguments_json,
-                }
-            elif isinstance(item, ToolResultRecord):
-                wire = {
-                    "type": "function_call_output",
-                    "call_id": item.call_id,
-                    "output": item.output,
-                }
-            else:  # pragma: no cover - the union is closed
-                raise TypeError(f"not a history item: {item!r}")
-            frames.append({"type": "conversation.item.create", "item": wire})
-        return frames
+        cannot create assistant audio; a picture as its placeholder text: history keeps no
+        image bytes, see `UserImage`). No `response.create`: replay never triggers a reply."""
+        return [{"type": "conversation.item.create", "item": _history_wire(i)} for i in items]
 
     # ------------------------------------------------------------------ state queries
 
@@ -317,6 +425,10 @@ class OpenAICodec:
         if handler is None:
             return []  # known-but-unused or new event types: visible in the raw tap only
         try:
+            if self._oob and msg["type"] in _RESPONSE_EVENTS:
+                rid = msg.get("response_id")
+                if isinstance(rid, str) and rid in self._oob:
+                    return self._out_of_band(self._oob[rid], msg, t)
             return handler(self, msg, t, (msg,))
         except Exception as e:  # untrusted input: any failure is the frame's, never the session's
             kind = msg["type"][:80]
@@ -339,7 +451,13 @@ class OpenAICodec:
             return []  # our cancel raced the end of the reply: expected and harmless
         fatal = code in FATAL_CODES
         message = wire.text(err, "message") or "unknown error"
-        return [_error(t, m, message, code, fatal=fatal, param=wire.opt_text(err, "param"))]
+        event_id = wire.opt_text(err, "event_id")
+        item_id = self._item_requests.pop(event_id, None) if event_id else None
+        return [
+            _error(
+                t, m, message, code, fatal=fatal, param=wire.opt_text(err, "param"), item_id=item_id
+            )
+        ]
 
     def _on_session_created(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         s = wire.obj(m, "session")
@@ -400,6 +518,10 @@ class OpenAICodec:
         ]
 
     def _on_input_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        """The whole transcript, with what the transcription model billed for it (the
+        `tokens` form; the `duration` form has no tokens to report)."""
+        u = wire.obj(m, "usage")
+        usage = _usage(u) if u.get("type", "tokens") == "tokens" and u else None
         return [
             ev.InputTranscript(
                 provider="openai",
@@ -408,6 +530,7 @@ class OpenAICodec:
                 text=wire.text(m, "transcript"),
                 final=True,
                 item_id=wire.opt_text(m, "item_id"),
+                usage=usage,
             )
         ]
 
@@ -417,17 +540,34 @@ class OpenAICodec:
         return [_error(t, m, msg, wire.opt_text(err, "code") or "transcription_failed")]
 
     def _on_response_created(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        rid = wire.opt_text(wire.obj(m, "response"), "id")
+        resp = wire.obj(m, "response")
+        rid = wire.opt_text(resp, "id")
+        if rid and "conversation_id" in resp and resp["conversation_id"] is None:
+            # out of band (`conversation: "none"`): collected apart, reported when done
+            self._oob[rid] = _OutOfBand(_metadata(resp.get("metadata")))
+            return []
         self._active_response = rid
         return [ev.ResponseStarted(provider="openai", t=t, raw=raw, response_id=rid)]
 
-    def _on_audio_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        pcm = wire.b64(m, "delta")
-        if len(pcm) % 2:
+    def _output_audio(self, m: dict[str, Any]) -> tuple[bytes, int, bytes | None]:
+        """An output audio delta as (PCM16, rate, the G.711 wire bytes or None)."""
+        data = wire.b64(m, "delta")
+        if self._out_law is not None:
+            return g711.decode(data, self._out_law), g711.G711_RATE, data
+        if len(data) % 2:
             raise wire.Malformed("audio delta is not whole PCM16 samples")
+        return data, RATE, None
+
+    def _on_audio_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        pcm, rate, wire_g711 = self._output_audio(m)
         item = wire.opt_text(m, "item_id")
         if item:
-            self._audio_ms[item] = self._audio_ms.get(item, 0.0) + len(pcm) / _BYTES_PER_MS
+            ms = (
+                len(pcm) / _BYTES_PER_MS
+                if wire_g711 is None
+                else len(wire_g711) / _G711_BYTES_PER_MS
+            )
+            self._audio_ms[item] = self._audio_ms.get(item, 0.0) + ms
             self._audio_ms.move_to_end(item)
             while len(self._audio_ms) > _AUDIO_ITEMS_KEPT:
                 self._audio_ms.popitem(last=False)
@@ -438,9 +578,11 @@ class OpenAICodec:
                 t=t,
                 raw=raw,
                 pcm=pcm,
-                rate=RATE,
+                rate=rate,
                 item_id=item,
                 response_id=wire.opt_text(m, "response_id"),
+                encoding=self._out_law or "pcm16",
+                g711=wire_g711,
             )
         ]
 
@@ -500,24 +642,7 @@ class OpenAICodec:
         self._pending_calls[call_id] = name
         if response_id:
             self._response_calls.setdefault(response_id, []).append(call_id)
-        try:
-            parsed = wire.loads(args_json) if args_json.strip() else {}
-        except ValueError:
-            parsed = None
-        arguments = parsed if isinstance(parsed, dict) else None
-        return [
-            ev.ToolCall(
-                provider="openai",
-                t=t,
-                raw=raw,
-                call_id=call_id,
-                name=name,
-                arguments=arguments,
-                arguments_json=args_json,
-                item_id=item_id,
-                response_id=response_id,
-            )
-        ]
+        return [_call_event(t, raw, call_id, name, args_json, item_id, response_id)]
 
     def _on_args_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         return self._tool_call(
@@ -547,7 +672,8 @@ class OpenAICodec:
     def _on_response_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         """One response is generated: `GenerationComplete` (with its usage), then the
         provider's own turn end, which the conversation core holds back while the answer only
-        paused for tools (reason `tool_calls`)."""
+        paused for tools (reason `tool_calls`). An out-of-band response becomes its one
+        `OutOfBandResponse` instead."""
         resp = wire.obj(m, "response")
         rid = wire.opt_text(resp, "id")
         status = wire.text(resp, "status") or "completed"
@@ -556,6 +682,25 @@ class OpenAICodec:
             wire.obj(details, "error"), "code"
         )
         usage = _usage(resp.get("usage"))
+        oob = self._oob.pop(rid, None) if rid else None
+        if oob is not None:
+            text = oob.final_text if oob.final_text is not None else "".join(oob.text)
+            return [
+                ev.OutOfBandResponse(
+                    provider="openai",
+                    t=t,
+                    raw=raw,
+                    response_id=rid,
+                    status=status,
+                    reason=reason,
+                    text=text,
+                    pcm=bytes(oob.pcm),
+                    rate=oob.rate,
+                    metadata=_metadata(resp.get("metadata")) or oob.metadata,
+                    tool_calls=tuple(oob.calls.values()),
+                    usage=usage,
+                )
+            ]
         out: list[ev.Event] = []
         calls = self._response_calls.pop(rid, []) if rid else []
         if status == "completed" and calls and reason is None:
@@ -592,6 +737,119 @@ class OpenAICodec:
             self._outgoing.append({"type": "response.create"})
         return out
 
+    def _out_of_band(self, oob: _OutOfBand, m: dict[str, Any], t: float) -> list[ev.Event]:
+        """A delta of an out-of-band response: collected, nothing emitted until it is done."""
+        kind = m["type"]
+        if kind == "response.output_audio.delta":
+            pcm, oob.rate, _ = self._output_audio(m)
+            oob.pcm += pcm
+        elif kind in ("response.output_audio_transcript.delta", "response.output_text.delta"):
+            oob.text.append(wire.text(m, "delta"))
+        elif kind == "response.output_audio_transcript.done":
+            oob.final_text = wire.text(m, "transcript")
+        elif kind == "response.output_text.done":
+            oob.final_text = wire.text(m, "text")
+        elif kind == "response.function_call_arguments.done":
+            call = _call_event(
+                t,
+                (m,),
+                wire.text(m, "call_id"),
+                wire.text(m, "name"),
+                wire.text(m, "arguments"),
+                wire.opt_text(m, "item_id"),
+                wire.opt_text(m, "response_id"),
+            )
+            oob.calls.setdefault(call.call_id, call)
+        elif kind == "response.output_item.done":
+            item = wire.obj(m, "item")
+            if item.get("type") == "function_call" and item.get("status") != "incomplete":
+                call = _call_event(
+                    t,
+                    (m,),
+                    wire.text(item, "call_id"),
+                    wire.text(item, "name"),
+                    wire.text(item, "arguments"),
+                    wire.opt_text(item, "id"),
+                    wire.opt_text(m, "response_id"),
+                )
+                oob.calls.setdefault(call.call_id, call)
+        return []
+
+    def _on_out_of_band_only(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        return []  # read for out-of-band responses in `decode`; nothing new otherwise
+
+    def _on_item_added(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        item = wire.obj(m, "item")
+        item_id = wire.text(item, "id")
+        if not item_id:
+            raise wire.Malformed("an item without an id")
+        text, parts, _ = _item_content(item)
+        return [
+            ev.ItemAdded(
+                provider="openai",
+                t=t,
+                raw=raw,
+                item_id=item_id,
+                item_type=wire.text(item, "type") or "message",
+                role=wire.opt_text(item, "role"),
+                text=text,
+                parts=parts,
+                call_id=wire.opt_text(item, "call_id"),
+            )
+        ]
+
+    def _on_item_deleted(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        item_id = wire.text(m, "item_id")
+        if not item_id:
+            raise wire.Malformed("`conversation.item.deleted` without an item_id")
+        self._item_answered(item_id)
+        return [ev.ItemDeleted(provider="openai", t=t, raw=raw, item_id=item_id)]
+
+    def _on_item_retrieved(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        """The item with its audio: user audio is in the session's input format, assistant
+        audio in its output format; both come out as PCM16 (and G.711 when telephone)."""
+        item = wire.obj(m, "item")
+        item_id = wire.text(item, "id")
+        if not item_id:
+            raise wire.Malformed("a retrieved item without an id")
+        self._item_answered(item_id)
+        role = wire.opt_text(item, "role")
+        text, _, audio = _item_content(item)
+        law = self._in_law if role == "user" else self._out_law
+        pcm, rate, g711_bytes = audio, RATE, None
+        if law is not None:
+            pcm, rate, g711_bytes = g711.decode(audio, law), g711.G711_RATE, audio
+        elif len(audio) % 2:
+            raise wire.Malformed("item audio is not whole PCM16 samples")
+        encoding = law or "pcm16"
+        return [
+            ev.ItemRetrieved(
+                provider="openai",
+                t=t,
+                raw=raw,
+                item_id=item_id,
+                item_type=wire.text(item, "type") or "message",
+                role=role,
+                text=text,
+                pcm=pcm,
+                rate=rate,
+                encoding=encoding,
+                g711=g711_bytes if audio else None,
+                call_id=wire.opt_text(item, "call_id"),
+            )
+        ]
+
+    def _on_input_cleared(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        return [ev.InputCleared(provider="openai", t=t, raw=raw)]
+
+    def _on_mcp_list_tools(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        status = m["type"].rsplit(".", 1)[-1]
+        return [
+            ev.McpListTools(
+                provider="openai", t=t, raw=raw, item_id=wire.opt_text(m, "item_id"), status=status
+            )
+        ]
+
     def _on_rate_limits(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         limits = m.get("rate_limits")
         if not isinstance(limits, list):
@@ -600,20 +858,116 @@ class OpenAICodec:
         return [ev.RateLimits(provider="openai", t=t, raw=raw, limits=kept)]
 
 
+def _audio_format(law: g711.G711Codec | None) -> dict[str, Any]:
+    """The GA `audio.*.format` object: PCM16 at 24 kHz, or G.711 (which has no rate field)."""
+    return {"type": f"audio/{law}"} if law is not None else {"type": "audio/pcm", "rate": RATE}
+
+
+def _image_message(data: bytes, mime: str) -> dict[str, Any]:
+    url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    content = [{"type": "input_image", "image_url": url}]
+    return {"type": "message", "role": "user", "content": content}
+
+
+def _history_wire(item: HistoryItem) -> dict[str, Any]:
+    """One history record as a conversation item (see `OpenAICodec.encode_history`)."""
+    if isinstance(item, UserText):
+        content = [{"type": "input_text", "text": item.text}]
+        return {"type": "message", "role": "user", "content": content}
+    if isinstance(item, UserImage):
+        content = [{"type": "input_text", "text": image_placeholder(item)}]
+        return {"type": "message", "role": "user", "content": content}
+    if isinstance(item, AssistantText):
+        content = [{"type": "output_text", "text": item.text}]
+        return {"type": "message", "role": "assistant", "content": content}
+    if isinstance(item, ToolCallRecord):
+        return {
+            "type": "function_call",
+            "call_id": item.call_id,
+            "name": item.name,
+            "arguments": item.arguments_json,
+        }
+    if isinstance(item, ToolResultRecord):
+        return {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+    raise TypeError(f"not a history item: {item!r}")
+
+
+def _call_event(
+    t: float,
+    raw: ev.Raw,
+    call_id: str,
+    name: str,
+    args_json: str,
+    item_id: str | None,
+    response_id: str | None,
+) -> ev.ToolCall:
+    if not call_id:
+        raise wire.Malformed("a function call without a call_id")
+    try:
+        parsed = wire.loads(args_json) if args_json.strip() else {}
+    except ValueError:
+        parsed = None
+    return ev.ToolCall(
+        provider="openai",
+        t=t,
+        raw=raw,
+        call_id=call_id,
+        name=name,
+        arguments=parsed if isinstance(parsed, dict) else None,
+        arguments_json=args_json,
+        item_id=item_id,
+        response_id=response_id,
+    )
+
+
+def _item_content(item: dict[str, Any]) -> tuple[str, tuple[str, ...], bytes]:
+    """An item's text (text parts and transcripts, joined), its part types, and its audio."""
+    content = item.get("content") or []
+    if not isinstance(content, list):
+        raise wire.Malformed("`content` should be a list")
+    texts: list[str] = []
+    kinds: list[str] = []
+    audio = b""
+    for part in content:
+        if not isinstance(part, dict):
+            raise wire.Malformed("a content part should be an object")
+        kinds.append(wire.text(part, "type"))
+        piece = wire.text(part, "text") or wire.text(part, "transcript")
+        if piece:
+            texts.append(piece)
+        if part.get("audio") is not None:
+            audio += wire.b64(part, "audio")
+    if isinstance(item.get("output"), str):
+        texts.append(item["output"])
+    return " ".join(texts), tuple(kinds), audio
+
+
+def _metadata(value: Any) -> dict[str, str] | None:
+    """Response metadata as str to str (anything else is dropped, never trusted)."""
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items() if isinstance(v, str)} or None
+
+
 def _usage(u: Any) -> ev.Usage | None:
     if not isinstance(u, dict):
         return None
     i = wire.obj(u, "input_token_details")
     o = wire.obj(u, "output_token_details")
+    c = wire.obj(i, "cached_tokens_details")
     return ev.Usage(
         input_tokens=wire.count(u, "input_tokens"),
         output_tokens=wire.count(u, "output_tokens"),
         total_tokens=wire.count(u, "total_tokens"),
         input_audio_tokens=wire.count(i, "audio_tokens"),
         input_text_tokens=wire.count(i, "text_tokens"),
+        input_image_tokens=wire.count(i, "image_tokens"),
         output_audio_tokens=wire.count(o, "audio_tokens"),
         output_text_tokens=wire.count(o, "text_tokens"),
         cached_tokens=wire.count(i, "cached_tokens"),
+        cached_text_tokens=wire.count(c, "text_tokens"),
+        cached_audio_tokens=wire.count(c, "audio_tokens"),
+        cached_image_tokens=wire.count(c, "image_tokens"),
     )
 
 
@@ -625,6 +979,7 @@ def _error(
     *,
     fatal: bool = False,
     param: str | None = None,
+    item_id: str | None = None,
 ) -> ev.Error:
     return ev.Error(
         provider="openai",
@@ -634,6 +989,7 @@ def _error(
         code=code,
         fatal=fatal,
         param=param,
+        item_id=item_id,
     )
 
 
@@ -656,4 +1012,13 @@ _HANDLERS = {
     "response.output_item.done": OpenAICodec._on_item_done,
     "response.done": OpenAICodec._on_response_done,
     "rate_limits.updated": OpenAICodec._on_rate_limits,
+    "conversation.item.added": OpenAICodec._on_item_added,
+    "conversation.item.deleted": OpenAICodec._on_item_deleted,
+    "conversation.item.retrieved": OpenAICodec._on_item_retrieved,
+    "input_audio_buffer.cleared": OpenAICodec._on_input_cleared,
+    "mcp_list_tools.in_progress": OpenAICodec._on_mcp_list_tools,
+    "mcp_list_tools.completed": OpenAICodec._on_mcp_list_tools,
+    "mcp_list_tools.failed": OpenAICodec._on_mcp_list_tools,
+    # out-of-band responses only (see `decode`): in-conversation ones end with their `.done`
+    "response.output_text.done": OpenAICodec._on_out_of_band_only,
 }

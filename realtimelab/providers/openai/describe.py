@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from realtimelab.providers.framelog import AudioFormat, Elided, cut_audio, short
+from realtimelab.providers.framelog import AudioFormat, Elided, b64_decoded_len, cut_audio, short
 
 __all__ = ["OpenAIFrames"]
 
@@ -69,16 +69,35 @@ class OpenAIFrames:
             out["audio"] = cut_audio(frame["audio"], fmt, acc, keep_pcm)
         if t.endswith("audio.delta") and isinstance(frame.get("delta"), str):
             out["delta"] = cut_audio(frame["delta"], fmt, acc, keep_pcm)
-        # audio inside conversation items (item.create with input_audio, item echoes)
+        # audio and pictures inside conversation items (item.create, echoes, retrieved items)
         item = frame.get("item")
-        if isinstance(item, Mapping) and isinstance(item.get("content"), list):
-            content = []
-            for part in item["content"]:
-                if isinstance(part, Mapping) and isinstance(part.get("audio"), str):
-                    part = {**part, "audio": cut_audio(part["audio"], fmt, acc, False)}
-                content.append(part)
-            out["item"] = {**item, "content": content}
+        if isinstance(item, Mapping):
+            out["item"] = self._elide_item(item, acc)
+        # an out-of-band response's own input items
+        response = frame.get("response")
+        if isinstance(response, Mapping) and isinstance(response.get("input"), list):
+            items = [
+                self._elide_item(i, acc) if isinstance(i, Mapping) else i for i in response["input"]
+            ]
+            out["response"] = {**response, "input": items}
         return out
+
+    def _elide_item(self, item: Mapping[str, Any], acc: Elided) -> dict[str, Any]:
+        """An item without its payloads: audio in an item is the user's (input format) or
+        the model's (output format); a picture's `data:` URL becomes `<image/png N B>`."""
+        if not isinstance(item.get("content"), list):
+            return dict(item)
+        fmt = self.output if item.get("role") == "assistant" else self.input
+        content = []
+        for part in item["content"]:
+            if isinstance(part, Mapping) and isinstance(part.get("audio"), str):
+                part = {**part, "audio": cut_audio(part["audio"], fmt, acc, False)}
+            url = part.get("image_url") if isinstance(part, Mapping) else None
+            if isinstance(url, str) and url.startswith("data:"):
+                mime = url[5:].split(";", 1)[0] or "image"
+                part = {**part, "image_url": f"<{mime} {b64_decoded_len(url.split(',', 1)[-1])} B>"}
+            content.append(part)
+        return {**item, "content": content}
 
     # -- meaning ----------------------------------------------------------------------------------
 
