@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import emulator_bench, recv_path, resample, send_path
+from benchmarks import browser_audio, emulator_bench, recv_path, resample, send_path
 from benchmarks.common import dump_json, machine_info, markdown_table, progress
 
 HERE = Path(__file__).resolve().parent
 MARKER = "<!-- commentary -->"
-NAMES = ("send", "recv", "resample", "emulator")
+NAMES = ("send", "recv", "resample", "emulator", "browser")
 
 Table = tuple[list[str], list[list[Any]]]
 
@@ -36,6 +36,8 @@ async def _run(name: str, quick: bool) -> Any:
         return await recv_path.run(quick=quick)
     if name == "resample":
         return resample.run(quick=quick)
+    if name == "browser":
+        return await asyncio.to_thread(browser_audio.run, quick=quick)
     return await emulator_bench.run(quick=quick)
 
 
@@ -54,6 +56,12 @@ def _tables(name: str, res: Any) -> list[tuple[str, Table]]:
             )
         ],
         "resample": [("Resampling 16k↔24k (PCM16, HQ)", resample.table)],
+        "browser": [
+            (
+                "Browser audio: latency added by BrowserAudio, kernel CPU per stream",
+                browser_audio.table,
+            )
+        ],
         "emulator": [
             (
                 "Emulator latency: end of speech → first audio delta − silence_duration_ms",

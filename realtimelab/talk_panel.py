@@ -660,6 +660,11 @@ class TalkPanel:
             self._schedule_render()
 
     def _interrupted(self, session: RealtimeSession, event: ev.Interrupted) -> None:
+        # Silence the page now. The session flushes its player too, but a barge-in found by
+        # its *client* VAD (providers without speech events) is applied only when the next
+        # server frame arrives, which can be 100+ ms later, or never while the server is
+        # quiet; a second flush costs one message and drops nothing of a later reply.
+        self.audio.flush()
         report = self.audio.last_report
         # the barge-in's moment on the reports' clock (the session's, unless a test gave one)
         at = event.t if self._clock is time.monotonic else time.monotonic()
@@ -752,8 +757,11 @@ class TalkPanel:
         import ipywidgets as w
 
         self._title = w.HTML()
-        self._start_btn = w.Button(description="Start", icon="play", button_style="success")
-        self._stop_btn = w.Button(description="Stop", icon="stop")
+        small = w.Layout(width="90px")
+        self._start_btn = w.Button(
+            description="Start", icon="play", button_style="success", layout=small
+        )
+        self._stop_btn = w.Button(description="Stop", icon="stop", layout=small)
         self._start_btn.on_click(lambda _b: self._call_on_loop(self.start))
         self._stop_btn.on_click(lambda _b: self._call_on_loop(self.stop))
         self._error = w.HTML()
@@ -865,7 +873,7 @@ class TalkPanel:
                 rest = e.text[len(heard) :]
                 text = (
                     f"{html.escape(heard)}<s style='color:#999'>{html.escape(rest)}</s>"
-                    " <b style='color:#b00020'>⏹ interrupted</b>"
+                    " <b style='color:#b00020'>[interrupted]</b>"
                 )
             elif not e.final:
                 text = f"<i>{text}</i>"
@@ -885,7 +893,7 @@ class TalkPanel:
                 call.outcome = "not handled (no tools= given)"
             out = "" if call.output is None else f" → {html.escape(_short(repr(call.output)))}"
             rows.append(
-                f"<div>🔧 {call.t:.1f}s <code>{html.escape(call.name)}"
+                f"<div><b>tool</b> {call.t:.1f}s <code>{html.escape(call.name)}"
                 f"({html.escape(_short(call.arguments))})</code> "
                 f"<i>{html.escape(call.outcome)}</i>{out}</div>"
             )
@@ -894,10 +902,28 @@ class TalkPanel:
     def _latency_html(self) -> str:
         if not self._turn_rows:
             return ""
-        head = (
-            "<tr><th>turn</th><th>input</th><th>ttfb (wire)</th><th>perceived (model)</th>"
-            "<th>heard in page</th><th>interrupted</th><th>tools</th></tr>"
+        tips = (
+            ("turn", ""),
+            ("input", "speech, text or commit (push-to-talk)"),
+            (
+                "ttfb (wire)",
+                "end of your turn (the server's end of speech, or your commit) → "
+                "first audio byte received",
+            ),
+            (
+                "perceived (model)",
+                "end of your speech (client VAD) → first audio, as the playout model places it",
+            ),
+            (
+                "heard in page",
+                "end of your speech (client VAD) → the page started playing the "
+                "answer (its own report)",
+            ),
+            ("interrupted", "your speech started over the model → playback stopped"),
+            ("tools", "tool calls in the turn"),
         )
+        head = "<tr>" + "".join(f'<th title="{html.escape(t)}">{h}</th>' for h, t in tips)
+        head += "</tr>"
         body = "".join(
             "<tr>"
             + "".join(
@@ -908,8 +934,8 @@ class TalkPanel:
             for r in self._turn_rows[-6:]
         )
         return (
-            '<table style="font-size:90%"><caption style="text-align:left">latency per turn '
-            "(ms from the end of your turn)</caption>" + head + body + "</table>"
+            '<table style="font-size:90%"><caption style="text-align:left">latency per turn, '
+            "ms (hover a heading for its definition)</caption>" + head + body + "</table>"
         )
 
     # ------------------------------------------------------------------------------------------
