@@ -612,13 +612,13 @@ def check_config(config: SessionConfig, caps: Capabilities) -> None:
     `g711_native` gets transcoded audio."""
     from realtimelab.config import ConfigError  # lazy: config imports the registry
 
-    needs = (
-        ("mode='transcription'", config.mode == "transcription", "transcription_sessions"),
-        ("web_search=True", config.web_search, "web_search"),
-    )
-    for setting, wanted, flag in needs:
-        if wanted and not getattr(caps, flag):
-            raise ConfigError(
-                f"SessionConfig.{setting} is not available on {caps.provider} "
-                f"(capabilities.{flag} is False); see docs/capabilities.md"
-            )
+    def missing(setting: str, flag: str) -> ConfigError:
+        return ConfigError(
+            f"SessionConfig.{setting} is not available on {caps.provider} "
+            f"(capabilities.{flag} is False); see docs/capabilities.md"
+        )
+
+    if config.mode == "transcription" and not caps.transcription_sessions:
+        raise missing("mode='transcription'", "transcription_sessions")
+    if config.web_search and not caps.web_search:
+        raise missing("web_search=True", "web_search")

@@ -164,3 +164,40 @@ def test_every_exported_name_exists(name: str) -> None:
 def test_the_top_level_exports_resolve_lazily() -> None:
     for name in realtimelab.__all__:
         assert getattr(realtimelab, name) is not None, name
+
+
+#: Flags that only describe a provider (shown in docs/capabilities.md), read by no code yet.
+#: They predate the rule; a new flag must be read by the code that depends on it.
+DESCRIPTIVE_FLAGS = {
+    "provider": "the registry key, not a feature",
+    "server_vad": "both providers have server VAD; nothing branches on it",
+    "semantic_vad": "Vad(mode='semantic') is approximated where it is missing (session_config)",
+}
+
+
+def test_every_capability_flag_is_read_by_the_code_that_depends_on_it() -> None:
+    """A flag nobody reads documents a behaviour nothing enforces. Reads are attribute reads
+    (`caps.image_input`) or the verb guard `self._require("image_input", ...)`, anywhere in
+    the package but the flag's own declaration (`providers/base.py`) and the providers'
+    `CAPABILITIES` values (keyword arguments, which are not reads)."""
+    from dataclasses import fields
+
+    from realtimelab.providers.base import Capabilities
+
+    flags = {f.name for f in fields(Capabilities)} - set(DESCRIPTIVE_FLAGS)
+    read: set[str] = set()
+    for rel, path in package_files():
+        if rel == "providers/base.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in flags:
+                read.add(node.attr)
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "_require"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                read.add(str(node.args[0].value))
+    assert flags <= read, f"capability flags nobody reads: {sorted(flags - read)}"

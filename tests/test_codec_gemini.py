@@ -19,7 +19,9 @@ from realtimelab.providers.base import (
     ToolCallRecord,
     ToolResult,
     ToolResultRecord,
+    UserImage,
     UserText,
+    image_placeholder,
 )
 from realtimelab.providers.gemini import GeminiCodec, parse_duration
 from realtimelab.schema import Tool
@@ -52,6 +54,10 @@ def feed(codec: GeminiCodec, frames: list[dict[str, Any]]) -> list[ev.Event]:
 
 def kinds(events: list[ev.Event]) -> list[str]:
     return [e.kind for e in events]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in FRAMES.glob("gemini_*.json")))
@@ -441,3 +447,138 @@ def test_late_tool_result_is_a_client_content_turn_held_until_the_turn_ends() ->
 def test_late_tool_result_needs_a_name() -> None:
     with pytest.raises(ValueError, match="name="):
         GeminiCodec().encode_late_tool_results([ToolResult("unknown", 1)])
+
+
+# ------------------------------------------------------------------------------------------
+# pictures, search grounding, bundles, usage (recorded: tests/frames/gemini_features.json)
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_picture_is_a_video_frame_and_replays_as_its_placeholder() -> None:
+    codec = GeminiCodec()
+    (frame,) = check_client(codec.encode_image(b"\xff\xd8\xffjpeg", "image/jpeg"))
+    blob = frame["realtimeInput"]["video"]
+    assert blob == {
+        "data": base64.b64encode(b"\xff\xd8\xffjpeg").decode(),
+        "mimeType": "image/jpeg",
+    }
+    (history,) = check_client(codec.encode_history([UserImage("image/jpeg", 9)]))
+    (turn,) = history["clientContent"]["turns"]
+    assert turn == {
+        "role": "user",
+        "parts": [{"text": image_placeholder(UserImage("image/jpeg", 9))}],
+    }
+
+
+def test_web_search_declares_google_search_next_to_the_functions() -> None:
+    (frame,) = check_client(
+        GeminiCodec().initial_frames(SessionConfig(tools=(WEATHER,), web_search=True))
+    )
+    tools = frame["setup"]["tools"]
+    assert tools[0]["functionDeclarations"][0]["name"] == "get_weather"
+    assert tools[1] == {"googleSearch": {}}
+    (plain,) = GeminiCodec().initial_frames(SessionConfig(web_search=True))
+    assert plain["setup"]["tools"] == [{"googleSearch": {}}]
+
+
+def test_a_bundled_message_is_read_part_by_part() -> None:
+    """3.x models put an audio part, its words and `generationComplete` in one serverContent:
+    every part becomes its event, in the order the protocol gives them meaning."""
+    codec = GeminiCodec()
+    pcm = b"\x02\x00" * 240
+    bundle = {
+        "serverContent": {
+            "modelTurn": {
+                "role": "model",
+                "parts": [
+                    {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": b64(pcm)}},
+                    {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": b64(pcm)}},
+                ],
+            },
+            "outputTranscription": {"text": "Done."},
+            "generationComplete": True,
+        }
+    }
+    validate_server_message(bundle)
+    out = codec.decode(json.dumps(bundle).encode(), 0.0)
+    assert kinds(out) == [
+        "ResponseStarted",
+        "AudioChunk",
+        "AudioChunk",
+        "OutputTranscript",
+        "OutputTranscript",  # the turn's final transcript, at generationComplete
+        "GenerationComplete",
+    ]
+    assert [e.text for e in out if isinstance(e, ev.OutputTranscript)] == ["Done.", "Done."]
+    assert codec.received_ms(None) == pytest.approx(20.0)
+
+
+def test_recorded_grounding_bundles_usage_and_partials() -> None:
+    codec = GeminiCodec()
+    out = feed(codec, load("gemini_features.json"))
+    grounding = [e for e in out if isinstance(e, ev.Grounding)]
+    assert len(grounding) == 2  # 3.x (bundled with generationComplete) and 2.5 (alone)
+    for g in grounding:
+        assert g.queries == ("highest mountain in the world",)
+        assert g.sources and all(s.uri.startswith("https://") and s.title for s in g.sources)
+        assert g.rendered_content and "rtl-search-chip" in g.rendered_content
+    usage = [e.usage for e in out if isinstance(e, ev.TurnComplete) and e.usage]
+    thinking, _, pictured = usage[:3]
+    assert thinking.thoughts_tokens > 0 and thinking.tool_use_prompt_tokens > 0
+    assert thinking.total_tokens == (
+        thinking.input_tokens
+        + thinking.output_tokens
+        + thinking.thoughts_tokens
+        + thinking.tool_use_prompt_tokens
+    )
+    assert pictured.input_image_tokens > 0
+    assert pictured.input_tokens == pictured.input_text_tokens + pictured.input_image_tokens
+    # the 3.x audio chunks carry their words in the same message
+    bundled = [e for e in out if isinstance(e, ev.AudioChunk)]
+    assert bundled
+    # 2.5 partials: pieces that add up to the utterance (the final comes at turnComplete)
+    partial = [e.text for e in out if isinstance(e, ev.InputTranscript) and not e.final]
+    assert "".join(partial[-3:]) == "what is the weather in paris"
+
+
+def test_usage_reads_every_modality_and_the_cache() -> None:
+    frame = {
+        "serverContent": {"turnComplete": True},
+        "usageMetadata": {
+            "promptTokenCount": 400,
+            "cachedContentTokenCount": 120,
+            "responseTokenCount": 50,
+            "toolUsePromptTokenCount": 30,
+            "thoughtsTokenCount": 20,
+            "totalTokenCount": 500,
+            "promptTokensDetails": [
+                {"modality": "TEXT", "tokenCount": 100},
+                {"modality": "AUDIO", "tokenCount": 150},
+                {"modality": "IMAGE", "tokenCount": 86},
+                {"modality": "VIDEO", "tokenCount": 64},
+            ],
+            "cacheTokensDetails": [
+                {"modality": "TEXT", "tokenCount": 100},
+                {"modality": "AUDIO", "tokenCount": 20},
+            ],
+            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 50}],
+        },
+    }
+    validate_server_message(frame)
+    (done,) = GeminiCodec().decode(json.dumps(frame), 0.0)
+    assert isinstance(done, ev.TurnComplete)
+    assert done.usage == ev.Usage(
+        input_tokens=400,
+        output_tokens=50,
+        total_tokens=500,
+        input_audio_tokens=150,
+        input_text_tokens=100,
+        input_image_tokens=86,
+        input_video_tokens=64,
+        output_audio_tokens=50,
+        cached_tokens=120,
+        cached_text_tokens=100,
+        cached_audio_tokens=20,
+        thoughts_tokens=20,
+        tool_use_prompt_tokens=30,
+    )

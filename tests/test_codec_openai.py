@@ -20,7 +20,9 @@ from realtimelab.providers.base import (
     ToolCallRecord,
     ToolResult,
     ToolResultRecord,
+    UserImage,
     UserText,
+    image_placeholder,
 )
 from realtimelab.providers.openai import OpenAICodec
 from realtimelab.schema import Tool
@@ -517,3 +519,155 @@ def test_late_tool_result_is_an_output_item_and_one_deferred_response_create() -
     assert [f["item"]["output"] for f in held[:2]] == ["done", '{"error": "oops"}']
     assert codec.take_outgoing() == []  # once
     assert codec.encode_late_tool_results([]) == []
+
+
+# ------------------------------------------------------------------------------------------
+# pictures, telephone audio, the remaining verbs (recorded: tests/frames/openai_features.json)
+# ------------------------------------------------------------------------------------------
+
+
+def test_telephone_formats_are_declared_and_g711_output_decoded() -> None:
+    from realtimelab import g711
+
+    codec = OpenAICodec()
+    (frame,) = check_client(
+        codec.initial_frames(SessionConfig(input_format="pcmu", output_format="pcma"))
+    )
+    audio = frame["session"]["audio"]
+    assert audio["input"]["format"] == {"type": "audio/pcmu"}
+    assert audio["output"]["format"] == {"type": "audio/pcma"}
+    wire = bytes(range(256)) + b"\x55" * 144  # 50 ms of A-law, an even count by chance only
+    delta = {
+        "type": "response.output_audio.delta",
+        "response_id": "r",
+        "item_id": "i",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(wire[:399]).decode(),  # odd: fine for G.711
+        "event_id": "e",
+    }
+    (chunk,) = codec.decode(delta, 0.0)
+    assert isinstance(chunk, ev.AudioChunk)
+    assert (chunk.rate, chunk.encoding, chunk.g711) == (8000, "pcma", wire[:399])
+    assert chunk.pcm == g711.decode(wire[:399], "pcma")
+    assert codec.received_ms("i") == pytest.approx(399 / 8)  # truncation counts G.711 ms
+
+
+def test_pictures_and_item_verbs_are_valid_client_events() -> None:
+    codec = OpenAICodec()
+    frames = check_client(
+        [
+            *codec.encode_image(b"\x89PNG\r\n\x1a\nrest", "image/png"),
+            *codec.encode_delete_item("item_1"),
+            *codec.encode_retrieve_item("item_2"),
+            *codec.encode_clear_input(),
+            *codec.encode_out_of_band_response(
+                instructions="Classify.",
+                input=[UserText("tell me a story"), UserImage("image/png", 2048)],
+                metadata={"purpose": "classification"},
+                output="text",
+            ),
+        ]
+    )
+    image, delete, retrieve, clear, oob = frames
+    (part,) = image["item"]["content"]
+    assert part["type"] == "input_image"
+    assert (
+        part["image_url"]
+        == "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nrest").decode()
+    )
+    assert delete["item_id"] == "item_1" and delete["event_id"] != retrieve["event_id"]
+    assert clear == {"type": "input_audio_buffer.clear"}
+    response = oob["response"]
+    assert response["conversation"] == "none" and response["output_modalities"] == ["text"]
+    assert response["metadata"] == {"purpose": "classification"}
+    assert [i["content"][0]["text"] for i in response["input"]] == [
+        "tell me a story",
+        image_placeholder(UserImage("image/png", 2048)),
+    ]
+    with pytest.raises(ValueError, match="16 keys"):
+        codec.encode_out_of_band_response(
+            instructions=None, input=None, metadata={"k": "v" * 600}, output="text"
+        )
+
+
+def test_an_error_answering_an_item_verb_names_the_item() -> None:
+    codec = OpenAICodec()
+    (frame,) = codec.encode_retrieve_item("item_gone")
+    error = {
+        "type": "error",
+        "event_id": "e1",
+        "error": {
+            "type": "invalid_request_error",
+            "code": "item_not_found",
+            "message": "Item with item_id 'item_gone' not found.",
+            "param": "item_id",
+            "event_id": frame["event_id"],
+        },
+    }
+    SERVER.validate_python(error)
+    (event,) = codec.decode(error, 0.0)
+    assert isinstance(event, ev.Error) and event.item_id == "item_gone"
+    (again,) = codec.decode(error, 0.0)  # answered once: a repeat names no item
+    assert isinstance(again, ev.Error) and again.item_id is None
+
+
+def test_transcription_sessions_connect_with_the_intent_and_their_own_session() -> None:
+    codec = OpenAICodec()
+    url = codec.connect_request(api_key="sk-x", transcription=True).url
+    assert url == "wss://api.openai.com/v1/realtime?model=gpt-realtime-2&intent=transcription"
+    (frame,) = check_client(
+        codec.initial_frames(SessionConfig(mode="transcription", input_format="pcmu"))
+    )
+    session = frame["session"]
+    assert session["type"] == "transcription" and "output_modalities" not in session
+    assert session["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert session["audio"]["input"]["transcription"]["model"]
+
+
+def test_recorded_features_decode_to_unified_events() -> None:
+    codec = OpenAICodec()
+    codec.initial_frames(SessionConfig())  # PCM16 both ways (the G.711 frames come last)
+    frames = load("openai_features.json")
+    phone = next(i for i, f in enumerate(frames) if f["type"] == "session.updated")
+    out = feed(codec, frames[:phone])
+    # pictures: echoed with their part type, billed per modality with cache details
+    image_item = next(e for e in out if isinstance(e, ev.ItemAdded) and "input_image" in e.parts)
+    assert image_item.role == "user"
+    usage = [e.usage for e in out if isinstance(e, ev.GenerationComplete) and e.usage]
+    assert usage[0] is not None and usage[0].input_image_tokens > 0
+    # out-of-band answers: whole, with their metadata, never as reply events
+    oob = [e for e in out if isinstance(e, ev.OutOfBandResponse)]
+    assert [o.metadata for o in oob] == [{"purpose": "classification"}, {"purpose": "spoken"}]
+    assert oob[0].text and not oob[0].pcm and oob[1].pcm and oob[1].rate == 24000
+    assert all(o.usage is not None for o in oob)
+    oob_ids = {o.response_id for o in oob}
+    assert not any(
+        isinstance(e, ev.ResponseStarted | ev.TurnComplete | ev.AudioChunk)
+        and e.response_id in oob_ids
+        for e in out
+    )
+    # items: retrieved (text, then user audio), deleted, cleared
+    retrieved = [e for e in out if isinstance(e, ev.ItemRetrieved)]
+    assert retrieved[0].text == "hello there" and retrieved[0].pcm == b""
+    assert retrieved[-1].pcm and retrieved[-1].rate == 24000 and retrieved[-1].role == "user"
+    assert any(isinstance(e, ev.ItemDeleted) for e in out)
+    assert any(isinstance(e, ev.InputCleared) for e in out)
+    errors = [e for e in out if isinstance(e, ev.Error)]
+    assert {e.code for e in errors} == {"item_not_found", "mcp_list_tools_failed"}
+    assert [e.status for e in out if isinstance(e, ev.McpListTools)] == ["in_progress", "failed"]
+    # a transcription session's words, with what the transcription model billed
+    final = [e for e in out if isinstance(e, ev.InputTranscript) and e.final]
+    assert final[-1].usage is not None and final[-1].usage.input_audio_tokens > 0
+    # telephone output: the session.updated names the format, the deltas are G.711
+    g711_codec = OpenAICodec()
+    g711_codec.initial_frames(SessionConfig(output_format="pcmu"))
+    chunks = [e for e in feed(g711_codec, frames[phone:]) if isinstance(e, ev.AudioChunk)]
+    assert chunks and all(c.rate == 8000 and c.encoding == "pcmu" and c.g711 for c in chunks)
+
+
+def test_history_replays_a_picture_as_its_placeholder() -> None:
+    (frame,) = check_client(OpenAICodec().encode_history([UserImage("image/jpeg", 40_000)]))
+    assert frame["item"]["content"] == [
+        {"type": "input_text", "text": image_placeholder(UserImage("image/jpeg", 40_000))}
+    ]

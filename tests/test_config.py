@@ -162,3 +162,20 @@ def test_deep_merge() -> None:
     assert base["audio"]["input"]["turn_detection"] == {"type": "x"}  # inputs untouched
     merged["audio"]["input"]["noise_reduction"]["type"] = "near"
     assert overlay["audio"]["input"]["noise_reduction"] == {"type": "far"}
+
+
+def test_audio_formats_modes_and_search_are_validated() -> None:
+    phone = SessionConfig(input_format="pcmu", output_format="pcma")
+    assert (phone.input_format, phone.output_format) == ("pcmu", "pcma")
+    with pytest.raises(ConfigError, match=r"input_format.*'pcmu'"):
+        SessionConfig(input_format="ulaw")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="output_format"):
+        SessionConfig(output_format="g711_alaw")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="mode"):
+        SessionConfig(mode="chat")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="web_search"):
+        SessionConfig(web_search="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="tools cannot be used with mode='transcription'"):
+        SessionConfig(mode="transcription", tools=[get_time])
+    with pytest.raises(ConfigError, match="web_search cannot be used with mode='transcription'"):
+        SessionConfig(mode="transcription", web_search=True)

@@ -14,6 +14,7 @@ from realtimelab.providers.base import (
     ToolCallRecord,
     ToolResult,
     ToolResultRecord,
+    UserImage,
     UserText,
 )
 
@@ -392,3 +393,92 @@ def test_words_after_a_tool_round_trip_in_one_turn_come_after_the_result() -> No
         "Let me check.",
         "It is sunny.",
     ]
+
+
+# ------------------------------------------------------------------------------------------
+# server items: ids learned from events, records dropped when the server deletes their item
+# ------------------------------------------------------------------------------------------
+
+
+def added(item_id: str, **fields: object) -> ev.ItemAdded:
+    return ev.ItemAdded(provider="p", t=0.0, item_id=item_id, **fields)  # type: ignore[arg-type]
+
+
+def deleted(item_id: str) -> ev.ItemDeleted:
+    return ev.ItemDeleted(provider="p", t=0.0, item_id=item_id)
+
+
+def test_deleted_items_leave_the_history() -> None:
+    conv = Conversation(ENDS_TURN)
+    conv.user_text("hello")
+    conv.user_image("image/png", 100)
+    conv.user_text("hello")  # the same words twice: tied in the order the server adds them
+    feed(
+        conv,
+        added("i_user1", item_type="message", role="user", text="hello", parts=("input_text",)),
+        added("i_img", item_type="message", role="user", parts=("input_image",)),
+        added("i_user2", item_type="message", role="user", text="hello", parts=("input_text",)),
+        ev.ResponseStarted(provider="p", t=0.0, response_id="r1"),
+        ev.OutputTranscript(provider="p", t=0.0, text="Hi!", item_id="i_reply", response_id="r1"),
+        ev.GenerationComplete(provider="p", t=0.0, response_id="r1"),
+        ev.TurnComplete(provider="p", t=0.0, response_id="r1"),
+        ev.InputTranscript(provider="p", t=0.0, text="spoken words", item_id="i_spoken"),
+    )
+    assert conv.history == (
+        UserText("hello"),
+        UserImage("image/png", 100),
+        UserText("hello"),
+        AssistantText("Hi!"),
+        UserText("spoken words", spoken=True),
+    )
+    for item in ("i_user1", "i_reply", "i_spoken", "i_unknown"):
+        assert feed(conv, deleted(item)) == [deleted(item)]  # the event still reaches the user
+    assert conv.history == (UserImage("image/png", 100), UserText("hello"))
+    feed(conv, deleted("i_img"))
+    assert conv.history == (UserText("hello"),)
+
+
+def test_item_ids_are_forgotten_with_their_connection() -> None:
+    conv = Conversation(ENDS_TURN)
+    conv.user_text("hello")
+    feed(conv, added("old", item_type="message", role="user", text="hello"))
+    conv.forget_item_ids()
+    feed(conv, deleted("old"))  # the old server's id means nothing now
+    assert conv.history == (UserText("hello"),)
+    feed(conv, added("new", item_type="message", role="user", text="hello"), deleted("new"))
+    assert conv.history == ()
+
+
+def test_tool_records_are_tied_by_call_id() -> None:
+    conv = Conversation(ENDS_TURN)
+    feed(
+        conv,
+        ev.ToolCall(
+            provider="p",
+            t=0.0,
+            call_id="c1",
+            name="f",
+            arguments={},
+            arguments_json="{}",
+            item_id="i_call",
+        ),
+    )
+    conv.tool_results([ToolResult("c1", {"ok": True})])
+    feed(conv, added("i_out", item_type="function_call_output", call_id="c1"), deleted("i_out"))
+    assert [h.kind for h in conv.history] == ["tool_call"]
+    feed(conv, deleted("i_call"))
+    assert conv.history == ()
+
+
+def test_a_picture_is_history_but_asks_for_nothing() -> None:
+    conv = Conversation(KEEPS_TURN)
+    conv.user_image("image/jpeg", 5000)
+    assert conv.history == (UserImage("image/jpeg", 5000),)
+    assert conv.owes() == "idle" and conv.idle()
+
+
+def test_a_session_that_never_answers_owes_nothing() -> None:
+    conv = Conversation(ENDS_TURN, answers=False)
+    feed(conv, ev.InputTranscript(provider="p", t=0.0, text="note this", item_id="i1"))
+    assert conv.history == (UserText("note this", spoken=True),)
+    assert conv.owes() == "idle" and owes(conv.history) == "reply"

@@ -5,6 +5,11 @@ Both classes implement `realtimelab.contract.BaseSession` (mypy checks it); thes
 that they *behave* the same: every verb, the events, late tool results through the dispatcher,
 the conversation core's state, players and trace points, and close semantics. A verb missing
 from one class (as `send_late_tool_results` once was from `ResilientSession`) fails here.
+
+Verbs behind a capability flag (pictures, telephone audio, out-of-band responses, item
+delete / retrieve, clearing input, transcription sessions, search grounding) are tested where
+the flag is True and skipped, with the flag as the reason, where it is False; one test checks
+that every such verb refuses with `NotImplementedError` naming its flag where it is False.
 """
 
 from __future__ import annotations
@@ -14,14 +19,31 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import numpy as np
 import pytest
+from support.media import jpeg, phone_speech, png
 
 from realtimelab import events as ev
-from realtimelab.config import SessionConfig, Vad
-from realtimelab.contract import AudioInputError, BaseSession, Session
+from realtimelab import g711
+from realtimelab.config import ConfigError, SessionConfig, Vad
+from realtimelab.contract import (
+    MAX_IMAGE_BYTES,
+    AudioInputError,
+    BaseSession,
+    ImageInputError,
+    ItemNotFound,
+    Session,
+)
 from realtimelab.emulator.server import Emulator
 from realtimelab.errors import SessionClosedError
-from realtimelab.providers.base import AssistantText, ToolCallRecord, ToolResultRecord, UserText
+from realtimelab.providers import get
+from realtimelab.providers.base import (
+    AssistantText,
+    ToolCallRecord,
+    ToolResultRecord,
+    UserImage,
+    UserText,
+)
 from realtimelab.resilience import ReconnectPolicy, ResilientSession, RotationPolicy
 from realtimelab.schema import Tool
 from realtimelab.session import RealtimeSession, connect
@@ -77,6 +99,16 @@ async def until(
 
 def turn_done(event: ev.Event) -> bool:
     return isinstance(event, ev.TurnComplete)
+
+
+def needs(provider: str, flag: str) -> None:
+    """Skip a test of a feature the provider does not have, saying which flag."""
+    if not getattr(get(provider).capabilities, flag):
+        pytest.skip(f"{provider}: capabilities.{flag} is False")
+
+
+def of(events: list[ev.Event], kind: type[Any]) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
 
 
 @pytest.fixture(params=KINDS)
@@ -276,3 +308,219 @@ async def test_close_ends_iteration_and_every_verb_raises(
         for verb in verbs:
             with pytest.raises(SessionClosedError):
                 await verb()
+        extra: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("image_input", lambda: s.send_image(png(), "image/png")),
+            ("clear_input", lambda: s.clear_input_audio()),
+            ("delete_items", lambda: s.delete_item("item_1")),
+            ("retrieve_items", lambda: s.retrieve_item("item_1")),
+            ("out_of_band_responses", lambda: s.create_out_of_band_response("classify")),
+        ]
+        for flag, verb in extra:
+            if getattr(s.capabilities, flag):
+                with pytest.raises(SessionClosedError):
+                    await verb()
+        with pytest.raises(SessionClosedError):
+            await s.send_g711(b"\xff" * 160, "pcmu")
+
+
+# ------------------------------------------------------------------------------------------
+# verbs behind capability flags
+# ------------------------------------------------------------------------------------------
+
+
+async def test_verbs_without_their_capability_raise_naming_the_flag(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    async with open_session(kind, provider, emu, config_for(provider)) as s:
+        verbs: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("image_input", lambda: s.send_image(png(), "image/png")),
+            ("clear_input", lambda: s.clear_input_audio()),
+            ("delete_items", lambda: s.delete_item("item_1")),
+            ("retrieve_items", lambda: s.retrieve_item("item_1")),
+            ("out_of_band_responses", lambda: s.create_out_of_band_response("classify")),
+        ]
+        missing = [(flag, verb) for flag, verb in verbs if not getattr(s.capabilities, flag)]
+        if not missing:
+            pytest.skip(f"{provider} has every optional verb")
+        for flag, verb in missing:
+            with pytest.raises(NotImplementedError, match=rf"capabilities\.{flag}"):
+                await verb()
+        assert s.history == ()
+
+
+async def test_a_picture_is_seen_billed_and_kept_in_history(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    needs(provider, "image_input")
+    picture = png(64, 64, (255, 0, 0))
+    async with open_session(kind, provider, emu, config_for(provider)) as s:
+        await s.send_image(picture, "image/png")
+        assert s.history == (UserImage("image/png", len(picture)),)
+        assert s.conversation.owes() == "idle"  # a picture asks for no reply
+        await s.send_text("hello there")
+        [done] = of(await until(s, turn_done), ev.TurnComplete)
+        assert done.usage is not None and done.usage.input_image_tokens > 0
+        assert s.history[:2] == (UserImage("image/png", len(picture)), UserText("hello there"))
+
+
+async def test_bad_pictures_are_refused_before_anything_is_sent(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    needs(provider, "image_input")
+    async with open_session(kind, provider, emu, config_for(provider)) as s:
+        with pytest.raises(ImageInputError, match="empty"):
+            await s.send_image(b"", "image/png")
+        with pytest.raises(ImageInputError, match="image/gif"):
+            await s.send_image(b"GIF89a", "image/gif")
+        with pytest.raises(ImageInputError, match="look like image/png"):
+            await s.send_image(png(), "image/jpeg")
+        with pytest.raises(ImageInputError, match="limit"):
+            await s.send_image(b"\x89PNG\r\n\x1a\n" + bytes(MAX_IMAGE_BYTES), "image/png")
+        with pytest.raises(ImageInputError):
+            await s.send_image("not bytes", "image/png")  # type: ignore[arg-type]
+        assert s.history == ()
+        await s.send_image(jpeg(), "image/jpg")  # the common misspelling is read as image/jpeg
+        assert s.history == (UserImage("image/jpeg", len(jpeg())),)
+
+
+@pytest.mark.parametrize("law", ["pcmu", "pcma"])
+async def test_telephone_audio_in_and_out(
+    kind: str, provider: str, emu: Emulator, law: str
+) -> None:
+    """G.711 in with `send_g711`, G.711 out in every `AudioChunk`: natively where the wire
+    speaks it, transcoded by the session elsewhere; the same events either way."""
+    config = config_for(provider, vad=Vad(mode="manual"), input_format=law, output_format=law)
+    async with open_session(kind, provider, emu, config) as s:
+        await s.send_g711(phone_speech("hello", law, silence_ms=200))
+        await s.commit()
+        if not s.capabilities.manual_activity:
+            await s.create_response()
+        chunks = of(await until(s, turn_done), ev.AudioChunk)
+        assert chunks and all(c.rate == 8000 and c.encoding == law for c in chunks)
+        for c in chunks:
+            assert c.g711 is not None and len(c.g711) * 2 == len(c.pcm)
+            # `pcm` is the G.711 decoded (natively) or what was encoded (transcoded): within
+            # one quantisation step either way
+            decoded = np.frombuffer(g711.decode(c.g711, law), dtype="<i2").astype(int)
+            original = np.frombuffer(c.pcm, dtype="<i2").astype(int)
+            assert np.all(np.abs(decoded - original) <= np.abs(original) // 16 + 16)
+        with pytest.raises(AudioInputError, match="send_audio"):
+            await s.send_g711(np.zeros(160, dtype=np.int16))  # type: ignore[arg-type]
+        with pytest.raises(AudioInputError, match=r"unknown G\.711"):
+            await s.send_g711(b"\xff" * 160, "g722")
+
+
+async def test_send_g711_needs_a_codec_when_the_input_is_pcm16(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    async with open_session(kind, provider, emu, config_for(provider)) as s:
+        with pytest.raises(AudioInputError, match="input_format"):
+            await s.send_g711(b"\xff" * 160)
+        await s.send_g711(b"\xff" * 160, "pcmu")  # explicit: decoded to the wire's PCM16
+
+
+async def test_an_out_of_band_response_leaves_the_conversation_alone(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    needs(provider, "out_of_band_responses")
+    async with open_session(kind, provider, emu, config_for(provider)) as s:
+        await s.send_text("hello there")
+        await until(s, turn_done)
+        before = s.history
+        await s.create_out_of_band_response(
+            "Classify the request.",
+            input=["tell me about Paris"],
+            metadata={"purpose": "classification"},
+        )
+        events = await until(s, lambda e: isinstance(e, ev.OutOfBandResponse))
+        [answer] = of(events, ev.OutOfBandResponse)
+        assert answer.metadata == {"purpose": "classification"} and answer.status == "completed"
+        assert "Paris" in answer.text and answer.pcm == b"" and answer.usage is not None
+        assert not of(events, ev.ResponseStarted | ev.TurnComplete | ev.AudioChunk)
+        assert s.history == before and s.conversation.idle()
+        await s.create_out_of_band_response(output="audio")  # the conversation as context
+        [spoken] = of(await until(s, lambda e: isinstance(e, ev.OutOfBandResponse)), ev.Event)[-1:]
+        assert isinstance(spoken, ev.OutOfBandResponse) and spoken.pcm and spoken.text
+        assert s.history == before
+
+
+async def test_items_are_retrieved_and_deleted_and_history_follows(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    needs(provider, "delete_items")
+    needs(provider, "retrieve_items")
+    async with open_session(kind, provider, emu, config_for(provider)) as s:
+        await s.send_text("hello there")
+        events = await until(s, turn_done)
+        [typed] = [e for e in of(events, ev.ItemAdded) if e.role == "user"]
+        item = await s.retrieve_item(typed.item_id)
+        assert (item.role, item.text, item.pcm) == ("user", "hello there", b"")
+        reply = next(e.item_id for e in of(events, ev.OutputTranscript) if e.item_id)
+        await s.delete_item(typed.item_id)
+        await s.delete_item(reply)
+        await until(s, lambda e: isinstance(e, ev.ItemDeleted) and e.item_id == reply)
+        assert s.history == ()  # a replay would not bring them back
+        with pytest.raises(ItemNotFound) as lost:
+            await s.retrieve_item(typed.item_id)
+        assert lost.value.item_id == typed.item_id
+
+
+async def test_retrieved_user_audio_and_cleared_input(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    needs(provider, "retrieve_items")
+    needs(provider, "clear_input")
+    async with open_session(kind, provider, emu, config_for(provider, vad=Vad(mode="manual"))) as s:
+        await s.send_audio(b"\x10\x00" * 16000, 16000)  # 1 s
+        await s.clear_input_audio()
+        await until(s, lambda e: isinstance(e, ev.InputCleared))
+        await s.send_audio(b"\x10\x00" * 16000, 16000)
+        await s.commit()
+        [committed] = of(await until(s, lambda e: isinstance(e, ev.InputCommitted)), ev.Event)[-1:]
+        assert isinstance(committed, ev.InputCommitted) and committed.item_id
+        item = await s.retrieve_item(committed.item_id)
+        # only the second second: the first was cleared (the resampler's tail stays sent)
+        assert item.rate == 24000 and 900 < len(item.pcm) / 48 < 1100
+
+
+async def test_a_transcription_session_transcribes_and_never_answers(
+    kind: str, provider: str, emu: Emulator
+) -> None:
+    config = SessionConfig(mode="transcription", vad=Vad(mode="manual"))
+    if not get(provider).capabilities.transcription_sessions:
+        with pytest.raises(ConfigError, match=r"capabilities\.transcription_sessions"):
+            async with open_session(kind, provider, emu, config):
+                pass
+        pytest.skip(f"{provider}: capabilities.transcription_sessions is False (refused)")
+    async with open_session(kind, provider, emu, config) as s:
+        await s.send_audio(b"\x10\x00" * 16000, 16000)
+        await s.commit()
+        events = await until(s, lambda e: isinstance(e, ev.InputTranscript) and e.final)
+        assert events[-1].text == "hello"
+        assert not of(events, ev.ResponseStarted)
+        assert s.history == (UserText("hello", spoken=True),)
+        assert s.conversation.owes() == "idle"
+        with pytest.raises(NotImplementedError, match="transcription"):
+            await s.send_text("hello")
+        with pytest.raises(NotImplementedError, match="transcription"):
+            await s.create_response()
+
+
+async def test_search_grounding(kind: str, provider: str, emu: Emulator) -> None:
+    config = config_for(provider, tools=(), web_search=True)
+    if not get(provider).capabilities.web_search:
+        with pytest.raises(ConfigError, match=r"capabilities\.web_search"):
+            async with open_session(kind, provider, emu, config):
+                pass
+        pytest.skip(f"{provider}: capabilities.web_search is False (refused)")
+    async with open_session(kind, provider, emu, config) as s:
+        await s.send_text("What is the tallest mountain in the world?")
+        events = await until(s, turn_done)
+        [found] = of(events, ev.Grounding)
+        assert found.queries == ("highest mountain in the world",)
+        assert found.sources and all(src.uri.startswith("https://") for src in found.sources)
+        assert found.rendered_content and found.item_id
+        # grounding comes with the reply, before its end
+        assert events.index(found) < events.index(of(events, ev.GenerationComplete)[0])
+        [done] = of(events, ev.TurnComplete)
+        assert done.usage is not None and done.usage.tool_use_prompt_tokens > 0

@@ -21,7 +21,13 @@ from support.fakes import FakeBrain
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
 from realtimelab.emulator.model import Item, Reply, SessionFacts, ToolSpec, UserMessage
-from realtimelab.providers.base import AssistantText, ToolCallRecord, ToolResultRecord, UserText
+from realtimelab.providers.base import (
+    AssistantText,
+    ToolCallRecord,
+    ToolResultRecord,
+    UserImage,
+    UserText,
+)
 from realtimelab.resilience import ResilientSession, RotationPolicy
 from realtimelab.store import ConversationStore, StoreError
 
@@ -40,6 +46,13 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
         assert store.load("conv") == HISTORY
         [info] = store.list()
         assert (info.id, info.provider, info.item_count) == ("conv", "openai", len(HISTORY))
+
+
+def test_a_picture_is_stored_as_its_type_and_size(tmp_path: Path) -> None:
+    history = (UserImage("image/jpeg", 48_213), UserText("what is this?"))
+    with ConversationStore(tmp_path / "c.db") as store:
+        store.save("conv", history)
+        assert store.load("conv") == history  # never the bytes: see UserImage
 
 
 def test_save_is_an_idempotent_upsert_by_ordinal(tmp_path: Path) -> None:
