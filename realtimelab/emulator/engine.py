@@ -65,6 +65,22 @@ class HearingLike(Protocol):
     def transcribe(self, pcm: bytes, rate: int) -> Any: ...
 
 
+class UtteranceLike(Protocol):
+    """A turn being heard while it is spoken (`hearing.Utterance`).
+
+    `finish_async(pcm)` returns exactly what `transcribe(pcm)` would, whatever was fed: audio
+    fed so far only saves time when it is the start of `pcm`.
+    """
+
+    hearing: Any
+
+    @property
+    def fed_bytes(self) -> int: ...
+    def feed(self, pcm: bytes) -> None: ...
+    async def finish_async(self, pcm: bytes | None = None) -> Any: ...
+    def cancel(self) -> None: ...
+
+
 class VadLike(Protocol):
     def feed(self, pcm: bytes) -> list[Any]: ...
     def update(self, params: Any) -> None: ...
@@ -209,6 +225,22 @@ class InputAudio:
     @property
     def in_speech(self) -> bool:
         return self._speech_start_ms is not None
+
+    @property
+    def open_turn_start_ms(self) -> float | None:
+        """Where the turn that would be cut next starts, or None when no turn is open.
+
+        With turn detection: the start of the speech in progress (everything before it has been
+        dropped). Without: the start of the buffer, which `commit()` would cut. Ears that listen
+        while the user speaks key their work on this position.
+        """
+        if self._vad is not None:
+            return self._buf_start_ms if self._speech_start_ms is not None else None
+        return self._buf_start_ms if self._buf else None
+
+    def open_turn_audio(self, skip: int = 0) -> bytes:
+        """The open turn's audio after its first `skip` bytes (a copy of the tail only)."""
+        return bytes(self._buf[skip:])
 
     # -- feeding ----------------------------------------------------------------------------
     def append(self, pcm: bytes) -> list[InputEvent]:
@@ -412,20 +444,22 @@ class OutputPiece:
 TEXT_MS_PER_DELTA = 25.0  # text-mode pacing: one word-ish delta every 25 ms of "model time"
 
 
-def audio_pieces(
-    segments: Sequence[tuple[str, bytes]], rate: int, chunk_ms: float = 40.0
-) -> list[OutputPiece]:
-    """Interleave transcript words with the audio chunks that speak them.
+class AudioPieces:
+    """Turns (phrase, audio) pairs into `OutputPiece`s one phrase at a time.
 
     Each phrase's words are spread over its audio in proportion to their length, so a client
     that stops playback at `t` ms has seen (roughly) the words spoken up to `t` — the same rule
-    truncation uses to decide which words the user heard. Phrases concatenate to the reply text.
+    truncation uses to decide which words the user heard. Phrases concatenate to the reply
+    text. Incremental so that a reply can start while its later phrases are still synthesised.
     """
-    bytes_per_ms = rate * 2 / 1000
-    chunk = max(2, int(chunk_ms * bytes_per_ms) // 2 * 2)
-    pieces: list[OutputPiece] = []
-    pos = 0.0
-    for phrase, pcm in segments:
+
+    def __init__(self, rate: int, chunk_ms: float = 40.0) -> None:
+        self._bytes_per_ms = rate * 2 / 1000
+        self._chunk = max(2, int(chunk_ms * self._bytes_per_ms) // 2 * 2)
+        self.pos_ms = 0.0  # media position where the next phrase starts
+
+    def add(self, phrase: str, pcm: bytes) -> list[OutputPiece]:
+        bytes_per_ms, chunk, pos = self._bytes_per_ms, self._chunk, self.pos_ms
         seg_ms = len(pcm) / bytes_per_ms
         words = re.findall(r"\s*\S+\s*", phrase) or [phrase]
         total = sum(len(w) for w in words) or 1
@@ -442,11 +476,17 @@ def audio_pieces(
                     "audio", pos + off / bytes_per_ms, audio=part, audio_ms=len(part) / bytes_per_ms
                 )
             )
+        self.pos_ms = pos + seg_ms
         # stable merge: a word is released just before the chunk that starts speaking it
-        merged = sorted(words_at + audio, key=lambda p: (p.at_ms, p.kind == "audio"))
-        pieces += merged
-        pos += seg_ms
-    return pieces
+        return sorted(words_at + audio, key=lambda p: (p.at_ms, p.kind == "audio"))
+
+
+def audio_pieces(
+    segments: Sequence[tuple[str, bytes]], rate: int, chunk_ms: float = 40.0
+) -> list[OutputPiece]:
+    """All of a reply's pieces at once (see `AudioPieces`)."""
+    builder = AudioPieces(rate, chunk_ms)
+    return [piece for phrase, pcm in segments for piece in builder.add(phrase, pcm)]
 
 
 def text_pieces(text: str) -> list[OutputPiece]:
@@ -460,21 +500,32 @@ class PacedStream:
 
     Iterate with `async for piece in stream`. `cancel()` (or simply stopping iteration) ends it;
     `sent_audio_ms` is the audio released so far — exactly what a client can have played.
+    `more`, when given, yields further batches of pieces (the phrases still being synthesised):
+    they are awaited only when the stream has released everything before them, so the first
+    chunk leaves as soon as the first phrase exists.
     """
 
-    def __init__(self, pieces: Iterable[OutputPiece], pacer: Pacer) -> None:
+    def __init__(
+        self,
+        pieces: Iterable[OutputPiece],
+        pacer: Pacer,
+        more: AsyncIterator[Sequence[OutputPiece]] | None = None,
+    ) -> None:
         self._pieces = list(pieces)
         self._pacer = pacer
+        self._more = more
         self._cancelled = False
         self.sent_audio_ms = 0.0
         self.sent_text = ""
 
     @property
     def total_audio_ms(self) -> float:
+        """Audio of the pieces known so far (final once the stream has been iterated)."""
         return sum(p.audio_ms for p in self._pieces)
 
     @property
     def full_text(self) -> str:
+        """Text of the pieces known so far (final once the stream has been iterated)."""
         return "".join(p.text for p in self._pieces)
 
     @property
@@ -485,15 +536,31 @@ class PacedStream:
         self._cancelled = True
 
     async def __aiter__(self) -> AsyncIterator[OutputPiece]:
-        for piece in self._pieces:
-            if self._cancelled:
-                return
-            await self._pacer.wait_until(piece.at_ms)
-            if self._cancelled:
-                return
-            self.sent_audio_ms += piece.audio_ms
-            self.sent_text += piece.text
-            yield piece
+        i = 0
+        try:
+            while not self._cancelled:
+                if i == len(self._pieces):
+                    if self._more is None:
+                        return
+                    batch = await anext(self._more, None)
+                    if batch is None:
+                        self._more = None
+                        return
+                    self._pieces.extend(batch)
+                    continue
+                piece = self._pieces[i]
+                i += 1
+                await self._pacer.wait_until(piece.at_ms)
+                if self._cancelled:
+                    return
+                self.sent_audio_ms += piece.audio_ms
+                self.sent_text += piece.text
+                yield piece
+        finally:
+            more, self._more = self._more, None
+            aclose = getattr(more, "aclose", None)
+            if aclose is not None:
+                await aclose()  # stops the synthesis of phrases nobody will hear
 
 
 # ------------------------------------------------------------------------------------------
@@ -580,21 +647,107 @@ class Engine:
         self.brain = self.components.brain(self.seed)
         self._voice: VoiceLike | None = None
         self._hearing: tuple[tuple[ToolSpec, ...], HearingLike] | None = None
+        self._building: list[tuple[tuple[ToolSpec, ...], asyncio.Future[HearingLike]]] = []
+        # turns heard while spoken, by their start position; the last one may still be growing
+        self._listening: dict[float, UtteranceLike] = {}
 
     def new_input(self, vad_params: Any) -> InputAudio:
         return InputAudio(self.input_rate, self.components.vad, vad_params)
 
-    async def hear(self, turn: TurnAudio, tools: Sequence[ToolSpec]) -> Heard:
-        """Audio → text with the session's vocabulary (the tools shape what can be heard)."""
-        key = tuple(tools)
-        if self._hearing is None or self._hearing[0] != key:
-            hearing = await asyncio.to_thread(self.components.hearing, key, self.brain)
-            self._hearing = (key, hearing)
-        hearing_ = self._hearing[1]
-        if not turn.pcm:
-            return Heard("", False, 0.0)
-        t = await asyncio.to_thread(hearing_.transcribe, turn.pcm, turn.rate)
+    # -- ears --------------------------------------------------------------------------------
+    def _build(self, key: tuple[ToolSpec, ...]) -> asyncio.Future[HearingLike]:
+        """Start (or join) building the hearing for this vocabulary, in a thread.
+
+        Keys are compared, not hashed: tool schemas hold dicts.
+        """
+        for known, task in self._building:
+            if known == key:
+                return task
+        task = asyncio.ensure_future(asyncio.to_thread(self.components.hearing, key, self.brain))
+        self._building.append((key, task))
+        task.add_done_callback(lambda t: self._built(key, t))
+        return task
+
+    def _built(self, key: tuple[ToolSpec, ...], task: asyncio.Future[HearingLike]) -> None:
+        self._building = [(k, t) for k, t in self._building if t is not task]
+        if not task.cancelled() and task.exception() is None:  # a failure is hear()'s to report
+            self._hearing = (key, task.result())
+
+    async def _ears(self, key: tuple[ToolSpec, ...]) -> HearingLike:
+        """The hearing for this vocabulary (the tools shape what can be heard), built once."""
+        if self._hearing is not None and self._hearing[0] == key:
+            return self._hearing[1]
+        return await asyncio.shield(self._build(key))
+
+    def _ears_now(self, tools: Callable[[], Sequence[ToolSpec]]) -> HearingLike | None:
+        """The current hearing if it is ready for these tools; otherwise start building it."""
+        key = tuple(tools())
+        if self._hearing is not None and self._hearing[0] == key:
+            return self._hearing[1]
+        self._build(key)
+        return None
+
+    def listen(self, audio: InputAudio, tools: Callable[[], Sequence[ToolSpec]]) -> None:
+        """Feed the turn being spoken to the ears as it arrives (call after each input frame).
+
+        Decoding then keeps up with speech, so at the end of a turn only the last few blocks are
+        left to decode (~5 ms instead of ~200 ms for one-shot decoding). `hear(turn)` picks the
+        utterance up by the turn's start position; anything else is cancelled.
+        """
+        start = audio.open_turn_start_ms
+        if start is None:
+            return
+        utterance = self._listening.get(start)
+        if utterance is None:
+            hearing = self._ears_now(tools)
+            stream = getattr(hearing, "stream", None)  # fakes and old ears cannot listen
+            if stream is None:
+                return
+            utterance = stream(audio.rate)
+            self._listening[start] = utterance
+            while len(self._listening) > 3:  # turns nobody asked to hear (cleared, re-cut)
+                self._listening.pop(next(iter(self._listening))).cancel()
+        tail = audio.open_turn_audio(utterance.fed_bytes)
+        if tail:
+            utterance.feed(tail)
+
+    def _take_utterance(self, turn: TurnAudio) -> UtteranceLike | None:
+        for start in list(self._listening):
+            if abs(start - turn.start_ms) < 0.5:
+                return self._listening.pop(start)
+        return None
+
+    async def hear(
+        self, turn: TurnAudio, tools: Sequence[ToolSpec], *, final: bool = True
+    ) -> Heard:
+        """Audio → text with the session's vocabulary.
+
+        A turn that `listen` followed is finished from where decoding got to; any other turn
+        is decoded in one go in a thread. Both give the same words for the same audio.
+        `final=False` hears a turn that is still going on (semantic VAD's look at a pause)
+        without touching the utterance that follows it.
+        """
+        utterance = self._take_utterance(turn) if final else None
+        try:
+            hearing = await self._ears(tuple(tools))
+            if not turn.pcm:
+                return Heard("", False, 0.0)
+            if utterance is not None and utterance.hearing is hearing:
+                t, utterance = await utterance.finish_async(turn.pcm), None
+            else:
+                t = await asyncio.to_thread(hearing.transcribe, turn.pcm, turn.rate)
+        finally:
+            if utterance is not None:
+                utterance.cancel()
         return Heard(str(t.text), bool(t.recognised), float(t.confidence or 0.0))
+
+    def close(self) -> None:
+        """Stop listening (the session ended): utterances nobody will hear are cancelled."""
+        listening, self._listening = self._listening, {}
+        for utterance in listening.values():
+            utterance.cancel()
+        for _, task in list(self._building):
+            task.cancel()
 
     async def think(
         self,
@@ -625,17 +778,37 @@ class Engine:
 
         `start` is when the model began this reply (clock seconds), so the first-audio latency
         counts the synthesis time; `cold=False` continues a reply without a second latency.
-        (Hook for streaming synthesis: a voice that yields segments as it goes can feed the
-        stream here instead of synthesising the whole text first.)
+        Only the first phrase is synthesised before this returns (~1-2 ms instead of ~40-80 ms
+        for a story); the stream asks for the next phrase when it has released the previous one,
+        and a voice that cannot stream is synthesised whole.
         """
         if self._voice is None:
             self._voice = await asyncio.to_thread(self.components.voice)
         v = self._voice
-        segments = await asyncio.to_thread(
-            lambda: v.synthesize_segments(text, voice=voice, rate=self.output_rate, speed=speed)
+        pacer = self.pacer(start=start, cold=cold)
+        streaming = getattr(v, "synthesize_stream_async", None)
+        if streaming is None:
+            segments = await asyncio.to_thread(
+                lambda: v.synthesize_segments(text, voice=voice, rate=self.output_rate, speed=speed)
+            )
+            return PacedStream(audio_pieces(segments, self.output_rate, self.chunk_ms), pacer)
+        builder = AudioPieces(self.output_rate, self.chunk_ms)
+        phrases: AsyncIterator[tuple[str, bytes]] = streaming(
+            text, voice=voice, rate=self.output_rate, speed=speed
         )
-        pieces = audio_pieces(segments, self.output_rate, self.chunk_ms)
-        return PacedStream(pieces, self.pacer(start=start, cold=cold))
+
+        async def batches() -> AsyncIterator[list[OutputPiece]]:
+            try:
+                async for phrase, pcm in phrases:
+                    yield builder.add(phrase, pcm)
+            finally:
+                aclose = getattr(phrases, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        more = batches()
+        first = await anext(more, None)
+        return PacedStream(first or [], pacer, more if first is not None else None)
 
     def write(self, text: str, *, start: float | None = None, cold: bool = True) -> PacedStream:
         """Text-mode output: word deltas, paced like a model generating tokens."""

@@ -71,6 +71,7 @@ from realtimelab.emulator.dialects.gemini.protocol import (
 from realtimelab.emulator.dialects.gemini.resumption import ResumptionStore
 from realtimelab.emulator.dialects.gemini.tokens import TokenError, TokenStore
 from realtimelab.emulator.engine import Engine
+from realtimelab.emulator.model import ToolSpec
 from realtimelab.emulator.timing import GenerationTiming
 
 __all__ = ["DIALECT", "GeminiDialect", "GeminiSession", "go_away_lead_s"]
@@ -267,6 +268,9 @@ class GeminiSession:
     def _now(self) -> float:
         return self.ctx.clock.now()
 
+    def _tools(self) -> tuple[ToolSpec, ...]:
+        return self.proto.tools
+
     # -- the socket loop ---------------------------------------------------------------------
     async def run(self) -> None:
         _, ids = self.ctx.ids.connection("gemini")
@@ -278,6 +282,8 @@ class GeminiSession:
                 async for frame in self.ws:
                     channel.tap_in(frame)
                     self.execute(self.proto.receive(frame, self._now()))
+                    if self.proto.input is not None:
+                        self.engine.listen(self.proto.input, self._tools)
                     if self._closing:
                         break
             except ConnectionClosed:
@@ -291,6 +297,7 @@ class GeminiSession:
                     channel.close(1011, wire.INTERNAL_ERROR)
             finally:
                 self.proto.closed()
+                self.engine.close()
                 tasks = [*self._timers.values(), *self._jobs.values()]
                 for task in tasks:
                     if task is not asyncio.current_task():

@@ -312,8 +312,10 @@ class _SessionRunner:
             async for message in ws:
                 channel.tap_in(message)
                 await self.execute(proto.receive(message))
+                self.engine.listen(proto.input, proto.tools)
         finally:
             timer.cancel()
+            self.engine.close()
             tasks = [*self.runners.values(), *self.hearing.values(), *self._background]
             for task in tasks:
                 task.cancel()
@@ -367,7 +369,7 @@ class _SessionRunner:
         """semantic_vad: hear the paused turn so far, then let the protocol decide."""
         proto = self._p()
         try:
-            heard = await self.engine.hear(action.turn, proto.tools())
+            heard = await self.engine.hear(action.turn, proto.tools(), final=False)
         except Exception:
             log.exception("hearing a paused turn failed")
             heard = Heard("", False, 0.0)
