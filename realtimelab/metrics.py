@@ -161,7 +161,12 @@ def cost(
     Audio and text are priced separately (audio is ~8-16x text, which is why the split
     matters). Cached input tokens are a subset of input tokens; they are split between audio and
     text in proportion and billed at ``cached_in``. Tokens a provider reports without a modality
-    split are billed at the *audio* rate, so an unsplit voice session is not under-estimated.
+    split are billed at the *audio* rate, so an unsplit voice session is not under-estimated;
+    pictures and video frames (`input_image_tokens`, `input_video_tokens`) are among them, as
+    the price table has no rate of their own (Gemini Live bills video with audio). Thinking
+    (`thoughts_tokens`, outside `output_tokens`) is billed as text output and what a built-in
+    tool added to the prompt (`tool_use_prompt_tokens`, outside `input_tokens`) as text input,
+    as Google bills both.
     """
     u = _as_usage(usage)
     if u is None:
@@ -183,6 +188,8 @@ def cost(
         + cached_t * cached_rate_t
         + a_out * p.audio_out
         + t_out * p.text_out
+        + u.thoughts_tokens * p.text_out
+        + u.tool_use_prompt_tokens * p.text_in
     )
     return usd / 1_000_000
 

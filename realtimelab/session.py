@@ -713,6 +713,8 @@ class RealtimeSession(BaseSession):
         NotImplementedError: it needs a new connection (`ResilientSession.update` does that)."""
         self._check_open()
         check_config(config, self.capabilities)
+        if config.mode != self.config.mode:
+            raise ValueError("a session cannot switch between conversation and transcription")
         frames = self._codec.update_frames(config)
         await self._send(frames)
         self.config = config

@@ -268,6 +268,20 @@ def test_cost_rules() -> None:
         price_for("azure", None, PRICES)
 
 
+def test_thinking_and_tool_prompts_are_billed_and_pictures_at_the_audio_rate() -> None:
+    u = Usage(
+        input_tokens=300,
+        input_text_tokens=100,
+        input_image_tokens=200,  # no rate of its own: billed with the unsplit rest (audio)
+        output_tokens=50,
+        output_text_tokens=50,
+        thoughts_tokens=40,  # outside output_tokens, billed as text output
+        tool_use_prompt_tokens=30,  # outside input_tokens, billed as text input
+    )
+    expected = (100 * 1.0 + 200 * 10.0 + 50 * 2.0 + 40 * 2.0 + 30 * 1.0) / 1e6
+    assert cost(u, "openai", "m1", PRICES) == pytest.approx(expected)
+
+
 def test_shipped_price_table_is_documented_and_complete() -> None:
     table = load_prices()
     assert "_note" in table and "_date" in table

@@ -97,6 +97,40 @@ def test_openai_g711_format_changes_audio_ms() -> None:
     assert log.lines[-1]["audio_ms"] == 20.0  # 160 bytes of 8 kHz mu-law
 
 
+def test_openai_pictures_and_item_audio_are_elided() -> None:
+    """A picture's `data:` URL is a payload like audio: the log keeps its type and size.
+    Audio in a retrieved user item is in the *input* format whatever the direction."""
+    log = EventLog(None, clock=Clock())
+    log.frame(
+        "out",
+        {
+            "type": "session.update",
+            "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}},
+        },
+        100.0,
+    )
+    image = "data:image/png;base64," + b64(3000)
+    part = {"type": "input_image", "image_url": image}
+    user = {"type": "message", "role": "user", "content": [part]}
+    log.frame("out", {"type": "conversation.item.create", "item": user}, 100.1)
+    assert log.lines[-1]["frame"]["item"]["content"][0]["image_url"] == "<image/png 3000 B>"
+    oob = {"type": "response.create", "response": {"conversation": "none", "input": [user]}}
+    log.frame("out", oob, 100.2)
+    assert log.lines[-1]["frame"]["response"]["input"][0]["content"][0]["image_url"] == (
+        "<image/png 3000 B>"
+    )
+    audio = {"type": "input_audio", "audio": b64(800), "transcript": "hi"}
+    retrieved = {
+        "type": "conversation.item.retrieved",
+        "item": {"id": "i", "type": "message", "role": "user", "content": [audio]},
+    }
+    log.frame("in", retrieved, 100.3)
+    line = log.lines[-1]
+    assert line["frame"]["item"]["content"][0]["audio"] == "<audio 800 B>"
+    assert line["audio_ms"] == 100.0  # 800 bytes of 8 kHz G.711, the user's input format
+    assert image not in json.dumps(log.lines)
+
+
 def test_gemini_frames_named_and_elided_both_spellings() -> None:
     log = EventLog(None, clock=Clock())
     data_in = pcm_b64_urlsafe(640)
