@@ -293,7 +293,9 @@ class BaseSession(abc.ABC):
     async def send_image(self, data: bytes, mime: str) -> None:
         """Show the model a picture (JPEG or PNG bytes), recorded in history as `UserImage`.
         No reply is requested: ask about it with `send_text` (or speech), or call
-        `create_response`. Needs `capabilities.image_input`."""
+        `create_response`. Needs `capabilities.image_input`. A replay after a reconnect says a
+        picture was shown but cannot show it again (see `UserImage`); docs/capabilities.md has
+        the per-provider notes (Gemini 2.5's turn coverage, its 2-minute audio-video limit)."""
 
     @abc.abstractmethod
     async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...

@@ -873,15 +873,12 @@ class ResilientSession(BaseSession):
         check_config(config, self.capabilities)
         if config.mode != self.config.mode:
             raise ValueError("a session cannot switch between conversation and transcription")
-        wire = wire_input_format(config, self.capabilities)
-        if wire != self._input.wire:  # a new input format: converted anew from here on
-            self._input = InputAudio(wire)
-            self._buffer = AudioBuffer(wire.rate, self._buffer_ms, sample_width=wire.sample_width)
         if not self.capabilities.session_update:
             if config.model not in (None, self.config.model):
                 raise ValueError("the model cannot change during a session; open a new one")
             self.config = config
             self._conv.interrupt_on_speech = config.vad.interrupt_response
+            self._reformat(config)
             if not await self.rotate():
                 raise RuntimeError(
                     f"could not apply the new configuration: {self.provider} needs a new "
@@ -891,9 +888,31 @@ class ResilientSession(BaseSession):
 
         async def act(conn: _Conn) -> None:
             await conn.session.update(config)
+            self._reformat(config)  # under the send lock: no audio between the two
 
         await self._on_conn(act)
         self.config = config
+
+    def _reformat(self, config: SessionConfig) -> None:
+        """A new input format on the wire: audio is converted anew from here on. Audio still
+        in the gap buffer is in the old format and cannot be sent: it is reported dropped."""
+        wire = wire_input_format(config, self.capabilities)
+        if wire == self._input.wire:
+            return
+        self._input = InputAudio(wire)
+        chunks, dropped = self._buffer.take()
+        dropped += self._buffer.ms(sum(len(c) for c in chunks))
+        self._buffer = AudioBuffer(wire.rate, self._buffer_ms, sample_width=wire.sample_width)
+        if dropped > 0:
+            self._dropped_ms += dropped
+            self._emit(
+                ev.InputDropped(
+                    provider=self.provider,
+                    t=self._clock(),
+                    duration_ms=dropped,
+                    reason="input_format_changed",
+                )
+            )
 
     async def send_history(self, items: Sequence[HistoryItem]) -> None:
         batch = list(items)

@@ -524,3 +524,18 @@ async def test_search_grounding(kind: str, provider: str, emu: Emulator) -> None
         assert events.index(found) < events.index(of(events, ev.GenerationComplete)[0])
         [done] = of(events, ev.TurnComplete)
         assert done.usage is not None and done.usage.tool_use_prompt_tokens > 0
+
+
+async def test_update_switches_to_telephone_audio(kind: str, provider: str, emu: Emulator) -> None:
+    config = config_for(provider, vad=Vad(mode="manual"))
+    async with open_session(kind, provider, emu, config) as s:
+        phone = config.replace(input_format="pcmu", output_format="pcmu")
+        if not (s.capabilities.session_update or isinstance(s, ResilientSession)):
+            pytest.skip(f"{provider}: capabilities.session_update is False on one connection")
+        await s.update(phone)  # in place (OpenAI) or by rotating (Gemini, resilient)
+        await s.send_g711(phone_speech("hello", "pcmu", silence_ms=200))
+        await s.commit()
+        if not s.capabilities.manual_activity:
+            await s.create_response()
+        chunks = of(await until(s, turn_done), ev.AudioChunk)
+        assert chunks and all(c.rate == 8000 and c.encoding == "pcmu" and c.g711 for c in chunks)
