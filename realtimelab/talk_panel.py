@@ -291,18 +291,25 @@ class TalkPanel:
         completes once everything is shut down (awaiting it is optional)."""
         task = self._task
         self.audio.mic_enabled = False
+        done: asyncio.Future[None] = self._require_loop().create_future()
         if task is None or task.done():
-            fut: asyncio.Future[None] = self._require_loop().create_future()
-            fut.set_result(None)
-            return fut
+            done.set_result(None)
+            return done
         if self.state in ("connecting", "live"):
             self._set_state("stopping")
         session = self.session
         if session is not None:
             task.get_loop().create_task(session.close())
         else:
-            task.cancel()
-        return task
+            task.cancel()  # still connecting
+        # the caller waits for the shutdown, never inherits the task's cancellation
+
+        def finished(_task: asyncio.Task[None]) -> None:
+            if not done.done():
+                done.set_result(None)
+
+        task.add_done_callback(finished)
+        return done
 
     def on_event(self, callback: Callable[[ev.Event], Any], remove: bool = False) -> None:
         """Call ``callback(event)`` for every event of the session (after the panel saw it).

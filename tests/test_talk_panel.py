@@ -357,3 +357,13 @@ async def test_defaults_and_config() -> None:
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert set(panel.stats()) >= {"mic_ms", "played_ms", "transcript"}
+
+
+async def test_stop_while_connecting_is_quiet() -> None:
+    panel = TalkPanel("openai", url="ws://127.0.0.1:9")
+    started = panel.start()
+    assert panel.start() is started  # one session at a time
+    await asyncio.sleep(0)
+    await asyncio.wait_for(panel.stop(), 5)  # no CancelledError for the caller
+    assert await started is False
+    assert panel.state in ("stopped", "failed") and panel.session is None

@@ -152,14 +152,15 @@ def test_talk_and_barge_in_in_the_browser(provider: str, lab_kernel: Any) -> Non
     # the truncation point is the page's reported position at the barge-in...
     assert heard == pytest.approx(at_barge_in, abs=50), cut
     # ...and the page went silent right there: its own final position in that item is just
-    # past it (the flush's trip to the page, the 5 ms fade), the rest was thrown away
-    assert -30 <= final - heard <= 200, cut
+    # past it, by the report's trip to the kernel plus the flush's trip to the page plus the
+    # 5 ms fade (35-100 ms on an idle machine; a loaded 2-core machine has shown 200+ ms, so
+    # the bound only says "stopped at the barge-in, not seconds later in a 25 s story")
+    assert -30 <= final - heard <= 1000, f"heard {heard:.0f} ms, page final {final:.0f} ms"
     assert stats["discarded_ms"] > 1000
     if provider == "openai":
         assert len(sent) == 1, sent
         assert sent[0]["item_id"] == cut["item_id"]
         assert sent[0]["audio_end_ms"] == pytest.approx(heard, abs=1)
-        assert sent[0]["audio_end_ms"] == pytest.approx(final, abs=200)
     else:
         assert cut["reason"] in ("client_vad", "server"), cut
     turn = stats["turns"][0]
