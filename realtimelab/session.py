@@ -484,11 +484,17 @@ class RealtimeSession(BaseSession):
         data = check_audio(pcm, rate)
         if not self._resample:
             self.rate_guard.check(rate, where=f"{self.provider} send_audio")
-        out = self._input.prepare(rate)  # a new rate: the old stream's tail goes first
-        if self._resample:
-            resampler = self._input.resampler
-            self.rate_guard.check(rate, resampler=resampler, where=f"{self.provider} send_audio")
-        await self.send_wire_audio(out + self._input.pcm(data, rate))
+        audio = self._input
+        tail = audio.prepare(rate)  # a new rate: the old stream's tail goes first
+        if self._resample and rate != self.rate_guard.expected:
+            self.rate_guard.check(
+                rate, resampler=audio.resampler, where=f"{self.provider} send_audio"
+            )
+        out = tail + audio.process(data) if tail else audio.process(data)
+        if out:
+            self._conv.user_audio()
+            await self._send(self._codec.encode_audio(out))
+            self._listen(out)
 
     async def send_g711(self, data: bytes, codec: str | None = None) -> None:
         """Stream telephone audio: G.711 bytes at 8 kHz (`codec` "pcmu" / "pcma", default the

@@ -87,8 +87,15 @@ class InputAudio:
     def pcm(self, data: bytes, rate: int) -> bytes:
         """PCM16 at `rate` (checked by the caller) → wire bytes ready now (maybe b"")."""
         tail = self.prepare(rate)
-        assert self._resampler is not None
-        return tail + self._encode(self._resampler.process(data))
+        return tail + self.process(data) if tail else self.process(data)
+
+    def process(self, data: bytes) -> bytes:
+        """PCM16 at the rate of the last `prepare` → wire bytes ready now (the hot path: one
+        resampler call, and a table lookup for a G.711 wire)."""
+        resampler = self._resampler
+        assert resampler is not None, "prepare(rate) first"
+        out = resampler.process(data)
+        return g711.encode(out, self._law) if self._law is not None and out else out
 
     def g711(self, data: bytes, law: G711Codec) -> bytes:
         """G.711 bytes (8 kHz) in `law` → wire bytes. The wire's own law passes through (after
