@@ -614,13 +614,20 @@ def check_config(config: SessionConfig, caps: Capabilities) -> None:
     `g711_native` gets transcoded audio."""
     from realtimelab.config import ConfigError  # lazy: config imports the registry
 
-    def missing(setting: str, flag: str) -> ConfigError:
+    def missing(setting: str, flag: str, instead: str) -> ConfigError:
         return ConfigError(
             f"SessionConfig.{setting} is not available on {caps.provider} "
-            f"(capabilities.{flag} is False); see docs/capabilities.md"
+            f"(capabilities.{flag} is False); {instead} (docs/capabilities.md)"
         )
 
     if config.mode == "transcription" and not caps.transcription_sessions:
-        raise missing("mode='transcription'", "transcription_sessions")
+        raise missing(
+            "mode='transcription'",
+            "transcription_sessions",
+            "the closest is a conversation with input_transcription=True, whose model still "
+            "answers (ignore its replies), or a speech-to-text API",
+        )
     if config.web_search and not caps.web_search:
-        raise missing("web_search=True", "web_search")
+        raise missing(
+            "web_search=True", "web_search", "declare a search function tool of your own instead"
+        )
