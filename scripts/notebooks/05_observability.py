@@ -1,73 +1,72 @@
-"""Cells of notebooks/05_observability.ipynb (built by scripts/build_notebooks.py)."""
+# %% [markdown]
+# # 05 · Observability: event logs, latency metrics, the waterfall
+#
+# "Why was that reply slow?", "did the tool result go back?", "what did the server actually
+# send?" — questions about a realtime voice session are answered by a **timeline**: the wire
+# frames, next to the unified events they became, with timestamps. `realtimelab.observe.EventLog`
+# writes that timeline as JSON Lines while the session runs:
+#
+# | line `dir` | written by | what it is |
+# |---|---|---|
+# | `out` / `in` | `frame_tap=log.frame` | a wire frame we sent / received (audio replaced by its size) |
+# | `event` | `log.event(ev)` | a unified event your code iterated over |
+# | `note` | `log.note(...)`, `log.mark(...)`, `log.note_rate_guard(...)` | findings and your own marks |
+#
+# Two rules make a log safe to share: **audio payloads are never stored** (only `audio_bytes` /
+# `audio_ms`), and **secrets are removed before a line is written** (`realtimelab.redact`).
 
-CELLS = [
-("md", r"""
-# 05 · Observability: event logs, latency metrics, the waterfall
-
-"Why was that reply slow?", "did the tool result go back?", "what did the server actually
-send?" — questions about a realtime voice session are answered by a **timeline**: the wire
-frames, next to the unified events they became, with timestamps. `realtimelab.observe.EventLog`
-writes that timeline as JSON Lines while the session runs:
-
-| line `dir` | written by | what it is |
-|---|---|---|
-| `out` / `in` | `frame_tap=log.frame` | a wire frame we sent / received (audio replaced by its size) |
-| `event` | `log.event(ev)` | a unified event your code iterated over |
-| `note` | `log.note(...)`, `log.mark(...)`, `log.note_rate_guard(...)` | findings and your own marks |
-
-Two rules make a log safe to share: **audio payloads are never stored** (only `audio_bytes` /
-`audio_ms`), and **secrets are removed before a line is written** (`realtimelab.redact`).
-"""),
-("code", r"""
-%matplotlib inline
-import asyncio, json, secrets, subprocess, sys, tempfile
+# %%
+# %matplotlib inline
+import asyncio
+import json
+import secrets
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-import matplotlib.pyplot as plt
-from IPython.display import HTML, display
-from realtimelab import lab, connect, SessionConfig
+
+from IPython.display import display
+
+from realtimelab import SessionConfig, connect, lab
 from realtimelab import events as ev
 from realtimelab.audio import SampleRateError
+from realtimelab.metrics import format_summary, format_table, summarize, turn_metrics, waterfall
 from realtimelab.observe import EventLog
 from realtimelab.replay import read_log
-from realtimelab.metrics import turn_metrics, format_table, summarize, format_summary, waterfall
 
 lab.banner()
 RUNS = Path(tempfile.gettempdir()) / "realtimelab-notebooks"
 LOG = RUNS / "05_session.jsonl"
 print("logs go to", RUNS)
-"""),
-("md", r"""
-> **Emulator or real provider — the switch.** Sessions here are opened with
-> `connect(provider, config, **lab.connect_kwargs(provider))`: the local emulator while no key is
-> set, the real service once `OPENAI_API_KEY` / `GEMINI_API_KEY` (or `GOOGLE_API_KEY`) is in the
-> environment that started Jupyter (then restart the kernel). The banner above says which one
-> each provider uses — it names the variable, never the key. Real sessions cost money and real
-> models answer freely, so transcripts will differ; frames and events keep their shapes.
-"""),
-("md", r"""
-## Record a session on each provider
 
-Three things happen per provider: a typed turn, a spoken turn that makes the model call a tool,
-and the tool's result going back. Like a person, the client lets each answer finish playing
-before it speaks again, and streams its speech at the pace of a microphone (sped up together
-with the emulator in headless runs). Everything goes into **one** log file (each line names
-its provider).
+# %% [markdown]
+# ## Record a session on each provider
+#
+# Three things happen per provider: a typed turn, a spoken turn that makes the model call a tool,
+# and the tool's result going back. Like a person, the client lets each answer finish playing
+# before it speaks again, and streams its speech at the pace of a microphone (sped up together
+# with the emulator in headless runs). Everything goes into **one** log file (each line names
+# its provider).
+#
+# To prove the redaction, we plant **fake keys** where real ones end up in practice: pasted into
+# the instructions (which the server echoes back in `session.updated`), and in a request header
+# we log with `log.mark`. Against the emulator the fake key is also the session's real
+# credential. The keys are random and never printed; `secrets=` gives the log the exact strings
+# to remove, on top of the pattern-based redaction that catches `sk-…` and `AIza…` shapes anyway.
 
-To prove the redaction, we plant **fake keys** where real ones end up in practice: pasted into
-the instructions (which the server echoes back in `session.updated`), and in a request header
-we log with `log.mark`. Against the emulator the fake key is also the session's real
-credential. The keys are random and never printed; `secrets=` gives the log the exact strings
-to remove, on top of the pattern-based redaction that catches `sk-…` and `AIza…` shapes anyway.
-"""),
-("code", r"""
-FAKE_KEYS = {"openai": "sk-proj-" + secrets.token_urlsafe(24),      # random, never printed
-             "gemini": "AIza" + secrets.token_urlsafe(27)}
+# %%
+FAKE_KEYS = {
+    "openai": "sk-proj-" + secrets.token_urlsafe(24),  # random, never printed
+    "gemini": "AIza" + secrets.token_urlsafe(27),
+}
+
 
 def get_weather(city: str) -> dict:
     "Get the current weather in a city."
     return {"city": city, "temperature_c": 21, "conditions": "sunny"}
 
-speech16k = lab.utterance("What is the weather in Paris?", 16000, fixture="weather_paris")
+
+speech16k = lab.utterance("What is the weather in Paris?", 16000)
 lab.warm_up_emulator()
 
 
@@ -94,137 +93,158 @@ async def answer(session, log, timeout=30):
 log = EventLog(LOG, secrets=FAKE_KEYS.values())
 for provider in lab.PROVIDERS:
     key = FAKE_KEYS[provider]
-    config = SessionConfig(instructions=f"Be brief. (debug note: my key is {key})",
-                           input_transcription=True, tools=[get_weather])
+    config = SessionConfig(
+        instructions=f"Be brief. (debug note: my key is {key})",
+        input_transcription=True,
+        tools=[get_weather],
+    )
     kwargs = lab.connect_kwargs(provider)
-    if kwargs:                       # the emulator accepts any key; a real service gets yours
+    if kwargs:  # the emulator accepts any key; a real service gets yours
         kwargs["api_key"] = key
     async with connect(provider, config, frame_tap=log.frame, **kwargs) as session:
+        log.attach(session)  # the session's trace points: where each user turn ended
         log.mark("request", url=session.url, headers={"Authorization": f"Bearer {key}"})
         await session.send_text("Hello there!")
         played = await answer(session, log)
-        await asyncio.sleep(max(0.0, played - session.now()))   # listen to the end, then speak
+        await asyncio.sleep(max(0.0, played - session.now()))  # listen to the end, then speak
         await lab.send_speech(session, speech16k, 16000, realtime=True)
         await answer(session, log)
-        log.note_rate_guard(session.rate_guard)   # sample-rate findings become note lines
+        log.note_rate_guard(session.rate_guard)  # sample-rate findings become note lines
 log.close()
 print(f"{LOG.name}: {LOG.stat().st_size / 1024:.0f} KiB, {sum(1 for _ in LOG.open())} lines")
-"""),
-("md", r"""
-## Is any key in the file?
 
-Search the file for the exact key strings (done in Python so the keys never appear in this
-notebook), then show where redaction struck:
-"""),
-("code", r"""
+# %% [markdown]
+# ## Is any key in the file?
+#
+# Search the file for the exact key strings (done in Python so the keys never appear in this
+# notebook), then show where redaction struck:
+
+# %%
 text = LOG.read_text()
 for provider, key in FAKE_KEYS.items():
     hits = subprocess.run(["grep", "-c", "-F", key, str(LOG)], capture_output=True, text=True)
     print(f"{provider} key: grep -c → {hits.stdout.strip()}   (in the text: {key in text})")
+    lab.check(key not in text, f"{provider}: the planted key appears nowhere in the log")
 print(f"'[REDACTED]' appears {text.count('[REDACTED]')} times:")
 for line in read_log(LOG):
     raw = json.dumps(line, ensure_ascii=False)
     if "[REDACTED]" in raw:
         at = raw.index("[REDACTED]")
-        print(f"  {line['provider']:7} {line['dir']:5} {line['type']:16} …{raw[at - 45:at + 12]}…")
-"""),
-("md", r"""
-## What the lines look like
+        print(
+            f"  {line['provider']:7} {line['dir']:5} {line['type']:16} …{raw[at - 45 : at + 12]}…"
+        )
 
-A sent text message, one audio frame (the audio is gone, its size and duration are kept), the
-unified event of a tool call, and a note:
-"""),
-("code", r"""
+# %% [markdown]
+# ## What the lines look like
+#
+# A sent text message, one audio frame (the audio is gone, its size and duration are kept), the
+# unified event of a tool call, and a note:
+
+# %%
 lines = read_log(LOG)
 
+
 def first(pred):
-    return next(l for l in lines if pred(l))
+    return next(x for x in lines if pred(x))
+
 
 examples = [
-    first(lambda l: l["dir"] == "out" and l.get("user_end") == "text"),
-    first(lambda l: l["dir"] == "in" and l.get("audio_bytes")),
-    first(lambda l: l["dir"] == "event" and l["type"] == "ToolCall"),
-    first(lambda l: l["dir"] == "note" and l["type"] == "rate_guard"),
+    first(lambda x: x["dir"] == "out" and x["type"] == "conversation.item.create"),
+    first(lambda x: x["dir"] == "in" and x.get("audio_bytes")),
+    first(lambda x: x["dir"] == "event" and x["type"] == "ToolCall"),
+    first(lambda x: x["dir"] == "note" and x["type"] == "rate_guard"),
 ]
 for line in examples:
     print(json.dumps(line, ensure_ascii=False)[:400], "\n")
-"""),
-("md", r"""
-## Per-turn metrics: TTFB and TTLB
 
-`turn_metrics(lines)` cuts the log into turns (one user input and the model's whole reply,
-across a tool round trip) and measures, in milliseconds:
+# %% [markdown]
+# ## Per-turn metrics: TTFB and TTLB
+#
+# `turn_metrics(lines)` cuts the log into turns (one user input and the model's whole reply,
+# across a tool round trip) and measures, in milliseconds:
+#
+# | metric | from | to |
+# |---|---|---|
+# | **TTFB** (time to first byte) | end of the user's turn | first model audio |
+# | **TTLB** (time to last byte) | end of the user's turn | last model audio |
+# | **tool gap** | last audio before a tool call (or the call) | first audio after it |
+#
+# "End of the user's turn" is the moment we sent a typed message, or the server's
+# `SpeechStopped` for speech. **Gemini sends no `SpeechStopped`**, so its spoken turn has no
+# anchor: `input` is `-` and TTFB/TTLB are blank — honest, rather than guessed. To measure it
+# there, end turns yourself (manual activity: `session.commit()` sends `activityEnd`, which the
+# log counts as `commit`) or timestamp your own client-side VAD.
 
-| metric | from | to |
-|---|---|---|
-| **TTFB** (time to first byte) | end of the user's turn | first model audio |
-| **TTLB** (time to last byte) | end of the user's turn | last model audio |
-| **tool gap** | last audio before a tool call (or the call) | first audio after it |
-
-"End of the user's turn" is the moment we sent a typed message, or the server's
-`SpeechStopped` for speech. **Gemini sends no `SpeechStopped`**, so its spoken turn has no
-anchor: `input` is `-` and TTFB/TTLB are blank — honest, rather than guessed. To measure it
-there, end turns yourself (manual activity: `session.commit()` sends `activityEnd`, which the
-log counts as `commit`) or timestamp your own client-side VAD.
-"""),
-("code", r"""
+# %%
 turns = turn_metrics(lines)
 print(format_table(turns))
 print()
 print(format_summary(summarize(turns)))
-"""),
-("md", r"""
-## The waterfall
 
-One row per turn: the user's speech (blue bar, `SpeechStarted` → `SpeechStopped`) or the moment
-a typed message was sent (▸), the TTFB gap (hatched), the model's audio as a player that starts
-each chunk on arrival would play it (green), tool calls (▼). Holes in the green bar are
-silences a listener hears. Gemini's spoken turn starts at its tool call: nothing before it
-says when the user stopped talking.
+# %% [markdown]
+# ## The waterfall
+#
+# One row per turn: the user's speech (blue bar, `SpeechStarted` → `SpeechStopped`) or the moment
+# a typed message was sent (▸), the TTFB gap (hatched), the model's audio as a player that starts
+# each chunk on arrival would play it (green), tool calls (▼). Holes in the green bar are
+# silences a listener hears. Gemini's spoken turn starts at its tool call: nothing before it
+# says when the user stopped talking.
+#
+# The x axis is wall-clock time since the log started; audio is drawn at its real duration, so in
+# a sped-up headless run the answers look longer than the pauses around them.
 
-The x axis is wall-clock time since the log started; audio is drawn at its real duration, so in
-a sped-up headless run the answers look longer than the pauses around them.
-"""),
-("code", r"""
+# %%
 fig = waterfall(turns)
 display(fig)
-"""),
-("md", r"""
-## The same from the command line
 
-`python -m realtimelab replay LOG.jsonl` prints this table from any log — handy for a log a
-colleague sent you (add `--plot out.png` for the waterfall, `--json` for machine-readable
-numbers).
-"""),
-("code", r"""
-!{sys.executable} -m realtimelab replay {LOG}
-"""),
-("md", r"""
-## The sample-rate guard, in the log
+# %% [markdown]
+# ## The same from the command line
+#
+# `python -m realtimelab replay LOG.jsonl` prints this table from any log — handy for a log a
+# colleague sent you (add `--plot out.png` for the waterfall, `--json` for machine-readable
+# numbers).
 
-Audio carries no rate of its own, so a wrong rate is silent on the wire: the server just hears
-chipmunks (notebook 00). `send_audio(pcm, rate)` makes the rate explicit and the session's
-`RateGuard` checks it against the provider's input rate:
+# %%
+replay = subprocess.run(
+    [sys.executable, "-m", "realtimelab", "replay", str(LOG)],
+    capture_output=True,
+    text=True,
+    check=True,
+)
+print(replay.stdout)
 
-- default (`resample=True`): a mismatch is **resampled** and recorded — the OpenAI session above
-  already logged it, because we fed 16 kHz speech to a 24 kHz API;
-- `connect(..., resample=False)`: a mismatch is **refused** with `SampleRateError`, naming both
-  rates, and nothing is sent. The fix is to keep the default, or to resample yourself
-  (`realtimelab.audio.resample(pcm, 16000, 24000)`) and declare the rate you send.
+# %% [markdown]
+# ## The sample-rate guard, in the log
+#
+# Audio carries no rate of its own, so a wrong rate is silent on the wire: the server just hears
+# chipmunks (notebook 00). `send_audio(pcm, rate)` makes the rate explicit and the session's
+# `RateGuard` checks it against the provider's input rate:
+#
+# - default (`resample=True`): a mismatch is **resampled** and recorded — the OpenAI session above
+#   already logged it, because we fed 16 kHz speech to a 24 kHz API;
+# - `connect(..., resample=False)`: a mismatch is **refused** with `SampleRateError`, naming both
+#   rates, and nothing is sent. The fix is to keep the default, or to resample yourself
+#   (`realtimelab.audio.resample(pcm, 16000, 24000)`) and declare the rate you send.
+#
+# Both cases, on OpenAI, logged to a second file:
 
-Both cases, on OpenAI, logged to a second file:
-"""),
-("code", r"""
+# %%
 GUARD_LOG = RUNS / "05_rate_guard.jsonl"
 guard_log = EventLog(GUARD_LOG)
 for resample in (False, True):
-    async with connect("openai", SessionConfig(), resample=resample, frame_tap=guard_log.frame,
-                       **lab.connect_kwargs("openai")) as session:
-        try:
-            await session.send_audio(speech16k[:6400], 16000)   # 200 ms recorded at 16 kHz
+    async with connect(
+        "openai",
+        SessionConfig(),
+        resample=resample,
+        frame_tap=guard_log.frame,
+        **lab.connect_kwargs("openai"),
+    ) as session:
+        if resample:
+            await session.send_audio(speech16k[:6400], 16000)  # 200 ms recorded at 16 kHz
             print(f"resample={resample}: sent, resampled to {session.capabilities.input_rate} Hz")
-        except SampleRateError as e:
-            print(f"resample={resample}: refused: {e}")
+        else:
+            with lab.expect_error(SampleRateError):
+                await session.send_audio(speech16k[:6400], 16000)
         guard_log.note_rate_guard(session.rate_guard)
 guard_log.close()
 
@@ -236,17 +256,15 @@ print("\nand in", LOG.name)
 for line in lines:
     if line["dir"] == "note" and line["type"] == "rate_guard":
         print(f"  {line['provider']}: {line['summary']}")
-"""),
-("md", r"""
-## Takeaways
 
-- Log **frames and events together**: the frame says what the server did, the event what your
-  code saw. `frame_tap=log.frame` plus `log.event(ev)` (or `async for ev in log.tap(session)`).
-- Logs are **redacted before writing** and carry **no audio** — pass your key in `secrets=` to be
-  sure; add `record_audio_dir=` when you do want WAV files per turn.
-- **TTFB/TTLB** are defined once for both providers; where a provider does not report the end
-  of speech, the metric says "unknown" instead of inventing one.
-- The emulator's milliseconds describe the emulator, not a provider (notebook 06). Set a key
-  and rerun this notebook to log a real session — the same code, the same log format.
-"""),
-]
+# %% [markdown]
+# ## Takeaways
+#
+# - Log **frames and events together**: the frame says what the server did, the event what your
+#   code saw. `frame_tap=log.frame` plus `log.event(ev)` (or `async for ev in log.tap(session)`).
+# - Logs are **redacted before writing** and carry **no audio** — pass your key in `secrets=` to be
+#   sure; add `record_audio_dir=` when you do want WAV files per turn.
+# - **TTFB/TTLB** are defined once for both providers; where a provider does not report the end
+#   of speech, the metric says "unknown" instead of inventing one.
+# - The emulator's milliseconds describe the emulator, not a provider (notebook 06). Set a key
+#   and rerun this notebook to log a real session — the same code, the same log format.

@@ -1,0 +1,83 @@
+"""Each notebook must turn red when what it teaches is broken.
+
+A notebook that only runs proves little: with `check_rate` returning instead of raising, an
+unchecked notebook 00 still "passes". Here every notebook is run with one deliberate breakage
+applied first (`tests/support/notebook_mutations.py`, through an injected setup cell), at the
+lab's speed against the lab's emulator, and must stop at a `lab.check` / `lab.expect_error`
+claim (`ClaimFailed`), not at some unrelated error. Execution stops at the first failing
+claim, so each run costs only the notebook's prefix up to it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.notebook_mutations import MUTATIONS  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _dev() -> object:
+    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def lab_emulator() -> Iterator[str]:
+    """The lab's emulator: the test command's (`REALTIMELAB_LAB_EMULATOR_URL`), else our own."""
+    url = os.environ.get("REALTIMELAB_LAB_EMULATOR_URL")
+    if url:
+        yield url
+        return
+    dev = _dev()
+    proc, url = dev.start_emulator(sys.executable)  # type: ignore[attr-defined]
+    try:
+        yield url
+    finally:
+        dev.stop_emulator(proc)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("prefix", sorted(MUTATIONS), ids=lambda p: f"{p}-{MUTATIONS[p][0]}")
+def test_mutation_turns_its_notebook_red(prefix: str, lab_emulator: str) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    path = next((ROOT / "notebooks").glob(f"{prefix}_*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    setup = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+        "from support.notebook_mutations import apply\n"
+        f"print('mutation:', apply({prefix!r}))"
+    )
+    nb.cells.insert(0, nbformat.v4.new_code_cell(setup))
+    env = _dev().notebook_env(dict(os.environ), lab_emulator)  # type: ignore[attr-defined]
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        client = nbclient.NotebookClient(
+            nb,
+            timeout=120,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        with pytest.raises(nbclient.exceptions.CellExecutionError) as failure:
+            client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert failure.value.ename == "ClaimFailed", (
+        f"{path.name} with '{MUTATIONS[prefix][0]}' failed, but not at a claim: "
+        f"{failure.value.ename}: {failure.value.evalue}"
+    )
