@@ -462,6 +462,7 @@ with (
     kitchen = dict(url=emu.url, store=store, conversation_id="kitchen")
     async with ResilientSession("openai", config, **kitchen) as phone:
         print("phone  (openai):", SCRIPT[0], "->", await talk(phone, SCRIPT[0]))
+    lab.check(bool(store.list()), "the phone's turn was saved when it completed")
     stored = store.load("kitchen")
     print("\nstored:", [item.kind for item in stored])
     async with ResilientSession(
