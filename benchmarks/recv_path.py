@@ -152,6 +152,18 @@ def _codec_runner(provider: str) -> Runner:
     return run
 
 
+OPENING = {
+    "openai": json.dumps(
+        {
+            "type": "session.created",
+            "event_id": "event_start",
+            "session": {"type": "realtime", "id": "sess_bench", "model": "gpt-realtime"},
+        }
+    ),
+    "gemini": json.dumps({"setupComplete": {}}).encode(),
+}
+
+
 def _session_runner(provider: str) -> Runner:
     from realtimelab import events as ev
     from realtimelab.config import SessionConfig
@@ -159,9 +171,11 @@ def _session_runner(provider: str) -> Runner:
     from realtimelab.session import RealtimeSession
 
     async def run(frames: list[Any]) -> int:
+        # a real connection opens with the server's session frame; without it the reader
+        # would treat every frame as arriving before the session started
         session = RealtimeSession(
             make_codec(provider, None),
-            _FakeSocket(frames),  # type: ignore[arg-type]
+            _FakeSocket([OPENING[provider], *frames]),  # type: ignore[arg-type]
             SessionConfig(),
             url="memory://",
         )

@@ -206,7 +206,8 @@ class EventStream:
 
     def put(self, event: ev.Event) -> None:
         self._items.append(event)
-        self._wake()
+        if self._waiter is not None:  # (`_wake` inlined: this runs for every audio frame)
+            self._wake()
 
     def close(self) -> None:
         """No more events: iteration ends once the queued ones are taken."""

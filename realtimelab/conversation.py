@@ -438,17 +438,24 @@ class Conversation:
             assert reply is not None
         return reply
 
+    def observe_audio(self, event: ev.AudioChunk) -> bool:
+        """`observe` for an audio chunk, the reader's hot path: True when the user gets it
+        (False: it belongs to a reply that was cut). Same state changes, no list built."""
+        item_id, response_id = event.item_id, event.response_id
+        if self._dropped(item_id, response_id):
+            return False
+        reply = self._reply_for(response_id) or self._output_reply(event, response_id)
+        ms = len(event.pcm) / 2 / event.rate * 1000.0
+        item = item_id or reply.key
+        items = reply.items
+        items[item] = items.get(item, 0.0) + ms
+        if item_id:
+            reply.entry.item_ids.add(item_id)
+        self.playout.received(item, ms, event.t)
+        return True
+
     def _on_audio(self, event: ev.AudioChunk) -> list[ev.Event]:
-        if self._dropped(event.item_id, event.response_id):
-            return []
-        reply: _Reply | None = self._output_reply(event, event.response_id)
-        item = event.item_id or (reply.key if reply is not None else "audio")
-        if reply is not None:
-            reply.items[item] = reply.items.get(item, 0.0) + event.duration_ms
-            if event.item_id:
-                reply.entry.item_ids.add(event.item_id)
-        self.playout.received(item, event.duration_ms, event.t)
-        return [event]
+        return [event] if self.observe_audio(event) else []
 
     def _on_text(self, event: ev.OutputTranscript | ev.TextDelta) -> list[ev.Event]:
         if self._dropped(event.item_id, event.response_id):

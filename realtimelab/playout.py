@@ -93,9 +93,16 @@ class Playout:
         if ms <= 0:
             return
         if self._reported is None:
-            self._advance_model(t)
-        seg = self._by_item.get(item_id)
-        if seg is None or seg is not self._last_segment() or seg.end_ms != self._total_ms:
+            # wall-clock model: re-anchor at `t` before the timeline grows, so a gap in
+            # arrivals (an underrun) is silence, not audio played in advance
+            anchor_t = self._anchor_t
+            if anchor_t is not None and t > anchor_t:
+                pos = self._anchor_pos + (t - anchor_t) * 1000.0 * self.rate
+                self._anchor_pos = pos if pos < self._total_ms else self._total_ms
+            self._anchor_t = t
+        segments = self._segments
+        seg = segments[-1] if segments else None
+        if seg is None or seg.item_id != item_id or seg.end_ms != self._total_ms:
             # a new item, or an item whose audio resumes after another one: a new segment
             seg = Segment(item_id, self._total_ms)
             if len(self._segments) == self._segments.maxlen:
@@ -218,9 +225,3 @@ class Playout:
 
     def _last_segment(self) -> Segment | None:
         return self._segments[-1] if self._segments else None
-
-    def _advance_model(self, t: float) -> None:
-        """Re-anchor the wall-clock model at `t` before the timeline grows, so a gap in
-        arrivals (an underrun) is silence, not audio played in advance."""
-        self._anchor_pos = self.position(t)
-        self._anchor_t = t

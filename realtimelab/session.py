@@ -495,6 +495,8 @@ class RealtimeSession(BaseSession):
             self._conv.user_audio()
             await self._send(self._codec.encode_audio(out))
             self._listen(out)
+            if self._conv.has_effects:  # a local barge-in stops the player now, not at the
+                await self._apply_effects()  # next server frame (which may never come)
 
     async def send_g711(self, data: bytes, codec: str | None = None) -> None:
         """Stream telephone audio: G.711 bytes at 8 kHz (`codec` "pcmu" / "pcma", default the
@@ -514,6 +516,8 @@ class RealtimeSession(BaseSession):
         self._conv.user_audio()
         await self._send(self._codec.encode_audio(data))
         self._listen(data)
+        if self._conv.has_effects:
+            await self._apply_effects()
 
     def _listen(self, wire: bytes) -> None:
         """The client's own VAD on what was just sent (see `client_vad`), run only while it
@@ -763,17 +767,24 @@ class RealtimeSession(BaseSession):
     # ------------------------------------------------------------------ reading
 
     async def _read_loop(self) -> None:
+        # the codec, conversation and clock are fixed for the connection: looked up once
+        clock, codec, conv, dispatch = self._clock, self._codec, self._conv, self._dispatch
+        audio = ev.AudioChunk
         try:
             async for message in self._ws:
-                t = self._clock()
+                t = clock()
                 frame = _parsed(message)
                 self._record("recv", frame if frame is not None else _unparsed(message), t)
                 # parsed once: the codec takes the dict, or the raw text to report it malformed
-                for event in self._codec.decode(message if frame is None else frame, t):
-                    self._dispatch(event)
-                if self._conv.has_effects:
+                for event in codec.decode(message if frame is None else frame, t):
+                    if type(event) is audio and self._started and self._output is None:
+                        if conv.observe_audio(event):  # the hot path: most frames
+                            self._emit_audio(event)
+                    else:
+                        dispatch(event)
+                if conv.has_effects:
                     await self._apply_effects()
-                outgoing = self._codec.take_outgoing()
+                outgoing = codec.take_outgoing()
                 if outgoing and not self._closing:
                     with contextlib.suppress(SessionClosedError):  # Closed follows
                         await self._send(outgoing)
@@ -815,7 +826,8 @@ class RealtimeSession(BaseSession):
                 if chunk is None:
                     return
                 event = chunk
-            self._emit(self._conv.observe(event))
+            if self._conv.observe_audio(event):
+                self._emit_audio(event)
             return
         if not self._started:
             if isinstance(event, ev.SessionStarted):
@@ -843,13 +855,9 @@ class RealtimeSession(BaseSession):
         """Queue events for the user; audio also goes to the player, at the player's rate."""
         for event in events:
             if isinstance(event, ev.AudioChunk):
-                if self._player_rate:
-                    event = self._to_player_rate(event)
-                    if not event.pcm:
-                        continue
-                if self._player is not None:
-                    self._play(event)
-            elif isinstance(event, ev.Interrupted):
+                self._emit_audio(event)
+                continue
+            if isinstance(event, ev.Interrupted):
                 self._trace(
                     "flush",
                     event.t,
@@ -861,6 +869,16 @@ class RealtimeSession(BaseSession):
                 for tail in self._flush_resamplers(event):
                     self._emit([tail])
             self._events.put(event)
+
+    def _emit_audio(self, event: ev.AudioChunk) -> None:
+        """An audio chunk to the user, and to the player at the player's rate."""
+        if self._player_rate:
+            event = self._to_player_rate(event)
+            if not event.pcm:
+                return
+        if self._player is not None:
+            self._play(event)
+        self._events.put(event)
 
     def _play(self, chunk: ev.AudioChunk) -> None:
         assert self._player is not None

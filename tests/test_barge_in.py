@@ -20,13 +20,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from support.session_helpers import SentFrames, speak, until
 
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
 from realtimelab.emulator.server import Emulator
 from realtimelab.providers.base import AssistantText
 from realtimelab.session import RealtimeSession, connect
-from support.session_helpers import SentFrames, speak, until
 
 pytestmark = pytest.mark.timeout(90)
 PROVIDERS = ["openai", "gemini"]
@@ -125,7 +125,7 @@ async def test_speech_after_the_reply_was_received_interrupts_at_the_heard_posit
         ]
     else:
         assert truncates == []
-    story = [h for h in session.history if isinstance(h, AssistantText)][0]
+    story = next(h for h in session.history if isinstance(h, AssistantText))
     assert story.interrupted
     tap.validate(provider)
 
@@ -174,3 +174,47 @@ async def test_the_heard_position_comes_from_a_player_that_reports_it(
         truncate = next(f for f in tap.sent if f.get("type") == "conversation.item.truncate")
         assert truncate["audio_end_ms"] == int(cut.heard_ms)
     assert player.flushes == 1
+
+
+class QuietSocket:
+    """A connection whose server says nothing more: only the client can notice a barge-in."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_local_barge_in_stops_the_player_before_send_audio_returns(provider: str) -> None:
+    from realtimelab.emulator.voice import Voice
+    from realtimelab.providers import make_codec
+
+    now = [0.0]
+    player = RecordingPlayer()
+    session = RealtimeSession(
+        make_codec(provider),
+        QuietSocket(),  # type: ignore[arg-type]
+        SessionConfig(),
+        url="memory://",
+        clock=lambda: now[0],
+        player=player,
+        local_barge_in=True,
+    )
+    session._started = True
+    reply = ev.audio_chunk(provider, 0.0, (), bytes(24000 * 2 * 5), 24000, "item-1", "resp-1")  # type: ignore[arg-type]
+    session._dispatch(ev.ResponseStarted(provider=provider, t=0.0, response_id="resp-1"))  # type: ignore[arg-type]
+    session._dispatch(reply)
+    assert session.playout.audible(0.5)
+    rate = session.rate_guard.expected
+    speech = Voice().synthesize("Stop please.", rate=rate)
+    step = rate // 50 * 2
+    for i in range(0, len(speech), step):
+        now[0] = 0.5 + i / (rate * 2)
+        await session.send_audio(speech[i : i + step], rate)
+        if any(isinstance(e, ev.Interrupted) for e in session.pending_events()):
+            break
+    else:
+        raise AssertionError("the client VAD never heard the speech")
+    assert player.flushes == 1  # at once: no server frame came after the speech

@@ -29,6 +29,7 @@ providers end a spoken reply the same way.
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import functools
 import itertools
@@ -138,7 +139,15 @@ def _snake(camel: str) -> str:
 
 
 def _b64decode(data: str) -> bytes:
-    """Standard or URL-safe base64, padding optional (Google vs the SDK's spelling)."""
+    """Standard or URL-safe base64, padding optional (Google vs the SDK's spelling).
+
+    Standard padded base64, what the service sends, goes straight to the C decoder's strict
+    mode; only what it refuses pays for the normalising, regex-validated path.
+    """
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
     s = data.replace("-", "+").replace("_", "/")
     return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
 
@@ -172,6 +181,8 @@ class GeminiCodec:
         self._pending_calls: dict[str, str] = {}  # call_id -> name
         self._audio_ms = 0.0  # audio received in the current turn
         self._turn_index = 0
+        self._named_turn = -1
+        self._turn_name = ""
         self._connection = next(_CONNECTIONS)
         self._late_parts: list[dict[str, Any]] = []  # late results held until the turn ends
         self._outgoing: list[Frame] = []
@@ -431,6 +442,10 @@ class GeminiCodec:
             return [_error(t, {}, "malformed frame: not a JSON object")]
         raw: ev.Raw = (msg,)
         try:
+            if self._in_turn and len(msg) == 1:
+                chunk = self._audio_only(msg, t, raw)
+                if chunk is not None:
+                    return [chunk]
             return self._decode(msg, t, raw)
         except Exception as e:  # untrusted input: any failure is the frame's, never the session's
             return [_error(t, msg, f"malformed message: {type(e).__name__}: {e}")]
@@ -532,7 +547,42 @@ class GeminiCodec:
         """Gemini has no item ids; the codec names each model turn. Unique per process (the
         connection number is part of it), so a conversation that spans connections never
         mistakes a new turn for one it cut earlier."""
-        return f"c{self._connection}-turn-{self._turn_index}"
+        if self._named_turn != self._turn_index:  # built once per turn, not per audio frame
+            self._named_turn = self._turn_index
+            self._turn_name = f"c{self._connection}-turn-{self._turn_index}"
+        return self._turn_name
+
+    def _audio_only(self, msg: dict[str, Any], t: float, raw: ev.Raw) -> ev.AudioChunk | None:
+        """Most frames are one audio part of the turn in progress and nothing else: decoded
+        here by the same `_audio` as the general path, without probing for every other field
+        (in both spellings) first. None when the frame is anything more."""
+        content = msg.get("serverContent")
+        if type(content) is not dict or len(content) != 1:
+            return None
+        turn = content.get("modelTurn")
+        if type(turn) is not dict:
+            return None
+        parts = turn.get("parts")
+        if type(parts) is not list or len(parts) != 1:
+            return None
+        part = parts[0]
+        if type(part) is not dict or len(part) != 1:
+            return None
+        inline = part.get("inlineData")
+        if type(inline) is not dict:
+            return None
+        return self._audio(inline, t, raw)
+
+    def _audio(self, inline: dict[str, Any], t: float, raw: ev.Raw) -> ev.AudioChunk:
+        """One `inlineData` audio part of the current turn."""
+        data = inline.get("data")
+        pcm = _b64decode(data if type(data) is str else wire.text(inline, "data"))
+        mime = inline["mimeType"] if "mimeType" in inline else inline.get("mime_type")
+        rate = _rate_of(mime) if type(mime) is str else _mime_rate(mime)
+        if len(pcm) % 2:
+            raise wire.Malformed("audio data is not whole PCM16 samples")
+        self._audio_ms += len(pcm) / 2 / rate * 1000
+        return ev.audio_chunk("gemini", t, raw, pcm, rate, self._item_id())
 
     def _start_turn(self, t: float, raw: ev.Raw) -> list[ev.Event]:
         if self._in_turn:
@@ -571,16 +621,7 @@ class GeminiCodec:
                     raise wire.Malformed("a part should be an object")
                 inline = _get(part, "inlineData")
                 if isinstance(inline, dict):
-                    pcm = _b64decode(wire.text(inline, "data"))
-                    rate = _mime_rate(_get(inline, "mimeType"))
-                    if len(pcm) % 2:
-                        raise wire.Malformed("audio data is not whole PCM16 samples")
-                    self._audio_ms += len(pcm) / 2 / rate * 1000
-                    out.append(
-                        ev.AudioChunk(
-                            provider="gemini", t=t, raw=raw, pcm=pcm, rate=rate, item_id=item
-                        )
-                    )
+                    out.append(self._audio(inline, t, raw))
                 elif isinstance(part.get("text"), str) and not part.get("thought"):
                     out.append(
                         ev.TextDelta(
@@ -772,6 +813,11 @@ def _mime_rate(mime: Any) -> int:
         return OUTPUT_RATE
     if not isinstance(mime, str):
         raise wire.Malformed("`mimeType` should be a string")
+    return _rate_of(mime)
+
+
+@functools.lru_cache(maxsize=16)  # a session sees one or two mime types, every 20-40 ms
+def _rate_of(mime: str) -> int:
     match = _RATE_RE.search(mime)
     if not match:
         return OUTPUT_RATE

@@ -27,6 +27,7 @@ State kept here, and why:
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -559,19 +560,39 @@ class OpenAICodec:
         return data, RATE, None
 
     def _on_audio_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        pcm, rate, wire_g711 = self._output_audio(m)
-        item = wire.opt_text(m, "item_id")
+        data = m.get("delta")
+        pcm: bytes | None = None
+        if self._out_law is None and type(data) is str:  # PCM16, the usual case, inlined
+            try:
+                pcm = binascii.a2b_base64(data, strict_mode=True)
+            except binascii.Error:
+                pcm = None  # `_output_audio` says what is wrong with it
+        if pcm is not None and not len(pcm) % 2:
+            rate, wire_g711 = RATE, None
+        else:
+            pcm, rate, wire_g711 = self._output_audio(m)
+        item = m.get("item_id")
+        if type(item) is not str:  # the checked (and erroring) reading only when unusual
+            item = wire.opt_text(m, "item_id")
         if item:
             ms = (
                 len(pcm) / _BYTES_PER_MS
                 if wire_g711 is None
                 else len(wire_g711) / _G711_BYTES_PER_MS
             )
-            self._audio_ms[item] = self._audio_ms.get(item, 0.0) + ms
-            self._audio_ms.move_to_end(item)
-            while len(self._audio_ms) > _AUDIO_ITEMS_KEPT:
-                self._audio_ms.popitem(last=False)
-            self._last_audio_item = item
+            if item == self._last_audio_item:  # the usual case: already the newest entry
+                self._audio_ms[item] += ms
+            else:
+                self._audio_ms[item] = self._audio_ms.get(item, 0.0) + ms
+                self._audio_ms.move_to_end(item)
+                while len(self._audio_ms) > _AUDIO_ITEMS_KEPT:
+                    self._audio_ms.popitem(last=False)
+                self._last_audio_item = item
+        if wire_g711 is None:
+            response = m.get("response_id")
+            if type(response) is not str:
+                response = wire.opt_text(m, "response_id")
+            return [ev.audio_chunk("openai", t, raw, pcm, rate, item or None, response or None)]
         return [
             ev.AudioChunk(
                 provider="openai",
