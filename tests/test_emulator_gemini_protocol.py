@@ -204,6 +204,27 @@ def test_when_idle_results_wait_for_the_assumed_playback() -> None:
     assert any(isinstance(a, Generate) for a in after)
 
 
+def test_a_result_that_arrives_while_the_answer_is_generated_follows_it_in_history() -> None:
+    h = Harness()
+    tools = [{"functionDeclarations": [{"name": "get_weather", "behavior": "NON_BLOCKING"}]}]
+    h.setup(tools=tools)
+    job = h.text("weather", now=0.0)
+    h.reply(job, Reply(tool_calls=(PlannedCall("get_weather", {}),)), now=0.1)
+    call_id = h.sent[-3]["toolCall"]["functionCalls"][0]["id"]
+    job = h.text("something else", now=0.2)
+    speak = h.reply(job, Reply(text="one two"), now=0.3)
+    assert speak is not None and h.proto.turn is TurnState.GENERATING
+    result = {"id": call_id, "response": {"output": "sunny"}, "scheduling": "WHEN_IDLE"}
+    h.frame({"toolResponse": {"functionResponses": [result]}}, now=0.35)
+    h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
+    after = h.apply(h.proto.timer("turn_complete", now=1.0))
+    (followup,) = [a for a in after if isinstance(a, Generate)]
+    request = h.proto.context(followup.job)
+    assert request is not None
+    kinds = [type(item).__name__ for item in request.history[-2:]]
+    assert kinds == ["AssistantMessage", "FunctionResult"]  # the result is what is new
+
+
 def test_tool_call_ids_are_unique_per_emulator_and_deterministic_per_seed() -> None:
     def ids_for(space: IdSpace, connections: int) -> list[str]:
         out = []

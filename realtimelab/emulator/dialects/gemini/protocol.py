@@ -292,6 +292,10 @@ class LiveProtocol:
         self._said: list[_Utterance] = []  # utterances of the open turn
         self._speaking: _Utterance | None = None
         self._followups = 0  # WHEN_IDLE results waiting for the current turn to end
+        # non-blocking results that arrived while an answer was being generated: they join the
+        # history after that answer (which is recorded when its generation ends), so the turn
+        # they start reads "answer, result" and is about the result
+        self._held: list[FunctionResult] = []
         self._queued: list[TurnAudio] = []  # spoken turns held back under NO_INTERRUPTION
         self._last_turn_end_ms = 0.0
         self._resamplers: dict[int, Any] = {}
@@ -535,7 +539,11 @@ class LiveProtocol:
             actions += self._interrupt(now, cancel_calls=False)
         run_now = False
         for r in known:
-            self.history.append(FunctionResult(r.call_id, r.name, r.output))
+            result = FunctionResult(r.call_id, r.name, r.output)
+            if r.non_blocking and self.turn is TurnState.GENERATING:
+                self._held.append(result)
+            else:
+                self.history.append(result)
             if not r.non_blocking or r.scheduling == "SILENT":
                 continue
             if self.turn is not TurnState.IDLE:
@@ -728,6 +736,7 @@ class LiveProtocol:
                     self.history.append(AssistantMessage(text))
                     said.history_index = len(self.history) - 1
             self._said.append(said)
+        self._release_held()
         if job.calls:
             return self._announce_calls(job, now)
         found = job.grounding if job.final else None
@@ -817,6 +826,7 @@ class LiveProtocol:
         for index in sorted(drop, reverse=True):
             del self.history[index]
         self._said = []
+        self._release_held()
         if cancel_calls:
             cancel = self.frames.cancel_blocking_calls()
             if cancel is not None:
@@ -826,6 +836,12 @@ class LiveProtocol:
         actions.append(Send(self.frames.turn_complete_frame(self._usage())))
         # the input that interrupted starts the next turn itself
         return actions + self._after_turn(now, start_next=False)
+
+    def _release_held(self) -> None:
+        """Results held while an answer was generated follow it into the history."""
+        if self._held:
+            self.history.extend(self._held)
+            self._held = []
 
     def _after_turn(self, now: float, *, start_next: bool = True) -> list[Action]:
         """Turn closed: publish a resumption handle, then run a queued turn or a follow-up."""
