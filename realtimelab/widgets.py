@@ -3,7 +3,8 @@
 The panels keep their logic in plain methods (`recompute`, `render_png`) that tests call
 directly, so a slider's effect is tested without a browser; the widgets only wire values in and
 pictures out. ipywidgets and matplotlib are imported lazily: importing realtimelab never needs
-them.
+them. `TalkPanel` (talk to a model through the browser's microphone and speakers) lives in
+`talk_panel.py` and is re-exported here with the other panels.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from realtimelab.providers.registry import specs
+from realtimelab.talk_panel import TalkPanel as TalkPanel
 from realtimelab.vad import (
     Segment,
     SegmentScore,
