@@ -19,6 +19,7 @@
 # %matplotlib inline
 import asyncio
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -111,7 +112,21 @@ for provider in lab.PROVIDERS:
         await answer(session, log)
         log.note_rate_guard(session.rate_guard)  # sample-rate findings become note lines
 log.close()
-print(f"{LOG.name}: {LOG.stat().st_size / 1024:.0f} KiB, {sum(1 for _ in LOG.open())} lines")
+
+lines = read_log(LOG)
+for provider in lab.PROVIDERS:
+    kinds = sorted({x["dir"] for x in lines if x["provider"] == provider})
+    print(f"{LOG.name}, {provider} lines: {', '.join(kinds)}")
+    lab.check(
+        set(kinds) == {"out", "in", "event", "trace", "note"},
+        f"{provider}: frames both ways, events, the session's trace points and notes",
+    )
+audio_lines = [x for x in lines if x.get("audio_bytes")]
+payload = re.compile(r"[A-Za-z0-9+/=]{200,}")  # what a base64 audio payload looks like
+lab.check(
+    audio_lines and not any(payload.search(json.dumps(x)) for x in audio_lines),
+    "no audio payload is stored: audio lines keep only audio_bytes and audio_ms",
+)
 
 # %% [markdown]
 # ## Is any key in the file?
@@ -125,14 +140,21 @@ for provider, key in FAKE_KEYS.items():
     hits = subprocess.run(["grep", "-c", "-F", key, str(LOG)], capture_output=True, text=True)
     print(f"{provider} key: grep -c → {hits.stdout.strip()}   (in the text: {key in text})")
     lab.check(key not in text, f"{provider}: the planted key appears nowhere in the log")
-print(f"'[REDACTED]' appears {text.count('[REDACTED]')} times:")
-for line in read_log(LOG):
+struck = set()  # (provider, dir, type, context): where redaction struck, each place once
+for line in lines:
     raw = json.dumps(line, ensure_ascii=False)
     if "[REDACTED]" in raw:
         at = raw.index("[REDACTED]")
-        print(
-            f"  {line['provider']:7} {line['dir']:5} {line['type']:16} …{raw[at - 45 : at + 12]}…"
-        )
+        struck.add((line["provider"], line["dir"], line["type"], raw[at - 45 : at + 12]))
+print("'[REDACTED]' stands in these places:")
+for provider, direction, kind, context in sorted(struck):
+    print(f"  {provider:7} {direction:5} {kind:16} …{context}…")
+for provider in lab.PROVIDERS:
+    places = {(d, k) for p, d, k, _ in struck if p == provider}
+    lab.check(
+        ("note", "request") in places and any(d == "out" for d, _ in places),
+        f"{provider}: struck where the key was planted (the instructions sent, the header noted)",
+    )
 
 # %% [markdown]
 # ## What the lines look like
@@ -140,10 +162,8 @@ for line in read_log(LOG):
 # A sent text message, one audio frame (the audio is gone, its size and duration are kept), the
 # unified event of a tool call, and a note:
 
+
 # %%
-lines = read_log(LOG)
-
-
 def first(pred):
     return next(x for x in lines if pred(x))
 
@@ -155,7 +175,7 @@ examples = [
     first(lambda x: x["dir"] == "note" and x["type"] == "rate_guard"),
 ]
 for line in examples:
-    print(json.dumps(line, ensure_ascii=False)[:400], "\n")
+    print(json.dumps(line, ensure_ascii=False), "\n")
 
 # %% [markdown]
 # ## Per-turn metrics: TTFB and TTLB
@@ -168,18 +188,50 @@ for line in examples:
 # | **TTFB** (time to first byte) | end of the user's turn | first model audio |
 # | **TTLB** (time to last byte) | end of the user's turn | last model audio |
 # | **tool gap** | last audio before a tool call (or the call) | first audio after it |
+# | **perceived** | where the user's speech really ended (the client's own VAD) | first *audible* audio |
 #
 # "End of the user's turn" is the moment we sent a typed message, or the server's
-# `SpeechStopped` for speech. **Gemini sends no `SpeechStopped`**, so its spoken turn has no
-# anchor: `input` is `-` and TTFB/TTLB are blank — honest, rather than guessed. To measure it
-# there, end turns yourself (manual activity: `session.commit()` sends `activityEnd`, which the
-# log counts as `commit`) or timestamp your own client-side VAD.
+# `SpeechStopped` for speech. **Gemini sends no `SpeechStopped`**, so for its spoken turn the
+# anchor comes from the session itself: `log.attach(session)` wrote the client VAD's
+# `speech_end` trace line, back-dated to where the speech stopped (`speech_end_source` says
+# which anchor a turn used). The same detector on both providers gives the **perceived**
+# column, the one to compare providers by (notebook 07 takes it apart).
+#
+# The milliseconds change from run to run; the table is followed by what does not.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 turns = turn_metrics(lines)
 print(format_table(turns))
 print()
 print(format_summary(summarize(turns)))
+
+# %%
+shape = [(m.provider, m.user_input, m.speech_end_source, m.tool_calls) for m in turns]
+for row in shape:
+    print("turn: provider={} input={} anchor={} tool_calls={}".format(*row))
+lab.check(
+    shape
+    == [
+        ("openai", "text", "text", 0),
+        ("openai", "speech", "server", 1),
+        ("gemini", "text", "text", 0),
+        ("gemini", "speech", "client", 1),
+    ],
+    "four turns; OpenAI's spoken turn ends at its SpeechStopped, Gemini's at the client's VAD",
+)
+for m in turns:
+    if m.user_input == "speech":
+        lab.check(
+            m.perceived_ms is not None and m.tool_gap_ms is not None,
+            f"{m.provider}: the spoken turn has a perceived latency and a tool gap",
+            f"perceived {m.perceived_ms:.0f} ms, tool gap {m.tool_gap_ms:.0f} ms",
+        )
+    else:
+        lab.check(
+            m.ttlb_ms - m.ttfb_ms < m.audio_out_ms,
+            f"{m.provider}: the last byte of the typed turn's answer arrived before it was heard",
+            f"{m.ttlb_ms - m.ttfb_ms:.0f} ms on the wire for {m.audio_out_ms:.0f} ms of audio",
+        )
 
 # %% [markdown]
 # ## The waterfall
@@ -187,8 +239,8 @@ print(format_summary(summarize(turns)))
 # One row per turn: the user's speech (blue bar, `SpeechStarted` → `SpeechStopped`) or the moment
 # a typed message was sent (▸), the TTFB gap (hatched), the model's audio as a player that starts
 # each chunk on arrival would play it (green), tool calls (▼). Holes in the green bar are
-# silences a listener hears. Gemini's spoken turn starts at its tool call: nothing before it
-# says when the user stopped talking.
+# silences a listener hears. Gemini's spoken turn has no speech bar (no `SpeechStarted` from the
+# server), only the client VAD's end-of-speech mark (▸).
 #
 # The x axis is wall-clock time since the log started; audio is drawn at its real duration, so in
 # a sped-up headless run the answers look longer than the pauses around them.
@@ -204,7 +256,7 @@ display(fig)
 # colleague sent you (add `--plot out.png` for the waterfall, `--json` for machine-readable
 # numbers).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 replay = subprocess.run(
     [sys.executable, "-m", "realtimelab", "replay", str(LOG)],
     capture_output=True,
@@ -212,6 +264,9 @@ replay = subprocess.run(
     check=True,
 )
 print(replay.stdout)
+lab.check(
+    replay.stdout.startswith(format_table(turns)), "replay prints the same table from the file"
+)
 
 # %% [markdown]
 # ## The sample-rate guard, in the log
@@ -251,7 +306,7 @@ guard_log.close()
 print("\nnote lines in", GUARD_LOG.name)
 for line in read_log(GUARD_LOG):
     if line["dir"] == "note":
-        print(f"  {line['t_ms']:8.1f} ms  {line['summary']}")
+        print(f"  at {line['t_ms']:.1f} ms: {line['summary']}")
 print("\nand in", LOG.name)
 for line in lines:
     if line["dir"] == "note" and line["type"] == "rate_guard":
@@ -265,6 +320,6 @@ for line in lines:
 # - Logs are **redacted before writing** and carry **no audio** — pass your key in `secrets=` to be
 #   sure; add `record_audio_dir=` when you do want WAV files per turn.
 # - **TTFB/TTLB** are defined once for both providers; where a provider does not report the end
-#   of speech, the metric says "unknown" instead of inventing one.
+#   of speech, the client's own VAD supplies it (and the log says which anchor each turn used).
 # - The emulator's milliseconds describe the emulator, not a provider (notebook 06). Set a key
 #   and rerun this notebook to log a real session — the same code, the same log format.
