@@ -30,6 +30,7 @@ import abc
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from realtimelab import events as ev
@@ -246,6 +247,16 @@ class EventStream:
             waiter.set_result(None)
 
 
+@dataclass(frozen=True)
+class OutOfBandRequest:
+    """`create_out_of_band_response`'s arguments, checked: what a session class sends."""
+
+    instructions: str | None
+    input: tuple[HistoryItem, ...] | None
+    metadata: dict[str, str] | None
+    output: Literal["text", "audio"]
+
+
 class BaseSession(abc.ABC):
     """The shared half of every session class (see the module docstring).
 
@@ -267,9 +278,14 @@ class BaseSession(abc.ABC):
     @abc.abstractmethod
     def capabilities(self) -> Capabilities: ...
 
+    #: the conversation's state (each subclass creates or is given one in `__init__`)
+    _conv: Conversation
+
     @property
-    @abc.abstractmethod
-    def conversation(self) -> Conversation: ...
+    def conversation(self) -> Conversation:
+        """History, turn state, pending tool calls and the playout clock (sans-IO; a
+        `ResilientSession` shares one across its connections)."""
+        return self._conv
 
     @property
     @abc.abstractmethod
@@ -278,39 +294,54 @@ class BaseSession(abc.ABC):
     @abc.abstractmethod
     def now(self) -> float: ...
 
-    @abc.abstractmethod
-    async def send_audio(self, pcm: Any, rate: int) -> None: ...
+    # Verbs that take user input are written here: they check it (the same way for every
+    # session class) and hand what passed to the primitive below them (`_send_text` ...).
 
-    @abc.abstractmethod
-    async def send_text(self, text: str) -> None: ...
+    async def send_audio(self, pcm: Any, rate: int) -> None:
+        """Stream PCM16 mono audio recorded at `rate` Hz (bytes, or an int16 numpy array),
+        converted to the provider's input rate (streaming soxr, state kept across chunks).
+        Floats, odd byte counts and impossible rates raise `AudioInputError` before anything
+        is sent."""
+        self._check_open()
+        await self._send_audio(check_audio(pcm, rate), rate)
 
-    @abc.abstractmethod
     async def send_g711(self, data: bytes, codec: str | None = None) -> None:
         """Stream telephone audio: G.711 bytes at 8 kHz in `codec` ("pcmu" / "pcma"; default:
         the config's `input_format`). `send_audio` stays PCM16-only, so a buffer is never
-        misread as the other encoding (one byte a sample vs two)."""
+        misread as the other encoding (one byte a sample vs two). Where the wire speaks that
+        law (`capabilities.g711_native` and a matching `input_format`) the bytes go out
+        untouched; otherwise they are decoded and resampled (`realtimelab.wire_audio`)."""
+        self._check_open()
+        raw = check_g711(data)
+        await self._send_g711(raw, self._g711_law(codec))
 
-    @abc.abstractmethod
+    async def send_text(self, text: str) -> None:
+        """A typed user turn; the model answers it.
+
+        Contract (resilience relies on it): the `UserText` is in `history` *before* any frame
+        is written, so if the socket dies under this call the turn is still in the client's
+        record and a reconnect replays it, instead of losing what the user typed.
+        """
+        text = check_text(text)
+        self._check_answers("send_text")
+        await self._send_text(text)
+
     async def send_image(self, data: bytes, mime: str) -> None:
-        """Show the model a picture (JPEG or PNG bytes), recorded in history as `UserImage`.
-        No reply is requested: ask about it with `send_text` (or speech), or call
-        `create_response`. Needs `capabilities.image_input`. A replay after a reconnect says a
-        picture was shown but cannot show it again (see `UserImage`); docs/capabilities.md has
-        the per-provider notes (Gemini 2.5's turn coverage, its 2-minute audio-video limit)."""
+        """Show the model a picture (JPEG or PNG bytes), recorded in history as `UserImage`
+        before anything is written. No reply is requested: ask about it with `send_text` (or
+        speech), or call `create_response`. Needs `capabilities.image_input`. A replay after a
+        reconnect says a picture was shown but cannot show it again (see `UserImage`);
+        docs/capabilities.md has the per-provider notes (Gemini 2.5's turn coverage, its
+        2-minute audio-video limit)."""
+        self._require("image_input", "send_image")
+        self._check_answers("send_image")
+        await self._send_image(*check_image(data, mime))
 
-    @abc.abstractmethod
-    async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...
+    async def create_response(self) -> None:
+        """Ask the model to answer now (needed after `commit` when VAD does not reply)."""
+        self._check_answers("create_response")
+        await self._create_response()
 
-    @abc.abstractmethod
-    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None: ...
-
-    @abc.abstractmethod
-    async def commit(self) -> None: ...
-
-    @abc.abstractmethod
-    async def create_response(self) -> None: ...
-
-    @abc.abstractmethod
     async def create_out_of_band_response(
         self,
         instructions: str | None = None,
@@ -326,35 +357,98 @@ class BaseSession(abc.ABC):
         (`None`: the conversation so far; `[]`: nothing; records or plain strings, which are
         user turns); `metadata` (str to str) comes back on the answer to tell several apart;
         `output` "text" or "audio". The answer arrives whole as one `OutOfBandResponse`
-        event. Needs `capabilities.out_of_band_responses`."""
+        event. Needs `capabilities.out_of_band_responses`. Not part of the history: a
+        connection that drops before it is done loses it (ask again)."""
+        self._require("out_of_band_responses", "create_out_of_band_response")
+        self._check_answers("create_out_of_band_response")
+        if instructions is not None:
+            check_text(instructions)
+        if output not in ("text", "audio"):
+            raise ValueError(f"output must be 'text' or 'audio', got {output!r}")
+        items, meta = out_of_band_input(input), check_metadata(metadata)
+        await self._create_out_of_band_response(OutOfBandRequest(instructions, items, meta, output))
 
-    @abc.abstractmethod
     async def clear_input_audio(self) -> None:
         """Drop the user's input audio the server has not committed yet (a push-to-talk
         cancel, audio that was noise): the server's buffer, and what the client's resampler
         (and a reconnecting session's gap buffer) still holds. Answered by `InputCleared`.
         Needs `capabilities.clear_input`."""
+        self._require("clear_input", "clear_input_audio")
+        self._check_open()
+        await self._clear_input_audio()
 
-    @abc.abstractmethod
     async def delete_item(self, item_id: str) -> None:
         """Remove an item from the server's conversation (to trim context and cost). Ids come
         from events (`ItemAdded`, `InputCommitted`, `AudioChunk.item_id`, `ToolCall.item_id`)
         and belong to the current connection. Answered by `ItemDeleted`, on which the
         history drops the records that came from that item, so a replay does not resurrect
         it. Needs `capabilities.delete_items`."""
+        self._require("delete_items", "delete_item")
+        await self._delete_item(check_item_id(item_id))
 
-    @abc.abstractmethod
     async def retrieve_item(self, item_id: str, *, timeout: float = 10.0) -> ev.ItemRetrieved:
         """Fetch an item back from the server, user audio included (what VAD cut, after noise
         reduction). Returns the `ItemRetrieved` event (which the event stream also yields);
-        raises `ItemNotFound` when the server has no such item, `TimeoutError` after
-        `timeout` seconds without an answer. Needs `capabilities.retrieve_items`."""
+        raises `ItemNotFound` when the server has no such item (or the connection that held
+        it ended), `TimeoutError` after `timeout` seconds without an answer. Needs
+        `capabilities.retrieve_items`."""
+        self._require("retrieve_items", "retrieve_item")
+        return await self._retrieve_item(check_item_id(item_id), timeout)
+
+    async def update(self, config: SessionConfig) -> None:
+        """Change the configuration mid-session. Settings the provider lacks are refused here,
+        as at connect; a session cannot switch between conversation and transcription."""
+        self._check_open()
+        check_config(config, self.capabilities)
+        if config.mode != self.config.mode:
+            raise ValueError("a session cannot switch between conversation and transcription")
+        await self._update(config)
+
+    # -- the primitives under those verbs (input already checked) -----------------------------
+
+    @abc.abstractmethod
+    async def _send_audio(self, pcm: bytes, rate: int) -> None: ...
+
+    @abc.abstractmethod
+    async def _send_g711(self, data: bytes, law: G711Codec) -> None: ...
+
+    @abc.abstractmethod
+    async def _send_text(self, text: str) -> None: ...
+
+    @abc.abstractmethod
+    async def _send_image(self, data: bytes, mime: str) -> None: ...
+
+    @abc.abstractmethod
+    async def _create_response(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _create_out_of_band_response(self, request: OutOfBandRequest) -> None: ...
+
+    @abc.abstractmethod
+    async def _clear_input_audio(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _delete_item(self, item_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def _retrieve_item(self, item_id: str, timeout: float) -> ev.ItemRetrieved: ...
+
+    @abc.abstractmethod
+    async def _update(self, config: SessionConfig) -> None: ...
+
+    # -- primitives without input to check ----------------------------------------------------
+
+    @abc.abstractmethod
+    async def send_tool_responses(self, results: Iterable[ToolResult]) -> None: ...
+
+    @abc.abstractmethod
+    async def send_late_tool_results(self, results: Iterable[ToolResult]) -> None: ...
+
+    @abc.abstractmethod
+    async def commit(self) -> None: ...
 
     @abc.abstractmethod
     async def interrupt(self, heard_ms: float | None = None) -> None: ...
-
-    @abc.abstractmethod
-    async def update(self, config: SessionConfig) -> None: ...
 
     @abc.abstractmethod
     async def send_history(self, items: Sequence[HistoryItem]) -> None: ...

@@ -58,7 +58,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -70,20 +70,15 @@ from realtimelab.contract import (
     BaseSession,
     EventStream,
     ItemNotFound,
+    OutOfBandRequest,
     Player,
     ReportingPlayer,
     TraceListener,
-    check_audio,
     check_config,
-    check_g711,
-    check_image,
-    check_item_id,
-    check_metadata,
-    check_text,
-    out_of_band_input,
 )
 from realtimelab.conversation import Conversation, StopPlayback, owes
 from realtimelab.errors import SessionClosedError
+from realtimelab.g711 import G711Codec
 from realtimelab.providers import base, make_codec
 from realtimelab.providers.base import AssistantText, Capabilities, HistoryItem, ToolResult
 from realtimelab.session import (
@@ -529,10 +524,6 @@ class ResilientSession(BaseSession):
         return self._probe.capabilities
 
     @property
-    def conversation(self) -> Conversation:
-        return self._conv
-
-    @property
     def closed(self) -> bool:
         return self._state is State.CLOSED or self._closing
 
@@ -681,20 +672,16 @@ class ResilientSession(BaseSession):
                     return
             await self._connected.wait()
 
-    async def send_audio(self, pcm: Any, rate: int) -> None:
-        """Stream PCM16 mono at `rate` Hz. Converted here, once, to the wire's input format
-        (one resampler across connections, so a switch cuts no filter state); buffered while
-        no socket is live, and delivered to the next one exactly once."""
-        self._check_open()
-        data = check_audio(pcm, rate)
-        await self._deliver(self._input.pcm(data, rate))
+    async def _send_audio(self, pcm: bytes, rate: int) -> None:
+        """Converted here, once, to the wire's input format (one resampler across
+        connections, so a switch cuts no filter state); buffered while no socket is live, and
+        delivered to the next one exactly once."""
+        await self._deliver(self._input.pcm(pcm, rate))
 
-    async def send_g711(self, data: bytes, codec: str | None = None) -> None:
-        """Stream telephone audio (see `RealtimeSession.send_g711`): converted once, buffered
-        during a gap in the wire's own format (G.711 stays G.711 where the wire speaks it)."""
-        self._check_open()
-        raw = check_g711(data)
-        await self._deliver(self._input.g711(raw, self._g711_law(codec)))
+    async def _send_g711(self, data: bytes, law: G711Codec) -> None:
+        """Converted once, buffered during a gap in the wire's own format (G.711 stays G.711
+        where the wire speaks it)."""
+        await self._deliver(self._input.g711(data, law))
 
     async def _deliver(self, wire: bytes) -> None:
         """Input audio in the wire's format to the live socket, or to the gap buffer."""
@@ -710,46 +697,23 @@ class ResilientSession(BaseSession):
             except SessionClosedError:
                 self._buffer.push(wire)  # not written: it goes to the next socket instead
 
-    async def send_image(self, data: bytes, mime: str) -> None:
-        """Show the model a picture (see `BaseSession.send_image`). Recorded in history; a
-        reconnect replays it as a placeholder (see `UserImage`), not as the picture."""
-        self._require("image_input", "send_image")
-        self._check_answers("send_image")
-        data, mime = check_image(data, mime)
+    async def _send_image(self, data: bytes, mime: str) -> None:
+        """A reconnect replays it as a placeholder (see `UserImage`), not as the picture."""
 
         async def act(conn: _Conn) -> None:
             await conn.session.send_image(data, mime)
 
         await self._on_conn(act)
 
-    async def create_out_of_band_response(
-        self,
-        instructions: str | None = None,
-        *,
-        input: Sequence[HistoryItem | str] | None = None,
-        metadata: Mapping[str, str] | None = None,
-        output: Literal["text", "audio"] = "text",
-    ) -> None:
-        """A response outside the conversation, on the live connection (see
-        `BaseSession.create_out_of_band_response`). Not part of the history, so a connection
-        that drops before it is done loses it: nothing restores it (ask again)."""
-        self._require("out_of_band_responses", "create_out_of_band_response")
-        self._check_answers("create_out_of_band_response")
-        items = out_of_band_input(input)
-        meta = check_metadata(metadata)
+    async def _create_out_of_band_response(self, request: OutOfBandRequest) -> None:
+        """On the live connection."""
 
         async def act(conn: _Conn) -> None:
-            await conn.session.create_out_of_band_response(
-                instructions, input=items, metadata=meta, output=output
-            )
+            await conn.session._create_out_of_band_response(request)
 
         await self._on_conn(act)
 
-    async def clear_input_audio(self) -> None:
-        """Drop uncommitted input audio: the server's buffer, the resampler's tail and the gap
-        buffer (see `BaseSession.clear_input_audio`)."""
-        self._require("clear_input", "clear_input_audio")
-        self._check_open()
+    async def _clear_input_audio(self) -> None:
         self._input.clear()
         self._buffer.take()  # never sent, and now never to be
 
@@ -758,23 +722,17 @@ class ResilientSession(BaseSession):
 
         await self._on_conn(act)
 
-    async def delete_item(self, item_id: str) -> None:
-        """Delete an item of the live connection's conversation (see
-        `BaseSession.delete_item`); ids of an earlier connection are gone already."""
-        self._require("delete_items", "delete_item")
-        check_item_id(item_id)
+    async def _delete_item(self, item_id: str) -> None:
+        """On the live connection: ids of an earlier connection are gone already."""
 
         async def act(conn: _Conn) -> None:
             await conn.session.delete_item(item_id)
 
         await self._on_conn(act)
 
-    async def retrieve_item(self, item_id: str, *, timeout: float = 10.0) -> ev.ItemRetrieved:
-        """Fetch an item of the live connection's conversation (see
-        `BaseSession.retrieve_item`). The wait is not under the send lock (other verbs go on);
-        a connection that ends first raises `ItemNotFound`: its items went with it."""
-        self._require("retrieve_items", "retrieve_item")
-        check_item_id(item_id)
+    async def _retrieve_item(self, item_id: str, timeout: float) -> ev.ItemRetrieved:
+        """The wait is not under the send lock (other verbs go on); a connection that ends
+        first raises `ItemNotFound`: its items went with it."""
         while True:
             self._check_open()
             conn = self._conn
@@ -789,11 +747,7 @@ class ResilientSession(BaseSession):
                 item_id,
             ) from None
 
-    async def send_text(self, text: str) -> None:
-        """A typed user turn (see `RealtimeSession.send_text`)."""
-        text = check_text(text)
-        self._check_answers("send_text")
-
+    async def _send_text(self, text: str) -> None:
         async def act(conn: _Conn) -> None:
             await conn.session.send_text(text)
 
@@ -836,9 +790,7 @@ class ResilientSession(BaseSession):
 
         await self._on_conn(act)
 
-    async def create_response(self) -> None:
-        self._check_answers("create_response")
-
+    async def _create_response(self) -> None:
         async def act(conn: _Conn) -> None:
             await conn.session.create_response()
 
@@ -862,17 +814,12 @@ class ResilientSession(BaseSession):
                     with contextlib.suppress(Exception):
                         self._player.flush()
 
-    async def update(self, config: SessionConfig) -> None:
-        """Change the configuration; later connections use it too.
-
-        Where the provider cannot change a live session (`capabilities.session_update` is False:
-        Gemini), the change is applied the way Google documents it: a new connection with the
-        new setup, resuming the conversation (a proactive rotation, so no input is lost).
+    async def _update(self, config: SessionConfig) -> None:
+        """Later connections use the new configuration too. Where the provider cannot change a
+        live session (`capabilities.session_update` is False: Gemini), the change is applied
+        the way Google documents it: a new connection with the new setup, resuming the
+        conversation (a proactive rotation, so no input is lost).
         """
-        self._check_open()
-        check_config(config, self.capabilities)
-        if config.mode != self.config.mode:
-            raise ValueError("a session cannot switch between conversation and transcription")
         if not self.capabilities.session_update:
             if config.model not in (None, self.config.model):
                 raise ValueError("the model cannot change during a session; open a new one")
@@ -893,6 +840,16 @@ class ResilientSession(BaseSession):
         await self._on_conn(act)
         self.config = config
 
+    def _report_dropped(self, ms: float, reason: str) -> None:
+        """Input audio that will never be sent: counted, and told to the user."""
+        if ms > 0:
+            self._dropped_ms += ms
+            self._emit(
+                ev.InputDropped(
+                    provider=self.provider, t=self._clock(), duration_ms=ms, reason=reason
+                )
+            )
+
     def _reformat(self, config: SessionConfig) -> None:
         """A new input format on the wire: audio is converted anew from here on. Audio still
         in the gap buffer is in the old format and cannot be sent: it is reported dropped."""
@@ -903,16 +860,7 @@ class ResilientSession(BaseSession):
         chunks, dropped = self._buffer.take()
         dropped += self._buffer.ms(sum(len(c) for c in chunks))
         self._buffer = AudioBuffer(wire.rate, self._buffer_ms, sample_width=wire.sample_width)
-        if dropped > 0:
-            self._dropped_ms += dropped
-            self._emit(
-                ev.InputDropped(
-                    provider=self.provider,
-                    t=self._clock(),
-                    duration_ms=dropped,
-                    reason="input_format_changed",
-                )
-            )
+        self._report_dropped(dropped, "input_format_changed")
 
     async def send_history(self, items: Sequence[HistoryItem]) -> None:
         batch = list(items)
@@ -1055,16 +1003,7 @@ class ResilientSession(BaseSession):
                 await conn.stack.aclose()
         chunks, dropped = self._buffer.take()
         dropped += self._buffer.ms(sum(len(c) for c in chunks))
-        if dropped > 0:
-            self._dropped_ms += dropped
-            self._emit(
-                ev.InputDropped(
-                    provider=self.provider,
-                    t=self._clock(),
-                    duration_ms=dropped,
-                    reason="session_closed",
-                )
-            )
+        self._report_dropped(dropped, "session_closed")
         self._save()
         if self._state is not State.CLOSED:
             self._set_state(State.CLOSED)
@@ -1253,16 +1192,7 @@ class ResilientSession(BaseSession):
             if planned:
                 self._rotations += 1
                 self._rotation_gaps.append(gap_ms)
-            if dropped > 0:
-                self._dropped_ms += dropped
-                self._emit(
-                    ev.InputDropped(
-                        provider=self.provider,
-                        t=self._clock(),
-                        duration_ms=dropped,
-                        reason="reconnect_buffer_full",
-                    )
-                )
+            self._report_dropped(dropped, "reconnect_buffer_full")
             self._emit(
                 ev.Reconnected(
                     provider=self.provider,

@@ -71,20 +71,15 @@ from realtimelab.contract import (
     BaseSession,
     EventStream,
     ItemNotFound,
+    OutOfBandRequest,
     Player,
     ReportingPlayer,
     TraceListener,
-    check_audio,
     check_config,
-    check_g711,
-    check_image,
-    check_item_id,
-    check_metadata,
-    check_text,
-    out_of_band_input,
 )
 from realtimelab.conversation import Conversation, StopPlayback, Truncate, result_record
 from realtimelab.errors import FrameError, RealtimeLabError, SessionClosedError
+from realtimelab.g711 import G711Codec
 from realtimelab.providers import make_codec
 from realtimelab.providers.base import (
     Capabilities,
@@ -305,10 +300,6 @@ class RealtimeSession(BaseSession):
         return self._codec.capabilities
 
     @property
-    def conversation(self) -> Conversation:
-        return self._conv
-
-    @property
     def model(self) -> str:
         return self._codec.model
 
@@ -472,16 +463,9 @@ class RealtimeSession(BaseSession):
                     )
                 )
 
-    async def send_audio(self, pcm: Any, rate: int) -> None:
-        """Stream PCM16 mono audio recorded at `rate` Hz (bytes, or an int16 numpy array).
-
-        It is resampled (streaming soxr, state kept across chunks) to the provider's input
-        rate. With `connect(..., resample=False)` a wrong rate raises `SampleRateError` naming
-        both rates instead: nothing is sent at the wrong speed. Floats, odd byte counts and
-        impossible rates raise `AudioInputError` before anything is sent.
-        """
-        self._check_open()
-        data = check_audio(pcm, rate)
+    async def _send_audio(self, data: bytes, rate: int) -> None:
+        """With `connect(..., resample=False)` a wrong rate raises `SampleRateError` naming
+        both rates instead of resampling: nothing is sent at the wrong speed."""
         if not self._resample:
             self.rate_guard.check(rate, where=f"{self.provider} send_audio")
         audio = self._input
@@ -498,14 +482,8 @@ class RealtimeSession(BaseSession):
             if self._conv.has_effects:  # a local barge-in stops the player now, not at the
                 await self._apply_effects()  # next server frame (which may never come)
 
-    async def send_g711(self, data: bytes, codec: str | None = None) -> None:
-        """Stream telephone audio: G.711 bytes at 8 kHz (`codec` "pcmu" / "pcma", default the
-        config's `input_format`). Where the wire speaks that law (`capabilities.g711_native`
-        and a matching `input_format`) the bytes go out untouched; otherwise they are decoded
-        and resampled to the provider's PCM16 (`realtimelab.wire_audio`)."""
-        self._check_open()
-        raw = check_g711(data)
-        await self.send_wire_audio(self._input.g711(raw, self._g711_law(codec)))
+    async def _send_g711(self, data: bytes, law: G711Codec) -> None:
+        await self.send_wire_audio(self._input.g711(data, law))
 
     async def send_wire_audio(self, data: bytes) -> None:
         """Audio already in the wire's input format (`wire_audio.wire_input_format`): what
@@ -536,15 +514,7 @@ class RealtimeSession(BaseSession):
             if mark.kind == "start" and barge:
                 self._emit(self._conv.barge_in(t, "client_vad"))
 
-    async def send_text(self, text: str) -> None:
-        """A typed user turn; the model answers it.
-
-        Contract (resilience relies on it): the `UserText` is in `history` *before* any frame
-        is written, so if the socket dies under this call the turn is still in the client's
-        record and a reconnect replays it, instead of losing what the user typed.
-        """
-        text = check_text(text)
-        self._check_answers("send_text")
+    async def _send_text(self, text: str) -> None:
         frames = self._codec.encode_text(text)
         self._conv.user_text(text)
         self._trace("user_end", self._clock(), how="text")
@@ -596,10 +566,8 @@ class RealtimeSession(BaseSession):
         self._trace("user_end", self._clock(), how="commit")
         await self._send(self._codec.encode_commit())
 
-    async def create_response(self) -> None:
-        """Ask the model to answer now (needed after `commit` when VAD does not reply)."""
+    async def _create_response(self) -> None:
         self._check_open()
-        self._check_answers("create_response")
         self._conv.request_reply()
         await self._send(self._codec.encode_create_response())
 
@@ -607,61 +575,32 @@ class RealtimeSession(BaseSession):
         """The codec's optional verbs (call only after `_require` checked the flag)."""
         return cast(CodecExtras, self._codec)
 
-    async def send_image(self, data: bytes, mime: str) -> None:
-        """Show the model a picture (see `BaseSession.send_image`). Recorded in `history` as a
-        `UserImage` before anything is written, like a typed turn."""
-        self._require("image_input", "send_image")
-        self._check_answers("send_image")
-        data, mime = check_image(data, mime)
+    async def _send_image(self, data: bytes, mime: str) -> None:
         frames = self._extras().encode_image(data, mime)
         self._conv.user_image(mime, len(data))
         self._check_open()
         await self._send(frames)
 
-    async def create_out_of_band_response(
-        self,
-        instructions: str | None = None,
-        *,
-        input: Sequence[HistoryItem | str] | None = None,
-        metadata: Mapping[str, str] | None = None,
-        output: Literal["text", "audio"] = "text",
-    ) -> None:
-        """A response outside the conversation (see `BaseSession.create_out_of_band_response`);
-        its answer is one `OutOfBandResponse` event."""
-        self._require("out_of_band_responses", "create_out_of_band_response")
-        self._check_answers("create_out_of_band_response")
-        if instructions is not None:
-            check_text(instructions)
-        if output not in ("text", "audio"):
-            raise ValueError(f"output must be 'text' or 'audio', got {output!r}")
+    async def _create_out_of_band_response(self, request: OutOfBandRequest) -> None:
         frames = self._extras().encode_out_of_band_response(
-            instructions=instructions,
-            input=out_of_band_input(input),
-            metadata=check_metadata(metadata),
-            output=output,
+            instructions=request.instructions,
+            input=request.input,
+            metadata=request.metadata,
+            output=request.output,
         )
         self._check_open()
         await self._send(frames)
 
-    async def clear_input_audio(self) -> None:
-        """Drop uncommitted input audio (see `BaseSession.clear_input_audio`)."""
-        self._require("clear_input", "clear_input_audio")
-        self._check_open()
+    async def _clear_input_audio(self) -> None:
         self._input.clear()
         await self._send(self._extras().encode_clear_input())
 
-    async def delete_item(self, item_id: str) -> None:
-        """Delete a server item (see `BaseSession.delete_item`); history follows on
-        `ItemDeleted`, when the server confirms."""
-        self._require("delete_items", "delete_item")
-        check_item_id(item_id)
+    async def _delete_item(self, item_id: str) -> None:
+        """History follows on `ItemDeleted`, when the server confirms."""
         self._check_open()
         await self._send(self._extras().encode_delete_item(item_id))
 
-    async def retrieve_item(self, item_id: str, *, timeout: float = 10.0) -> ev.ItemRetrieved:
-        """Fetch a server item back (see `BaseSession.retrieve_item`)."""
-        self._require("retrieve_items", "retrieve_item")
-        check_item_id(item_id)
+    async def _retrieve_item(self, item_id: str, timeout: float) -> ev.ItemRetrieved:
         self._check_open()
         future: asyncio.Future[ev.ItemRetrieved] = asyncio.get_running_loop().create_future()
         waiting = self._retrievals.setdefault(item_id, [])
@@ -718,13 +657,9 @@ class RealtimeSession(BaseSession):
             await self._send(self._codec.encode_cancel())
         await self._apply_effects()
 
-    async def update(self, config: SessionConfig) -> None:
-        """Change the configuration mid-session (capabilities.session_update); Gemini raises
-        NotImplementedError: it needs a new connection (`ResilientSession.update` does that)."""
-        self._check_open()
-        check_config(config, self.capabilities)
-        if config.mode != self.config.mode:
-            raise ValueError("a session cannot switch between conversation and transcription")
+    async def _update(self, config: SessionConfig) -> None:
+        """Needs capabilities.session_update: Gemini raises NotImplementedError, it needs a new
+        connection (`ResilientSession.update` does that)."""
         frames = self._codec.update_frames(config)
         await self._send(frames)
         self.config = config
