@@ -608,30 +608,10 @@ class OpenAICodec:
         ]
 
     def _on_transcript_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [
-            ev.OutputTranscript(
-                provider="openai",
-                t=t,
-                raw=raw,
-                text=wire.text(m, "delta"),
-                final=False,
-                item_id=wire.opt_text(m, "item_id"),
-                response_id=wire.opt_text(m, "response_id"),
-            )
-        ]
+        return [_output_transcript(m, t, raw, "delta", final=False)]
 
     def _on_transcript_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return [
-            ev.OutputTranscript(
-                provider="openai",
-                t=t,
-                raw=raw,
-                text=wire.text(m, "transcript"),
-                final=True,
-                item_id=wire.opt_text(m, "item_id"),
-                response_id=wire.opt_text(m, "response_id"),
-            )
-        ]
+        return [_output_transcript(m, t, raw, "transcript", final=True)]
 
     def _on_text_delta(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         return [
@@ -989,6 +969,21 @@ def _usage(u: Any) -> ev.Usage | None:
         cached_text_tokens=wire.count(c, "text_tokens"),
         cached_audio_tokens=wire.count(c, "audio_tokens"),
         cached_image_tokens=wire.count(c, "image_tokens"),
+    )
+
+
+def _output_transcript(
+    m: dict[str, Any], t: float, raw: ev.Raw, key: str, *, final: bool
+) -> ev.OutputTranscript:
+    """A transcript delta (`delta`) or the item's whole transcript (`transcript`, final)."""
+    return ev.OutputTranscript(
+        provider="openai",
+        t=t,
+        raw=raw,
+        text=wire.text(m, key),
+        final=final,
+        item_id=wire.opt_text(m, "item_id"),
+        response_id=wire.opt_text(m, "response_id"),
     )
 
 
