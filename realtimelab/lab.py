@@ -420,3 +420,161 @@ def show_figure(fig: Any) -> None:
 def python() -> str:
     """The kernel's interpreter, for `!{lab.python()} -m realtimelab ...` cells."""
     return sys.executable
+
+
+# ---------------------------------------------------------------------------------------------
+# waiting, and a browser page for a TalkPanel where there is none (notebook 10)
+# ---------------------------------------------------------------------------------------------
+
+
+async def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    """Wait until `predicate()` is true; False once `timeout` seconds have passed.
+
+    It never raises on a timeout: the `check` after it then says which claim did not come
+    true, instead of a bare `TimeoutError` that names nothing.
+    """
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
+
+
+class SimulatedPage:
+    """What a browser page does for a `TalkPanel` (its `BrowserAudio`), done in Python.
+
+    A notebook run without a browser (nbval, CI, a plain kernel) has no page: the panel's
+    speaker and microphone are simply not there. This stands in for one, the way
+    `tests/test_talk_panel.py` does: it *plays* what the kernel sends at real time and reports
+    its played position like the page's AudioWorklet (at once when playback starts or stops,
+    every `report_ms` while playing), honours flushes (a barge-in), and streams `mic` (PCM16 at
+    `mic_rate`) as the microphone in 20 ms frames, `mic_batch` to a message, then silence.
+    Everything else is real: the panel, its session, the emulator or provider behind it.
+
+    It takes over the widget's messages (the kernel's sends come here instead of to a front
+    end), so use it only on a panel that is **not displayed**: a page showing the same panel
+    would fight it for the audio. `timeline` records (seconds since start, played ms,
+    playing) at every report, for plots. Call `close()` when done.
+    """
+
+    def __init__(self, panel: Any, mic: bytes = b"", mic_rate: int = 16000) -> None:
+        import asyncio
+        from collections import deque
+
+        self.audio = panel.audio
+        self.loop = asyncio.get_running_loop()
+        self.mic, self.mic_rate = bytes(mic), mic_rate
+        self.t0 = time.monotonic()
+        self.timeline: list[tuple[float, float, bool]] = []
+        self._queue: deque[list[Any]] = deque()  # [item, ms left to play]
+        self._played = self._item_ms = self._discarded = 0.0
+        self._item: str | None = None
+        self._chunk_seq = -1
+        self._playing = False
+        self._last = self._last_report = time.monotonic()
+        self._capturing = False
+        self._mic_pos = self._mic_seq = self._mic_sent = 0
+        self._mic_t0 = 0.0
+        self.audio.comm.send = self._from_kernel
+        self._task = self.loop.create_task(self._tick())
+
+    def close(self) -> None:
+        self._task.cancel()
+
+    # kernel -> page
+    def _from_kernel(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        if not isinstance(data, dict) or data.get("method") != "custom":
+            return  # widget state updates: nothing to render here
+        content = data["content"]
+        if content["type"] == "play":
+            self._advance()
+            self._queue.append([content["item"], len(buffers[0]) / 2 / content["rate"] * 1000])
+            self._chunk_seq = content["seq"]
+        elif content["type"] == "flush":
+            self._advance()
+            dropped = sum(seg[1] for seg in self._queue)
+            self._queue.clear()
+            self._discarded += dropped
+            state = self._state()
+            self._send({"type": "flushed", "seq": content["seq"], "discarded_ms": dropped, **state})
+
+    # page -> kernel: a loop turn later, as over a socket (never inside the kernel's own call)
+    def _send(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
+        msg = {
+            "content": {"data": {"method": "custom", "content": {"client": "sim", **content}}},
+            "buffers": [memoryview(b) for b in buffers or []],
+        }
+        self.loop.call_soon(self.audio._handle_msg, msg)
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        left, self._last = (now - self._last) * 1000.0, now
+        while left > 0 and self._queue:
+            seg = self._queue[0]
+            if seg[0] != self._item:
+                self._item, self._item_ms = seg[0], 0.0
+            take = min(left, seg[1])
+            seg[1] -= take
+            left -= take
+            self._played += take
+            self._item_ms += take
+            if seg[1] <= 1e-9:
+                self._queue.popleft()
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "played_ms": self._played,
+            "playing": bool(self._queue),
+            "queued_ms": sum(seg[1] for seg in self._queue),
+            "item_id": self._item,
+            "item_ms": self._item_ms,
+            "discarded_total_ms": self._discarded,
+            "gaps": 0,
+            "chunk_seq": self._chunk_seq,
+            "t": time.time() * 1000,
+        }
+
+    def _report(self) -> None:
+        state = self._state()
+        self._playing, self._last_report = state["playing"], time.monotonic()
+        self.timeline.append((self._last_report - self.t0, self._played, self._playing))
+        self._send({"type": "played", "latency_ms": 0.0, **state})
+
+    async def _tick(self) -> None:
+        import asyncio
+
+        self._report()  # the first message makes this page the audio's owner
+        while True:
+            await asyncio.sleep(0.005)
+            self._advance()
+            now = time.monotonic()
+            period = self.audio.report_ms / 1000 if self._queue else 1.0
+            if bool(self._queue) != self._playing or now - self._last_report >= period:
+                self._report()
+            self._microphone(now)
+
+    def _microphone(self, now: float) -> None:
+        gate = self.audio.mic_enabled and not self.audio.muted
+        if gate and not self._capturing:
+            self._capturing, self._mic_t0, self._mic_sent = True, now, 0
+            self._send({"type": "capture", "capturing": True, "seq": self._mic_seq})
+        elif not gate and self._capturing:
+            self._capturing = False
+            self._send({"type": "capture", "capturing": False, "seq": self._mic_seq})
+        if not self._capturing:
+            return
+        frame = self.mic_rate * 2 // 50  # 20 ms
+        batch = self.audio.mic_batch
+        while (self._mic_sent + batch) * 0.02 <= now - self._mic_t0:
+            frames, meta = [], []
+            for _ in range(batch):
+                pcm = self.mic[self._mic_pos : self._mic_pos + frame]  # then silence
+                frames.append(pcm + bytes(frame - len(pcm)))
+                self._mic_pos += frame
+                meta.append([self._mic_seq, time.time() * 1000])
+                self._mic_seq += 1
+            self._mic_sent += batch
+            self._send({"type": "mic", "rate": self.mic_rate, "frames": meta}, frames)
