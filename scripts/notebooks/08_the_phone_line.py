@@ -319,19 +319,24 @@ def typical_frame(call):
     return size, size / per_ms
 
 
+def first_audio(call, direction):
+    "The first audio frame's type and format (the format may be in session.update)."
+    frames = audio_frames(call, direction)
+    if not frames:
+        return "(none)", "-"
+    frame, (_, mime) = frames[0]
+    return frame_type(frame), mime or f"audio/{call.law} (session.update)"
+
+
 def wire_row(call):
-    (up, (_, up_mime)), *_ = audio_frames(call, "send")
-    (down, (_, down_mime)), *_ = audio_frames(call, "recv")
     size, ms = typical_frame(call)
     chunks = call.of(ev.AudioChunk)
     return [
         f"{call.provider} {call.law}",
-        frame_type(up),
-        up_mime or f"audio/{call.law} (session.update)",
+        *first_audio(call, "send"),
         f"{size} bytes = {ms:.2f} ms",
         f"{up_ratio(call):.2f}",
-        frame_type(down),
-        down_mime or f"audio/{call.law} (session.update)",
+        *first_audio(call, "recv"),
         sorted({(c.rate, c.encoding) for c in chunks}),
     ]
 

@@ -84,6 +84,20 @@ def _ab_split_unseeded() -> None:
     router.ABSplit.choose = choose  # type: ignore[method-assign]
 
 
+def _g711_always_transcoded() -> None:
+    import realtimelab.wire_audio as wire_audio
+    from realtimelab.audio import AudioFormat
+
+    original = wire_audio.InputAudio.__init__
+
+    def __init__(self: Any, wire: Any) -> None:
+        if wire.encoding != "pcm16":  # the bug: a G.711 wire gets PCM16 (24 kHz) anyway
+            wire = AudioFormat(wire.rate * 3)
+        original(self, wire)
+
+    wire_audio.InputAudio.__init__ = __init__  # type: ignore[method-assign]
+
+
 #: notebook prefix -> (mutation name, what it breaks)
 MUTATIONS: dict[str, tuple[str, Callable[[], None]]] = {
     "00": ("check_rate returns instead of raising", _check_rate_returns),
@@ -93,6 +107,7 @@ MUTATIONS: dict[str, tuple[str, Callable[[], None]]] = {
     "04": ("ResilientSession never saves the history", _history_not_saved),
     "05": ("the event log writes secrets unredacted", _secrets_not_redacted),
     "06": ("ABSplit ignores the router's seed", _ab_split_unseeded),
+    "08": ("G.711 is transcoded even where the wire speaks it", _g711_always_transcoded),
 }
 
 
