@@ -87,4 +87,6 @@ def test_cells_catch_only_exceptions_they_name(source: Path) -> None:
 
 def test_the_lessons_exist() -> None:
     prefixes = {p.name[:2] for p in NOTEBOOKS}
-    assert prefixes >= {"00", "01", "02", "03", "04", "05", "06", "07", "08"}, sorted(prefixes)
+    assert prefixes >= {"00", "01", "02", "03", "04", "05", "06", "07", "08", "09"}, sorted(
+        prefixes
+    )

@@ -242,12 +242,12 @@ lab.check(
 # %%
 look = looks["openai", "red disc"]
 print("history:", look.history)
-print("a replay says:", image_placeholder(look.history[0]))
 data, mime = PICTURES["red disc"]
 lab.check(
     look.history[0] == UserImage(mime, len(data)),
     "the history records the picture: its type and size, before the question",
 )
+print("a replay says:", image_placeholder(look.history[0]))
 lab.check(
     all(not hasattr(item, "data") for look in looks.values() for item in look.history),
     "and never its bytes",

@@ -98,6 +98,15 @@ def _g711_always_transcoded() -> None:
     wire_audio.InputAudio.__init__ = __init__  # type: ignore[method-assign]
 
 
+def _pictures_not_in_history() -> None:
+    import realtimelab.conversation as conversation
+
+    def user_image(self: Any, mime: str, nbytes: int) -> None:
+        return None  # the bug: the picture is sent but the history forgets it was shown
+
+    conversation.Conversation.user_image = user_image  # type: ignore[method-assign]
+
+
 #: notebook prefix -> (mutation name, what it breaks)
 MUTATIONS: dict[str, tuple[str, Callable[[], None]]] = {
     "00": ("check_rate returns instead of raising", _check_rate_returns),
@@ -108,6 +117,7 @@ MUTATIONS: dict[str, tuple[str, Callable[[], None]]] = {
     "05": ("the event log writes secrets unredacted", _secrets_not_redacted),
     "06": ("ABSplit ignores the router's seed", _ab_split_unseeded),
     "08": ("G.711 is transcoded even where the wire speaks it", _g711_always_transcoded),
+    "09": ("send_image leaves no UserImage in the history", _pictures_not_in_history),
 }
 
 
