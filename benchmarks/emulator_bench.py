@@ -1,10 +1,10 @@
-"""Emulator: reply latency per dialect, how many real-time sessions one machine holds, RSS.
+"""Emulator: reply latency per dialect, how many real-time sessions one machine holds, and why.
 
-The emulator runs in a subprocess (`python -m realtimelab emulator --port 0`), so the client
-and the server compete for the 2 cores like a real deployment on one box would; each client is
-a `RealtimeSession`.
+The emulator runs in a subprocess, so clients and server compete for the 2 cores like a real
+deployment on one box would.
 
-**Latency method (real time, client clock).** A client streams a short synthetic utterance
+**Latency method (real time, client clock).** Each client is a `RealtimeSession`
+(`python -m realtimelab emulator --port 0` serves it). A client streams a short synthetic utterance
 ("Hello.", espeak via `realtimelab.emulator.voice.Voice`, since `data/speech/` has no fixture
 yet) in 20 ms chunks on an absolute 1× schedule, then keeps streaming silence, as a microphone
 would. End of speech is the moment the chunk holding the last voiced sample (last 10 ms frame
@@ -16,13 +16,21 @@ reply (its first chunk is due at once either way), so turns are shorter but the 
 On OpenAI the server's `speech_stopped` splits it into VAD wait and response time. The first
 turn of each session loads the speech models and is reported apart, not in the percentiles.
 
-**Scale method.** Levels of 1, 2, 4, 8, 16, 32 concurrent sessions (alternating dialects,
-starts staggered), each talking turn after turn with 1×-paced input and 1×-paced output
-(`--speed 1`). Frame lateness of an output audio frame = its arrival − (the reply's anchor +
-its media position), where the anchor is the reply's earliest arrival-minus-position: i.e. how
-much jitter buffer a player would need. A level passes when the p99 is under 20 ms and every
-session got at least one reply without errors; the ramp stops at the first failing level. RSS
-per session = (peak emulator RSS during the level − its RSS idle after a warm-up session) / N.
+**Capacity method (the ramp).** `python -m benchmarks.emulator_bench ramp` (and the
+"emulator scale" section of `benchmarks.run`). Levels of 8, 16, 32, 64, 96, 128 concurrent
+real-time sessions, half OpenAI and half Gemini, against emulator processes started apart
+(`serve`, one or several on one port with SO_REUSEPORT) from raw-socket client processes
+(`load`, at most 48 sessions each). Each session speaks a fixture from data/speech in 20 ms
+frames on an absolute schedule, keeps streaming silence as a microphone would, lets server VAD
+end its turn, reads the whole reply and waits until it would have finished playing, then
+speaks the next fixture. The server stamps each input audio frame when the dialect takes it
+off the socket; **input-frame lateness** = that stamp − the client's send time (one host, one
+monotonic clock). A level passes when its p99 is under 20 ms with no errors. CPU comes from
+/proc per level: the emulator's main thread (the event loop), its other threads, its hearing
+helper processes, the clients, and the other tenants of the machine; RSS per session is the
+emulator's peak RSS growth over the level / N. The machine is shared, so each level waits for
+a quiet moment and is re-run (the quietest of 3 kept) when other tenants used over half a core.
+Details are in the comment block above `RAMP_LEVELS`.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import itertools
 import json
 import math
 import os
+import random
 import re
 import signal
 import sys
@@ -302,12 +311,18 @@ async def latency(*, quick: bool) -> dict[str, Any]:
 #   the first one reached as sessions grow is the ceiling's cause.
 
 RAMP_LEVELS = (8, 16, 32, 64, 96, 128)
-LEVEL_S = 20.0
-WARMUP_S = 4.0
+LEVEL_S = 24.0
+WARMUP_S = 6.0
+# First turns start spread over this long (seeded per session): students do not all speak in
+# the same 20 ms. A synchronised start is a different test (see benchmarks/README.md).
+FIRST_TURN_SPREAD_S = 4.0
 SESSIONS_PER_CLIENT = 48
 FIXTURES = ("hello", "weather_paris", "time_tokyo", "which_voice", "weather_and_time")
 GAP_S = 0.5
 SEND_EARLY_S = 0.001
+QUIET_OTHERS_PCT = 40.0  # a level starts when other tenants use less than this (% of a core)
+NOISY_OTHERS_PCT = 50.0  # ... and is run again (quietest of MAX_ATTEMPTS kept) above this
+MAX_ATTEMPTS = 3
 NO_REPLY_S = 15.0
 GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 SPEECH_DIR = ROOT / "data" / "speech"
@@ -398,12 +413,34 @@ class _Probe:
             self.loop_lag_ms.append((time.monotonic() - due) * 1000)
 
 
+def _log_slow_callbacks(limit_s: float) -> None:
+    """Print every event-loop callback that runs longer than `limit_s` (a diagnosis aid)."""
+    original = asyncio.events.Handle._run
+
+    def timed(handle: asyncio.Handle) -> None:
+        t0 = time.perf_counter()
+        original(handle)
+        took = time.perf_counter() - t0
+        if took > limit_s:
+            what = repr(handle)[:200]
+            task = getattr(getattr(handle, "_callback", None), "__self__", None)
+            if isinstance(task, asyncio.Task):
+                frames = task.get_stack(limit=3)
+                where = [f"{f.f_code.co_qualname}:{f.f_lineno}" for f in frames]
+                what = f"task {task.get_name()} now at {where}"
+            print(f"slow callback {took * 1000:.0f} ms: {what}", file=sys.stderr)
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from urllib.parse import parse_qs, urlsplit
 
     from realtimelab.emulator.server import Emulator, EmulatorConfig
 
     probe = _Probe()
+    if args.slow_ms is not None:
+        _log_slow_callbacks(args.slow_ms / 1000)
 
     class ProbedEmulator(Emulator):
         @contextlib.asynccontextmanager
@@ -460,13 +497,32 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ticker = asyncio.create_task(probe.tick())
+    renicer = asyncio.create_task(_renice_children(args.nice_workers))
     print(f"listening on {emu.url} pid {os.getpid()}", flush=True)
     try:
         await stop.wait()
     finally:
         ticker.cancel()
+        renicer.cancel()
         await emu.stop()
     return 0
+
+
+async def _renice_children(increment: int) -> None:
+    """Experiment: lower the priority of this process's helper processes (hearing workers), so
+    the event loop wins the CPU when decodes pile up at turn ends."""
+    if not increment:
+        return
+    import psutil
+
+    done: set[int] = set()
+    while True:
+        for child in psutil.Process().children(recursive=True):
+            if child.pid not in done:
+                with contextlib.suppress(psutil.Error):
+                    child.nice(child.nice() + increment)
+                    done.add(child.pid)
+        await asyncio.sleep(1.0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -678,6 +734,7 @@ async def _load(args: argparse.Namespace) -> int:
             "openai" if i % 2 == 0 else "gemini",
             phase=CHUNK_S * i / args.total,
             fixture=i,
+            speak_at=args.start + random.Random(i).uniform(0, args.spread),
         )
         for i in range(args.first, args.first + args.count)
     ]
@@ -801,6 +858,21 @@ class _Usage:
         }
 
 
+async def _wait_quiet(limit_pct: float = QUIET_OTHERS_PCT, patience_s: float = 180.0) -> float:
+    """Wait (at most `patience_s`) until the rest of the machine uses under `limit_pct` of a
+    core over 2 s; returns what it used. Nothing of ours runs between levels, so all of it is
+    other tenants."""
+    used = 100.0
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        t0, b0 = time.monotonic(), _machine_busy()
+        await asyncio.sleep(2.0)
+        used = (_machine_busy() - b0) / (time.monotonic() - t0) * 100
+        if used < limit_pct:
+            break
+    return used
+
+
 def _machine_busy() -> float:
     """Busy CPU seconds of the whole machine so far (all tenants), from /proc/stat."""
     with contextlib.suppress(OSError, ValueError):
@@ -816,6 +888,8 @@ async def _servers(
 ) -> AsyncIterator[tuple[str, list[Child], list[Path]]]:
     """`n` emulator processes on one port (SO_REUSEPORT when n > 1)."""
     extra = [f"--openai-rate={rates['openai']}", f"--gemini-rate={rates['gemini']}"]
+    if rates.get("nice_workers"):
+        extra.append(f"--nice-workers={rates['nice_workers']}")
     if rates.get("first_audio_ms") is not None:
         extra.append(f"--first-audio-ms={rates['first_audio_ms']}")
     async with contextlib.AsyncExitStack() as stack:
@@ -901,10 +975,20 @@ async def _run_level(
     clients0 = sum(cpu_seconds(p.pid) for p in procs)
     peak_rss = before["rss"]
     idle_rss = before["rss"]
-    while time.monotonic() < start + seconds - 0.5:
-        peak_rss = max(peak_rss, usage.snapshot()["rss"])
-        await asyncio.sleep(0.5)
+    samples: list[dict[str, float]] = [before]
+    while time.monotonic() < start + seconds - 0.25:
+        await asyncio.sleep(0.25)
+        samples.append(usage.snapshot())
+        peak_rss = max(peak_rss, samples[-1]["rss"])
     after = usage.snapshot()
+    cores = os.cpu_count() or 1
+    # share of 250 ms slices in which the machine (all tenants) had no idle core left
+    busy = [
+        (b["machine"] - a["machine"]) / (b["t"] - a["t"]) / cores
+        for a, b in itertools.pairwise(samples)
+        if b["t"] > a["t"]
+    ]
+    saturated = sum(x >= 0.95 for x in busy) / max(1, len(busy)) * 100
     clients1 = sum(cpu_seconds(p.pid) for p in procs)
     for p in procs:
         try:
@@ -928,6 +1012,7 @@ async def _run_level(
         idle_rss=idle_rss,
         peak_rss=peak_rss,
         n_servers=len(children),
+        saturated_pct=saturated,
     )
 
 
@@ -946,6 +1031,7 @@ def _analyse(
     idle_rss: float,
     peak_rss: float,
     n_servers: int,
+    saturated_pct: float = 0.0,
 ) -> dict[str, Any]:
     arrivals: dict[str, list[float]] = {}
     lag: list[float] = []
@@ -962,6 +1048,7 @@ def _analyse(
         1 for stamps in arrivals.values() for t in stamps if before["t"] <= t <= after["t"]
     )
     lateness: list[float] = []
+    worst: list[tuple[float, str, str, int, int]] = []  # (max ms, tag, provider, sent, stamped)
     per_provider: dict[str, list[float]] = {"openai": [], "gemini": []}
     reply: list[float] = []
     send_lag: list[float] = []
@@ -972,11 +1059,14 @@ def _analyse(
         send_lag += out["send_lag_ms"]
         for tag, talker in out["talkers"].items():
             got = arrivals.get(tag, [])
+            mine = []
             for sent, arrived in zip(talker["sent"], got, strict=False):
                 if steady <= sent <= start + seconds:
-                    late = (arrived - sent) * 1000
-                    lateness.append(late)
-                    per_provider[talker["provider"]].append(late)
+                    mine.append((arrived - sent) * 1000)
+            lateness += mine
+            per_provider[talker["provider"]] += mine
+            if mine:
+                worst.append((max(mine), tag, talker["provider"], len(talker["sent"]), len(got)))
             reply += talker["reply_ms"]
             turns += talker["turns"]
             no_reply += talker["no_reply"]
@@ -993,15 +1083,20 @@ def _analyse(
         limits.append(
             f"event loop (main thread{'s' if n_servers > 1 else ''} {main_pct:.0f}% of a core)"
         )
-    if machine_pct >= 90:
-        limits.append(f"CPU (machine {machine_pct:.0f}% busy)")
+    if machine_pct >= 90 or saturated_pct >= 10:
+        limits.append(
+            f"CPU (machine {machine_pct:.0f}% busy, saturated {saturated_pct:.0f}% of the time)"
+        )
     if after["n_workers"] and workers_pct >= 85 * after["n_workers"]:
         limits.append(f"hearing workers ({workers_pct:.0f}% over {after['n_workers']:.0f})")
     p99 = percentile(lateness, 99)
+    passed = bool(lateness) and p99 < LATENESS_LIMIT_MS and not errors
+    if passed and not any(x.startswith("event loop") for x in limits):
+        limits = []  # the cause of a ceiling is only worth naming where the level failed
     return {
         "sessions": sessions,
         "servers": n_servers,
-        "passed": bool(lateness) and p99 < LATENESS_LIMIT_MS and not errors,
+        "passed": passed,
         "lateness_p50_ms": percentile(lateness, 50),
         "lateness_p99_ms": p99,
         "lateness_max_ms": max(lateness) if lateness else float("nan"),
@@ -1028,9 +1123,11 @@ def _analyse(
         "others_cpu_pct": pct("machine")
         - (main_pct + pct("threads") + workers_pct + clients_cpu / window * 100),
         "machine_busy_pct": machine_pct,
+        "saturated_pct": saturated_pct,
         "rss_mb": peak_rss / 2**20,
         "rss_per_session_mb": (peak_rss - idle_rss) / sessions / 2**20,
-        "limits": limits or ["none reached"],
+        "limits": limits or (["—"] if passed else ["none of the three reached"]),
+        "worst_sessions": sorted(worst, reverse=True)[:4],
         "errors": errors[:5],
         "n_errors": len(errors),
         **counters,
@@ -1067,24 +1164,37 @@ async def ramp(
         work = Path(tmp)
         async with _servers(servers, rates, work) as (url, children, dumps):
             progress(f"ramp: {servers} server(s) at {url}; warm-up level (speech models)")
-            await _run_level(url, children, dumps, 0, 2 * servers, 12.0, 1, work)
-            for n, sessions in enumerate(levels, start=2):
-                progress(
-                    f"ramp: {sessions} sessions for {seconds:g} s (load {os.getloadavg()[0]:.2f})"
-                )
-                row = await _run_level(url, children, dumps, n, sessions, seconds, n, work)
-                row["load_1m"] = os.getloadavg()[0]
+            await _run_level(url, children, dumps, 1, 2 * servers, 12.0, 1, work)
+            dump_n = 1
+            for sessions in levels:
+                runs = []
+                for attempt in range(1, MAX_ATTEMPTS + 1):
+                    others = await _wait_quiet()
+                    progress(
+                        f"ramp: {sessions} sessions for {seconds:g} s, attempt {attempt} "
+                        f"(other tenants {others:.0f}% of a core; load {os.getloadavg()[0]:.2f})"
+                    )
+                    dump_n += 1
+                    row = await _run_level(
+                        url, children, dumps, dump_n, sessions, seconds, dump_n, work
+                    )
+                    row["attempt"], row["load_1m"] = attempt, os.getloadavg()[0]
+                    runs.append(row)
+                    progress(
+                        f"  p50 {row['lateness_p50_ms']:.1f} ms p99 "
+                        f"{row['lateness_p99_ms']:.1f} ms, main {row['main_thread_pct']:.0f}%,"
+                        f" others {row['others_cpu_pct']:.0f}%, loop lag p99 "
+                        f"{row['loop_lag_p99_ms']:.1f} ms, gc {row['gc_per_s']:.1f}/s max "
+                        f"{row['gc_max_ms']:.1f} ms, limits {row['limits']}"
+                    )
+                    if row["others_cpu_pct"] <= NOISY_OTHERS_PCT:
+                        break
+                row = min(runs, key=lambda r: r["others_cpu_pct"])  # the quietest attempt
+                row["attempts"] = len(runs)
                 out["levels"].append(row)
-                progress(
-                    f"  p50 {row['lateness_p50_ms']:.1f} ms p99 "
-                    f"{row['lateness_p99_ms']:.1f} ms, main {row['main_thread_pct']:.0f}%,"
-                    f" machine {row['machine_busy_pct']:.0f}%, loop lag p99 "
-                    f"{row['loop_lag_p99_ms']:.1f} ms, gc {row['gc_per_s']:.1f}/s max "
-                    f"{row['gc_max_ms']:.1f} ms (gen2 {row['gc2_ms']}), limits {row['limits']}"
-                )
                 if row["passed"]:
                     out["max_passing"] = sessions
-                elif row["lateness_p99_ms"] > 10 * LATENESS_LIMIT_MS:
+                elif row["lateness_p99_ms"] > 50 * LATENESS_LIMIT_MS:
                     break  # far past the ceiling: higher levels only measure a queue
     return out
 
@@ -1120,6 +1230,7 @@ def ramp_table(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         "client CPU %",
         "others CPU %",
         "machine busy %",
+        "saturated %",
         "RSS/session MB",
         "limit",
     ]
@@ -1143,6 +1254,7 @@ def ramp_table(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
             r["client_cpu_pct"],
             r.get("others_cpu_pct", float("nan")),
             r["machine_busy_pct"],
+            r.get("saturated_pct", float("nan")),
             r["rss_per_session_mb"],
             "; ".join(r["limits"]),
         ]
@@ -1190,6 +1302,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--reuse-port", action="store_true")
     serve.add_argument("--dump", required=True)
     serve.add_argument("--profile", default=None, help="write a cProfile (thread CPU time) here")
+    serve.add_argument(
+        "--slow-ms", type=float, default=None, help="log event-loop callbacks slower than this"
+    )
+    serve.add_argument(
+        "--nice-workers",
+        type=int,
+        default=0,
+        help="experiment: renice the hearing helper processes by this much",
+    )
     load = sub.add_parser("load", help="one client process of a ramp level")
     for arg in ("url", "out"):
         load.add_argument(f"--{arg}", required=True)
@@ -1197,11 +1318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         load.add_argument(f"--{arg}", type=int, required=True)
     for arg in ("start", "seconds"):
         load.add_argument(f"--{arg}", type=float, required=True)
+    load.add_argument("--spread", type=float, default=FIRST_TURN_SPREAD_S)
     rp = sub.add_parser("ramp", help="run the ramp and print its table")
     rp.add_argument("--levels", default=",".join(map(str, RAMP_LEVELS)))
     rp.add_argument("--seconds", type=float, default=LEVEL_S)
     rp.add_argument("--servers", type=int, default=1)
     rp.add_argument("--json", default=None, help="also write the raw results here")
+    rp.add_argument("--nice-workers", type=int, default=0, help="experiment (see serve)")
     for p in (serve, rp):
         p.add_argument("--openai-rate", type=float, default=4.0)
         p.add_argument("--gemini-rate", type=float, default=3.0)
@@ -1224,6 +1347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "openai": args.openai_rate,
         "gemini": args.gemini_rate,
         "first_audio_ms": args.first_audio_ms,
+        "nice_workers": args.nice_workers,
     }
     res = asyncio.run(
         ramp(
