@@ -84,6 +84,22 @@ def _ab_split_unseeded() -> None:
     router.ABSplit.choose = choose  # type: ignore[method-assign]
 
 
+def _speech_end_not_backdated() -> None:
+    import realtimelab.client_vad as client_vad
+
+    original = client_vad.ClientSpeech.feed
+
+    def feed(self: Any, pcm: bytes, rate: int, t: float) -> list[Any]:
+        # the bug: the end of speech is stamped when the detector decides (after its silence
+        # window), so "perceived" latency no longer counts the silence the user waited through
+        return [
+            client_vad.SpeechMark(m.kind, t, m.stream_ms) if m.kind == "end" else m
+            for m in original(self, pcm, rate, t)
+        ]
+
+    client_vad.ClientSpeech.feed = feed  # type: ignore[method-assign]
+
+
 def _g711_always_transcoded() -> None:
     import realtimelab.wire_audio as wire_audio
     from realtimelab.audio import AudioFormat
@@ -116,6 +132,7 @@ MUTATIONS: dict[str, tuple[str, Callable[[], None]]] = {
     "04": ("ResilientSession never saves the history", _history_not_saved),
     "05": ("the event log writes secrets unredacted", _secrets_not_redacted),
     "06": ("ABSplit ignores the router's seed", _ab_split_unseeded),
+    "07": ("the client VAD's end of speech is not back-dated", _speech_end_not_backdated),
     "08": ("G.711 is transcoded even where the wire speaks it", _g711_always_transcoded),
     "09": ("send_image leaves no UserImage in the history", _pictures_not_in_history),
 }
