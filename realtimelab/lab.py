@@ -457,7 +457,8 @@ class SimulatedPage:
     It takes over the widget's messages (the kernel's sends come here instead of to a front
     end), so use it only on a panel that is **not displayed**: a page showing the same panel
     would fight it for the audio. `timeline` records (seconds since start, played ms,
-    playing) at every report, for plots. Call `close()` when done.
+    playing) at every report and `mic_started` when the microphone opened (seconds since
+    start), for plots. Call `close()` when done.
     """
 
     def __init__(self, panel: Any, mic: bytes = b"", mic_rate: int = 16000) -> None:
@@ -469,6 +470,7 @@ class SimulatedPage:
         self.mic, self.mic_rate = bytes(mic), mic_rate
         self.t0 = time.monotonic()
         self.timeline: list[tuple[float, float, bool]] = []
+        self.mic_started: float | None = None
         self._queue: deque[list[Any]] = deque()  # [item, ms left to play]
         self._played = self._item_ms = self._discarded = 0.0
         self._item: str | None = None
@@ -546,7 +548,10 @@ class SimulatedPage:
     async def _tick(self) -> None:
         import asyncio
 
-        self._report()  # the first message makes this page the audio's owner
+        # Own the audio at once, even if a real front end has announced itself for this
+        # widget's model (JupyterLab creates a model for every widget, displayed or not).
+        self._send({"type": "claim"})
+        self._report()
         while True:
             await asyncio.sleep(0.005)
             self._advance()
@@ -560,6 +565,8 @@ class SimulatedPage:
         gate = self.audio.mic_enabled and not self.audio.muted
         if gate and not self._capturing:
             self._capturing, self._mic_t0, self._mic_sent = True, now, 0
+            if self.mic_started is None:
+                self.mic_started = now - self.t0
             self._send({"type": "capture", "capturing": True, "seq": self._mic_seq})
         elif not gate and self._capturing:
             self._capturing = False
