@@ -123,6 +123,15 @@ def _pictures_not_in_history() -> None:
     conversation.Conversation.user_image = user_image  # type: ignore[method-assign]
 
 
+def _browser_flush_ignored() -> None:
+    import realtimelab.browser_audio as browser_audio
+
+    def flush(self: Any) -> None:
+        return None  # the bug: a barge-in never silences the page
+
+    browser_audio.BrowserAudio.flush = flush  # type: ignore[method-assign]
+
+
 #: notebook prefix -> (mutation name, what it breaks)
 MUTATIONS: dict[str, tuple[str, Callable[[], None]]] = {
     "00": ("check_rate returns instead of raising", _check_rate_returns),
@@ -135,6 +144,7 @@ MUTATIONS: dict[str, tuple[str, Callable[[], None]]] = {
     "07": ("the client VAD's end of speech is not back-dated", _speech_end_not_backdated),
     "08": ("G.711 is transcoded even where the wire speaks it", _g711_always_transcoded),
     "09": ("send_image leaves no UserImage in the history", _pictures_not_in_history),
+    "10": ("BrowserAudio.flush does not silence the page", _browser_flush_ignored),
 }
 
 
