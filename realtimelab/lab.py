@@ -457,8 +457,9 @@ class SimulatedPage:
     It takes over the widget's messages (the kernel's sends come here instead of to a front
     end), so use it only on a panel that is **not displayed**: a page showing the same panel
     would fight it for the audio. `timeline` records (seconds since start, played ms,
-    playing) at every report and `mic_started` when the microphone opened (seconds since
-    start), for plots. Call `close()` when done.
+    playing) at every report, `flushes` (seconds since start, item, ms of that item played)
+    at every flush, i.e. where the page went silent, and `mic_started` when the microphone
+    opened (seconds since start). Call `close()` when done.
     """
 
     def __init__(self, panel: Any, mic: bytes = b"", mic_rate: int = 16000) -> None:
@@ -470,6 +471,7 @@ class SimulatedPage:
         self.mic, self.mic_rate = bytes(mic), mic_rate
         self.t0 = time.monotonic()
         self.timeline: list[tuple[float, float, bool]] = []
+        self.flushes: list[tuple[float, str | None, float]] = []
         self.mic_started: float | None = None
         self._queue: deque[list[Any]] = deque()  # [item, ms left to play]
         self._played = self._item_ms = self._discarded = 0.0
@@ -497,6 +499,7 @@ class SimulatedPage:
             self._chunk_seq = content["seq"]
         elif content["type"] == "flush":
             self._advance()
+            self.flushes.append((time.monotonic() - self.t0, self._item, self._item_ms))
             dropped = sum(seg[1] for seg in self._queue)
             self._queue.clear()
             self._discarded += dropped
