@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from support.fakes import FakeBrain
+from support.fakes import RecordingBrain, recording_components
 from support.resilience_helpers import (
     FAST,
     InputTap,
@@ -28,34 +27,16 @@ from support.resilience_helpers import (
 
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
+from realtimelab.emulator.engine import Components
 from realtimelab.emulator.faults import Fault
-from realtimelab.emulator.model import Item, Reply, SessionFacts, ToolSpec, UserMessage
 from realtimelab.resilience import ResilientSession, RotationPolicy
 
 SPEED = 40.0
 
 
-class RecordingBrain(FakeBrain):
-    """FakeBrain that remembers, across sessions, the user texts each reply was based on."""
-
-    seen: ClassVar[list[list[str]]] = []
-
-    def respond(
-        self,
-        history: Sequence[Item],
-        *,
-        tools: Sequence[ToolSpec],
-        instructions: str = "",
-        facts: SessionFacts | None = None,
-    ) -> Reply:
-        type(self).seen.append([i.text for i in history if isinstance(i, UserMessage)])
-        return super().respond(history, tools=tools, instructions=instructions, facts=facts)
-
-
 @pytest.fixture
-def components(fake_components: Any) -> Any:
-    RecordingBrain.seen = []
-    return dataclasses.replace(fake_components, brain=RecordingBrain)
+def components() -> Components:
+    return recording_components()
 
 
 async def stream_through_rotation(

@@ -6,21 +6,18 @@ another device would), then continues it here with the same `conversation_id`.
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import pytest
-from support.fakes import FakeBrain
+from support.fakes import RecordingBrain, recording_components
 
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
-from realtimelab.emulator.model import Item, Reply, SessionFacts, ToolSpec, UserMessage
 from realtimelab.providers.base import (
     AssistantText,
     ToolCallRecord,
@@ -111,21 +108,6 @@ def test_a_row_of_unknown_kind_is_an_error_not_a_gap(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-class RecordingBrain(FakeBrain):
-    seen: ClassVar[list[list[str]]] = []
-
-    def respond(
-        self,
-        history: Sequence[Item],
-        *,
-        tools: Sequence[ToolSpec],
-        instructions: str = "",
-        facts: SessionFacts | None = None,
-    ) -> Reply:
-        type(self).seen.append([i.text for i in history if isinstance(i, UserMessage)])
-        return super().respond(history, tools=tools, instructions=instructions, facts=facts)
-
-
 FIRST_DEVICE = textwrap.dedent("""
     import asyncio, sys
     sys.path.insert(0, {tests!r})
@@ -157,7 +139,7 @@ FIRST_DEVICE = textwrap.dedent("""
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
 async def test_device_handoff_replays_the_stored_conversation_in_a_new_process(
-    tmp_path: Path, make_emulator: Any, fake_components: Any, provider: str
+    tmp_path: Path, make_emulator: Any, provider: str
 ) -> None:
     db = str(tmp_path / "conversations.db")
     output: Literal["text", "audio"] = "text" if provider == "openai" else "audio"
@@ -170,8 +152,7 @@ async def test_device_handoff_replays_the_stored_conversation_in_a_new_process(
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "4"  # saved after each TurnComplete, before the hard exit
 
-    RecordingBrain.seen = []
-    emu = await make_emulator(components=dataclasses.replace(fake_components, brain=RecordingBrain))
+    emu = await make_emulator(components=recording_components())
     with ConversationStore(db) as store:
         stored = store.load("trip")
         assert [h.kind for h in stored] == ["user", "assistant", "user", "assistant"]

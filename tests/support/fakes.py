@@ -8,9 +8,11 @@ its parameters are part of what the dialects must honour).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from realtimelab.emulator.engine import Components, default_components
 from realtimelab.emulator.model import (
@@ -28,7 +30,9 @@ __all__ = [
     "FakeHearing",
     "FakeTranscript",
     "FakeVoice",
+    "RecordingBrain",
     "fake_components_value",
+    "recording_components",
 ]
 
 
@@ -60,6 +64,27 @@ class FakeBrain:
                     preamble="Let me check." if "check" in instructions else "",
                 )
         return Reply(text=f"You said: {text}" if text else "Hello there! How can I help?")
+
+
+class RecordingBrain(FakeBrain):
+    """FakeBrain that remembers, across sessions, the user texts each reply was based on.
+
+    `seen` is shared by every instance (each server session builds its own brain); take the
+    components from `recording_components()`, which starts it empty.
+    """
+
+    seen: ClassVar[list[list[str]]] = []
+
+    def respond(
+        self,
+        history: Sequence[Item],
+        *,
+        tools: Sequence[ToolSpec],
+        instructions: str = "",
+        facts: SessionFacts | None = None,
+    ) -> Reply:
+        type(self).seen.append([i.text for i in history if isinstance(i, UserMessage)])
+        return super().respond(history, tools=tools, instructions=instructions, facts=facts)
 
 
 class FakeVoice:
@@ -97,3 +122,9 @@ def fake_components_value() -> Components:
     return Components(
         brain=FakeBrain, voice=FakeVoice, hearing=lambda tools, brain: FakeHearing(), vad=real.vad
     )
+
+
+def recording_components() -> Components:
+    """The fake components with a `RecordingBrain` whose `seen` list starts empty."""
+    RecordingBrain.seen = []
+    return dataclasses.replace(fake_components_value(), brain=RecordingBrain)
