@@ -15,13 +15,13 @@ that every such verb refuses with `NotImplementedError` naming its flag where it
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from support.media import jpeg, phone_speech, png
+from support.session_helpers import of, open_session, until
 
 from realtimelab import events as ev
 from realtimelab import g711
@@ -44,9 +44,9 @@ from realtimelab.providers.base import (
     UserImage,
     UserText,
 )
-from realtimelab.resilience import ReconnectPolicy, ResilientSession, RotationPolicy
+from realtimelab.resilience import ResilientSession
 from realtimelab.schema import Tool
-from realtimelab.session import RealtimeSession, connect
+from realtimelab.session import RealtimeSession
 from realtimelab.tools import ToolDispatcher, ToolRegistry
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,38 +65,6 @@ def config_for(provider: str, **changes: Any) -> SessionConfig:
     return SessionConfig(instructions="Be brief.", tools=(WEATHER,)).replace(**changes)
 
 
-@contextlib.asynccontextmanager
-async def open_session(
-    kind: str, provider: str, emu: Emulator, config: SessionConfig, **kwargs: Any
-) -> AsyncIterator[BaseSession]:
-    if kind == "single":
-        async with connect(provider, config, url=emu.url, **kwargs) as s:
-            yield s
-    else:
-        session = ResilientSession(
-            provider,
-            config,
-            url=emu.url,
-            policy=ReconnectPolicy(base_delay_s=0.01, seed=1),
-            rotation=RotationPolicy(enabled=False),
-            **kwargs,
-        )
-        async with session:
-            yield session
-
-
-async def until(
-    session: BaseSession, done: Callable[[ev.Event], bool], timeout: float = 20
-) -> list[ev.Event]:
-    out: list[ev.Event] = []
-    async with asyncio.timeout(timeout):
-        async for event in session:
-            out.append(event)
-            if done(event):
-                return out
-    raise AssertionError(f"the session ended first: {[e.kind for e in out]}")
-
-
 def turn_done(event: ev.Event) -> bool:
     return isinstance(event, ev.TurnComplete)
 
@@ -105,10 +73,6 @@ def needs(provider: str, flag: str) -> None:
     """Skip a test of a feature the provider does not have, saying which flag."""
     if not getattr(get(provider).capabilities, flag):
         pytest.skip(f"{provider}: capabilities.{flag} is False")
-
-
-def of(events: list[ev.Event], kind: type[Any]) -> list[Any]:
-    return [e for e in events if isinstance(e, kind)]
 
 
 @pytest.fixture(params=KINDS)

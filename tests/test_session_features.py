@@ -14,16 +14,16 @@ with its real brain, voice and ears (no official SDK: our own sessions drive it)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from support import session_helpers
 from support.fakes import FakeHearing
 from support.media import SPEECH, phone_speech, png
+from support.session_helpers import of, open_session
 
 from realtimelab import events as ev
 from realtimelab import g711
@@ -32,7 +32,7 @@ from realtimelab.config import SessionConfig, Vad
 from realtimelab.contract import BaseSession
 from realtimelab.emulator.server import Emulator
 from realtimelab.providers.base import UserImage, UserText, image_placeholder
-from realtimelab.resilience import ReconnectPolicy, ResilientSession, RotationPolicy
+from realtimelab.resilience import ResilientSession, RotationPolicy
 from realtimelab.schema import Tool
 from realtimelab.session import connect
 
@@ -45,45 +45,13 @@ WEATHER = Tool.from_schema(
 MODEL_25 = "gemini-2.5-flash-native-audio-preview-12-2025"
 
 
-@contextlib.asynccontextmanager
-async def open_session(
-    kind: str, provider: str, emu: Emulator, config: SessionConfig, **kwargs: Any
-) -> AsyncIterator[BaseSession]:
-    if kind == "single":
-        async with connect(provider, config, url=emu.url, **kwargs) as s:
-            yield s
-    else:
-        session = ResilientSession(
-            provider,
-            config,
-            url=emu.url,
-            policy=ReconnectPolicy(base_delay_s=0.01, seed=1),
-            rotation=RotationPolicy(enabled=False),
-            **kwargs,
-        )
-        async with session:
-            yield session
-
-
-async def until(
-    session: BaseSession, done: Callable[[ev.Event], bool], timeout: float = 60
-) -> list[ev.Event]:
-    out: list[ev.Event] = []
-    async with asyncio.timeout(timeout):
-        async for event in session:
-            out.append(event)
-            assert not (isinstance(event, ev.Error) and event.fatal), event
-            if done(event):
-                return out
-    raise AssertionError(f"the session ended first: {[e.kind for e in out]}")
+async def until(session: BaseSession, done: Callable[[ev.Event], bool]) -> list[ev.Event]:
+    """Events up to `done`; no fatal error on the way (the real brain takes its time)."""
+    return await session_helpers.until(session, done, timeout=60, fatal_ok=False)
 
 
 def answer_done(event: ev.Event) -> bool:
     return isinstance(event, ev.TurnComplete) and event.reason != "tool_calls"
-
-
-def of(events: list[ev.Event], kind: type[Any]) -> list[Any]:
-    return [e for e in events if isinstance(e, kind)]
 
 
 @pytest.fixture
