@@ -120,7 +120,7 @@ async def test_rotation_before_the_limit_loses_no_input_frame(
     assert session.stats.rotations == 1 and session.stats.reconnects == 0
 
     # the conversation was carried: the new session's brain answered "thanks" knowing "hello"
-    assert RecordingBrain.seen[-1] == ["hello there", "thanks"]
+    assert RecordingBrain.seen()[-1] == ["hello there", "thanks"]
     assert [k for k, *_ in normalise(session.history)] == ["user", "assistant"] * 2
 
     server_gap_ms = (second[0][0] - first[-1][0]) * 1000
@@ -162,7 +162,7 @@ async def test_rotation_waits_for_the_current_reply(
     ]
     assert order == ["TurnComplete", "Reconnected"]
     assert [k for k, *_ in normalise(session.history)] == ["user", "assistant"]
-    assert len(RecordingBrain.seen) == 1  # the reply was not asked for again
+    assert len(RecordingBrain.seen()) == 1  # the reply was not asked for again
 
 
 async def test_gemini_expire_fault_rotates_by_resumption(
@@ -183,5 +183,5 @@ async def test_gemini_expire_fault_rotates_by_resumption(
         run = await drive(session, run, script=("thanks",))
     reconnected = [e for e in run.events if isinstance(e, ev.Reconnected)]
     assert [e.state_restored for e in reconnected] == ["resumed"]
-    assert RecordingBrain.seen[-1] == ["hello there", "thanks"]
+    assert RecordingBrain.seen()[-1] == ["hello there", "thanks"]
     assert session.stats.rotations == 1

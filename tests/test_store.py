@@ -170,7 +170,7 @@ async def test_device_handoff_replays_the_stored_conversation_in_a_new_process(
                 if isinstance(event, ev.TurnComplete):
                     break
         # the new server session answered with the old conversation in its context
-        assert RecordingBrain.seen == [["hello there", "my name is Ada", "what is my name"]]
+        assert RecordingBrain.seen() == [["hello there", "my name is Ada", "what is my name"]]
         assert store.load("trip") == session.history
         assert len(session.history) == 6
 

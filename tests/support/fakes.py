@@ -67,24 +67,19 @@ class FakeBrain:
 
 
 class RecordingBrain(FakeBrain):
-    """FakeBrain that remembers, across sessions, the user texts each reply was based on.
+    """FakeBrain whose instances (one per server session) all record into one list, so a test
+    sees what every reply was based on, across sessions. `recording_components()` empties it."""
 
-    `seen` is shared by every instance (each server session builds its own brain); take the
-    components from `recording_components()`, which starts it empty.
-    """
+    histories: ClassVar[list[list[Item]]] = []
 
-    seen: ClassVar[list[list[str]]] = []
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
+        self.calls = RecordingBrain.histories
 
-    def respond(
-        self,
-        history: Sequence[Item],
-        *,
-        tools: Sequence[ToolSpec],
-        instructions: str = "",
-        facts: SessionFacts | None = None,
-    ) -> Reply:
-        type(self).seen.append([i.text for i in history if isinstance(i, UserMessage)])
-        return super().respond(history, tools=tools, instructions=instructions, facts=facts)
+    @classmethod
+    def seen(cls) -> list[list[str]]:
+        """The user texts each reply was based on, in order."""
+        return [[i.text for i in h if isinstance(i, UserMessage)] for h in cls.histories]
 
 
 class FakeVoice:
@@ -126,5 +121,5 @@ def fake_components_value() -> Components:
 
 def recording_components() -> Components:
     """The fake components with a `RecordingBrain` whose `seen` list starts empty."""
-    RecordingBrain.seen = []
+    RecordingBrain.histories.clear()
     return dataclasses.replace(fake_components_value(), brain=RecordingBrain)
