@@ -235,6 +235,9 @@ for provider, talk in talks.items():
     )
     cuts = stats["interruptions"]
     lab.check(len(cuts) == 1, f"{provider}: 'thank you' interrupted the story", emulator_only=True)
+    if not cuts:  # only a real model can get here: its story ended before "thank you"
+        print(f"· {provider}: the answer ended before 'thank you': no barge-in to check")
+        continue
     cut = cuts[0]
     lab.check(
         abs(cut["heard_ms"] - cut["page_heard_ms"]) < 50,
@@ -258,16 +261,17 @@ for provider, talk in talks.items():
         f"{provider}: the transcript marks the answer as interrupted, cut to what was heard",
     )
 truncate = talks["openai"]["truncates"]
-cut = talks["openai"]["stats"]["interruptions"][0]
-lab.check(
-    len(truncate) == 1 and abs(truncate[0]["audio_end_ms"] - cut["heard_ms"]) <= 1,
-    "openai: conversation.item.truncate told the server that position (audio_end_ms)",
-    f"{truncate[0]['audio_end_ms'] if truncate else None} ms",
-)
-lab.check(
-    talks["gemini"]["stats"]["interruptions"][0]["reason"] == "client_vad",
-    "gemini: the barge-in came from the client's own VAD (Gemini sends no speech events)",
-)
+for cut in talks["openai"]["stats"]["interruptions"][:1]:
+    lab.check(
+        len(truncate) == 1 and abs(truncate[0]["audio_end_ms"] - cut["heard_ms"]) <= 1,
+        "openai: conversation.item.truncate told the server that position (audio_end_ms)",
+        f"{truncate[0]['audio_end_ms'] if truncate else None} ms",
+    )
+for cut in talks["gemini"]["stats"]["interruptions"][:1]:
+    lab.check(
+        cut["reason"] == "client_vad",
+        "gemini: the barge-in came from the client's own VAD (Gemini sends no speech events)",
+    )
 
 # %% [markdown]
 # ### Latency per turn
@@ -296,9 +300,11 @@ for provider, talk in talks.items():
 header = ["provider", "turn", "input", "ttfb (wire)", "perceived", "heard in page", "interrupted"]
 display(lab.table(rows, header))
 for provider, talk in talks.items():
-    first = talk["stats"]["turns"][0]
+    first = (talk["stats"]["turns"] or [{}])[0]
     lab.check(
-        first["page_ms"] is not None and first["page_ms"] >= first["perceived_ms"] - 50,
+        first.get("page_ms") is not None
+        and first.get("perceived_ms") is not None
+        and first["page_ms"] >= first["perceived_ms"] - 50,
         f"{provider}: the page cannot start playing before the audio arrived",
     )
 
