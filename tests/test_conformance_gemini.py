@@ -23,7 +23,8 @@ from support.conformance.gemini import (  # noqa: E402
     validate_client_message,
     validate_server_message,
 )
-from support.emulator_fakes import QueuedHearing, scripted_components, silence, tone  # noqa: E402
+from support.emulator_fakes import silence, tone  # noqa: E402
+from support.fakes import QueuedHearing, scripted_components  # noqa: E402
 
 from realtimelab.emulator.dialects.gemini import DIALECT  # noqa: E402
 from realtimelab.emulator.server import Emulator, EmulatorConfig  # noqa: E402

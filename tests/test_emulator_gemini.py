@@ -17,19 +17,18 @@ import pytest
 from support.conformance.gemini import validate_server_message
 from support.emulator_fakes import (
     MODEL,
-    QueuedHearing,
     chunks,
     close_code,
     collect_until,
     open_ws,
     post_json,
     recv_json,
-    scripted_components,
     setup_msg,
     silence,
     tone,
     turn_complete,
 )
+from support.fakes import QueuedHearing, scripted_components
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from realtimelab import catalogue

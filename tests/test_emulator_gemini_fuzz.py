@@ -31,7 +31,8 @@ from typing import Any
 
 import pytest
 from support.conformance.gemini import validate_server_message
-from support.emulator_fakes import GEMINI_PATH, QueuedHearing, ToneVoice
+from support.emulator_fakes import GEMINI_PATH
+from support.fakes import QueuedHearing, ToneVoice
 from support.gemini_frames import SeedFrame, seed_frames
 from support.gemini_harness import Harness
 from support.mutate import RAW_HOSTILE, Mutator

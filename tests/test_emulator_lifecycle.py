@@ -26,13 +26,8 @@ import pytest
 import websockets
 from openai import AsyncOpenAI
 from support.conformance.openai import FrameRecorder
-from support.emulator_fakes import (
-    QueuedHearing,
-    scripted_components,
-    silence,
-    tone,
-    trust_emulator_tls,
-)
+from support.emulator_fakes import silence, tone, trust_emulator_tls
+from support.fakes import QueuedHearing, scripted_components
 
 from realtimelab.emulator.dialects.gemini import DIALECT as GEMINI
 from realtimelab.emulator.server import Emulator, EmulatorConfig

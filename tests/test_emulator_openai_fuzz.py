@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support.conformance.openai import validate_server_event
-from support.emulator_fakes import scripted_components
+from support.fakes import scripted_components
 from support.mutate import RAW_HOSTILE, Mutator
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed

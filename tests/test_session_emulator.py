@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from support.fakes import QueuedHearing
 from support.session_helpers import SentFrames, answer_done, speak, until
 
 import realtimelab.session as session_module
@@ -59,29 +60,13 @@ async def test_text_turn(provider: str, make_emulator: MakeEmulator) -> None:
     tap.validate(provider)
 
 
-@dataclass(frozen=True)
-class Heard:
-    text: str
-    recognised: bool = True
-    confidence: float = 1.0
-
-
-class FixedHearing:
-    """The emulator's ears, pinned: the test is about our audio path (resampling, VAD turn
-    taking, transcript events, history), not about speech recognition."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def transcribe(self, pcm: bytes, rate: int) -> Heard:
-        return Heard(self.text)
-
-
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_audio_turn_is_resampled_and_transcribed(
     provider: str, make_emulator: MakeEmulator
 ) -> None:
-    ears = FixedHearing("What time is it?")
+    # the ears pinned: the test is about our audio path (resampling, VAD turn taking,
+    # transcript events, history), not about speech recognition
+    ears = QueuedHearing(default="What time is it?")
     components = replace(default_components(), hearing=lambda tools, brain: ears)
     emu = await make_emulator(components=components)
     tap = SentFrames()

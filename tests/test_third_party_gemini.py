@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 from support.conformance.gemini import validate_server_message
-from support.emulator_fakes import GEMINI_PATH, QueuedHearing, ToneVoice
+from support.emulator_fakes import GEMINI_PATH
+from support.fakes import QueuedHearing, ToneVoice
 from support.gemini_frames import FIXTURES, Fixture, load_fixture, restore_audio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed

@@ -1,10 +1,8 @@
-"""Helpers for the emulator's Gemini tests: scripted components, signals, a raw client.
+"""Helpers for the emulator's Gemini tests: signals (`tone`, `silence`, `chunks`) and a raw
+client (`open_ws`, `recv_json`, `collect_until`, `close_code`, `post_json`).
 
-The fakes keep the tests deterministic and fast: the brain follows a few scripted rules
-(`ScriptedBrain`), the voice renders 60 ms of tone per word (`ToneVoice`), the ears return
-whatever the test queued (`QueuedHearing`). The real VAD is used (it is cheap and its
-parameters are part of what the dialect must honour). `scripted_components(hearing)` bundles
-them for `Emulator(components=...)`.
+The scripted brain, voice and ears these tests run the emulator with live with the other fakes
+in `support/fakes.py` (`scripted_components`).
 """
 
 from __future__ import annotations
@@ -12,109 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from realtimelab.emulator.engine import Components
-from realtimelab.emulator.model import (
-    FunctionResult,
-    Item,
-    PlannedCall,
-    Reply,
-    SessionFacts,
-    ToolSpec,
-    UserMessage,
-)
-
 GEMINI_PATH = "/ws/google.ai.generativelanguage.{v}.GenerativeService.BidiGenerateContent"
 MODEL = "models/gemini-3.8-live"
-
-
-class ScriptedBrain:
-    """Scripted replies keyed on the last history item (tools called by keyword)."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-
-    def respond(
-        self,
-        history: Sequence[Item],
-        *,
-        tools: Sequence[ToolSpec],
-        instructions: str = "",
-        facts: SessionFacts | None = None,
-    ) -> Reply:
-        last = history[-1] if history else None
-        if isinstance(last, FunctionResult):
-            # Outputs arrive unwrapped from Gemini's {"output": ...} envelope: plain text or JSON.
-            return Reply(text=f"Result {last.output} noted.")
-        text = last.text.lower() if isinstance(last, UserMessage) else ""
-        names = {t.name for t in tools}
-        if "weather" in text and "get_weather" in names:
-            calls = [PlannedCall("get_weather", {"city": "Paris"})]
-            if "time" in text and "get_time" in names:
-                calls.append(PlannedCall("get_time", {"tz": "CET"}))
-            return Reply(tool_calls=tuple(calls))
-        if "long" in text:
-            return Reply(text=" ".join(["word"] * 80))
-        if "how many" in text:
-            users = sum(isinstance(i, UserMessage) for i in history)
-            return Reply(text=f"You sent {users} messages.")
-        return Reply(text=f"You said {text}." if text else "Hello.")
-
-
-class ToneVoice:
-    """60 ms of a 220 Hz tone per word, one segment per phrase."""
-
-    def synthesize_segments(
-        self, text: str, *, voice: str = "alloy", rate: int = 24000, speed: float = 1.0
-    ) -> list[tuple[str, bytes]]:
-        words = text.split()
-        n = int(rate * 0.06 * max(1, len(words)))
-        t = np.arange(n) / rate
-        pcm = (0.2 * np.sin(2 * math.pi * 220 * t) * 32767).astype("<i2").tobytes()
-        return [(text, pcm)]
-
-
-@dataclass
-class Transcript:
-    text: str
-    recognised: bool = True
-    confidence: float = 1.0
-
-
-@dataclass
-class QueuedHearing:
-    """Returns queued texts in order, then `default`."""
-
-    queue: list[str] = field(default_factory=list)
-    default: str = "hello there"
-    heard: list[tuple[int, int]] = field(default_factory=list)  # (bytes, rate) per call
-
-    def transcribe(self, pcm: bytes, rate: int) -> Transcript:
-        self.heard.append((len(pcm), rate))
-        return Transcript(self.queue.pop(0) if self.queue else self.default)
-
-
-def scripted_components(hearing: QueuedHearing | None = None) -> Components:
-    ears = hearing or QueuedHearing()
-
-    def vad(rate: int, params: Any) -> Any:
-        from realtimelab.vad import StreamingVad
-
-        return StreamingVad(rate, params)
-
-    return Components(
-        brain=lambda seed: ScriptedBrain(seed),
-        voice=ToneVoice,
-        hearing=lambda tools, brain: ears,
-        vad=vad,
-    )
 
 
 def tone(ms: int, rate: int = 16000, amp: float = 0.3, hz: float = 300.0) -> bytes:
