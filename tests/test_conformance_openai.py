@@ -12,23 +12,20 @@ from typing import Any
 
 import pytest
 import websockets
-from openai import AsyncOpenAI
 from support.conformance.openai import FrameRecorder, is_subsequence
+from support.openai_sdk import (
+    WEATHER_TOOL,
+    append_audio,
+    client,
+    events_until,
+    say,
+    send_tool_output,
+)
 
 from realtimelab.emulator.brain import _STORIES
 from realtimelab.emulator.server import Emulator
 from realtimelab.emulator.voice import Voice
 
-WEATHER_TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Get the weather for a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
 RESPONSE_TAIL = [
     "response.output_item.done",
     "conversation.item.done",
@@ -43,22 +40,6 @@ def speech(text: str, *, lead_ms: int = 300, tail_ms: int = 900) -> bytes:
     return bytes(48 * lead_ms) + pcm + bytes(48 * tail_ms)
 
 
-async def append_audio(conn: Any, pcm: bytes, chunk_ms: int = 40) -> None:
-    step = 48 * chunk_ms
-    for i in range(0, len(pcm), step):
-        await conn.input_audio_buffer.append(audio=base64.b64encode(pcm[i : i + step]).decode())
-
-
-async def events_until(conn: Any, last: str, *, timeout: float = 20) -> list[Any]:
-    out = []
-    async with asyncio.timeout(timeout):
-        async for event in conn:
-            out.append(event)
-            if event.type == last:
-                return out
-    raise AssertionError(f"connection ended before {last}: {[e.type for e in out]}")
-
-
 @pytest.fixture
 def recorder() -> FrameRecorder:
     return FrameRecorder(check_client=True)
@@ -71,23 +52,10 @@ async def emu(make_emulator: Any, recorder: FrameRecorder) -> AsyncIterator[Emul
     assert recorder.invalid == [], recorder.invalid  # zero invalid frames, both directions
 
 
-def client(emu: Emulator, key: str = "sk-test") -> AsyncOpenAI:
-    return AsyncOpenAI(
-        api_key=key, base_url=emu.openai_http_base, websocket_base_url=emu.openai_ws_base
-    )
-
-
 async def test_text_turn(emu: Emulator, recorder: FrameRecorder) -> None:
     async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Hi"}],
-            }
-        )
-        await conn.response.create()
+        await say(conn, "Hi", respond=True)
         events = await events_until(conn, "response.done")
     types = [e.type for e in events if not e.type.endswith(".delta")]
     assert types == [
@@ -203,14 +171,7 @@ async def test_tool_round_trip_from_speech(emu: Emulator) -> None:
         ]
         call = next(e for e in events if e.type == "response.function_call_arguments.done")
         assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
-        await conn.conversation.item.create(
-            item={
-                "type": "function_call_output",
-                "call_id": call.call_id,
-                "output": json.dumps({"temp_c": 21, "sky": "sunny"}),
-            }
-        )
-        await conn.response.create()
+        await send_tool_output(conn, call.call_id, {"temp_c": 21, "sky": "sunny"})
         answer = await events_until(conn, "response.done")
     transcript = next(
         e.transcript for e in answer if e.type == "response.output_audio_transcript.done"
@@ -234,13 +195,7 @@ async def test_barge_in_cancels_and_truncate_removes_unheard_words(
                 },
             }
         )
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Tell me a story"}],
-            }
-        )
+        await say(conn, "Tell me a story")
         # synthesised before the reply starts: the model generates 4x faster than real time
         # (80x at this test's speed), so the interruption must not wait for the synthesiser
         interruption = speech("Which model are you?")
@@ -350,19 +305,7 @@ async def test_parallel_calls_with_a_spoken_acknowledgement(emu: Emulator) -> No
                 "instructions": "Acknowledge briefly before calling tools.",
             }
         )
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [
-                    {
-                        "type": "input_text",
-                        "text": "What is the weather in Paris and the time in Tokyo?",
-                    }
-                ],
-            }
-        )
-        await conn.response.create()
+        await say(conn, "What is the weather in Paris and the time in Tokyo?", respond=True)
         events = await events_until(conn, "response.done")
     output = events[-1].response.output
     assert [item.type for item in output] == ["message", "function_call", "function_call"]

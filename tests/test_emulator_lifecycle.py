@@ -24,22 +24,21 @@ from typing import Any
 
 import pytest
 import websockets
-from openai import AsyncOpenAI
 from support.conformance.openai import FrameRecorder
 from support.emulator_fakes import silence, tone, trust_emulator_tls
 from support.fakes import QueuedHearing, scripted_components
+from support.openai_sdk import append_audio, client, events_until, say
 
 from realtimelab.emulator.dialects.gemini import DIALECT as GEMINI
 from realtimelab.emulator.server import Emulator, EmulatorConfig
 
 SPEED = 5.0
 MODEL = "gpt-realtime-2"
-
-
-def openai_client(emu: Emulator) -> AsyncOpenAI:
-    return AsyncOpenAI(
-        api_key="sk-test", base_url=emu.openai_http_base, websocket_base_url=emu.openai_ws_base
-    )
+#: A realtime session whose turns server VAD ends after 300 ms of silence.
+SERVER_VAD = {
+    "type": "realtime",
+    "audio": {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}},
+}
 
 
 @pytest.fixture
@@ -56,29 +55,9 @@ async def emu(
     assert recorder.invalid == [], recorder.invalid  # every frame passes the SDK oracle
 
 
-async def say(conn: Any, text: str) -> None:
-    await conn.conversation.item.create(
-        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-    )
-    await conn.response.create()
-
-
 async def speak_over(conn: Any) -> None:
     """600 ms of loud tone then silence at 24 kHz: server VAD hears the user talk."""
-    pcm = tone(600, rate=24000) + silence(700, rate=24000)
-    step = 48 * 40
-    for i in range(0, len(pcm), step):
-        await conn.input_audio_buffer.append(audio=base64.b64encode(pcm[i : i + step]).decode())
-
-
-async def until(conn: Any, kind: str, *, timeout: float = 20) -> list[Any]:
-    out: list[Any] = []
-    async with asyncio.timeout(timeout):
-        async for event in conn:
-            out.append(event)
-            if event.type == kind:
-                return out
-    raise AssertionError(f"no {kind}: {[e.type for e in out]}")
+    await append_audio(conn, tone(600, rate=24000) + silence(700, rate=24000))
 
 
 def audio_ms(events: list[Any]) -> float:
@@ -95,11 +74,11 @@ def audio_ms(events: list[Any]) -> float:
 
 
 async def test_openai_audio_is_generated_faster_than_real_time(emu: Emulator) -> None:
-    async with openai_client(emu).realtime.connect(model=MODEL) as conn:
+    async with client(emu).realtime.connect(model=MODEL) as conn:
         await conn.session.update(
             session={"type": "realtime", "audio": {"input": {"turn_detection": None}}}
         )
-        await say(conn, "please read me this rather long sentence about the weather")
+        await say(conn, "please read me this rather long sentence about the weather", respond=True)
         first = done = None
         total = 0.0
         async with asyncio.timeout(20):
@@ -126,16 +105,9 @@ async def test_openai_audio_is_generated_faster_than_real_time(emu: Emulator) ->
 async def test_openai_barge_in_cancels_generation_and_truncate_at_200ms_succeeds(
     emu: Emulator,
 ) -> None:
-    async with openai_client(emu).realtime.connect(model=MODEL) as conn:
-        await conn.session.update(
-            session={
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}
-                },
-            }
-        )
-        await say(conn, "tell me a long story " + "about dragons and castles " * 8)
+    async with client(emu).realtime.connect(model=MODEL) as conn:
+        await conn.session.update(session=SERVER_VAD)
+        await say(conn, "tell me a long story " + "about dragons and castles " * 8, respond=True)
         item_id = ""
         received = 0.0
         async with asyncio.timeout(20):
@@ -146,7 +118,7 @@ async def test_openai_barge_in_cancels_generation_and_truncate_at_200ms_succeeds
                     break
         await asyncio.sleep(0.5 / SPEED)  # the client has played ~0.5 s of the story
         await speak_over(conn)
-        events = await until(conn, "response.done")
+        events = await events_until(conn, "response.done")
         received += audio_ms(events)
         kinds = [e.type for e in events]
         cancelled = events[-1].response
@@ -156,62 +128,55 @@ async def test_openai_barge_in_cancels_generation_and_truncate_at_200ms_succeeds
         print(f"\nopenai barge-in ~0.5 s into playback: {received:.0f} ms of audio already sent")
         assert received >= 1000  # generated well ahead of the 0.5 s played
         await conn.conversation.item.truncate(item_id=item_id, content_index=0, audio_end_ms=200)
-        rest = await until(conn, "conversation.item.truncated")
+        rest = await events_until(conn, "conversation.item.truncated")
         assert not [e for e in rest if e.type == "error"], [e for e in rest if e.type == "error"]
         assert rest[-1].audio_end_ms == 200
         await conn.conversation.item.retrieve(item_id=item_id)
-        retrieved = (await until(conn, "conversation.item.retrieved"))[-1].item
+        retrieved = (await events_until(conn, "conversation.item.retrieved"))[-1].item
     heard = retrieved.content[0].transcript
     assert heard and len(heard) < 20  # 200 ms of a 60 ms-per-character voice: a few words
 
 
 async def test_openai_speech_after_response_done_is_only_speech_started(emu: Emulator) -> None:
-    async with openai_client(emu).realtime.connect(model=MODEL) as conn:
-        await conn.session.update(
-            session={
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}
-                },
-            }
-        )
-        await say(conn, "hi there")
-        first = await until(conn, "response.done")
+    async with client(emu).realtime.connect(model=MODEL) as conn:
+        await conn.session.update(session=SERVER_VAD)
+        await say(conn, "hi there", respond=True)
+        first = await events_until(conn, "response.done")
         assert first[-1].response.status == "completed"
         item_id = next(e.item_id for e in first if e.type == "response.output_audio.delta")
         await speak_over(conn)  # still "playing" on the client: its job to stop and truncate
-        events = await until(conn, "response.created")
+        events = await events_until(conn, "response.created")
         kinds = [e.type for e in events]
         assert "input_audio_buffer.speech_started" in kinds
         assert "response.done" not in kinds  # nothing to cancel on the server
         await conn.conversation.item.truncate(item_id=item_id, content_index=0, audio_end_ms=200)
-        rest = await until(conn, "conversation.item.truncated")
+        rest = await events_until(conn, "conversation.item.truncated")
         assert not [e for e in rest if e.type == "error"]
 
 
 async def test_openai_voice_rules(emu: Emulator) -> None:
-    async with openai_client(emu).realtime.connect(model=MODEL) as conn:
+    async with client(emu).realtime.connect(model=MODEL) as conn:
         await conn.session.update(
             session={"type": "realtime", "audio": {"output": {"voice": "onyx"}}}
         )
-        error = (await until(conn, "error"))[-1].error
+        error = (await events_until(conn, "error"))[-1].error
         assert (error.code, error.param) == ("invalid_value", "session.audio.output.voice")
         await conn.session.update(
             session={"type": "realtime", "audio": {"output": {"voice": "marin"}}}
         )
-        await until(conn, "session.updated")
-        await say(conn, "hello")
-        await until(conn, "response.done")
+        await events_until(conn, "session.updated")
+        await say(conn, "hello", respond=True)
+        await events_until(conn, "response.done")
         await conn.session.update(
             session={"type": "realtime", "audio": {"output": {"voice": "cedar"}}}
         )
-        error = (await until(conn, "error"))[-1].error
+        error = (await events_until(conn, "error"))[-1].error
     assert error.code == "cannot_update_voice"
     assert error.message == "Cannot update a conversation's voice if assistant audio is present."
 
 
 async def test_openai_unknown_model_is_refused(emu: Emulator) -> None:
-    async with openai_client(emu).realtime.connect(model="gpt-realtime-banana") as conn:
+    async with client(emu).realtime.connect(model="gpt-realtime-banana") as conn:
         first = await conn.recv()
         assert first.type == "error" and first.error.code == "model_not_found"
         assert "gpt-realtime-banana" in first.error.message

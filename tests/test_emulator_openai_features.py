@@ -10,7 +10,6 @@ Every server frame is validated against the SDK's types by the recorder.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -20,25 +19,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from openai import AsyncOpenAI
 from support.conformance.openai import FrameRecorder
+from support.openai_sdk import WEATHER_TOOL, client, events_until, say, send_tool_output
 
 from realtimelab import g711
 from realtimelab.audio import read_wav
 from realtimelab.emulator.server import Emulator
 from realtimelab.emulator.voice import Voice
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Get the weather for a city.",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
-TIME = {**WEATHER, "name": "get_time", "description": "Get the local time in a city."}
+TIME = {**WEATHER_TOOL, "name": "get_time", "description": "Get the local time in a city."}
 SPEECH = "data/speech/{}_24k.wav"
 
 
@@ -52,28 +41,6 @@ async def emu(make_emulator: Any, recorder: FrameRecorder) -> AsyncIterator[Emul
     emulator = await make_emulator(frame_tap=recorder, speed=20.0)
     yield emulator
     assert recorder.invalid == [], recorder.invalid[:3]
-
-
-def client(emu: Emulator) -> AsyncOpenAI:
-    return AsyncOpenAI(
-        api_key="sk-test", base_url=emu.openai_http_base, websocket_base_url=emu.openai_ws_base
-    )
-
-
-async def until(conn: Any, last: str, timeout: float = 30) -> list[Any]:
-    out = []
-    async with asyncio.timeout(timeout):
-        async for event in conn:
-            out.append(event)
-            if event.type == last:
-                return out
-    raise AssertionError(f"ended before {last}: {[e.type for e in out]}")
-
-
-async def say(conn: Any, text: str) -> None:
-    await conn.conversation.item.create(
-        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-    )
 
 
 def png(rgb: tuple[int, int, int], size: tuple[int, int] = (64, 64)) -> str:
@@ -108,27 +75,28 @@ async def test_tool_choice_required_and_forced_function_are_enforced(emu: Emulat
             session={
                 "type": "realtime",
                 "output_modalities": ["text"],
-                "tools": [WEATHER, TIME],
+                "tools": [WEATHER_TOOL, TIME],
                 "tool_choice": "required",
             }
         )
-        await say(conn, "Hello there")  # names no tool: the model must call one anyway
-        await conn.response.create()
-        events = await until(conn, "response.done")
+        await say(
+            conn, "Hello there", respond=True
+        )  # names no tool: the model must call one anyway
+        events = await events_until(conn, "response.done")
         assert calls(events) == [("get_weather", {"city": ""})]
         await say(conn, "What is the weather in Paris?")
         await conn.response.create(
             response={"tool_choice": {"type": "function", "name": "get_time"}}
         )
-        events = await until(conn, "response.done")
+        events = await events_until(conn, "response.done")
         assert calls(events) == [("get_time", {"city": "Paris"})]
 
 
 async def test_mcp_tools_fail_to_list_offline_with_a_clear_error(emu: Emulator) -> None:
     mcp = {"type": "mcp", "server_label": "docs", "server_url": "https://example.invalid/mcp"}
     async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
-        await conn.session.update(session={"type": "realtime", "tools": [WEATHER, mcp]})
-        events = await until(conn, "error")
+        await conn.session.update(session={"type": "realtime", "tools": [WEATHER_TOOL, mcp]})
+        events = await events_until(conn, "error")
     types = [e.type for e in events]
     assert types == [
         "session.created",
@@ -157,7 +125,7 @@ async def test_input_image_is_seen_and_billed(emu: Emulator) -> None:
             }
         )
         await conn.response.create()
-        events = await until(conn, "response.done")
+        events = await events_until(conn, "response.done")
     assert text_of(events) == "I see a 64 by 64 image, mostly red."
     usage = events[-1].response.usage
     assert usage.input_token_details.image_tokens == 85 + 170  # one 512-pixel tile
@@ -170,7 +138,7 @@ async def test_input_audio_items_are_heard_echoed_without_audio_and_retrieved(
     audio = base64.b64encode(bytes(48 * 300) + pcm + bytes(48 * 300)).decode()
     async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(
-            session={"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER]}
+            session={"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL]}
         )
         await conn.conversation.item.create(
             item={
@@ -179,14 +147,14 @@ async def test_input_audio_items_are_heard_echoed_without_audio_and_retrieved(
                 "content": [{"type": "input_audio", "audio": audio}],
             }
         )
-        added = await until(conn, "conversation.item.done")
+        added = await events_until(conn, "conversation.item.done")
         item = added[-1].item
         assert item.content[0].type == "input_audio" and item.content[0].audio is None
         await conn.response.create()
-        events = await until(conn, "response.done")
+        events = await events_until(conn, "response.done")
         assert calls(events) == [("get_weather", {"city": "Paris"})]
         await conn.conversation.item.retrieve(item_id=item.id)
-        (retrieved,) = [e for e in await until(conn, "conversation.item.retrieved")][-1:]
+        (retrieved,) = [e for e in await events_until(conn, "conversation.item.retrieved")][-1:]
     assert retrieved.item.content[0].audio == audio
     assert retrieved.item.content[0].transcript == "what is the weather in paris"
 
@@ -197,12 +165,10 @@ async def test_input_audio_items_are_heard_echoed_without_audio_and_retrieved(
 async def test_usage_rereads_earlier_output_and_caches_the_repeated_prefix(emu: Emulator) -> None:
     async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-        await say(conn, "hello")
-        await conn.response.create()
-        first = (await until(conn, "response.done"))[-1].response
-        await say(conn, "tell me a story")
-        await conn.response.create()
-        second = (await until(conn, "response.done"))[-1].response
+        await say(conn, "hello", respond=True)
+        first = (await events_until(conn, "response.done"))[-1].response
+        await say(conn, "tell me a story", respond=True)
+        second = (await events_until(conn, "response.done"))[-1].response
     u1, u2 = first.usage, second.usage
     reply_tokens = math.ceil(len(first.output[0].content[0].text) / 4)
     # the second turn re-reads the first reply (and its own new question) as input text
@@ -225,7 +191,7 @@ async def test_audio_is_billed_at_10_tokens_a_second_in_and_20_out(emu: Emulator
         await conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
         await conn.input_audio_buffer.commit()
         await conn.response.create()
-        events = await until(conn, "response.done")
+        events = await events_until(conn, "response.done")
     usage = events[-1].response.usage
     out_bytes = sum(
         len(base64.b64decode(e.delta)) for e in events if e.type == "response.output_audio.delta"
@@ -246,7 +212,7 @@ async def test_g711_speech_is_heard_and_answered_in_g711(emu: Emulator, codec: s
         await conn.session.update(
             session={
                 "type": "realtime",
-                "tools": [WEATHER],
+                "tools": [WEATHER_TOOL],
                 "audio": {
                     "input": {
                         "format": fmt,
@@ -261,22 +227,15 @@ async def test_g711_speech_is_heard_and_answered_in_g711(emu: Emulator, codec: s
             await conn.input_audio_buffer.append(
                 audio=base64.b64encode(phone[i : i + 160]).decode()
             )
-        events = await until(conn, "response.done", timeout=60)
+        events = await events_until(conn, "response.done", timeout=60)
         heard = [
             e for e in events if e.type == "conversation.item.input_audio_transcription.completed"
         ]
         assert heard and heard[0].transcript == "what is the weather in paris"
         assert calls(events) == [("get_weather", {"city": "Paris"})]
         (call,) = [e for e in events if e.type == "response.function_call_arguments.done"]
-        await conn.conversation.item.create(
-            item={
-                "type": "function_call_output",
-                "call_id": call.call_id,
-                "output": json.dumps({"temperature_c": 21, "conditions": "sunny"}),
-            }
-        )
-        await conn.response.create()
-        events = await until(conn, "response.done", timeout=60)
+        await send_tool_output(conn, call.call_id, {"temperature_c": 21, "conditions": "sunny"})
+        events = await events_until(conn, "response.done", timeout=60)
     assert events[-1].response.audio.output.format.type == f"audio/{codec}"
     wire = b"".join(
         base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta"
@@ -317,11 +276,11 @@ async def test_transcription_session_transcribes_and_never_responds(emu: Emulato
         )
         await conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
         await conn.input_audio_buffer.commit()
-        events = await until(conn, "conversation.item.input_audio_transcription.completed")
+        events = await events_until(conn, "conversation.item.input_audio_transcription.completed")
         assert events[0].session.type == "transcription"
         assert events[-1].transcript == "hello there"
         await conn.response.create()
-        error = (await until(conn, "error"))[-1].error
+        error = (await events_until(conn, "error"))[-1].error
     assert error.type == "invalid_request_error" and error.param == "type"
 
 
@@ -329,7 +288,7 @@ async def test_out_of_band_response_with_metadata_and_custom_input(emu: Emulator
     async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
         await say(conn, "hello")
-        await until(conn, "conversation.item.done")
+        await events_until(conn, "conversation.item.done")
         await conn.response.create(
             response={
                 "conversation": "none",
@@ -343,7 +302,7 @@ async def test_out_of_band_response_with_metadata_and_custom_input(emu: Emulator
                 ],
             }
         )
-        events = await until(conn, "response.done")
+        events = await events_until(conn, "response.done")
     done = events[-1].response
     assert done.conversation_id is None and done.metadata == {"purpose": "classification"}
     assert "conversation.item.added" not in [e.type for e in events]
@@ -353,19 +312,19 @@ async def test_out_of_band_response_with_metadata_and_custom_input(emu: Emulator
 async def test_delete_retrieve_and_clear(emu: Emulator) -> None:
     async with client(emu).realtime.connect(model="gpt-realtime-2") as conn:
         await say(conn, "hello")
-        item = (await until(conn, "conversation.item.done"))[-1].item
+        item = (await events_until(conn, "conversation.item.done"))[-1].item
         await conn.conversation.item.retrieve(item_id=item.id)
-        assert (await until(conn, "conversation.item.retrieved"))[-1].item.id == item.id
+        assert (await events_until(conn, "conversation.item.retrieved"))[-1].item.id == item.id
         await conn.conversation.item.delete(item_id=item.id)
-        assert (await until(conn, "conversation.item.deleted"))[-1].item_id == item.id
+        assert (await events_until(conn, "conversation.item.deleted"))[-1].item_id == item.id
         await conn.conversation.item.retrieve(item_id=item.id)
-        error = (await until(conn, "error"))[-1].error
+        error = (await events_until(conn, "error"))[-1].error
         assert (error.code, error.param) == ("item_not_found", "item_id")
         await conn.input_audio_buffer.append(audio=base64.b64encode(bytes(4800)).decode())
         await conn.input_audio_buffer.clear()
-        await until(conn, "input_audio_buffer.cleared")
+        await events_until(conn, "input_audio_buffer.cleared")
         await conn.input_audio_buffer.commit()
-        error = (await until(conn, "error"))[-1].error
+        error = (await events_until(conn, "error"))[-1].error
         assert error.code == "input_audio_buffer_commit_empty"
 
 
@@ -376,12 +335,10 @@ async def test_client_secret_can_open_several_sessions_until_it_expires(emu: Emu
         session={"type": "realtime", "instructions": "Be brief."}
     )
     assert secret.value.startswith("ek_")
-    ephemeral = AsyncOpenAI(
-        api_key=secret.value, base_url=emu.openai_http_base, websocket_base_url=emu.openai_ws_base
-    )
+    ephemeral = client(emu, secret.value)
     for _ in range(2):
         async with ephemeral.realtime.connect(model="gpt-realtime-2") as conn:
-            created = (await until(conn, "session.created"))[-1]
+            created = (await events_until(conn, "session.created"))[-1]
             assert created.session.instructions == "Be brief."
 
 
@@ -401,7 +358,7 @@ async def test_null_optional_fields_mean_not_set(emu: Emulator, recorder: FrameR
                 },
             }
         )
-        session = (await until(conn, "session.updated"))[-1].session
+        session = (await events_until(conn, "session.updated"))[-1].session
         assert session.instructions and session.tools == [] and session.max_output_tokens == "inf"
         await say(conn, "hello")
         await conn.send(
@@ -420,5 +377,5 @@ async def test_null_optional_fields_mean_not_set(emu: Emulator, recorder: FrameR
                 },
             }
         )
-        events = await until(conn, "response.done")
+        events = await events_until(conn, "response.done")
     assert events[-1].response.status == "completed" and text_of(events)
