@@ -32,6 +32,8 @@ import pytest
 from support.conformance.openai import validate_server_event
 from support.fakes import scripted_components
 from support.mutate import RAW_HOSTILE, Mutator
+from support.openai_protocol import make_proto
+from support.openai_sdk import WEATHER_TOOL
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -43,14 +45,11 @@ from realtimelab.emulator.dialects.openai.protocol import (
     Close,
     Hear,
     Judge,
-    RealtimeProtocol,
     Send,
     StartResponse,
 )
-from realtimelab.emulator.engine import Heard, InputAudio, OutputPiece
-from realtimelab.emulator.ids import IdMint
+from realtimelab.emulator.engine import Heard, OutputPiece
 from realtimelab.emulator.model import PlannedCall
-from realtimelab.vad import StreamingVad
 
 SEED = 20261130
 SANS_IO_COUNT = 6000
@@ -68,23 +67,13 @@ def _tiny_png() -> str:
 
 
 def _extra_frames() -> list[dict[str, Any]]:
-    tool = {
-        "type": "function",
-        "name": "get_weather",
-        "description": "Get the weather for a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    }
     return [
         {
             "type": "session.update",
             "session": {
                 "type": "realtime",
                 "instructions": "Be brief.",
-                "tools": [tool, {"type": "mcp", "server_label": "docs", "server_url": "x"}],
+                "tools": [WEATHER_TOOL, {"type": "mcp", "server_label": "docs", "server_url": "x"}],
                 "tool_choice": "required",
                 "audio": {
                     "input": {
@@ -211,15 +200,7 @@ class Driver:
     """A sans-IO protocol plus a synchronous stand-in for the shell's runners."""
 
     def __init__(self) -> None:
-        audio = InputAudio(24000, lambda rate, p: StreamingVad(rate, p), None)
-        self.proto = RealtimeProtocol(
-            ids=IdMint(7),
-            input_audio=audio,
-            session_id="sess_fuzz",
-            model="gpt-realtime-2",
-            created_at=1000.0,
-            max_session_s=3600,
-        )
+        self.proto = make_proto(seed=7, session_id="sess_fuzz")
         self.brain = Brain()
         self.events: list[dict[str, Any]] = []
         self.closed: int | None = None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 import numpy as np
 import pytest
-from support.conformance.openai import validate_server_event
+from support.openai_protocol import append, feed, make_proto, only_error, sent, types, update
 
 from realtimelab.emulator.dialects.openai.protocol import (
     Action,
@@ -16,49 +15,10 @@ from realtimelab.emulator.dialects.openai.protocol import (
     Close,
     Hear,
     RealtimeProtocol,
-    Send,
     StartResponse,
 )
-from realtimelab.emulator.engine import Heard, InputAudio, OutputPiece
-from realtimelab.emulator.ids import IdMint
+from realtimelab.emulator.engine import Heard, OutputPiece
 from realtimelab.emulator.model import AssistantMessage, FunctionResult, PlannedCall, UserMessage
-from realtimelab.vad import StreamingVad
-
-
-def make_proto(**kwargs: Any) -> RealtimeProtocol:
-    audio = InputAudio(24000, lambda rate, p: StreamingVad(rate, p), None)
-    return RealtimeProtocol(
-        ids=IdMint(1),
-        input_audio=audio,
-        session_id="sess_test",
-        model="gpt-realtime-2",
-        created_at=1000.0,
-        max_session_s=3600,
-        **kwargs,
-    )
-
-
-def sent(actions: list[Action]) -> list[dict[str, Any]]:
-    events = [a.event for a in actions if isinstance(a, Send)]
-    for event in events:
-        _, extras = validate_server_event(event)
-        assert extras == [], (event["type"], extras)
-    return events
-
-
-def types(actions: list[Action]) -> list[str]:
-    return [e["type"] for e in sent(actions)]
-
-
-def feed(proto: RealtimeProtocol, frame: dict[str, Any] | str) -> list[Action]:
-    return proto.receive(frame if isinstance(frame, str) else json.dumps(frame))
-
-
-def only_error(actions: list[Action]) -> dict[str, Any]:
-    events = sent(actions)
-    assert [e["type"] for e in events] == ["error"], events
-    error: dict[str, Any] = events[0]["error"]
-    return error
 
 
 def test_session_created_is_the_full_default_session() -> None:
@@ -104,7 +64,7 @@ def test_session_update_merges_and_reports_full_config() -> None:
 
 
 @pytest.mark.parametrize(
-    ("update", "code", "param"),
+    ("session", "code", "param"),
     [
         (
             {
@@ -129,11 +89,11 @@ def test_session_update_merges_and_reports_full_config() -> None:
     ],
 )
 def test_session_update_errors_name_the_param(
-    update: dict[str, Any], code: str, param: str
+    session: dict[str, Any], code: str, param: str
 ) -> None:
     proto = make_proto()
     error = only_error(
-        feed(proto, {"type": "session.update", "event_id": "evt_9", "session": update})
+        feed(proto, {"type": "session.update", "event_id": "evt_9", "session": session})
     )
     assert (error["code"], error["param"], error["event_id"]) == (code, param, "evt_9")
 
@@ -186,14 +146,11 @@ def test_bad_client_events_get_errors_and_the_session_continues(
 
 def test_commit_minimum_is_100ms_and_odd_bytes_are_tolerated() -> None:
     proto = make_proto()
-    feed(
-        proto,
-        {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(4799)).decode()},
-    )
+    append(proto, bytes(4799))
     error = only_error(feed(proto, {"type": "input_audio_buffer.commit", "event_id": "commit_1"}))
     assert error["message"].endswith("buffer only has 99.96ms of audio.")
     assert error["event_id"] == "commit_1"
-    feed(proto, {"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\0").decode()})
+    append(proto, b"\0")
     actions = feed(proto, {"type": "input_audio_buffer.commit"})
     assert types(actions) == [
         "input_audio_buffer.committed",
@@ -254,10 +211,7 @@ def run_text_response(proto: RealtimeProtocol, text: str) -> tuple[str, list[dic
 
 def test_text_response_sequence_matches_reference_5a() -> None:
     proto = make_proto()
-    feed(
-        proto,
-        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}},
-    )
+    update(proto, output_modalities=["text"])
     user_text(proto, "Hi")
     _, events = run_text_response(proto, "Hello you")
     assert [e["type"] for e in events] == [
@@ -384,17 +338,8 @@ def test_truncate_checks_bounds_and_drops_unheard_words() -> None:
 
 def test_function_call_events_and_result_folding() -> None:
     proto = make_proto()
-    feed(
-        proto,
-        {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "tools": [
-                    {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
-                ],
-            },
-        },
+    update(
+        proto, tools=[{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
     )
     rid = feed(proto, {"type": "response.create"})[-1].response_id  # type: ignore[union-attr]
     plan = proto.plan(rid)
@@ -437,22 +382,10 @@ def test_function_call_events_and_result_folding() -> None:
 
 def test_heard_fills_the_user_item_and_emits_transcription_events() -> None:
     proto = make_proto()
-    feed(
-        proto,
-        {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {"transcription": {"model": "whisper-1"}, "turn_detection": None}
-                },
-            },
-        },
+    update(
+        proto, audio={"input": {"transcription": {"model": "whisper-1"}, "turn_detection": None}}
     )
-    feed(
-        proto,
-        {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(48000)).decode()},
-    )
+    append(proto, bytes(48000))
     hear = feed(proto, {"type": "input_audio_buffer.commit"})[-1]
     assert isinstance(hear, Hear)
     events = sent(proto.heard(hear.item_id, Heard("what time is it", True, 0.9)))
@@ -478,23 +411,11 @@ def test_expiry_is_an_error_then_close() -> None:
 
 def test_idle_timeout_triggers_a_commit_and_a_response() -> None:
     proto = make_proto()
-    feed(
-        proto,
-        {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 500}}
-                },
-            },
-        },
+    update(
+        proto, audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 500}}}
     )
     proto.input.arm_idle_timer()  # what finish_response does when the model stops talking
-    actions = feed(
-        proto,
-        {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(48 * 800)).decode()},
-    )
+    actions = append(proto, bytes(48 * 800))
     kinds = types(actions)
     assert kinds == [
         "input_audio_buffer.timeout_triggered",
@@ -517,31 +438,19 @@ def test_speech_during_a_response_barges_in_only_when_asked() -> None:
     )
     for interrupt, expected in ((True, [CancelResponse]), (False, [])):
         proto = make_proto()
-        feed(
+        update(
             proto,
-            {
-                "type": "session.update",
-                "session": {
-                    "type": "realtime",
-                    "audio": {
-                        "input": {
-                            "turn_detection": {
-                                "type": "server_vad",
-                                "interrupt_response": interrupt,
-                            }
-                        }
-                    },
-                },
+            audio={
+                "input": {
+                    "turn_detection": {
+                        "type": "server_vad",
+                        "interrupt_response": interrupt,
+                    }
+                }
             },
         )
         rid = feed(proto, {"type": "response.create"})[-1].response_id  # type: ignore[union-attr]
-        actions = feed(
-            proto,
-            {
-                "type": "input_audio_buffer.append",
-                "audio": base64.b64encode(bytes(9600) + loud).decode(),
-            },
-        )
+        actions = append(proto, bytes(9600) + loud)
         assert types(actions) == ["input_audio_buffer.speech_started"]
         assert [type(a) for a in actions[1:]] == expected
         if interrupt:
@@ -562,17 +471,16 @@ def test_push_to_talk_buffer_is_capped_with_an_error() -> None:
 
     proto = make_proto()
     proto.open()
-    feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {
-        "input": {"turn_detection": None}}}})  # fmt: skip
-    chunk = base64.b64encode(bytes(4 * 1024 * 1024)).decode()  # ~87 s of 24 kHz PCM16
+    update(proto, audio={"input": {"turn_detection": None}})
+    chunk = bytes(4 * 1024 * 1024)  # ~87 s of 24 kHz PCM16
     for _ in range(3):
-        assert sent(feed(proto, {"type": "input_audio_buffer.append", "audio": chunk})) == []
-    error = only_error(feed(proto, {"type": "input_audio_buffer.append", "audio": chunk}))
+        assert sent(append(proto, chunk)) == []
+    error = only_error(append(proto, chunk))
     assert (error["code"], error["param"]) == ("input_audio_buffer_full", "audio")
     assert proto.input.buffered_ms <= MAX_BUFFER_MS
     # commit or clear, and the buffer takes audio again
     assert "input_audio_buffer.cleared" in types(feed(proto, {"type": "input_audio_buffer.clear"}))
-    assert sent(feed(proto, {"type": "input_audio_buffer.append", "audio": chunk})) == []
+    assert sent(append(proto, chunk)) == []
 
 
 def test_with_server_vad_silence_is_not_kept_forever() -> None:
@@ -580,9 +488,8 @@ def test_with_server_vad_silence_is_not_kept_forever() -> None:
 
     proto = make_proto()
     proto.open()
-    second = base64.b64encode(bytes(48000)).decode()
     for _ in range(60):
-        feed(proto, {"type": "input_audio_buffer.append", "audio": second})
+        append(proto, bytes(48000))  # a second of silence
     assert proto.input.received_ms == 60_000
     assert proto.input.buffered_ms <= KEEP_SILENCE_MS + 1000
 
@@ -590,18 +497,9 @@ def test_with_server_vad_silence_is_not_kept_forever() -> None:
 def test_the_model_cannot_change_by_session_update() -> None:
     proto = make_proto()
     proto.open()
-    same = feed(proto, {"type": "session.update", "session": {"type": "realtime",
-                "model": "gpt-realtime-2", "instructions": "x"}})  # fmt: skip
+    same = update(proto, model="gpt-realtime-2", instructions="x")
     assert types(same) == ["session.updated"]
-    error = only_error(
-        feed(
-            proto,
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "y"},
-            },
-        )
-    )
+    error = only_error(update(proto, model="gpt-realtime-2.1", instructions="y"))
     assert (error["code"], error["param"]) == ("invalid_value", "session.model")
     assert proto.session["instructions"] == "x" and proto.session["model"] == "gpt-realtime-2"
 
@@ -609,10 +507,16 @@ def test_the_model_cannot_change_by_session_update() -> None:
 def test_null_optional_fields_are_not_set_but_meaningful_nulls_clear() -> None:
     proto = make_proto()
     proto.open()
-    (event,) = sent(feed(proto, {"type": "session.update", "session": {
-        "type": "realtime", "instructions": None, "tools": None, "tool_choice": None,
-        "tracing": None, "audio": {"input": {"turn_detection": None, "format": None},
-                                   "output": {"voice": None}}}}))  # fmt: skip
+    (event,) = sent(
+        update(
+            proto,
+            instructions=None,
+            tools=None,
+            tool_choice=None,
+            tracing=None,
+            audio={"input": {"turn_detection": None, "format": None}, "output": {"voice": None}},
+        )
+    )
     session = event["session"]
     assert session["instructions"] and session["tools"] == [] and session["tool_choice"] == "auto"
     assert session["audio"]["input"]["turn_detection"] is None  # null turns VAD off
@@ -622,8 +526,7 @@ def test_null_optional_fields_are_not_set_but_meaningful_nulls_clear() -> None:
 def test_unknown_nested_keys_are_refused_not_echoed() -> None:
     proto = make_proto()
     proto.open()
-    error = only_error(feed(proto, {"type": "session.update", "session": {"type": "realtime",
-        "tools": [{"type": "function", "name": "f", "bogus": 1}]}}))  # fmt: skip
+    error = only_error(update(proto, tools=[{"type": "function", "name": "f", "bogus": 1}]))
     assert (error["code"], error["param"]) == ("unknown_parameter", "session.tools[0].bogus")
 
 
@@ -632,13 +535,18 @@ def test_g711_formats_are_accepted_and_transcoded() -> None:
 
     proto = make_proto()
     proto.open()
-    (event,) = sent(feed(proto, {"type": "session.update", "session": {"type": "realtime",
-        "audio": {"input": {"format": {"type": "audio/pcma"}, "turn_detection": None},
-                  "output": {"format": {"type": "audio/pcmu"}}}}}))  # fmt: skip
+    (event,) = sent(
+        update(
+            proto,
+            audio={
+                "input": {"format": {"type": "audio/pcma"}, "turn_detection": None},
+                "output": {"format": {"type": "audio/pcmu"}},
+            },
+        )
+    )
     assert event["session"]["audio"]["input"]["format"] == {"type": "audio/pcma"}
     tone = (np.sin(np.arange(8000) * 2 * np.pi * 300 / 8000) * 8000).astype("<i2").tobytes()
-    wire = base64.b64encode(g711.encode(tone, "pcma")).decode()  # 1 s at 8 kHz
-    feed(proto, {"type": "input_audio_buffer.append", "audio": wire})
+    append(proto, g711.encode(tone, "pcma"))  # 1 s at 8 kHz
     assert 950 < proto.input.buffered_ms <= 1000  # held at 24 kHz (less the resampler's tail)
 
 
@@ -650,16 +558,16 @@ def _tone(ms: int) -> bytes:
 def _stream(proto: RealtimeProtocol, pcm: bytes) -> list[Action]:
     actions: list[Action] = []
     for i in range(0, len(pcm), 960):
-        chunk = base64.b64encode(pcm[i : i + 960]).decode()
-        actions += feed(proto, {"type": "input_audio_buffer.append", "audio": chunk})
+        actions += append(proto, pcm[i : i + 960])
     return actions
 
 
 def _semantic(eagerness: str = "auto") -> RealtimeProtocol:
     proto = make_proto()
     proto.open()
-    feed(proto, {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
-        "turn_detection": {"type": "semantic_vad", "eagerness": eagerness}}}}})  # fmt: skip
+    update(
+        proto, audio={"input": {"turn_detection": {"type": "semantic_vad", "eagerness": eagerness}}}
+    )
     return proto
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from support.conformance.openai import validate_server_event
+from support.openai_protocol import make_proto
 
 from realtimelab.emulator.dialects.gemini.schema import (
     SchemaRejected,
@@ -18,9 +19,8 @@ from realtimelab.emulator.dialects.gemini.schema import (
 from realtimelab.emulator.dialects.gemini.setup import VadSettings, parse_setup
 from realtimelab.emulator.dialects.openai import config as cfg
 from realtimelab.emulator.dialects.openai.protocol import Close, RealtimeProtocol, Send
-from realtimelab.emulator.engine import InputAudio, OutputPiece
-from realtimelab.emulator.ids import IdMint
-from realtimelab.vad import StreamingVad, VadParams
+from realtimelab.emulator.engine import OutputPiece
+from realtimelab.vad import VadParams
 
 # ------------------------------------------------------------------------------------------
 # Gemini Schema → JSON Schema, read the way Google documents `Schema`
@@ -138,16 +138,7 @@ def test_semantic_vad_eagerness_table() -> None:
 
 
 def proto(model: str = "gpt-realtime-2", day: dt.date | None = None) -> RealtimeProtocol:
-    audio = InputAudio(24000, lambda rate, p: StreamingVad(rate, p), None)
-    return RealtimeProtocol(
-        ids=IdMint(3),
-        input_audio=audio,
-        session_id="sess_x",
-        model=model,
-        created_at=0.0,
-        max_session_s=3600,
-        model_day=day,
-    )
+    return make_proto(seed=3, session_id="sess_x", model=model, created_at=0.0, model_day=day)
 
 
 def events(actions: list[Any]) -> list[dict[str, Any]]:
