@@ -154,9 +154,10 @@ async def conversation(provider):
         def done():
             cuts = panel.stats()["interruptions"]
             thanked = [e for e in panel.transcript if e["role"] == "assistant" and e["final"]]
-            return cuts and page.flushes and len(thanked) >= 2
+            return cuts and page.flushes and len(thanked) >= 2 and not panel.audio.playing
 
-        await lab.wait_until(done, 15)  # the checks below say what did not happen
+        # until the answer to "thank you" has played too; the checks say what did not happen
+        await lab.wait_until(done, 15)
         stats = panel.stats()
     finally:
         await panel.stop()
@@ -199,7 +200,7 @@ fig, axes = plt.subplots(len(talks), 1, figsize=(11, 2.4 * len(talks)), sharex=T
 for ax, (provider, talk) in zip(axes, talks.items()):
     page, stats = talk["page"], talk["stats"]
     t, played, _ = zip(*page.timeline)
-    ax.step(t, [p / 1000 for p in played], where="post", color="#4c72b0", label="played in page")
+    ax.plot(t, [p / 1000 for p in played], color="#4c72b0", label="played in page (reports)")
     for s in meta["segments"]:
         start = page.mic_started + s["start_ms"] / 1000
         ax.axvspan(start, start + (s["end_ms"] - s["start_ms"]) / 1000, color="#55a868", alpha=0.3)
@@ -209,7 +210,7 @@ for ax, (provider, talk) in zip(axes, talks.items()):
         ax.axvline(cuts[0]["mono"] - page.t0, color="#c44e52", ls="--", lw=1, label="barge-in")
     ax.set_ylabel("s of answer played")
     ax.set_title(provider, fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left")
 axes[-1].set_xlabel("seconds")
 fig.tight_layout()
 lab.show_figure(fig)
