@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from support.event_builders import tool_call
 
 from realtimelab import events as ev
 from realtimelab.conversation import Conversation, StopPlayback, Truncate, owes
@@ -147,15 +148,7 @@ def test_a_provider_that_cuts_its_own_reply_gets_no_truncate() -> None:
 
 def test_a_tool_round_trip_is_one_turn_when_tool_calls_end_responses() -> None:
     conv = Conversation(ENDS_TURN)
-    call = ev.ToolCall(
-        provider="p",
-        t=0.1,
-        call_id="c1",
-        name="get_weather",
-        arguments={"city": "Paris"},
-        arguments_json='{"city": "Paris"}',
-        response_id="r1",
-    )
+    call = tool_call("c1", "get_weather", {"city": "Paris"}, t=0.1, response_id="r1")
     out = feed(
         conv,
         ev.ResponseStarted(provider="p", t=0.0, response_id="r1"),
@@ -194,15 +187,7 @@ def test_results_sent_before_the_tool_response_ends_still_wait_for_the_answer() 
     feed(
         conv,
         ev.ResponseStarted(provider="p", t=0.0, response_id="r1"),
-        ev.ToolCall(
-            provider="p",
-            t=0.1,
-            call_id="c1",
-            name="f",
-            arguments={},
-            arguments_json="{}",
-            response_id="r1",
-        ),
+        tool_call("c1", "f", t=0.1, response_id="r1"),
     )
     conv.tool_results([ToolResult("c1", "ok")])  # a fast tool
     out = feed(
@@ -224,15 +209,7 @@ def test_silent_results_close_a_paused_turn() -> None:
     feed(
         conv,
         ev.ResponseStarted(provider="p", t=0.0, response_id="r1"),
-        ev.ToolCall(
-            provider="p",
-            t=0.1,
-            call_id="c1",
-            name="f",
-            arguments={},
-            arguments_json="{}",
-            response_id="r1",
-        ),
+        tool_call("c1", "f", t=0.1, response_id="r1"),
         ev.TurnComplete(provider="p", t=0.2, response_id="r1", reason="tool_calls"),
     )
     conv.tool_results([ToolResult("c1", "noted", scheduling="SILENT")])
@@ -246,7 +223,7 @@ def test_a_turn_that_stays_open_across_tools_completes_once() -> None:
     out = feed(
         conv,
         ev.ResponseStarted(provider="p", t=0.0),
-        ev.ToolCall(provider="p", t=0.1, call_id="c1", name="f", arguments={}, arguments_json="{}"),
+        tool_call("c1", "f", t=0.1),
         # some models end the turn right after the call; the answer is not complete
         ev.TurnComplete(provider="p", t=0.15, usage=ev.Usage(total_tokens=3)),
     )
@@ -267,7 +244,7 @@ def test_cancelled_calls_do_not_hold_the_turn() -> None:
     feed(
         conv,
         ev.ResponseStarted(provider="p", t=0.0),
-        ev.ToolCall(provider="p", t=0.1, call_id="c1", name="f", arguments={}, arguments_json="{}"),
+        tool_call("c1", "f", t=0.1),
     )
     out = feed(
         conv,
@@ -342,14 +319,7 @@ def test_history_records_calls_and_results_in_order() -> None:
     feed(
         conv,
         ev.ResponseStarted(provider="p", t=0.0),
-        ev.ToolCall(
-            provider="p",
-            t=0.1,
-            call_id="c1",
-            name="f",
-            arguments={"x": 1},
-            arguments_json='{"x": 1}',
-        ),
+        tool_call("c1", "f", {"x": 1}, t=0.1),
     )
     conv.tool_results([ToolResult("c1", {"error": "boom"}, is_error=True)])
     assert conv.history == (
@@ -372,7 +342,7 @@ def test_words_after_a_tool_round_trip_in_one_turn_come_after_the_result() -> No
         conv,
         ev.ResponseStarted(provider="p", t=0.0),
         ev.OutputTranscript(provider="p", t=0.0, text="Let me check. "),
-        ev.ToolCall(provider="p", t=0.1, call_id="c1", name="w", arguments={}, arguments_json="{}"),
+        tool_call("c1", "w", t=0.1),
     )
     conv.tool_results([ToolResult("c1", "sunny")])
     feed(
@@ -453,15 +423,7 @@ def test_tool_records_are_tied_by_call_id() -> None:
     conv = Conversation(ENDS_TURN)
     feed(
         conv,
-        ev.ToolCall(
-            provider="p",
-            t=0.0,
-            call_id="c1",
-            name="f",
-            arguments={},
-            arguments_json="{}",
-            item_id="i_call",
-        ),
+        tool_call("c1", "f", t=0.0, item_id="i_call"),
     )
     conv.tool_results([ToolResult("c1", {"ok": True})])
     feed(conv, added("i_out", item_type="function_call_output", call_id="c1"), deleted("i_out"))

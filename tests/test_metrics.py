@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.event_builders import tool_call
 
 from realtimelab.events import (
     AudioChunk,
@@ -17,7 +18,6 @@ from realtimelab.events import (
     ResponseStarted,
     SpeechStarted,
     SpeechStopped,
-    ToolCall,
     TurnComplete,
     Usage,
 )
@@ -108,14 +108,7 @@ def timeline() -> list[Event]:
         SpeechStopped(provider=o, t=6.0),
         chunk(6.4),
         chunk(6.5),
-        ToolCall(
-            provider=o,
-            t=6.6,
-            call_id="c1",
-            name="get_weather",
-            arguments={"city": "Paris"},
-            arguments_json='{"city": "Paris"}',
-        ),
+        tool_call("c1", "get_weather", {"city": "Paris"}, t=6.6, provider=o),
         # OpenAI ends the response that called the tool; the answer goes on in a new one
         GenerationComplete(provider=o, t=6.65, reason="tool_calls", usage=usage(10, 20)),
         ResponseStarted(provider=o, t=7.2),
@@ -225,8 +218,8 @@ def test_tool_call_before_any_audio_gaps_from_the_call() -> None:
     g: Provider = "gemini"
     evs: list[Event] = [
         SpeechStopped(provider=g, t=1.0),
-        ToolCall(provider=g, t=1.2, call_id="f", name="f", arguments={}, arguments_json="{}"),
-        ToolCall(provider=g, t=1.21, call_id="g", name="g", arguments={}, arguments_json="{}"),
+        tool_call("f", "f", t=1.2, provider=g),
+        tool_call("g", "g", t=1.21, provider=g),
         chunk(1.9, provider=g),
         TurnComplete(provider=g, t=2.0),
     ]

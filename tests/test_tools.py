@@ -16,7 +16,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from support.tool_fakes import FakeSession, FedDispatcher, call, done, started, until
+from support.event_builders import tool_call
+from support.tool_fakes import (
+    FakeSession,
+    FedDispatcher,
+    call,
+    cancellable_slow,
+    done,
+    gated_slow,
+    started,
+    until,
+)
 
 from realtimelab import events as ev
 from realtimelab.emulator.brain import wants_acknowledgement
@@ -213,14 +223,7 @@ async def test_timeout_sends_placeholder_then_late_result_when_the_model_is_idle
 async def test_late_results_wait_for_the_reply_the_batch_asked_for() -> None:
     """Between sending a batch and the reply starting, a second `response.create` would be
     `conversation_already_has_active_response`: the late result must wait."""
-    registry = ToolRegistry()
-    gate = asyncio.Event()
-
-    @registry.tool(timeout_s=0.03)
-    async def slow() -> str:
-        """Slow."""
-        await gate.wait()
-        return "done"
+    registry, gate = gated_slow(timeout_s=0.03)
 
     session = FakeSession()
     async with FedDispatcher(session, registry) as tools:
@@ -237,14 +240,7 @@ async def test_late_results_wait_for_the_reply_the_batch_asked_for() -> None:
 
 
 async def test_reply_that_never_starts_does_not_hold_late_results_forever() -> None:
-    registry = ToolRegistry()
-    gate = asyncio.Event()
-
-    @registry.tool(timeout_s=0.02)
-    async def slow() -> str:
-        """Slow."""
-        await gate.wait()
-        return "done"
+    registry, gate = gated_slow(timeout_s=0.02)
 
     session = FakeSession()
     async with FedDispatcher(session, registry, reply_wait_s=0.05) as tools:
@@ -284,14 +280,7 @@ async def test_non_blocking_tool_on_a_non_blocking_provider_continues_the_call()
 
 async def test_blocking_tool_on_a_non_blocking_provider_appends_the_late_result() -> None:
     """Gemini ignores a second response to a blocking call, so the result is appended."""
-    registry = ToolRegistry()
-    gate = asyncio.Event()
-
-    @registry.tool(timeout_s=0.02)
-    async def slow() -> str:
-        """Slow."""
-        await gate.wait()
-        return "done"
+    registry, gate = gated_slow(timeout_s=0.02)
 
     session = FakeSession(non_blocking=True)
     async with FedDispatcher(session, registry) as tools:
@@ -432,17 +421,7 @@ async def test_send_failure_is_recorded_not_raised() -> None:
 
 async def test_cancellation_cancels_the_task_and_sends_nothing_for_it() -> None:
     registry = ToolRegistry()
-    cancelled = asyncio.Event()
-
-    @registry.tool
-    async def slow() -> str:
-        """Slow."""
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "never"
+    cancelled = cancellable_slow(registry)
 
     @registry.tool
     async def quick() -> str:
@@ -464,17 +443,7 @@ async def test_cancellation_cancels_the_task_and_sends_nothing_for_it() -> None:
 
 async def test_a_cancelled_response_cancels_its_pending_calls() -> None:
     registry = ToolRegistry()
-    cancelled = asyncio.Event()
-
-    @registry.tool
-    async def slow() -> str:
-        """Slow."""
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "never"
+    cancelled = cancellable_slow(registry)
 
     session = FakeSession()
     async with FedDispatcher(session, registry) as tools:
@@ -576,18 +545,12 @@ def test_silent_gap_uses_the_player_timeline() -> None:
         ev.ResponseStarted(provider="openai", t=0.0),
         _audio(0.1, 500),  # plays 0.1 .. 0.6 (arrives faster than real time)
         _audio(0.2, 500),  # plays 0.6 .. 1.1
-        ev.ToolCall(
-            provider="openai", t=0.3, call_id="a", name="x", arguments={}, arguments_json="{}"
-        ),
-        ev.ToolCall(
-            provider="openai", t=0.3, call_id="b", name="y", arguments={}, arguments_json="{}"
-        ),
+        tool_call("a", "x", t=0.3, provider="openai"),
+        tool_call("b", "y", t=0.3, provider="openai"),
         _audio(1.5, 100),  # silence 1.1 .. 1.5
         ev.TurnComplete(provider="openai", t=1.7),
         ev.ResponseStarted(provider="openai", t=2.0),
-        ev.ToolCall(
-            provider="openai", t=2.1, call_id="c", name="x", arguments={}, arguments_json="{}"
-        ),
+        tool_call("c", "x", t=2.1, provider="openai"),
         _audio(2.9, 100),  # no audio before the call: silence from the turn start, 2.0
     ]
     assert silent_gap_ms(events) == pytest.approx([400.0, 900.0])

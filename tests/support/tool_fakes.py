@@ -1,6 +1,7 @@
 """A fake session for tool-dispatcher tests: records what is sent, keeps a real
 `Conversation` (the dispatcher asks it whether the model is idle), and a dispatcher that feeds
-it the events a test hands over, as a real session's reader would."""
+it the events a test hands over, as a real session's reader would; plus the events and the
+slow tools those tests use."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from typing import Any
 from realtimelab import events as ev
 from realtimelab.conversation import Conversation
 from realtimelab.providers.base import Capabilities, ToolResult
-from realtimelab.tools import ToolDispatcher
+from realtimelab.tools import ToolDispatcher, ToolRegistry
 
-__all__ = ["FakeSession", "FedDispatcher", "Sent", "call", "done", "started", "until"]
+__all__ = [
+    "FakeSession",
+    "FedDispatcher",
+    "Sent",
+    "call",
+    "cancellable_slow",
+    "done",
+    "gated_slow",
+    "started",
+    "until",
+]
 
 Sent = tuple[str, Any]
 
@@ -120,3 +131,36 @@ async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.002)
+
+
+def gated_slow(timeout_s: float) -> tuple[ToolRegistry, asyncio.Event]:
+    """A registry whose one tool, `slow`, answers "done" once the returned gate is set: later
+    than `timeout_s` (so a placeholder goes first) unless the test opens the gate sooner."""
+    registry = ToolRegistry()
+    gate = asyncio.Event()
+
+    @registry.tool(timeout_s=timeout_s)
+    async def slow() -> str:
+        """Slow."""
+        await gate.wait()
+        return "done"
+
+    return registry, gate
+
+
+def cancellable_slow(registry: ToolRegistry) -> asyncio.Event:
+    """Declare `slow` in `registry`, a tool that never finishes by itself; the returned event is
+    set when its task is cancelled."""
+    cancelled = asyncio.Event()
+
+    @registry.tool
+    async def slow() -> str:
+        """Slow."""
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    return cancelled
