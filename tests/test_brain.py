@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.tool_samples import CITY_SPECS as TOOLS
 
 from realtimelab.emulator.brain import (
     NOT_CAUGHT,
@@ -27,10 +28,6 @@ from realtimelab.emulator.model import (
 )
 from realtimelab.emulator.voice import estimate_duration_ms
 
-CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-WEATHER = ToolSpec("get_weather", "Get the current weather for a city.", CITY)
-TIME = ToolSpec("get_time", "Get the local time in a city.", CITY)
-TOOLS = [WEATHER, TIME]
 FACTS = SessionFacts(
     provider="openai",
     voice="coral",

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from support.tool_samples import CITY_SPECS as TOOLS
 
 from realtimelab.emulator.brain import (
     NOT_CAUGHT,
@@ -30,10 +31,6 @@ from realtimelab.emulator.model import (
     UserMessage,
 )
 
-CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-WEATHER = ToolSpec("get_weather", "Get the current weather for a city.", CITY)
-TIME = ToolSpec("get_time", "Get the local time in a city.", CITY)
-TOOLS = [WEATHER, TIME]
 RESULT = json.dumps({"city": "Paris", "temperature_c": 21, "conditions": "sunny"})
 ANSWER = "In Paris it is 21 degrees and sunny."
 

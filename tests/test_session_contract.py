@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from support.media import jpeg, phone_speech, png
 from support.session_helpers import of, open_session, until
+from support.tool_samples import city_tool
 
 from realtimelab import events as ev
 from realtimelab import g711
@@ -45,7 +46,6 @@ from realtimelab.providers.base import (
     UserText,
 )
 from realtimelab.resilience import ResilientSession
-from realtimelab.schema import Tool
 from realtimelab.session import RealtimeSession
 from realtimelab.tools import ToolDispatcher, ToolRegistry
 
@@ -54,11 +54,7 @@ PROVIDERS = ["openai", "gemini"]
 KINDS = ["single", "resilient"]
 SPEED = 40.0
 MakeEmulator = Callable[..., Awaitable[Emulator]]
-WEATHER = Tool.from_schema(
-    "get_weather",
-    "Weather for a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
+WEATHER = city_tool("get_weather", "Weather for a city.")
 
 
 def config_for(provider: str, **changes: Any) -> SessionConfig:

@@ -24,6 +24,7 @@ from support import session_helpers
 from support.fakes import FakeHearing
 from support.media import SPEECH, phone_speech, png
 from support.session_helpers import of, open_session
+from support.tool_samples import city_tool
 
 from realtimelab import events as ev
 from realtimelab import g711
@@ -33,15 +34,10 @@ from realtimelab.contract import BaseSession
 from realtimelab.emulator.server import Emulator
 from realtimelab.providers.base import UserImage, UserText, image_placeholder
 from realtimelab.resilience import ResilientSession, RotationPolicy
-from realtimelab.schema import Tool
 from realtimelab.session import connect
 
 pytestmark = pytest.mark.timeout(120)
-WEATHER = Tool.from_schema(
-    "get_weather",
-    "Get the weather for a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
+WEATHER = city_tool("get_weather", "Get the weather for a city.")
 MODEL_25 = "gemini-2.5-flash-native-audio-preview-12-2025"
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
+from support.tool_samples import city_tool
 
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
@@ -207,11 +208,7 @@ async def test_errors_reach_the_model(provider: str, make_emulator: Any) -> None
         raise RuntimeError("weather service unavailable")
 
     # the session declares get_time, but nothing implements it: an unknown tool
-    get_time = Tool.from_schema(
-        "get_time",
-        "Get the local time in a city.",
-        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    )
+    get_time = city_tool("get_time", "Get the local time in a city.")
     t = await talk(
         make_emulator,
         provider,
@@ -239,11 +236,7 @@ async def test_arguments_that_fail_the_schema_reach_the_model(
         return "never called"
 
     # what the model was told differs from what the code needs: `units` is never sent
-    declared = Tool.from_schema(
-        "get_weather",
-        "Get the current weather for a city.",
-        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    )
+    declared = city_tool("get_weather", "Get the current weather for a city.")
     t = await talk(
         make_emulator,
         provider,

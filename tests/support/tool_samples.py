@@ -1,4 +1,5 @@
-"""Sample tool functions and the types they use, shared by the schema tests of every module.
+"""Sample tool functions and the types they use, shared by the schema tests of every module,
+and the city tools (`get_weather`, `get_time`) most other tests declare.
 
 Module-level (not inside a test) so string annotations resolve when a `Tool` is built from them.
 """
@@ -9,7 +10,34 @@ import enum
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, NotRequired, TypedDict
 
-__all__ = ["Address", "Node", "Point", "Priority", "Unit", "everything", "get_weather"]
+from realtimelab.emulator.model import ToolSpec
+from realtimelab.schema import Tool
+
+__all__ = [
+    "CITY",
+    "CITY_SPECS",
+    "Address",
+    "Node",
+    "Point",
+    "Priority",
+    "Unit",
+    "city_tool",
+    "everything",
+    "get_weather",
+]
+
+#: The parameters of a tool that takes one required `city`.
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+#: `get_weather` and `get_time` as the emulator's brain is handed them.
+CITY_SPECS = [
+    ToolSpec("get_weather", "Get the current weather for a city.", CITY),
+    ToolSpec("get_time", "Get the local time in a city.", CITY),
+]
+
+
+def city_tool(name: str, description: str) -> Tool:
+    """A declared tool (no implementation) that takes one required `city`."""
+    return Tool.from_schema(name, description, CITY)
 
 
 class Unit(enum.Enum):
