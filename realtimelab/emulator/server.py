@@ -31,6 +31,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 import os
 import re
@@ -932,8 +933,27 @@ async def _serve_until_signalled(config: EmulatorConfig) -> int:
     if emu.cert_path is not None:
         line += f"  SSL_CERT_FILE={emu.cert_path}"
     print(line, flush=True)
+    freezer = asyncio.create_task(_freeze_heap_after_warm(emu))
     try:
         await stop.wait()
     finally:
+        freezer.cancel()
         await emu.stop()
     return 0
+
+
+async def _freeze_heap_after_warm(emu: Emulator) -> None:
+    """In the CLI's server process only: once the speech models are warm, move everything
+    allocated so far out of the garbage collector's reach (`gc.freeze`).
+
+    Why: a full (generation 2) collection walks every tracked object, and the start-up heap
+    (modules, models, caches: ~36k objects) made each one cost ~10 ms before a single session
+    existed; under load these pauses showed up as input-frame lateness. Frozen objects are never
+    freed, which is what start-up objects of a server are anyway. Not done by `Emulator` itself:
+    inside a notebook or a test the process is not the emulator's to tune.
+    """
+    if emu._warming is not None:
+        with contextlib.suppress(Exception):
+            await emu._warming
+    gc.collect()
+    gc.freeze()
