@@ -315,17 +315,7 @@ class GeminiCodec:
         """ONE `toolResponse` carrying every result (parallel calls answered together)."""
         responses = []
         for r in results:
-            name = r.name or self._pending_calls.get(r.call_id)
-            if not name:
-                raise ValueError(
-                    f"tool result for unknown call id {r.call_id!r}: pass name= (Gemini needs "
-                    "the function name with every response)"
-                )
-            resp: dict[str, Any] = {
-                "id": r.call_id,
-                "name": name,
-                "response": _error_output(r.output) if r.is_error else {"output": r.output},
-            }
+            resp = self._function_response(r, "tool result")
             if r.scheduling is not None:
                 resp["scheduling"] = r.scheduling
             if r.will_continue is not None:
@@ -343,21 +333,26 @@ class GeminiCodec:
         for a call it considers answered. Held while the model's turn is open (a
         `clientContent` interrupts a generation in progress) and sent, merged into one frame,
         from `take_outgoing()` after its `turnComplete`."""
-        parts = []
-        for r in results:
-            name = r.name or self._pending_calls.get(r.call_id)
-            if not name:
-                raise ValueError(
-                    f"late tool result for unknown call id {r.call_id!r}: pass name= (Gemini "
-                    "needs the function name with every response)"
-                )
-            response = _error_output(r.output) if r.is_error else {"output": r.output}
-            fr = {"id": r.call_id, "name": name, "response": response}
-            parts.append({"functionResponse": fr})
+        parts = [
+            {"functionResponse": self._function_response(r, "late tool result")} for r in results
+        ]
         if not parts:
             return []
         self._late_parts.extend(parts)
         return [] if self._in_turn else self._late_frame()
+
+    def _function_response(self, r: ToolResult, what: str) -> dict[str, Any]:
+        """`r` as a `FunctionResponse` (id, name, response): Gemini needs the function's name,
+        taken from the call when the result does not carry it (`what` names the result in the
+        error when neither does)."""
+        name = r.name or self._pending_calls.get(r.call_id)
+        if not name:
+            raise ValueError(
+                f"{what} for unknown call id {r.call_id!r}: pass name= (Gemini needs the "
+                "function name with every response)"
+            )
+        response = _error_output(r.output) if r.is_error else {"output": r.output}
+        return {"id": r.call_id, "name": name, "response": response}
 
     def _late_frame(self) -> list[Frame]:
         parts, self._late_parts = self._late_parts, []
