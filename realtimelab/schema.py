@@ -434,15 +434,21 @@ class _SchemaBuilder:
         if tp in self.stack:
             raise self.fail(where, tp, "recursive types cannot be inlined into a tool schema")
 
-    def _typeddict(self, tp: Any, where: str) -> dict[str, Any]:
+    def _fields_of(self, tp: Any, where: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """Start inlining the record type `tp` (pushed on the stack, recursion refused): its
+        field annotations and the field descriptions of its docstring."""
         self._nested(tp, where)
         self.stack.append(tp)
         try:
             hints = typing.get_type_hints(tp, include_extras=True)
         except NameError as exc:
             raise self.fail(where, tp, f"could not resolve its field annotations ({exc})") from exc
-        required_keys: frozenset[str] = getattr(tp, "__required_keys__", frozenset(hints))
         _, docs = _parse_docstring(inspect.getdoc(tp))
+        return hints, docs
+
+    def _typeddict(self, tp: Any, where: str) -> dict[str, Any]:
+        hints, docs = self._fields_of(tp, where)
+        required_keys: frozenset[str] = getattr(tp, "__required_keys__", frozenset(hints))
         props: dict[str, Any] = {}
         required: list[str] = []
         for key, hint in hints.items():
@@ -462,13 +468,7 @@ class _SchemaBuilder:
         return _object_schema(tp, props, required)
 
     def _dataclass(self, tp: type, where: str) -> dict[str, Any]:
-        self._nested(tp, where)
-        self.stack.append(tp)
-        try:
-            hints = typing.get_type_hints(tp, include_extras=True)
-        except NameError as exc:
-            raise self.fail(where, tp, f"could not resolve its field annotations ({exc})") from exc
-        _, docs = _parse_docstring(inspect.getdoc(tp))
+        hints, docs = self._fields_of(tp, where)
         props: dict[str, Any] = {}
         required: list[str] = []
         for f in dataclasses.fields(tp):
