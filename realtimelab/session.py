@@ -357,13 +357,10 @@ class RealtimeSession(BaseSession):
                 listener(kind, t, fields)
             except Exception as e:  # a broken logger must not break the conversation
                 self._traces.remove(listener)
-                self._events.put(
-                    ev.Error(
-                        provider=self.provider,
-                        t=t,
-                        message=f"trace listener raised {type(e).__name__}; it was removed",
-                        code="trace_listener_failed",
-                    )
+                self._report_error(
+                    t,
+                    "trace_listener_failed",
+                    f"trace listener raised {type(e).__name__}; it was removed",
                 )
 
     # ------------------------------------------------------------------ lifecycle
@@ -447,6 +444,12 @@ class RealtimeSession(BaseSession):
                         f"the {self.provider} connection closed (code {code}): {reason}"
                     ) from None
 
+    def _report_error(self, t: float, code: str, message: str, *, fatal: bool = False) -> None:
+        """A failure on the client's side, straight to the user's events as an `Error`."""
+        self._events.put(
+            ev.Error(provider=self.provider, t=t, message=message, code=code, fatal=fatal)
+        )
+
     def _record(self, direction: Direction, frame: dict[str, Any], t: float) -> None:
         self.frames.append((direction, frame, t))
         if self._tap is not None:
@@ -454,13 +457,8 @@ class RealtimeSession(BaseSession):
                 self._tap(direction, frame, t)
             except Exception as e:  # a broken logger must not break the conversation
                 self._tap = None
-                self._events.put(
-                    ev.Error(
-                        provider=self.provider,
-                        t=t,
-                        message=f"frame_tap raised {type(e).__name__}: {e}; tap disabled",
-                        code="frame_tap_failed",
-                    )
+                self._report_error(
+                    t, "frame_tap_failed", f"frame_tap raised {type(e).__name__}: {e}; tap disabled"
                 )
 
     async def _send_audio(self, data: bytes, rate: int) -> None:
@@ -727,14 +725,8 @@ class RealtimeSession(BaseSession):
             pass
         except Exception as e:  # a bug must surface as an event, never kill the loop silently
             # straight to the queue: the part that failed may be the one that would route it
-            self._events.put(
-                ev.Error(
-                    provider=self.provider,
-                    t=self._clock(),
-                    message=f"reader failed: {type(e).__name__}: {e}",
-                    code="client_error",
-                    fatal=True,
-                )
+            self._report_error(
+                self._clock(), "client_error", f"reader failed: {type(e).__name__}: {e}", fatal=True
             )
             # the conversation cannot go on without its reader: the socket must not outlive it
             with contextlib.suppress(Exception):
@@ -821,13 +813,10 @@ class RealtimeSession(BaseSession):
             self._player.play(chunk.pcm, chunk.rate, item_id=chunk.item_id)
         except Exception as e:  # a broken player must not break the conversation
             self._player = None
-            self._events.put(
-                ev.Error(
-                    provider=self.provider,
-                    t=chunk.t,
-                    message=f"player failed ({type(e).__name__}: {e}); it was detached",
-                    code="player_failed",
-                )
+            self._report_error(
+                chunk.t,
+                "player_failed",
+                f"player failed ({type(e).__name__}: {e}); it was detached",
             )
 
     async def _apply_effects(self) -> None:
