@@ -76,6 +76,14 @@ def skip_reason() -> str | None:
     return None
 
 
+#: Server options by default; the lab's own (`dev.LAB_SERVER_ARGS`) can be passed instead.
+LAB_ARGS = (
+    "--ServerApp.ip=127.0.0.1",
+    "--LabApp.news_url=",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -154,13 +162,18 @@ class Lab:
 
 @contextmanager
 def jupyter_lab(
-    workdir: Path, *, env: dict[str, str] | None = None, extra_args: Sequence[str] = ()
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    server_args: Sequence[str] = LAB_ARGS,
 ) -> Iterator[Lab]:
     """Start JupyterLab on 127.0.0.1 serving `workdir`, stop it on exit.
 
     Settings make the page start the notebook's kernel without a dialog and render every cell;
     `extra_args` go to the server (e.g. `--ServerApp.allow_remote_access=True` to serve a
-    non-localhost host name).
+    non-localhost host name); `server_args` replace the loopback / no-news / no-update-check
+    defaults (`dev.LAB_SERVER_ARGS`, to serve exactly as `dev.py lab` does).
     """
     port = free_port()
     token = "realtimelab-browser-lab"
@@ -188,13 +201,11 @@ def jupyter_lab(
             "-m",
             "jupyterlab",
             "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",
             f"--IdentityProvider.token={token}",
             "--ServerApp.open_browser=False",
             f"--ServerApp.root_dir={workdir}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *server_args,
             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
             *extra_args,
         ],
