@@ -82,47 +82,6 @@ _OPENAI_DEPRECATION = (
 _OPENAI_MODELS = "developers.openai.com/api/docs/models (model pages, 2026)"
 _GEMINI_MODELS = "ai.google.dev/gemini-api/docs/models and the Live API changelog (2026)"
 
-
-def _openai_deprecated(name: str, *, replacement: str) -> Model:
-    """One of the models the SDK lists as deprecated, all announced for shutdown on 2027-01-20."""
-    return Model(
-        "openai",
-        name,
-        "deprecated",
-        shutdown=_dt.date(2027, 1, 20),
-        replacement=replacement,
-        source=_OPENAI_DEPRECATION,
-    )
-
-
-def _gemini_25_native_audio(name: str) -> Model:
-    """A Gemini 2.5 native-audio preview snapshot: audio out only, asynchronous tools."""
-    return Model(
-        "gemini",
-        name,
-        "preview",
-        text_output=False,
-        tools="async",
-        reasoning=True,
-        replacement="gemini-3.8-live",
-        source=_GEMINI_MODELS,
-    )
-
-
-def _gemini_half_cascade(name: str) -> Model:
-    """A half-cascade Gemini Live model (native audio in, text-to-speech out), retired."""
-    return Model(
-        "gemini",
-        name,
-        "retired",
-        audio="cascade",
-        shutdown=_dt.date(2025, 12, 9),
-        replacement="gemini-3.8-live",
-        source=_GEMINI_MODELS,
-        note="half-cascade; shut down 2025-12-09",
-    )
-
-
 MODELS: tuple[Model, ...] = (
     # --- OpenAI Realtime (GA interface) ---------------------------------------------------------
     Model(
@@ -137,13 +96,48 @@ MODELS: tuple[Model, ...] = (
     Model("openai", "gpt-realtime-2.1", "preview", reasoning=True, source=_OPENAI_MODELS),
     Model("openai", "gpt-realtime-2.1-mini", "preview", reasoning=True, source=_OPENAI_MODELS),
     Model("openai", "gpt-realtime-1.5", "ga", source=_OPENAI_MODELS),
-    _openai_deprecated("gpt-realtime", replacement="gpt-realtime-2"),
-    _openai_deprecated("gpt-realtime-2025-08-28", replacement="gpt-realtime-2"),
-    _openai_deprecated("gpt-realtime-mini", replacement="gpt-realtime-2.1-mini"),
+    Model(
+        "openai",
+        "gpt-realtime",
+        "deprecated",
+        shutdown=_dt.date(2027, 1, 20),
+        replacement="gpt-realtime-2",
+        source=_OPENAI_DEPRECATION,
+    ),
+    Model(
+        "openai",
+        "gpt-realtime-2025-08-28",
+        "deprecated",
+        shutdown=_dt.date(2027, 1, 20),
+        replacement="gpt-realtime-2",
+        source=_OPENAI_DEPRECATION,
+    ),
+    Model(
+        "openai",
+        "gpt-realtime-mini",
+        "deprecated",
+        shutdown=_dt.date(2027, 1, 20),
+        replacement="gpt-realtime-2.1-mini",
+        source=_OPENAI_DEPRECATION,
+    ),
     Model("openai", "gpt-realtime-mini-2025-10-06", "ga", source=_OPENAI_MODELS),
-    _openai_deprecated("gpt-realtime-mini-2025-12-15", replacement="gpt-realtime-2.1-mini"),
+    Model(
+        "openai",
+        "gpt-realtime-mini-2025-12-15",
+        "deprecated",
+        shutdown=_dt.date(2027, 1, 20),
+        replacement="gpt-realtime-2.1-mini",
+        source=_OPENAI_DEPRECATION,
+    ),
     Model("openai", "gpt-audio-1.5", "ga", source=_OPENAI_MODELS),
-    _openai_deprecated("gpt-audio-mini", replacement="gpt-audio-1.5"),
+    Model(
+        "openai",
+        "gpt-audio-mini",
+        "deprecated",
+        shutdown=_dt.date(2027, 1, 20),
+        replacement="gpt-audio-1.5",
+        source=_OPENAI_DEPRECATION,
+    ),
     Model(
         "openai",
         "gpt-4o-realtime-preview",
@@ -194,10 +188,46 @@ MODELS: tuple[Model, ...] = (
         source=_GEMINI_MODELS,
         note="legacy preview since 2026-03; synchronous tools only",
     ),
-    _gemini_25_native_audio("gemini-2.5-flash-native-audio-preview-12-2025"),
-    _gemini_25_native_audio("gemini-2.5-flash-native-audio-preview-09-2025"),
-    _gemini_half_cascade("gemini-live-2.5-flash-preview"),
-    _gemini_half_cascade("gemini-2.0-flash-live-001"),
+    Model(
+        "gemini",
+        "gemini-2.5-flash-native-audio-preview-12-2025",
+        "preview",
+        text_output=False,
+        tools="async",
+        reasoning=True,
+        replacement="gemini-3.8-live",
+        source=_GEMINI_MODELS,
+    ),
+    Model(
+        "gemini",
+        "gemini-2.5-flash-native-audio-preview-09-2025",
+        "preview",
+        text_output=False,
+        tools="async",
+        reasoning=True,
+        replacement="gemini-3.8-live",
+        source=_GEMINI_MODELS,
+    ),
+    Model(
+        "gemini",
+        "gemini-live-2.5-flash-preview",
+        "retired",
+        audio="cascade",
+        shutdown=_dt.date(2025, 12, 9),
+        replacement="gemini-3.8-live",
+        source=_GEMINI_MODELS,
+        note="half-cascade; shut down 2025-12-09",
+    ),
+    Model(
+        "gemini",
+        "gemini-2.0-flash-live-001",
+        "retired",
+        audio="cascade",
+        shutdown=_dt.date(2025, 12, 9),
+        replacement="gemini-3.8-live",
+        source=_GEMINI_MODELS,
+        note="half-cascade; shut down 2025-12-09",
+    ),
 )
 
 _BY_KEY = {(m.provider, m.name): m for m in MODELS}
