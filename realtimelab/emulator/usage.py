@@ -50,6 +50,7 @@ __all__ = [
     "OUTPUT_AUDIO_TOKENS_PER_S",
     "Cached",
     "Segment",
+    "Tokens",
     "cached_tokens",
     "context_segments",
     "input_audio_tokens",
@@ -73,29 +74,29 @@ def output_audio_tokens(ms: float) -> int:
     return math.ceil(max(0.0, ms) * OUTPUT_AUDIO_TOKENS_PER_S / 1000)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Tokens:
+    """Tokens by modality."""
+
+    text: int = 0
+    audio: int = 0
+    image: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.text + self.audio + self.image
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cached(Tokens):
+    """The tokens of a response's input served from the cache."""
+
+
 @dataclass(frozen=True)
-class Segment:
+class Segment(Tokens):
     """One piece of a response's input context: its identity (for the cache) and its tokens."""
 
     key: str
-    text: int = 0
-    audio: int = 0
-    image: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.text + self.audio + self.image
-
-
-@dataclass(frozen=True)
-class Cached:
-    text: int = 0
-    audio: int = 0
-    image: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.text + self.audio + self.image
 
 
 def context_segments(
@@ -131,7 +132,7 @@ def cached_tokens(previous: Sequence[Segment], current: Sequence[Segment]) -> Ca
                 audio += take
             else:
                 image += take
-    return Cached(text, audio, image)
+    return Cached(text=text, audio=audio, image=image)
 
 
 def _tools_tokens(tools: Sequence[ToolSpec]) -> int:
