@@ -24,7 +24,7 @@ redacted frame still reads like the wire frame it came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 #: What a secret is replaced with.
@@ -171,38 +171,34 @@ class SplitSecretGuard:
     def __call__(self, line: Any) -> Any:
         """A copy of `line` with split credentials redacted."""
         removed: list[str] = []
-        out = self._payloads(line, removed, under_text=False)
+
+        def payload(s: str, under_text: bool) -> str:
+            return self._string(s, removed) if under_text else s
+
+        out = self._map_strings(line, payload, under_text=False)
         if not removed:
             return out
         fragments = sorted({r for r in removed if len(r) >= 3}, key=len, reverse=True)
-        return self._others(out, fragments, under_text=False)
 
-    def _payloads(self, obj: Any, removed: list[str], *, under_text: bool) -> Any:
+        def other(s: str, under_text: bool) -> str:
+            if not under_text:
+                for fragment in fragments:
+                    s = s.replace(fragment, REDACTED)
+            return s
+
+        return self._map_strings(out, other, under_text=False)
+
+    def _map_strings(self, obj: Any, fn: Callable[[str, bool], str], *, under_text: bool) -> Any:
+        """A copy of `obj` with `fn(string, under_text)` applied to every string in it, in
+        order; `under_text` says whether it sits under one of `TEXT_KEYS`."""
         if isinstance(obj, str):
-            return self._string(obj, removed) if under_text else obj
+            return fn(obj, under_text)
         if isinstance(obj, Mapping):
             return {
-                k: self._payloads(v, removed, under_text=k in self.TEXT_KEYS)
-                for k, v in obj.items()
+                k: self._map_strings(v, fn, under_text=k in self.TEXT_KEYS) for k, v in obj.items()
             }
         if isinstance(obj, list):
-            return [self._payloads(v, removed, under_text=under_text) for v in obj]
-        return obj
-
-    def _others(self, obj: Any, fragments: list[str], *, under_text: bool) -> Any:
-        if isinstance(obj, str):
-            if under_text:
-                return obj
-            for fragment in fragments:
-                obj = obj.replace(fragment, REDACTED)
-            return obj
-        if isinstance(obj, Mapping):
-            return {
-                k: self._others(v, fragments, under_text=k in self.TEXT_KEYS)
-                for k, v in obj.items()
-            }
-        if isinstance(obj, list):
-            return [self._others(v, fragments, under_text=under_text) for v in obj]
+            return [self._map_strings(v, fn, under_text=under_text) for v in obj]
         return obj
 
     def _string(self, s: str, removed: list[str]) -> str:
