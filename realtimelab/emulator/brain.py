@@ -1033,11 +1033,8 @@ def _bare_value(text: str, tools: Sequence[ToolSpec]) -> Reply | None:
 
 
 def _spoken_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return _number(value)
-    return str(value)
+    """A number or a yes/no as `_scalar` says it; anything else as it is written."""
+    return _scalar(value) if isinstance(value, int | float) else str(value)
 
 
 def _asks_for_help(text: str) -> bool:
