@@ -1465,27 +1465,21 @@ class RealtimeProtocol:
 
     def response_cancelled(self, response_id: str, reason: str) -> list[Action]:
         """The runner has stopped: close the partial item and report `cancelled`."""
-        r = self.responses[response_id]
-        actions: list[Action] = []
-        if r.open is not None:
-            actions += self.close_message(response_id, status="incomplete")
-        r.status = "cancelled"
-        actions += self._done(r, {"type": "cancelled", "reason": reason})
-        return actions
+        return self._cut_short(response_id, "cancelled", reason=reason)
 
     def response_failed(self, response_id: str, message: str) -> list[Action]:
+        error = {"type": "server_error", "code": "server_error", "message": message}
+        return self._cut_short(response_id, "failed", error=error)
+
+    def _cut_short(self, response_id: str, status: str, **details: Any) -> list[Action]:
+        """End a response that did not complete: its partial item closes as `incomplete`, and
+        `response.done` carries `status` with these status details."""
         r = self.responses[response_id]
         actions: list[Action] = []
         if r.open is not None:
             actions += self.close_message(response_id, status="incomplete")
-        r.status = "failed"
-        return actions + self._done(
-            r,
-            {
-                "type": "failed",
-                "error": {"type": "server_error", "code": "server_error", "message": message},
-            },
-        )
+        r.status = status
+        return actions + self._done(r, {"type": status, **details})
 
     def _done(self, r: ResponseState, details: Any) -> list[Action]:
         if self.active_id == r.id:
