@@ -108,20 +108,19 @@ def default_session(
 ) -> dict[str, Any]:
     """The full default session, field for field like the live `session.created`."""
     pcm = {"type": "audio/pcm", "rate": AUDIO_RATE}
+    audio_input = {
+        "format": dict(pcm),
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": default_server_vad(),
+    }
     if intent == "transcription":
         return {
             "type": "transcription",
             "object": "realtime.transcription_session",
             "id": session_id,
             "expires_at": expires_at,
-            "audio": {
-                "input": {
-                    "format": dict(pcm),
-                    "transcription": None,
-                    "noise_reduction": None,
-                    "turn_detection": default_server_vad(),
-                }
-            },
+            "audio": {"input": audio_input},
             "include": None,
         }
     return {
@@ -139,12 +138,7 @@ def default_session(
         "prompt": None,
         "expires_at": expires_at,
         "audio": {
-            "input": {
-                "format": dict(pcm),
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": default_server_vad(),
-            },
+            "input": audio_input,
             "output": {"format": dict(pcm), "voice": "alloy", "speed": 1.0},
         },
         "include": None,
@@ -190,6 +184,12 @@ def _type_error(param: str, expected: str, value: Any) -> ConfigError:
 
 def _unknown(param: str) -> ConfigError:
     return ConfigError("unknown_parameter", f"Unknown parameter: '{param}'.", param)
+
+
+def _missing(param: str) -> ConfigError:
+    return ConfigError(
+        "missing_required_parameter", f"Missing required parameter: '{param}'.", param
+    )
 
 
 #: The keys each nested object may have (openai SDK types); anything else is
@@ -244,11 +244,7 @@ def apply_update(
             fatal=True,
         )
     if "type" not in update:
-        raise ConfigError(
-            "missing_required_parameter",
-            f"Missing required parameter: '{prefix}.type'.",
-            f"{prefix}.type",
-        )
+        raise _missing(f"{prefix}.type")
     if update["type"] != current.get("type"):
         raise _invalid(f"{prefix}.type", update["type"], (str(current.get("type")),))
     allowed = REALTIME_KEYS if current.get("type") == "realtime" else {"type", "audio", "include"}
@@ -353,18 +349,10 @@ def check_tool_choice(value: Any, param: str) -> None:
     kind = value.get("type")
     if kind == "function":
         if not isinstance(value.get("name"), str) or not value["name"]:
-            raise ConfigError(
-                "missing_required_parameter",
-                f"Missing required parameter: '{param}.name'.",
-                f"{param}.name",
-            )
+            raise _missing(f"{param}.name")
     elif kind == "mcp":
         if not isinstance(value.get("server_label"), str):
-            raise ConfigError(
-                "missing_required_parameter",
-                f"Missing required parameter: '{param}.server_label'.",
-                f"{param}.server_label",
-            )
+            raise _missing(f"{param}.server_label")
     else:
         raise _invalid(f"{param}.type", kind, ("function", "mcp"))
 
@@ -386,11 +374,7 @@ def _check_tool(tool: Any, param: str) -> None:
     only_keys(tool, kind, param)
     if kind == "function":
         if not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise ConfigError(
-                "missing_required_parameter",
-                f"Missing required parameter: '{param}.name'.",
-                f"{param}.name",
-            )
+            raise _missing(f"{param}.name")
         description = tool.get("description")
         if description is not None and not isinstance(description, str):
             raise _type_error(f"{param}.description", "a string", description)
@@ -406,11 +390,7 @@ def _check_tool(tool: Any, param: str) -> None:
     else:
         label = tool.get("server_label")
         if not isinstance(label, str) or not label:
-            raise ConfigError(
-                "missing_required_parameter",
-                f"Missing required parameter: '{param}.server_label'.",
-                f"{param}.server_label",
-            )
+            raise _missing(f"{param}.server_label")
 
 
 def _merge_audio(current: Mapping[str, Any], update: Any, param: str) -> dict[str, Any]:
@@ -439,32 +419,27 @@ def _check_audio_field(side: str, key: str, value: Any, param: str) -> Any:
         return check_format(value, param)
     if key == "turn_detection":
         return _check_turn_detection(value, param)
-    if key == "transcription":
+    if key in ("transcription", "noise_reduction"):  # objects of known keys, or null (off)
         if value is None:
             return None
         if not isinstance(value, Mapping):
             raise _type_error(param, "an object", value)
-        only_keys(value, "transcription", param)
-        delay = value.get("delay")
-        if delay is not None and delay not in TRANSCRIPTION_DELAYS:
-            raise _invalid(f"{param}.delay", delay, TRANSCRIPTION_DELAYS)
-        for field in ("model", "language", "prompt"):
-            if value.get(field) is not None and not isinstance(value[field], str):
-                raise _type_error(f"{param}.{field}", "a string", value[field])
-        return _copy(value, param)
-    if key == "noise_reduction":
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise _type_error(param, "an object", value)
-        only_keys(value, "noise_reduction", param)
-        if value.get("type") is not None and value["type"] not in NOISE_TYPES:
-            raise _invalid(f"{param}.type", value["type"], NOISE_TYPES)
-        strength = value.get("strength")
-        if strength is not None and (
-            isinstance(strength, bool) or not isinstance(strength, int | float)
-        ):
-            raise _type_error(f"{param}.strength", "a number", strength)
+        only_keys(value, key, param)
+        if key == "transcription":
+            delay = value.get("delay")
+            if delay is not None and delay not in TRANSCRIPTION_DELAYS:
+                raise _invalid(f"{param}.delay", delay, TRANSCRIPTION_DELAYS)
+            for field in ("model", "language", "prompt"):
+                if value.get(field) is not None and not isinstance(value[field], str):
+                    raise _type_error(f"{param}.{field}", "a string", value[field])
+        else:
+            if value.get("type") is not None and value["type"] not in NOISE_TYPES:
+                raise _invalid(f"{param}.type", value["type"], NOISE_TYPES)
+            strength = value.get("strength")
+            if strength is not None and (
+                isinstance(strength, bool) or not isinstance(strength, int | float)
+            ):
+                raise _type_error(f"{param}.strength", "a number", strength)
         return _copy(value, param)
     if key == "voice":
         return check_voice(value, param)
