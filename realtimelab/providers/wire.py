@@ -14,12 +14,13 @@ import binascii
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["Malformed", "b64", "count", "flag", "loads", "number", "obj", "opt_text", "text"]
 
 #: Counts above this are not believable usage numbers (and would overflow later arithmetic).
 MAX_COUNT = 2**53
+_T = TypeVar("_T")
 
 
 class Malformed(ValueError):
@@ -46,24 +47,24 @@ def b64(m: Mapping[str, Any], key: str) -> bytes:
         raise Malformed(f"`{key}` is not valid base64: {e}") from None
 
 
-def obj(m: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """A nested object; missing or null is `{}`."""
+def _typed(m: Mapping[str, Any], key: str, kind: type[_T], what: str, default: _T) -> _T:
+    """`m[key]` when it is a `kind`, `default` when missing or null, else `Malformed`."""
     value = m.get(key)
     if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Malformed(f"`{key}` should be an object, got {type(value).__name__}")
+        return default
+    if not isinstance(value, kind):
+        raise Malformed(f"`{key}` should be {what}, got {type(value).__name__}")
     return value
+
+
+def obj(m: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A nested object; missing or null is `{}`."""
+    return _typed(m, key, dict, "an object", {})
 
 
 def text(m: Mapping[str, Any], key: str, default: str = "") -> str:
     """A string field; missing or null gives `default`."""
-    value = m.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise Malformed(f"`{key}` should be a string, got {type(value).__name__}")
-    return value
+    return _typed(m, key, str, "a string", default)
 
 
 def opt_text(m: Mapping[str, Any], key: str) -> str | None:
@@ -108,9 +109,4 @@ def number(m: Mapping[str, Any], key: str) -> float | None:
 
 def flag(m: Mapping[str, Any], key: str) -> bool:
     """A boolean; missing or null is False."""
-    value = m.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise Malformed(f"`{key}` should be true/false, got {type(value).__name__}")
-    return value
+    return _typed(m, key, bool, "true/false", False)
