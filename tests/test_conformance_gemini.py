@@ -25,6 +25,7 @@ from support.conformance.gemini import (  # noqa: E402
 )
 from support.emulator_fakes import silence, tone  # noqa: E402
 from support.fakes import QueuedHearing, scripted_components  # noqa: E402
+from support.media import png  # noqa: E402
 
 from realtimelab.emulator.dialects.gemini import DIALECT  # noqa: E402
 from realtimelab.emulator.server import Emulator, EmulatorConfig  # noqa: E402
@@ -143,6 +144,30 @@ async def turn(session: Any) -> list[types.LiveServerMessage]:
     return out
 
 
+async def send_pcm(session: Any, pcm: bytes, mime: str) -> None:
+    """16 kHz PCM16 as realtime input, 40 ms a message."""
+    for i in range(0, len(pcm), 1280):
+        await session.send_realtime_input(audio=types.Blob(data=pcm[i : i + 1280], mime_type=mime))
+
+
+def said_in(msgs: list[types.LiveServerMessage]) -> str:
+    """The model's words, from the output transcription."""
+    return "".join(
+        m.server_content.output_transcription.text or ""
+        for m in msgs
+        if m.server_content and m.server_content.output_transcription
+    )
+
+
+def heard_in(msgs: list[types.LiveServerMessage]) -> list[str | None]:
+    """The input transcriptions, one per message that carries one."""
+    return [
+        m.server_content.input_transcription.text
+        for m in msgs
+        if m.server_content and m.server_content.input_transcription
+    ]
+
+
 def audio_of(msgs: list[types.LiveServerMessage]) -> bytes:
     return b"".join(
         p.inline_data.data
@@ -178,25 +203,14 @@ async def test_sdk_text_and_audio_turns(
         )
         msgs = await turn(session)
         assert len(audio_of(msgs)) == 24000 * 2 * 0.06 * 3
-        said = "".join(
-            m.server_content.output_transcription.text
-            for m in msgs
-            if m.server_content and m.server_content.output_transcription
-        )
+        said = said_in(msgs)
         assert said == "You said hello."
         assert msgs[-1].usage_metadata is not None and msgs[-1].usage_metadata.total_token_count
 
         pcm = silence(200) + tone(600) + silence(400)
-        for i in range(0, len(pcm), 1280):
-            await session.send_realtime_input(
-                audio=types.Blob(data=pcm[i : i + 1280], mime_type="audio/pcm;rate=16000")
-            )
+        await send_pcm(session, pcm, "audio/pcm;rate=16000")
         msgs = await turn(session)
-        heard = [
-            m.server_content.input_transcription.text
-            for m in msgs
-            if m.server_content and m.server_content.input_transcription
-        ]
+        heard = heard_in(msgs)
         assert heard == ["tell me a joke"]
         assert audio_of(msgs)
     assert any("realtime_input" in f for f in recorder.client())  # the SDK's snake_case path
@@ -248,11 +262,7 @@ async def test_sdk_tools_blocking_and_non_blocking(emu: Emulator, recorder: Fram
             ]
         )
         msgs = await turn(session)
-        said = "".join(
-            m.server_content.output_transcription.text
-            for m in msgs
-            if m.server_content and m.server_content.output_transcription
-        )
+        said = said_in(msgs)
         assert "sunny" in said
 
 
@@ -312,11 +322,7 @@ async def test_sdk_go_away_then_resume(emu: Emulator, recorder: FrameRecorder) -
     async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
         await session.send_realtime_input(text="how many")
         msgs = await turn(session)
-        said = "".join(
-            m.server_content.output_transcription.text
-            for m in msgs
-            if m.server_content and m.server_content.output_transcription
-        )
+        said = said_in(msgs)
         assert said == "You sent 2 messages."  # "one" came back with the handle
     bad = types.LiveConnectConfig(session_resumption=types.SessionResumptionConfig(handle="x"))
     with pytest.raises(errors.APIError) as info:
@@ -346,11 +352,7 @@ async def test_sdk_ephemeral_token(emu: Emulator, recorder: FrameRecorder) -> No
         async with eph.aio.live.connect(model="gemini-3.1-flash-live-preview") as session:
             await session.send_realtime_input(text="hi")
             msgs = await turn(session)
-            said = "".join(
-                m.server_content.output_transcription.text
-                for m in msgs
-                if m.server_content and m.server_content.output_transcription
-            )
+            said = said_in(msgs)
             assert said == "You said hi."  # the token's locked config turned transcription on
         with pytest.raises(errors.APIError) as info:  # the single use is spent
             async with eph.aio.live.connect(model=MODEL) as session:
@@ -427,20 +429,6 @@ async def test_sdk_audio_turn_with_real_components(
 # ------------------------------------------------------------------------------------------
 
 
-def _png(rgb: tuple[int, int, int] = (220, 20, 20), size: int = 16) -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    ihdr = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    raw = (b"\x00" + bytes(rgb) * size) * size
-    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
-
-
 def _details(details: list[types.ModalityTokenCount] | None) -> dict[str, int]:
     return {str(d.modality.value if d.modality else ""): d.token_count or 0 for d in details or []}
 
@@ -458,18 +446,13 @@ async def test_sdk_camera_frames_and_bare_pcm_audio(
     )
     async with client(emu).aio.live.connect(model=MODEL, config=config) as session:
         for _ in range(2):
-            await session.send_realtime_input(video=types.Blob(data=_png(), mime_type="image/png"))
-        pcm = silence(200) + tone(600) + silence(400)
-        for i in range(0, len(pcm), 1280):
             await session.send_realtime_input(
-                audio=types.Blob(data=pcm[i : i + 1280], mime_type="audio/pcm")
+                video=types.Blob(data=png(16, 16, (220, 20, 20)), mime_type="image/png")
             )
+        pcm = silence(200) + tone(600) + silence(400)
+        await send_pcm(session, pcm, "audio/pcm")
         msgs = await turn(session)
-    heard = [
-        m.server_content.input_transcription.text
-        for m in msgs
-        if m.server_content and m.server_content.input_transcription
-    ]
+    heard = heard_in(msgs)
     assert heard == ["what do you see"]
     assert hearing.heard and hearing.heard[0][1] == 16000
     usage = msgs[-1].usage_metadata
@@ -499,11 +482,7 @@ async def test_sdk_reads_bundled_server_content(
         and m.server_content.output_transcription
     ]
     assert bool(both) == bundled
-    said = "".join(
-        m.server_content.output_transcription.text or ""
-        for m in msgs
-        if m.server_content and m.server_content.output_transcription
-    )
+    said = said_in(msgs)
     assert said == "You said hello there my friend."
     assert audio_of(msgs)
 
@@ -578,11 +557,7 @@ async def test_sdk_seeded_history_then_a_start_signal(
                     pass
         await session.send_realtime_input(text=" ")
         msgs = await turn(session)
-    said = "".join(
-        m.server_content.output_transcription.text or ""
-        for m in msgs
-        if m.server_content and m.server_content.output_transcription
-    )
+    said = said_in(msgs)
     assert said == "You sent 2 messages."  # the seeded history, and " " added nothing
     assert not any(m.server_content and m.server_content.interrupted for m in msgs)
 

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 
 import pytest
 from support.emulator_fakes import silence, tone
 from support.gemini_harness import MODEL, MODEL_25, Harness
+from support.media import png
 
 from realtimelab.emulator import vision
 from realtimelab.emulator.dialects.gemini import usage, wire
@@ -53,24 +52,6 @@ WEATHER = [
         ]
     }
 ]
-
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A solid-colour 8-bit RGB PNG, built by hand (no imaging library needed)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    row = b"\x00" + bytes(rgb) * width
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
 
 
 def _b64(data: bytes) -> str:

@@ -13,10 +13,11 @@ import json
 import math
 import re
 import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from support.media import png
 
 __all__ = [
     "FIXTURES",
@@ -55,18 +56,7 @@ class SeedFrame:
 
 
 def tiny_png(rgb: tuple[int, int, int] = (200, 30, 30), size: int = 8) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    ihdr = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    raw = (b"\x00" + bytes(rgb) * size) * size
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return png(size, size, rgb)
 
 
 def _tone(n_bytes: int, seed: int) -> bytes:
