@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.import_graph import strongly_connected
 
 import realtimelab
 
@@ -104,45 +105,8 @@ def test_the_package_has_no_import_cycles() -> None:
     # the package's own __init__ only re-exports lazily; importing it is not a dependency
     for deps in graph.values():
         deps.discard("realtimelab")
-    cycles = _strongly_connected(graph)
+    cycles = strongly_connected(graph)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(sorted(c)) for c in cycles)
-
-
-def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
-    """Tarjan's algorithm: the components with more than one module (or a self-import)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[set[str]] = []
-    counter = [0]
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph.get(v, ()):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = set()
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.add(w)
-                if w == v:
-                    break
-            if len(component) > 1 or v in graph.get(v, ()):
-                out.append(component)
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return out
 
 
 def _public_modules() -> Iterator[str]:
