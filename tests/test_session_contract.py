@@ -65,6 +65,17 @@ def turn_done(event: ev.Event) -> bool:
     return isinstance(event, ev.TurnComplete)
 
 
+def flagged_verbs(s: BaseSession) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+    """The verbs behind a capability flag (besides telephone audio), each with its flag."""
+    return [
+        ("image_input", lambda: s.send_image(png(), "image/png")),
+        ("clear_input", lambda: s.clear_input_audio()),
+        ("delete_items", lambda: s.delete_item("item_1")),
+        ("retrieve_items", lambda: s.retrieve_item("item_1")),
+        ("out_of_band_responses", lambda: s.create_out_of_band_response("classify")),
+    ]
+
+
 def needs(provider: str, flag: str) -> None:
     """Skip a test of a feature the provider does not have, saying which flag."""
     if not getattr(get(provider).capabilities, flag):
@@ -268,14 +279,7 @@ async def test_close_ends_iteration_and_every_verb_raises(
         for verb in verbs:
             with pytest.raises(SessionClosedError):
                 await verb()
-        extra: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-            ("image_input", lambda: s.send_image(png(), "image/png")),
-            ("clear_input", lambda: s.clear_input_audio()),
-            ("delete_items", lambda: s.delete_item("item_1")),
-            ("retrieve_items", lambda: s.retrieve_item("item_1")),
-            ("out_of_band_responses", lambda: s.create_out_of_band_response("classify")),
-        ]
-        for flag, verb in extra:
+        for flag, verb in flagged_verbs(s):
             if getattr(s.capabilities, flag):
                 with pytest.raises(SessionClosedError):
                     await verb()
@@ -292,14 +296,7 @@ async def test_verbs_without_their_capability_raise_naming_the_flag(
     kind: str, provider: str, emu: Emulator
 ) -> None:
     async with open_session(kind, provider, emu, config_for(provider)) as s:
-        verbs: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-            ("image_input", lambda: s.send_image(png(), "image/png")),
-            ("clear_input", lambda: s.clear_input_audio()),
-            ("delete_items", lambda: s.delete_item("item_1")),
-            ("retrieve_items", lambda: s.retrieve_item("item_1")),
-            ("out_of_band_responses", lambda: s.create_out_of_band_response("classify")),
-        ]
-        missing = [(flag, verb) for flag, verb in verbs if not getattr(s.capabilities, flag)]
+        missing = [(f, verb) for f, verb in flagged_verbs(s) if not getattr(s.capabilities, f)]
         if not missing:
             pytest.skip(f"{provider} has every optional verb")
         for flag, verb in missing:
