@@ -67,7 +67,7 @@ from realtimelab.schema import Tool
 from realtimelab.tools import ToolDispatcher, ToolRegistry
 
 if TYPE_CHECKING:
-    from realtimelab.browser_audio import BrowserAudio
+    from realtimelab.browser_audio import BrowserAudio, PlayedReport
     from realtimelab.session import RealtimeSession
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "TalkPanel"]
@@ -556,16 +556,19 @@ class TalkPanel:
             # the page reports at once when playback starts: back-date by what it played
             self._page_starts[item] = now - report.item_played_ms / 1000.0
             self._metrics_dirty = True
+        self._settle_cuts(report)
+        self._schedule_render()
+
+    def _settle_cuts(self, report: PlayedReport) -> None:
+        """The first idle report after a barge-in: where the page's flush left the item."""
         for cut in self._interruptions:
-            # the first idle report after the barge-in: where the page's flush left the item
             if (
                 cut.page_final_ms is None
                 and not report.playing
-                and cut.item_id == item
+                and cut.item_id == report.item_id
                 and report.t >= cut.mono
             ):
                 cut.page_final_ms = report.item_played_ms
-        self._schedule_render()
 
     def _from_page(self, change: Mapping[str, Any]) -> None:
         """A trait the page wrote (maybe on a subshell thread): handled on the loop."""
@@ -667,10 +670,9 @@ class TalkPanel:
             self._schedule_render()
 
     def _interrupted(self, session: RealtimeSession, event: ev.Interrupted) -> None:
-        # Silence the page now. The session flushes its player too, but a barge-in found by
-        # its *client* VAD (providers without speech events) is applied only when the next
-        # server frame arrives, which can be 100+ ms later, or never while the server is
-        # quiet; a second flush costs one message and drops nothing of a later reply.
+        # The session has flushed its player (this panel's page) already; a second flush
+        # costs one message and drops nothing of a later reply, and keeps the page silent
+        # whatever player the session was given.
         self.audio.flush()
         report = self.audio.last_report
         # the barge-in's moment on the reports' clock (the session's, unless a test gave one)
@@ -685,6 +687,9 @@ class TalkPanel:
                 self._rel(event.t), event.item_id, event.heard_ms, event.reason, page, mono=at
             )
         )
+        if report is not None:
+            # the page may have answered the session's own flush before this event got here
+            self._settle_cuts(report)
         received = session.playout.item_received_ms(event.item_id)
         for entry in self._transcript:
             if entry.role == "assistant" and entry.item_id == event.item_id:

@@ -167,6 +167,21 @@ class FakePage:
         self._task.cancel()
 
 
+class EagerPage(FakePage):
+    """A page that reports at once when a flush stops playback (as Chromium's does), and whose
+    idle report reaches the kernel before the panel has seen the session's `Interrupted`."""
+
+    def _from_kernel(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        super()._from_kernel(data, metadata, buffers)
+        custom = isinstance(data, dict) and data.get("method") == "custom"
+        if custom and data["content"]["type"] == "flush":
+            state = self._state()
+            self.playing, self.last_report = state["playing"], time.monotonic()
+            content = {"client": "page", "type": "played", "latency_ms": 0.0, **state}
+            msg = {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+            self.w._handle_msg(msg)
+
+
 async def until(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -184,17 +199,21 @@ def words(text: str) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    ("provider", "page_kind"),
+    [("openai", FakePage), ("gemini", FakePage), ("openai", EagerPage)],
+    ids=["openai", "gemini", "openai-eager-page"],
+)
 @pytest.mark.timeout(60)
 async def test_barge_in_truncates_at_the_position_the_page_reported(
-    provider: str, make_emulator: Any
+    provider: str, page_kind: type[FakePage], make_emulator: Any
 ) -> None:
     meta = json.loads((TALK / "story_then_thanks.json").read_text())
     stop_ms = meta["segments"][1]["start_ms"]
     emu = await make_emulator(speed=1.0)
     sent: list[tuple[str, dict[str, Any]]] = []
     panel = TalkPanel(provider, url=emu.url, frame_tap=lambda d, f, t: sent.append((d, f)))
-    page = FakePage(panel, TALK / meta["file"])
+    page = page_kind(panel, TALK / meta["file"])
     try:
         assert await panel.start() is True
         assert panel.audio.mic_rate == panel.session.capabilities.input_rate  # type: ignore[union-attr]
