@@ -17,6 +17,7 @@ import pytest
 from support.conformance.gemini import validate_server_message
 from support.emulator_fakes import (
     MODEL,
+    audio_msg,
     chunks,
     close_code,
     collect_until,
@@ -390,6 +391,15 @@ async def emu(hearing: QueuedHearing, request: pytest.FixtureRequest) -> AsyncIt
         yield e
 
 
+def said_in(frames: list[dict[str, Any]]) -> str:
+    """The model's words, from the output transcription."""
+    return "".join(
+        f["serverContent"].get("outputTranscription", {}).get("text", "")
+        for f in frames
+        if "serverContent" in f
+    )
+
+
 def _checked(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for f in frames:
         validate_server_message(f)
@@ -501,18 +511,7 @@ async def test_barge_in_and_no_interruption(emu: Emulator, hearing: QueuedHearin
     first = await collect_until(ws, lambda m: "modelTurn" in m.get("serverContent", {}))
     assert first
     for part in chunks(tone(300) + silence(300), 16000):
-        await ws.send(
-            json.dumps(
-                {
-                    "realtimeInput": {
-                        "audio": {
-                            "data": base64.b64encode(part).decode(),
-                            "mimeType": "audio/pcm;rate=16000",
-                        }
-                    }
-                }
-            )
-        )
+        await ws.send(audio_msg(part))
     frames = _checked(await collect_until(ws, turn_complete))
     assert {"serverContent": {"interrupted": True}} in frames
     assert {"serverContent": {"generationComplete": True}} not in frames
@@ -533,18 +532,7 @@ async def test_barge_in_and_no_interruption(emu: Emulator, hearing: QueuedHearin
     await ws.send(json.dumps({"realtimeInput": {"text": "say something long"}}))
     await collect_until(ws, lambda m: "modelTurn" in m.get("serverContent", {}))
     for part in chunks(tone(300) + silence(300), 16000):
-        await ws.send(
-            json.dumps(
-                {
-                    "realtimeInput": {
-                        "audio": {
-                            "data": base64.b64encode(part).decode(),
-                            "mimeType": "audio/pcm;rate=16000",
-                        }
-                    }
-                }
-            )
-        )
+        await ws.send(audio_msg(part))
     frames = await collect_until(ws, turn_complete)
     assert {"serverContent": {"interrupted": True}} not in frames
     assert {"serverContent": {"generationComplete": True}} in frames
@@ -557,31 +545,9 @@ async def test_manual_activity_brackets_a_turn(emu: Emulator, hearing: QueuedHea
     ws = await open_ws(emu.url)
     await ws.send(setup_msg(realtimeInputConfig={"automaticActivityDetection": {"disabled": True}}))
     await recv_json(ws)
-    await ws.send(
-        json.dumps(
-            {
-                "realtimeInput": {
-                    "audio": {
-                        "data": base64.b64encode(tone(500)).decode(),
-                        "mimeType": "audio/pcm;rate=16000",
-                    }
-                }
-            }
-        )
-    )
+    await ws.send(audio_msg(tone(500)))
     await ws.send(json.dumps({"realtimeInput": {"activityStart": {}}}))
-    await ws.send(
-        json.dumps(
-            {
-                "realtimeInput": {
-                    "audio": {
-                        "data": base64.b64encode(silence(300)).decode(),
-                        "mimeType": "audio/pcm;rate=16000",
-                    }
-                }
-            }
-        )
-    )
+    await ws.send(audio_msg(silence(300)))
     await ws.send(json.dumps({"realtimeInput": {"activityEnd": {}}}))
     await collect_until(ws, turn_complete)
     assert hearing.heard == [(300 * 32, 16000)]  # only the bracketed audio (ONLY_ACTIVITY)
@@ -642,11 +608,7 @@ async def test_parallel_blocking_tools_and_cancellation(emu: Emulator) -> None:
         )
     )
     frames = _checked(await collect_until(ws, turn_complete))
-    text = "".join(
-        f["serverContent"].get("outputTranscription", {}).get("text", "")
-        for f in frames
-        if "serverContent" in f
-    )
+    text = said_in(frames)
     assert frames[0].get("serverContent", {}).get("modelTurn")  # first frame after: the answer
     assert text == ""  # no outputAudioTranscription requested
     # now barge in while a call is pending: the call is cancelled
@@ -692,11 +654,7 @@ async def test_non_blocking_scheduling(emu: Emulator) -> None:
         await recv_json(ws, timeout=0.3)  # SILENT: folded in, nothing generated
     await respond("WHEN_IDLE", will_continue=True)
     frames = await collect_until(ws, turn_complete)
-    said = "".join(
-        f["serverContent"].get("outputTranscription", {}).get("text", "")
-        for f in frames
-        if "serverContent" in f
-    )
+    said = said_in(frames)
     assert "WHEN_IDLE" in said
     await ws.send(json.dumps({"realtimeInput": {"text": "something long"}}))
     await collect_until(ws, lambda m: "modelTurn" in m.get("serverContent", {}))
@@ -704,11 +662,7 @@ async def test_non_blocking_scheduling(emu: Emulator) -> None:
     frames = await collect_until(ws, turn_complete)
     assert {"serverContent": {"interrupted": True}} in frames
     frames = await collect_until(ws, turn_complete)
-    said = "".join(
-        f["serverContent"].get("outputTranscription", {}).get("text", "")
-        for f in frames
-        if "serverContent" in f
-    )
+    said = said_in(frames)
     assert "INTERRUPT" in said
     await ws.close()
 
@@ -798,18 +752,7 @@ async def test_session_audio_limit() -> None:
         await ws.send(setup_msg(contextWindowCompression={"slidingWindow": {}}))
         await recv_json(ws)
         for part in chunks(silence(800), 16000, ms=100):
-            await ws.send(
-                json.dumps(
-                    {
-                        "realtimeInput": {
-                            "audio": {
-                                "data": base64.b64encode(part).decode(),
-                                "mimeType": "audio/pcm;rate=16000",
-                            }
-                        }
-                    }
-                )
-            )
+            await ws.send(audio_msg(part))
         await ws.send(json.dumps({"realtimeInput": {"text": "still here"}}))
         assert await collect_until(ws, turn_complete)
         await ws.close()
@@ -821,18 +764,7 @@ async def _exceed_audio_limit(emu: Emulator) -> None:
     await recv_json(ws)
     with contextlib.suppress(ConnectionClosed):  # the close may overtake our last chunks
         for part in chunks(silence(800), 16000, ms=100):
-            await ws.send(
-                json.dumps(
-                    {
-                        "realtimeInput": {
-                            "audio": {
-                                "data": base64.b64encode(part).decode(),
-                                "mimeType": "audio/pcm;rate=16000",
-                            }
-                        }
-                    }
-                )
-            )
+            await ws.send(audio_msg(part))
     code, _ = await close_code(ws)
     assert code == 1011
 

@@ -8,6 +8,7 @@ in `support/fakes.py` (`scripted_components`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 from collections.abc import Callable
@@ -83,6 +84,12 @@ async def close_code(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, s
         assert exc.rcvd is not None
         return exc.rcvd.code, exc.rcvd.reason
     raise AssertionError("unreachable")
+
+
+def audio_msg(pcm: bytes, rate: int = 16000) -> str:
+    """A `realtimeInput.audio` message carrying `pcm` (PCM16 at `rate`)."""
+    blob = {"data": base64.b64encode(pcm).decode(), "mimeType": f"audio/pcm;rate={rate}"}
+    return json.dumps({"realtimeInput": {"audio": blob}})
 
 
 def setup_msg(**extra: Any) -> str:
