@@ -10,6 +10,7 @@ generated in ~333 ms and its assumed playback ends 1 s after the first audio was
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from support.emulator_fakes import MODEL, silence, tone
@@ -22,6 +23,7 @@ from realtimelab.emulator.dialects.gemini.protocol import (
     Close,
     Generate,
     Send,
+    Speak,
     Stop,
     TurnState,
 )
@@ -31,6 +33,19 @@ from realtimelab.emulator.model import AssistantMessage, PlannedCall, Reply
 # ------------------------------------------------------------------------------------------
 # generation faster than real time: generationComplete, then turnComplete at playback end
 # ------------------------------------------------------------------------------------------
+
+
+def speaking(said: str, reply: str, **config: Any) -> tuple[Harness, Generate, Speak]:
+    """A session (turns ended by 200 ms of silence; `config` adds to `realtimeInputConfig`)
+    where the user typed `said` and the model has begun speaking `reply`."""
+    h = Harness()
+    h.setup(
+        realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}, **config}
+    )
+    job = h.text(said, now=0.0)
+    speak = h.reply(job, Reply(text=reply), now=0.1)
+    assert speak is not None
+    return h, job, speak
 
 
 def test_generation_complete_then_turn_complete_when_the_assumed_playback_ends() -> None:
@@ -70,11 +85,7 @@ def test_a_reply_without_audio_completes_at_once() -> None:
 
 
 def test_barge_in_while_generating_stops_the_job_and_keeps_what_was_heard() -> None:
-    h = Harness()
-    h.setup(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
-    job = h.text("tell me", now=0.0)
-    speak = h.reply(job, Reply(text="alpha beta gamma delta"), now=0.1)
-    assert speak is not None
+    h, job, speak = speaking("tell me", "alpha beta gamma delta")
     h.stream(speak, until_s=0.25 + 0.200)  # 600 ms generated, first audio at 0.25
     actions = h.audio(silence(100) + tone(400), now=0.25 + 0.600)  # heard 600 ms so far
     assert Stop(job.job) in actions
@@ -87,11 +98,7 @@ def test_barge_in_while_generating_stops_the_job_and_keeps_what_was_heard() -> N
 
 
 def test_speech_after_generation_complete_interrupts_the_assumed_playback() -> None:
-    h = Harness()
-    h.setup(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
-    job = h.text("tell me", now=0.0)
-    speak = h.reply(job, Reply(text="alpha beta gamma delta"), now=0.1)
-    assert speak is not None
+    h, job, speak = speaking("tell me", "alpha beta gamma delta")
     last = h.stream(speak)
     h.apply(h.proto.spoken(job.job, now=last))
     assert h.proto.history[-1] == AssistantMessage("alpha beta gamma delta")
@@ -105,11 +112,7 @@ def test_speech_after_generation_complete_interrupts_the_assumed_playback() -> N
 
 
 def test_after_turn_complete_speech_is_just_a_new_turn() -> None:
-    h = Harness()
-    h.setup(realtimeInputConfig={"automaticActivityDetection": {"silenceDurationMs": 200}})
-    job = h.text("hi", now=0.0)
-    speak = h.reply(job, Reply(text="one"), now=0.1)
-    assert speak is not None
+    h, job, speak = speaking("hi", "one")
     h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
     h.apply(h.proto.timer("turn_complete", now=0.25 + 0.25))
     n = len(h.sent)
@@ -119,16 +122,7 @@ def test_after_turn_complete_speech_is_just_a_new_turn() -> None:
 
 
 def test_no_interruption_holds_a_spoken_turn_until_turn_complete() -> None:
-    h = Harness()
-    h.setup(
-        realtimeInputConfig={
-            "automaticActivityDetection": {"silenceDurationMs": 200},
-            "activityHandling": "NO_INTERRUPTION",
-        }
-    )
-    job = h.text("hi", now=0.0)
-    speak = h.reply(job, Reply(text="one two"), now=0.1)
-    assert speak is not None
+    h, job, speak = speaking("hi", "one two", activityHandling="NO_INTERRUPTION")
     h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
     actions = h.audio(tone(400) + silence(400), now=0.3)
     assert not any(isinstance(a, Generate | Stop) for a in actions)
@@ -177,7 +171,9 @@ def test_blocking_calls_hold_the_turn_and_a_barge_in_cancels_them() -> None:
     ]
 
 
-def test_when_idle_results_wait_for_the_assumed_playback() -> None:
+def answering_while_a_call_runs() -> tuple[Harness, str, Generate, Speak]:
+    """A NON_BLOCKING `get_weather` call is pending (its id is returned) while the model has
+    begun speaking its answer to the next text, "one two"."""
     h = Harness()
     tools = [{"functionDeclarations": [{"name": "get_weather", "behavior": "NON_BLOCKING"}]}]
     h.setup(tools=tools)
@@ -187,6 +183,11 @@ def test_when_idle_results_wait_for_the_assumed_playback() -> None:
     job = h.text("something else", now=0.2)
     speak = h.reply(job, Reply(text="one two"), now=0.3)
     assert speak is not None
+    return h, call_id, job, speak
+
+
+def test_when_idle_results_wait_for_the_assumed_playback() -> None:
+    h, call_id, job, speak = answering_while_a_call_runs()
     h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
     assert h.proto.turn is TurnState.PLAYING
     actions = h.frame(
@@ -205,15 +206,8 @@ def test_when_idle_results_wait_for_the_assumed_playback() -> None:
 
 
 def test_a_result_that_arrives_while_the_answer_is_generated_follows_it_in_history() -> None:
-    h = Harness()
-    tools = [{"functionDeclarations": [{"name": "get_weather", "behavior": "NON_BLOCKING"}]}]
-    h.setup(tools=tools)
-    job = h.text("weather", now=0.0)
-    h.reply(job, Reply(tool_calls=(PlannedCall("get_weather", {}),)), now=0.1)
-    call_id = h.sent[-3]["toolCall"]["functionCalls"][0]["id"]
-    job = h.text("something else", now=0.2)
-    speak = h.reply(job, Reply(text="one two"), now=0.3)
-    assert speak is not None and h.proto.turn is TurnState.GENERATING
+    h, call_id, job, speak = answering_while_a_call_runs()
+    assert h.proto.turn is TurnState.GENERATING
     result = {"id": call_id, "response": {"output": "sunny"}, "scheduling": "WHEN_IDLE"}
     h.frame({"toolResponse": {"functionResponses": [result]}}, now=0.35)
     h.apply(h.proto.spoken(job.job, now=h.stream(speak)))
