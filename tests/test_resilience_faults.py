@@ -92,9 +92,7 @@ async def one_session(
 ) -> tuple[Run, ResilientSession]:
     emu = await make_emulator(speed=SPEED, components=components, frame_tap=aimer)
     aimer.emulator = emu
-    session = ResilientSession(
-        provider, config_for(provider), url=emu.url, policy=FAST, rotation=NO_ROTATION
-    )
+    session = resilient(provider, url=emu.url)
     async with session:
         run = await drive(session, Run())
         if aimer.fired and not any(isinstance(e, ev.Reconnected) for e in run.events):
@@ -172,6 +170,22 @@ async def test_100_seeded_faulty_sessions_recover_with_identical_history(
 # ---------------------------------------------------------------------------------------------
 
 
+def resilient(provider: str, *, policy: ReconnectPolicy = FAST, **kwargs: Any) -> ResilientSession:
+    """A `ResilientSession` with the suite's config, quick retries unless `policy` says
+    otherwise, and no rotation; `kwargs` say where it connects (`url=`, `connector=`) and the
+    rest."""
+    return ResilientSession(
+        provider, config_for(provider), policy=policy, rotation=NO_ROTATION, **kwargs
+    )
+
+
+class SleepLog(list[float]):
+    """A stand-in for `asyncio.sleep` that records the backoff delays instead of waiting."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 class CountingConnector:
     """Wraps `connect`, counting connection attempts; `fail(n)` makes attempts 2.. fail."""
 
@@ -231,9 +245,7 @@ async def test_fatal_close_is_not_retried(
 ) -> None:
     emu = await make_emulator(speed=SPEED, components=fake_components)
     connector = CountingConnector(provider, emu)
-    async with ResilientSession(
-        provider, config_for(provider), connector=connector, policy=FAST, rotation=NO_ROTATION
-    ) as session:
+    async with resilient(provider, connector=connector) as session:
         await session.send_text("hello there")
         assert emu.inject(None, Fault("close", code=code)) == 1
         events = await collect_until_closed(session)
@@ -254,19 +266,9 @@ async def test_refused_handshake_on_reconnect_is_fatal_not_a_loop(
     connector = CountingConnector(
         "openai", emu, override=lambda n: {"api_key": "revoked-key"} if n > 1 else {}
     )
-    sleeps: list[float] = []
+    sleeps = SleepLog()
 
-    async def fake_sleep(s: float) -> None:
-        sleeps.append(s)
-
-    async with ResilientSession(
-        "openai",
-        config_for("openai"),
-        connector=connector,
-        policy=FAST,
-        rotation=NO_ROTATION,
-        sleep=fake_sleep,
-    ) as session:
+    async with resilient("openai", connector=connector, sleep=sleeps) as session:
         emu.inject(None, Fault("drop"))
         events = await collect_until_closed(session)
     fatal = [e for e in events if isinstance(e, ev.Error) and e.fatal]
@@ -283,19 +285,9 @@ async def test_retries_follow_the_policy_then_give_up(
         "gemini", emu, override=lambda n: {"raise_": True} if n > 1 else {}
     )
     policy = ReconnectPolicy(max_attempts=4, base_delay_s=0.5, max_delay_s=2, seed=7)
-    sleeps: list[float] = []
+    sleeps = SleepLog()
 
-    async def fake_sleep(s: float) -> None:
-        sleeps.append(s)
-
-    async with ResilientSession(
-        "gemini",
-        config_for("gemini"),
-        connector=connector,
-        policy=policy,
-        rotation=NO_ROTATION,
-        sleep=fake_sleep,
-    ) as session:
+    async with resilient("gemini", connector=connector, policy=policy, sleep=sleeps) as session:
         emu.inject(None, Fault("drop"))
         events = await collect_until_closed(session)
     assert connector.attempts == 1 + 4
@@ -311,20 +303,10 @@ async def test_transient_connect_failures_then_recovery(
     connector = CountingConnector(
         "openai", emu, override=lambda n: {"raise_": True} if n in (2, 3) else {}
     )
-    sleeps: list[float] = []
-
-    async def fake_sleep(s: float) -> None:
-        sleeps.append(s)
+    sleeps = SleepLog()
 
     policy = ReconnectPolicy(base_delay_s=0.2, seed=3)
-    async with ResilientSession(
-        "openai",
-        config_for("openai"),
-        connector=connector,
-        policy=policy,
-        rotation=NO_ROTATION,
-        sleep=fake_sleep,
-    ) as session:
+    async with resilient("openai", connector=connector, policy=policy, sleep=sleeps) as session:
         run = await drive(session, Run(), script=SCRIPT[:1])
         emu.inject(None, Fault("close", code=1011))
         run = await drive(session, run, script=SCRIPT[2:])
@@ -339,9 +321,7 @@ async def test_session_expired_is_not_fatal(
     make_emulator: Any, fake_components: Any, provider: str
 ) -> None:
     emu = await make_emulator(speed=SPEED, components=fake_components)
-    async with ResilientSession(
-        provider, config_for(provider), url=emu.url, policy=FAST, rotation=NO_ROTATION
-    ) as session:
+    async with resilient(provider, url=emu.url) as session:
         run = await drive(session, Run(), script=SCRIPT[:1])
         emu.inject(None, Fault("expire"))
         async with asyncio.timeout(10):
@@ -376,9 +356,7 @@ async def test_a_retryable_close_is_reported_once_and_other_errors_still_surface
     "reconnecting" notice (not two errors), while an unrelated recoverable error (a malformed
     frame) still reaches the user, even when it arrives right before the close."""
     emu = await make_emulator(speed=SPEED, components=fake_components)
-    async with ResilientSession(
-        provider, config_for(provider), url=emu.url, policy=FAST, rotation=NO_ROTATION
-    ) as session:
+    async with resilient(provider, url=emu.url) as session:
         run = await drive(session, Run(), script=SCRIPT[:1])
         emu.inject(None, Fault("malformed"))
         if together:  # queued behind the malformed frame: both reach the client back to back
@@ -404,14 +382,7 @@ async def test_a_refused_first_connection_raises_the_structured_error(
     emu = await make_emulator(
         speed=SPEED, components=fake_components, api_keys=frozenset({"good-key"})
     )
-    session = ResilientSession(
-        "openai",
-        config_for("openai"),
-        url=emu.url,
-        api_key="bad-key",
-        policy=FAST,
-        rotation=NO_ROTATION,
-    )
+    session = resilient("openai", url=emu.url, api_key="bad-key")
     with pytest.raises(HandshakeRefused) as info:
         await session.open()
     assert (info.value.status, info.value.retryable) == (401, False)
@@ -437,14 +408,7 @@ async def test_audio_during_a_gap_is_resent_in_order_or_reported(
     gate = asyncio.Event()
     connector = CountingConnector(provider, emu, gate=gate)
     total = 40
-    async with ResilientSession(
-        provider,
-        config_for(provider),
-        connector=connector,
-        policy=FAST,
-        rotation=NO_ROTATION,
-        buffer_ms=buffer_ms,
-    ) as session:
+    async with resilient(provider, connector=connector, buffer_ms=buffer_ms) as session:
         for n in range(10):
             await session.send_audio(numbered_frame(n, samples), rate)
         async with asyncio.timeout(5):  # frames in flight at a drop are lost with the socket
@@ -488,9 +452,7 @@ async def test_tool_result_for_a_call_from_the_lost_connection(
     gate = asyncio.Event()
     connector = CountingConnector(provider, emu, gate=gate)
     run = Run()
-    async with ResilientSession(
-        provider, config_for(provider), connector=connector, policy=FAST, rotation=NO_ROTATION
-    ) as session:
+    async with resilient(provider, connector=connector) as session:
         await session.send_text("please get_weather in Paris")
         async with asyncio.timeout(5):
             async for event in session:
