@@ -108,8 +108,10 @@ for provider in lab.PROVIDERS:
         await session.send_text("Hello there!")
         played = await answer(session, log)
         await asyncio.sleep(max(0.0, played - session.now()))  # listen to the end, then speak
-        await lab.send_speech(session, speech16k, 16000, realtime=True)
+        # speak while listening: the answer (and its tool call) can come before the mic stops
+        speaking = asyncio.create_task(lab.send_speech(session, speech16k, 16000, realtime=True))
         await answer(session, log)
+        await speaking
         log.note_rate_guard(session.rate_guard)  # sample-rate findings become note lines
 log.close()
 
