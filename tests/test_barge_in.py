@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -28,8 +29,8 @@ from realtimelab.emulator.server import Emulator
 from realtimelab.providers.base import AssistantText
 from realtimelab.session import RealtimeSession, connect
 
-pytestmark = pytest.mark.timeout(90)
 PROVIDERS = ["openai", "gemini"]
+pytestmark = [pytest.mark.timeout(90), pytest.mark.parametrize("provider", PROVIDERS)]
 SPEED = 8.0
 MakeEmulator = Callable[..., Awaitable[Emulator]]
 
@@ -88,21 +89,32 @@ class SlowReportingPlayer(RecordingPlayer):
         return played
 
 
+@pytest.fixture
+async def emu(make_emulator: MakeEmulator) -> Emulator:
+    return await make_emulator(speed=SPEED)
+
+
+def on_scaled_clock(
+    provider: str, emu: Emulator, clock: ScaledClock, player: Any, tap: SentFrames
+) -> AbstractAsyncContextManager[RealtimeSession]:
+    """A session on `clock` (as fast as the emulator), playing into `player`; `tap` keeps the
+    frames it sends."""
+    return connect(
+        provider, SessionConfig(), url=emu.url, clock=clock, player=player, frame_tap=tap
+    )
+
+
 async def long_reply_received(session: RealtimeSession) -> list[ev.Event]:
     """Ask for a story and wait until the server finished generating it."""
     await session.send_text("Tell me a story.")
     return await until(session, lambda e: isinstance(e, ev.GenerationComplete), timeout=60)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_speech_after_the_reply_was_received_interrupts_at_the_heard_position(
-    provider: str, make_emulator: MakeEmulator
+    provider: str, emu: Emulator
 ) -> None:
-    emu = await make_emulator(speed=SPEED)
     clock, player, tap = ScaledClock(), RecordingPlayer(), SentFrames()
-    async with connect(
-        provider, SessionConfig(), url=emu.url, clock=clock, player=player, frame_tap=tap
-    ) as session:
+    async with on_scaled_clock(provider, emu, clock, player, tap) as session:
         before = await long_reply_received(session)
         assert not session.conversation.generating  # the server is done...
         assert session.playout.audible(clock())  # ...the listener is not
@@ -130,15 +142,11 @@ async def test_speech_after_the_reply_was_received_interrupts_at_the_heard_posit
     tap.validate(provider)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_speech_while_nothing_is_audible_is_not_an_interruption(
-    provider: str, make_emulator: MakeEmulator
+    provider: str, emu: Emulator
 ) -> None:
-    emu = await make_emulator(speed=SPEED)
     clock, player, tap = ScaledClock(), RecordingPlayer(), SentFrames()
-    async with connect(
-        provider, SessionConfig(), url=emu.url, clock=clock, player=player, frame_tap=tap
-    ) as session:
+    async with on_scaled_clock(provider, emu, clock, player, tap) as session:
         await session.send_text("Hello there!")
         events = await until(session, lambda e: isinstance(e, ev.TurnComplete), timeout=30)
         await clock.sleep_until(session.playout.ends_at(clock()) + 0.2)
@@ -150,16 +158,12 @@ async def test_speech_while_nothing_is_audible_is_not_an_interruption(
     assert not [f for f in tap.sent if f.get("type") == "conversation.item.truncate"]
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_the_heard_position_comes_from_a_player_that_reports_it(
-    provider: str, make_emulator: MakeEmulator
+    provider: str, emu: Emulator
 ) -> None:
-    emu = await make_emulator(speed=SPEED)
     clock, tap = ScaledClock(), SentFrames()
     player = SlowReportingPlayer(clock)
-    async with connect(
-        provider, SessionConfig(), url=emu.url, clock=clock, player=player, frame_tap=tap
-    ) as session:
+    async with on_scaled_clock(provider, emu, clock, player, tap) as session:
         await long_reply_received(session)
         await clock.sleep_until(clock() + 3.0)
         reported = player.tick()
@@ -186,7 +190,6 @@ class QuietSocket:
         self.sent.append(message)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_local_barge_in_stops_the_player_before_send_audio_returns(provider: str) -> None:
     from realtimelab.emulator.voice import Voice
     from realtimelab.providers import make_codec
