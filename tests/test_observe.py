@@ -83,16 +83,16 @@ def test_line_shape_and_openai_audio_elided(tmp_path: Path) -> None:
     assert lines[2]["audio_ms"] == 100.0 and "audio 100.0 ms" in lines[2]["summary"]
 
 
-def test_openai_g711_format_changes_audio_ms() -> None:
+def pcmu_log() -> EventLog:
+    """A log that has seen an OpenAI session switch its input audio to G.711 mu-law."""
     log = EventLog(None, clock=Clock())
-    log.frame(
-        "out",
-        {
-            "type": "session.update",
-            "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}},
-        },
-        100.0,
-    )
+    update = {"audio": {"input": {"format": {"type": "audio/pcmu"}}}}
+    log.frame("out", {"type": "session.update", "session": update}, 100.0)
+    return log
+
+
+def test_openai_g711_format_changes_audio_ms() -> None:
+    log = pcmu_log()
     log.frame("out", {"type": "input_audio_buffer.append", "audio": b64(160)}, 100.0)
     assert log.lines[-1]["audio_ms"] == 20.0  # 160 bytes of 8 kHz mu-law
 
@@ -100,15 +100,7 @@ def test_openai_g711_format_changes_audio_ms() -> None:
 def test_openai_pictures_and_item_audio_are_elided() -> None:
     """A picture's `data:` URL is a payload like audio: the log keeps its type and size.
     Audio in a retrieved user item is in the *input* format whatever the direction."""
-    log = EventLog(None, clock=Clock())
-    log.frame(
-        "out",
-        {
-            "type": "session.update",
-            "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}},
-        },
-        100.0,
-    )
+    log = pcmu_log()
     image = "data:image/png;base64," + b64(3000)
     part = {"type": "input_image", "image_url": image}
     user = {"type": "message", "role": "user", "content": [part]}
