@@ -105,7 +105,15 @@ async def collect_until(
     return out
 
 
-def openai_script(frames: list[dict[str, Any]], *, extra: list[str | bytes] = ()) -> Handler:  # type: ignore[assignment]
+def openai_script(
+    frames: list[dict[str, Any]],
+    *,
+    extra: list[str | bytes] = (),  # type: ignore[assignment]
+    close: tuple[int, str] | None = None,
+) -> Handler:
+    """A server that opens an OpenAI session, sends `extra` (raw) then `frames`, and closes
+    with `close` (code, reason) when given."""
+
     async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
         await ws.send(json.dumps(load("openai_audio_turn.json")[0]))  # session.created
         await wait_for(received, 1)  # session.update
@@ -113,6 +121,8 @@ def openai_script(frames: list[dict[str, Any]], *, extra: list[str | bytes] = ()
             await ws.send(raw)
         for f in frames:
             await ws.send(json.dumps(f))
+        if close is not None:
+            await ws.close(*close)
 
     return script
 
@@ -455,13 +465,7 @@ async def test_http_refusals_say_whether_a_retry_can_help(status: int, retryable
 async def test_verbs_record_history_before_sending(fake_server: Any) -> None:
     """The contract resilience relies on: a text or tool result sent into a dead socket is
     still in `history` (so a reconnect replays it), even though the verb raised."""
-
-    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
-        await ws.send(json.dumps(load("openai_audio_turn.json")[0]))
-        await wait_for(received, 1)
-        await ws.close(1011, "gone")
-
-    server = await fake_server(script)
+    server = await fake_server(openai_script([], close=(1011, "gone")))
     async with connect("openai", url=server.url) as session:
         await collect_until(session, ev.Closed)
         with pytest.raises(SessionClosedError):
@@ -481,12 +485,7 @@ async def test_verbs_record_history_before_sending(fake_server: Any) -> None:
 
 
 async def test_server_close_ends_iteration_with_error_and_closed(fake_server: Any) -> None:
-    async def script(ws: ServerConnection, received: list[dict[str, Any]]) -> None:
-        await ws.send(json.dumps(load("openai_audio_turn.json")[0]))
-        await wait_for(received, 1)
-        await ws.close(1011, "Internal error encountered.")
-
-    server = await fake_server(script)
+    server = await fake_server(openai_script([], close=(1011, "Internal error encountered.")))
     async with connect("openai", url=server.url) as session:
         events = [e async for e in session]
         with pytest.raises(SessionClosedError):
