@@ -213,6 +213,15 @@ def test_normalise_and_numbers() -> None:
     assert parse_number(["no", "numbers", "here"]) is None
 
 
+def test_phone_keys_next_to_digits_fill_a_string_argument() -> None:
+    assert normalise("Press 0012# now") == "press 0012# now"
+    assert normalise("*really* good, *72") == "really good *72"
+    dtmf = ToolSpec("send_dtmf", "Press keys on the phone keypad.", {"type": "object",
+        "properties": {"digits": {"type": "string"}}, "required": ["digits"]})  # fmt: skip
+    reply = Brain().respond([UserMessage("press the keys for 0012#")], tools=[dtmf])
+    assert [c.arguments for c in reply.tool_calls] == [{"digits": "0012#"}]
+
+
 def test_phrases_and_vocabulary_cover_tools_and_pairs() -> None:
     brain = Brain()
     enum_tool = ToolSpec("set_mode", "", {"type": "object", "properties": {

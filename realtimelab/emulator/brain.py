@@ -483,10 +483,14 @@ class Brain:
 
 
 def normalise(text: str) -> str:
-    """Lowercase words separated by single spaces; contractions expanded, punctuation gone."""
+    """Lowercase words separated by single spaces; contractions expanded, punctuation gone.
+
+    Phone keys survive next to digits ("press 0012#" keeps "0012#", "*72"): a DTMF tool's
+    `digits` argument is filled from these words.
+    """
     text = text.lower().replace("’", "'")
-    text = re.sub(r"[^a-z0-9'._ -]+", " ", text)
-    text = re.sub(r"(?<![0-9])[._-]|[._-](?![0-9])", " ", text)
+    text = re.sub(r"[^a-z0-9'._ #*-]+", " ", text)
+    text = re.sub(r"(?<![0-9])[._-]|[._-](?![0-9])|(?<![0-9#*])[#*](?![0-9#*])", " ", text)
     words = [_CONTRACTIONS.get(w, w) for w in text.split()]
     return " ".join(" ".join(words).replace("'", "").split())
 
