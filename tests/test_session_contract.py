@@ -65,6 +65,18 @@ def turn_done(event: ev.Event) -> bool:
     return isinstance(event, ev.TurnComplete)
 
 
+async def refused_without(
+    flag: str, kind: str, provider: str, emu: Emulator, config: SessionConfig
+) -> None:
+    """Where the provider lacks `flag`, a session with `config` is refused naming the flag, and
+    the test stops there (skipped, saying so)."""
+    if not getattr(get(provider).capabilities, flag):
+        with pytest.raises(ConfigError, match=rf"capabilities\.{flag}"):
+            async with open_session(kind, provider, emu, config):
+                pass
+        pytest.skip(f"{provider}: capabilities.{flag} is False (refused)")
+
+
 def flagged_verbs(s: BaseSession) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
     """The verbs behind a capability flag (besides telephone audio), each with its flag."""
     return [
@@ -444,11 +456,7 @@ async def test_a_transcription_session_transcribes_and_never_answers(
     kind: str, provider: str, emu: Emulator
 ) -> None:
     config = SessionConfig(mode="transcription", vad=Vad(mode="manual"))
-    if not get(provider).capabilities.transcription_sessions:
-        with pytest.raises(ConfigError, match=r"capabilities\.transcription_sessions"):
-            async with open_session(kind, provider, emu, config):
-                pass
-        pytest.skip(f"{provider}: capabilities.transcription_sessions is False (refused)")
+    await refused_without("transcription_sessions", kind, provider, emu, config)
     async with open_session(kind, provider, emu, config) as s:
         await s.send_audio(b"\x10\x00" * 16000, 16000)
         await s.commit()
@@ -465,11 +473,7 @@ async def test_a_transcription_session_transcribes_and_never_answers(
 
 async def test_search_grounding(kind: str, provider: str, emu: Emulator) -> None:
     config = config_for(provider, tools=(), web_search=True)
-    if not get(provider).capabilities.web_search:
-        with pytest.raises(ConfigError, match=r"capabilities\.web_search"):
-            async with open_session(kind, provider, emu, config):
-                pass
-        pytest.skip(f"{provider}: capabilities.web_search is False (refused)")
+    await refused_without("web_search", kind, provider, emu, config)
     async with open_session(kind, provider, emu, config) as s:
         await s.send_text("What is the tallest mountain in the world?")
         events = await until(s, turn_done)
