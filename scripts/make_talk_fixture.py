@@ -40,10 +40,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # running as a script from a checkout
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "scripts"):  # running as a script from a checkout
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-import numpy as np  # noqa: E402
+from make_fixtures import speech_extent  # noqa: E402  (trims speech as the other fixtures)
 
 from realtimelab.audio import resample, write_wav  # noqa: E402
 from realtimelab.emulator.voice import Voice  # noqa: E402
@@ -55,19 +56,6 @@ NAME = "story_then_thanks"
 #: (text, silence after it in ms); LEAD_MS of silence comes first
 SCRIPT: tuple[tuple[str, int], ...] = (("tell me a story", 3700), ("thank you", 6000))
 LEAD_MS = 300
-SPEECH_FLOOR_DBFS = -50.0  # 10 ms frames quieter than this count as silence when trimming
-
-
-def _speech_extent(pcm: bytes, rate: int) -> tuple[int, int]:
-    """(first, last+1) sample of speech: the span of 10 ms frames louder than -50 dBFS."""
-    x = np.frombuffer(pcm, dtype=np.int16).astype(np.float64) / 32768.0
-    frame = rate // 100
-    n = len(x) // frame
-    rms = np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1))
-    loud = np.nonzero(20 * np.log10(np.maximum(rms, 1e-10)) > SPEECH_FLOOR_DBFS)[0]
-    if loud.size == 0:
-        return 0, 0
-    return int(loud[0]) * frame, min(len(x), (int(loud[-1]) + 1) * frame)
 
 
 def _silence(ms: int, rate: int) -> bytes:
@@ -84,7 +72,7 @@ def build(out_dir: Path) -> list[Path]:
     segments = []
     for text, pause_ms in SCRIPT:
         pcm24 = voice.synthesize(text, voice=VOICE, rate=BASE_RATE)
-        start, end = _speech_extent(pcm24, BASE_RATE)
+        start, end = speech_extent(pcm24, BASE_RATE)
         speech = resample(pcm24[2 * start : 2 * end], BASE_RATE, RATE)
         n = len(speech) // 2
         segments.append(
