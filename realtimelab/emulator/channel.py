@@ -224,7 +224,9 @@ class ChannelWriter:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
                 if self.ws.protocol.state is State.OPEN:
-                    if self.ws.paused:
+                    if self._failed:
+                        self._begin_close(1011, INTERNAL_ERROR_REASON)
+                    elif self.ws.paused:
                         waited = self.limits.close_timeout_s
                         self._slow(f"slow reader: frames still unsent after {waited:g} s")
                     else:
@@ -253,6 +255,11 @@ class ChannelWriter:
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, frame: str | bytes) -> None:
+        """Send `frame` after everything before it; never blocks the dialect.
+
+        Written at once on the fast path, queued otherwise; a queue over the limits closes the
+        session as a slow reader (and drops what it held). Dropped once closing has begun.
+        """
         if self._ending:
             return
         size = len(frame)
