@@ -488,6 +488,9 @@ async def _serve(args: argparse.Namespace) -> int:
             "previous": previous,  # counters are totals: a level is the difference
         }
         previous = stats
+        if args.gc_freeze and n == 1:  # after the warm-up level: models and caches are loaded
+            gc.collect()
+            gc.freeze()
         tmp = Path(f"{args.dump}.tmp")
         tmp.write_text(json.dumps(payload))
         tmp.replace(f"{args.dump}.{n}")
@@ -890,6 +893,8 @@ async def _servers(
     extra = [f"--openai-rate={rates['openai']}", f"--gemini-rate={rates['gemini']}"]
     if rates.get("nice_workers"):
         extra.append(f"--nice-workers={rates['nice_workers']}")
+    if rates.get("gc_freeze"):
+        extra.append("--gc-freeze")
     if rates.get("first_audio_ms") is not None:
         extra.append(f"--first-audio-ms={rates['first_audio_ms']}")
     async with contextlib.AsyncExitStack() as stack:
@@ -1306,6 +1311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--slow-ms", type=float, default=None, help="log event-loop callbacks slower than this"
     )
     serve.add_argument(
+        "--gc-freeze", action="store_true", help="experiment: gc.freeze() after the warm-up"
+    )
+    serve.add_argument(
         "--nice-workers",
         type=int,
         default=0,
@@ -1325,6 +1333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rp.add_argument("--servers", type=int, default=1)
     rp.add_argument("--json", default=None, help="also write the raw results here")
     rp.add_argument("--nice-workers", type=int, default=0, help="experiment (see serve)")
+    rp.add_argument("--gc-freeze", action="store_true", help="experiment (see serve)")
     for p in (serve, rp):
         p.add_argument("--openai-rate", type=float, default=4.0)
         p.add_argument("--gemini-rate", type=float, default=3.0)
@@ -1348,6 +1357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gemini": args.gemini_rate,
         "first_audio_ms": args.first_audio_ms,
         "nice_workers": args.nice_workers,
+        "gc_freeze": args.gc_freeze,
     }
     res = asyncio.run(
         ramp(
