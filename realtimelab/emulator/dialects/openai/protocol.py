@@ -187,6 +187,11 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.code, self.message, self.param, self.type = code, message, param, type_
 
+    @classmethod
+    def missing(cls, param: str) -> ProtocolError:
+        """`param` is required and was not sent."""
+        return cls("missing_required_parameter", f"Missing required parameter: '{param}'.", param)
+
 
 # ------------------------------------------------------------------------------------------
 # Response state
@@ -429,9 +434,7 @@ class RealtimeProtocol:
     # -- session ---------------------------------------------------------------------------------
     def _on_session_update(self, frame: dict[str, Any]) -> list[Action]:
         if "session" not in frame:
-            raise ProtocolError(
-                "missing_required_parameter", "Missing required parameter: 'session'.", "session"
-            )
+            raise ProtocolError.missing("session")
         update = frame["session"]
         output = (
             update.get("audio", {}).get("output")
@@ -482,9 +485,7 @@ class RealtimeProtocol:
     def _on_input_audio_buffer_append(self, frame: dict[str, Any]) -> list[Action]:
         audio = frame.get("audio")
         if not isinstance(audio, str):
-            raise ProtocolError(
-                "missing_required_parameter", "Missing required parameter: 'audio'.", "audio"
-            )
+            raise ProtocolError.missing("audio")
         if len(audio) > MAX_APPEND_BYTES * 4 // 3 + 4:
             raise ProtocolError(
                 "invalid_value",
@@ -764,9 +765,7 @@ class RealtimeProtocol:
     def _on_conversation_item_create(self, frame: dict[str, Any]) -> list[Action]:
         raw = frame.get("item")
         if not isinstance(raw, Mapping):
-            raise ProtocolError(
-                "missing_required_parameter", "Missing required parameter: 'item'.", "item"
-            )
+            raise ProtocolError.missing("item")
         after = frame.get("previous_item_id")
         if after is not None and not isinstance(after, str):
             raise _type_error("previous_item_id", "a string", after)
@@ -860,11 +859,7 @@ class RealtimeProtocol:
             )
         content = raw.get("content")
         if not isinstance(content, list):
-            raise ProtocolError(
-                "missing_required_parameter",
-                "Missing required parameter: 'item.content'.",
-                "item.content",
-            )
+            raise ProtocolError.missing("item.content")
         allowed = {
             "user": ("input_text", "input_audio", "input_image"),
             "system": ("input_text",),
@@ -969,9 +964,7 @@ class RealtimeProtocol:
     def _known_item(self, frame: Mapping[str, Any]) -> str:
         item_id = frame.get("item_id")
         if not isinstance(item_id, str):
-            raise ProtocolError(
-                "missing_required_parameter", "Missing required parameter: 'item_id'.", "item_id"
-            )
+            raise ProtocolError.missing("item_id")
         if item_id not in self.conversation:
             raise ProtocolError(
                 "item_not_found", f"Item with item_id '{item_id}' not found.", "item_id"
