@@ -243,9 +243,8 @@ means = fast.policy.means(fast.records)
 quickest = min(means, key=lambda p: means[p] if means[p] is not None else float("inf"))
 other = next(p for p in lab.PROVIDERS if p != quickest)
 urgent = Router(ByUrgency(urgent=quickest, relaxed=other), connect=routed_connect)
-await asyncio.gather(
-    *(one_session(urgent, urgency=u) for u in ["urgent", "batch", "interactive", None])
-)
+for u in ["urgent", "batch", "interactive", None]:  # one after another: the table's order
+    await one_session(urgent, urgency=u)
 display(HTML(records_table(urgent)))
 with lab.expect_error(ValueError):
     urgent.choose("urgnet")
