@@ -102,10 +102,8 @@ def lab_browser(tmp_path_factory: pytest.TempPathFactory, lab_emulator: str) -> 
 #: real-time audio, so two share the two cores without breaking each other's timing claims,
 #: and the whole check takes a good deal less than one after the other.
 PARALLEL = 2
-#: Notebooks that get the machine to themselves: 04 runs eight emulators in its kernel and
-#: injects a drop "mid-turn" at the first audio it sees; with another notebook beside it on a
-#: loaded machine the drop once landed after the whole answer (its claim failed).
-SOLO = {"04_reconnection_and_rotation.ipynb"}
+#: Notebooks that get the machine to themselves, as under nbval (`dev.SOLO_NOTEBOOKS` says why).
+SOLO = set(_dev().SOLO_NOTEBOOKS)
 
 
 @dataclass
