@@ -567,6 +567,9 @@ class ObservedSession:
     def __init__(self, session: Any, log: EventLog) -> None:
         self._session = session
         self.log = log
+        # trace points from now on: a verb called before iteration starts (a `send_text`
+        # straight after connecting) must still mark its turn, or its TTFB has no anchor
+        log.attach(session)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self.log.tap(self._session)

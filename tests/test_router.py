@@ -144,6 +144,38 @@ async def test_lowest_ttfb_explores_then_exploits() -> None:
     assert LowestTTFB(window=20).means(router.records)["openai"] == pytest.approx(600.0)
 
 
+class TracingSession(FakeSession):
+    """A typed turn, as a real session marks it: a `user_end` trace point inside `send_text`
+    (before anyone iterates), then the answer's first audio `ttfb` later."""
+
+    def __init__(self, provider: str, ttfb_ms: float, t0: float) -> None:
+        super().__init__(provider, ttfb_ms, t0)
+        self.listeners: list[Callable[..., None]] = []
+
+    def on_trace(self, listener: Callable[..., None]) -> None:
+        self.listeners.append(listener)
+
+    async def send_text(self, text: str) -> None:
+        await super().send_text(text)
+        for listener in self.listeners:
+            listener("user_end", self.t0, {"how": "text"})
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        p: Any = self.provider
+        yield AudioChunk(provider=p, t=self.t0 + self.ttfb, pcm=bytes(4800), rate=24000)
+        yield TurnComplete(provider=p, t=self.t0 + self.ttfb + 0.2, usage=USAGE)
+
+
+async def test_a_turn_typed_before_reading_events_has_its_ttfb() -> None:
+    @contextlib.asynccontextmanager
+    async def connect(provider: str, config: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        yield TracingSession(provider, 250.0, 20.0)
+
+    router = Router(ByUrgency(), connect=connect, prices=PRICES)
+    assert await run(router) == "gemini"
+    assert router.records[0].ttfb_ms == pytest.approx(250.0)
+
+
 async def test_by_urgency() -> None:
     router = Router(
         ByUrgency(urgent="openai", relaxed="gemini"),
