@@ -75,13 +75,13 @@ def records_table(router):
             r.index,
             r.provider,
             repr(r.urgency),
-            "-" if r.ttfb_ms is None else f"{r.ttfb_ms:.0f}",
+            "-" if r.ttfb_ms is None else f"{r.ttfb_ms:.0f} ms",
             "-" if r.cost_usd is None else f"{r.cost_usd:.5f}",
             r.error or "",
         ]
         for r in router.records
     ]
-    return lab.html_table(rows, ["#", "provider", "urgency", "ttfb ms", "cost USD", "error"])
+    return lab.html_table(rows, ["#", "provider", "urgency", "TTFB", "cost USD", "error"])
 
 
 # %% [markdown]
@@ -110,18 +110,16 @@ summary = ab.summary()
 cols = list(next(iter(summary.values())))
 
 
-def fmt(v):
-    return (
-        f"{v:.6f}"
-        if isinstance(v, float) and v < 1
-        else (f"{v:.0f}" if isinstance(v, float) else v)
-    )
+def fmt(column, v):
+    if isinstance(v, float) and column.endswith("_ms"):
+        return f"{v:.0f} ms"
+    return f"{v:.6f}" if isinstance(v, float) else v
 
 
 display(
     HTML(
         lab.html_table(
-            [[p, *(fmt(d[c]) for c in cols)] for p, d in summary.items()], ["provider", *cols]
+            [[p, *(fmt(c, d[c]) for c in cols)] for p, d in summary.items()], ["provider", *cols]
         )
     )
 )
@@ -225,9 +223,17 @@ print(
 fast = Router(LowestTTFB(window=5), connect=routed_connect)
 served = [await one_session(fast) for _ in range(8)]
 print("served by:", served)
-print(
-    "mean TTFB (ms):",
-    {p: None if m is None else round(m) for p, m in fast.policy.means(fast.records).items()},
+learned = fast.policy.means(fast.records)
+print("mean TTFB:", {p: None if m is None else f"{m:.0f} ms" for p, m in learned.items()})
+lab.check(
+    all(m is not None for m in learned.values()),
+    "every provider was tried and its TTFB measured",
+)
+slower = max(SIMULATED_LATENCY_MS, key=SIMULATED_LATENCY_MS.get)
+lab.check(
+    served[2:].count(slower) < len(served[2:]) / 2,
+    f"after trying both, most sessions avoid {slower} (the one given extra latency)",
+    emulator_only=True,
 )
 
 # %% [markdown]
@@ -264,15 +270,13 @@ for router in (ab, cheap, fast, urgent):
                 provider,
                 d["sessions"],
                 d["errors"],
-                "-" if d["ttfb_mean_ms"] is None else f"{d['ttfb_mean_ms']:.0f}",
+                "-" if d["ttfb_mean_ms"] is None else f"{d['ttfb_mean_ms']:.0f} ms",
                 f"{d['cost_usd_total']:.5f}",
             ]
         )
 display(
     HTML(
-        lab.html_table(
-            rows, ["policy", "provider", "sessions", "errors", "ttfb mean ms", "cost USD"]
-        )
+        lab.html_table(rows, ["policy", "provider", "sessions", "errors", "mean TTFB", "cost USD"])
     )
 )
 
@@ -286,14 +290,16 @@ display(
 #   first audio byte.
 # - **No network.** Client and server share `127.0.0.1`; a real session crosses the internet,
 #   TLS and the provider's load balancers (and their queues at busy hours).
-# - **The pacing is configured.** The emulator releases audio at a configured speed
-#   (`REALTIMELAB_EMULATOR_SPEED`: sped up in headless runs), and the latency difference between
-#   the providers here is the `SIMULATED_LATENCY_MS` we *chose*.
+# - **The model is modelled.** The emulator's first audio comes a configured 250 ms after the
+#   request, then audio is generated 4× (OpenAI) or 3× (Gemini) faster than real time
+#   (`docs/emulator-timing.md`), and the latency difference between the providers here is the
+#   `SIMULATED_LATENCY_MS` we *chose*.
 #
 # What *does* carry over is the machinery: the same router, policies, metrics and cost code work
 # unchanged on real sessions, and usage arrives in each provider's own format. The emulator's
-# token counts are estimates (20 audio tokens per second of audio, text tokens from word counts),
-# so its costs are plausible orders of magnitude, not bills.
+# token counts are estimates (OpenAI: 10 tokens per second of user audio, 20 of model audio;
+# Gemini: 32 per second either way; text at about four characters a token — see
+# `docs/emulator-usage.md`), so its costs are plausible orders of magnitude, not bills.
 #
 # **To measure the real services**: set `OPENAI_API_KEY` and `GEMINI_API_KEY` (or
 # `GOOGLE_API_KEY`) before starting Jupyter, restart the kernel and run this notebook again —
