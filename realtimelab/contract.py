@@ -302,7 +302,8 @@ class BaseSession(abc.ABC):
         converted to the provider's input rate (streaming soxr, state kept across chunks).
         Floats, odd byte counts and impossible rates raise `AudioInputError` before anything
         is sent."""
-        self._check_open()
+        if self.closed:
+            raise self._closed_error()
         await self._send_audio(check_audio(pcm, rate), rate)
 
     async def send_g711(self, data: bytes, codec: str | None = None) -> None:

@@ -418,31 +418,44 @@ class RealtimeSession(BaseSession):
     # ------------------------------------------------------------------ sending
 
     async def _send(self, frames: Sequence[Frame]) -> None:
+        """Write frames in order; a verb's frames are never interleaved with another's.
+
+        One frame while nobody holds the lock (every audio chunk) skips it: the frame is
+        written before the socket's send can yield, so it cannot split anyone's sequence,
+        and the lock's acquire/release was a quarter of the send path's own cost.
+        """
         if not frames:
             return
-        if self.closed:
+        if self._closed or self._closing:
             raise self._closed_error()
+        if len(frames) == 1 and not self._send_lock.locked():
+            await self._write(frames[0])
+            return
         async with self._send_lock:
             for frame in frames:
-                t = self._clock()
-                try:
-                    data = json.dumps(frame, allow_nan=False)
-                except ValueError as e:  # NaN/Infinity: not JSON, and a server would choke
-                    raise FrameError(f"a {self.provider} frame is not valid JSON: {e}") from None
-                if len(data) > MAX_FRAME_BYTES:
-                    raise FrameError(
-                        f"a {self.provider} frame of {len(data):,} bytes is over the "
-                        f"{MAX_FRAME_BYTES:,}-byte limit; nothing was sent (send big inputs "
-                        "in parts)"
-                    )
-                self._record("send", frame, t)
-                try:
-                    await self._ws.send(data)
-                except ConnectionClosed as e:
-                    code, reason = e.rcvd.code if e.rcvd else None, e.rcvd.reason if e.rcvd else ""
-                    raise SessionClosedError(
-                        f"the {self.provider} connection closed (code {code}): {reason}"
-                    ) from None
+                await self._write(frame)
+
+    async def _write(self, frame: Frame) -> None:
+        t = self._clock()
+        try:
+            data = _JSON.encode(frame)
+        except ValueError as e:  # NaN/Infinity: not JSON, and a server would choke
+            raise FrameError(f"a {self.provider} frame is not valid JSON: {e}") from None
+        if len(data) > MAX_FRAME_BYTES:
+            raise FrameError(
+                f"a {self.provider} frame of {len(data):,} bytes is over the "
+                f"{MAX_FRAME_BYTES:,}-byte limit; nothing was sent (send big inputs in parts)"
+            )
+        self.frames.append(("send", frame, t))
+        if self._tap is not None:
+            self._record_tap("send", frame, t)
+        try:
+            await self._ws.send(data)
+        except ConnectionClosed as e:
+            code, reason = e.rcvd.code if e.rcvd else None, e.rcvd.reason if e.rcvd else ""
+            raise SessionClosedError(
+                f"the {self.provider} connection closed (code {code}): {reason}"
+            ) from None
 
     def _report_error(self, t: float, code: str, message: str, *, fatal: bool = False) -> None:
         """A failure on the client's side, straight to the user's events as an `Error`."""
@@ -452,6 +465,10 @@ class RealtimeSession(BaseSession):
 
     def _record(self, direction: Direction, frame: dict[str, Any], t: float) -> None:
         self.frames.append((direction, frame, t))
+        if self._tap is not None:
+            self._record_tap(direction, frame, t)
+
+    def _record_tap(self, direction: Direction, frame: dict[str, Any], t: float) -> None:
         if self._tap is not None:
             try:
                 self._tap(direction, frame, t)
@@ -475,7 +492,11 @@ class RealtimeSession(BaseSession):
         out = tail + audio.process(data) if tail else audio.process(data)
         if out:
             self._conv.user_audio()
-            await self._send(self._codec.encode_audio(out))
+            frames = self._codec.encode_audio(out)
+            if len(frames) == 1 and not self._send_lock.locked() and not self.closed:
+                await self._write(frames[0])  # `_send`'s one-frame path, one call shorter
+            else:
+                await self._send(frames)
             self._listen(out)
             if self._conv.has_effects:  # a local barge-in stops the player now, not at the
                 await self._apply_effects()  # next server frame (which may never come)
@@ -498,6 +519,9 @@ class RealtimeSession(BaseSession):
     def _listen(self, wire: bytes) -> None:
         """The client's own VAD on what was just sent (see `client_vad`), run only while it
         can matter: a listener wants speech marks, or audio is audible for a local barge-in."""
+        speech = self._speech
+        if not (self._traces or self._local_barge_in or speech.sent_ms):
+            return  # nothing can need it (the usual OpenAI case): not even the clock is read
         t = self._clock()
         barge = self._local_barge_in and self.playout.audible(t)
         if not (self._traces or barge or self._speech.in_speech):
@@ -863,6 +887,11 @@ class RealtimeSession(BaseSession):
                     )
                 )
         return out
+
+
+#: one encoder for every frame: `json.dumps` with a non-default argument builds a new
+#: `JSONEncoder` per call, which cost more than encoding a 20 ms audio frame
+_JSON = json.JSONEncoder(allow_nan=False)
 
 
 def _parsed(message: str | bytes) -> dict[str, Any] | None:

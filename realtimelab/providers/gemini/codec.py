@@ -298,7 +298,7 @@ class GeminiCodec:
         if self._manual_activity and not self._activity_open:
             self._activity_open = True
             frames.append({"realtimeInput": {"activityStart": {}}})
-        data = base64.b64encode(pcm).decode()
+        data = binascii.b2a_base64(pcm, newline=False).decode("ascii")
         frames.append({"realtimeInput": {"audio": {"data": data, "mimeType": INPUT_MIME}}})
         return frames
 

@@ -238,7 +238,8 @@ class OpenAICodec:
     # ------------------------------------------------------------------ verbs
 
     def encode_audio(self, pcm: bytes) -> list[Frame]:
-        return [{"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}]
+        audio = binascii.b2a_base64(pcm, newline=False).decode("ascii")
+        return [{"type": "input_audio_buffer.append", "audio": audio}]
 
     def encode_text(self, text: str) -> list[Frame]:
         item = {
