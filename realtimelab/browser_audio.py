@@ -122,6 +122,9 @@ class PlayedReport:
     latency_ms: float
     t: float
     browser_ms: float
+    running: bool = True
+    """The page's AudioContext is running (a suspended one, waiting for a click, plays
+    nothing: its reports say so rather than go quiet)."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,12 @@ class BrowserAudio(anywidget.AnyWidget):
     _worklet = t.Unicode((STATIC / "browser_audio_worklet.js").read_text()).tag(sync=True)
 
     # -- settings: kernel -> browser (the widget's controls write them too) --------------------
+    label = t.Unicode("", help="A title shown at the start of the widget's status line.").tag(
+        sync=True
+    )
+    microphone = t.Bool(
+        True, help="Show the microphone controls (False: a speaker only, with a sound switch)."
+    ).tag(sync=True)
     mic_enabled = t.Bool(False, help="Open the microphone in the page.").tag(sync=True)
     mic_rate = t.Int(16000, help="Rate of the PCM16 frames sent to the kernel.").tag(sync=True)
     mode = t.Enum(
@@ -645,6 +654,7 @@ class BrowserAudio(anywidget.AnyWidget):
             latency_ms=float(c.get("latency_ms", 0.0)),
             t=now,
             browser_ms=float(c.get("t", 0.0)),
+            running=bool(c.get("running", True)),
         )
         with self._lock:
             self._reports += 1

@@ -155,6 +155,53 @@ def play(pcm: bytes, rate: int, *, autoplay: bool = False) -> Any:
     return buffer.to_ipython(autoplay=autoplay)
 
 
+_speakers: Any = None
+
+
+def live_players(providers: Any = None, *, audible: Any = None) -> Any:
+    """Show an in-browser speaker per provider; sessions given `player=lab.speaker(p)` play
+    their answers there *as they arrive* (see `realtimelab.speakers`).
+
+    Only the first speaker has its sound on (two answers at once talk over each other); each
+    has a *sound* switch. Outside a notebook kernel with widgets this prints why and returns
+    None: `lab.speaker()` then returns None and sessions play nowhere live, and the static
+    players below the cells remain (they are the fallback everywhere).
+    """
+    global _speakers
+    names_ = tuple(providers) if providers is not None else names()
+    try:
+        from IPython import get_ipython
+
+        from realtimelab.speakers import Speakers
+
+        if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+            raise RuntimeError("not running in a notebook kernel")
+    except Exception as e:  # no IPython, no anywidget, a plain script
+        print(f"live players: not available here ({e}); the players below the cells remain")
+        _speakers = None
+        return None
+    if _speakers is not None:
+        _speakers.close()
+    _speakers = Speakers(names_, audible=audible)
+    from IPython.display import display
+
+    display(_speakers)
+    return _speakers
+
+
+def speaker(provider: str) -> Any:
+    """A live player for one session of `provider` (`connect(..., player=lab.speaker(p))`),
+    or None when no speakers are shown (`live_players`)."""
+    return None if _speakers is None else _speakers.player(provider)
+
+
+def live_played(provider: str) -> tuple[float, bool]:
+    """(ms the page has played for `provider`, whether a page is playing it)."""
+    if _speakers is None or provider not in _speakers.audio:
+        return 0.0, False
+    return _speakers.audio[provider].played_ms, _speakers.playing(provider)
+
+
 # ---------------------------------------------------------------------------------------------
 # claims
 # ---------------------------------------------------------------------------------------------

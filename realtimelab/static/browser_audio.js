@@ -203,7 +203,9 @@ class Engine {
   report(state) {
     const changed = state.playing !== this.state.playing;
     this.state = state;
-    this.send({ type: "played", client: this.client, ...state, latency_ms: this.latencyMs() });
+    const running = !!this.ctx && this.ctx.state === "running";
+    this.send({ type: "played", client: this.client, ...state, running,
+      latency_ms: this.latencyMs() });
     if (changed) this.refresh(); // playing/idle shows in the status line; positions do not
   }
 
@@ -548,11 +550,22 @@ function checkbox(model, name, label) {
 function makeView(engine, model, root) {
   root.classList.add("rtl-ba");
   const top = el("div", "rtl-ba-row");
+  const title = el("span", "rtl-ba-label");
   const dot = el("span", "rtl-ba-dot");
   const status = el("span", "rtl-ba-status");
   const enable = el("button", "rtl-ba-enable", "▶ Enable sound");
   const claim = el("button", "rtl-ba-claim", "Use audio here");
-  top.append(dot, status, enable, claim);
+  // A speaker-only widget (microphone = false) has a sound switch instead of the mic rows: a
+  // silenced page still plays (volume 0), so its played position stays true.
+  const sound = el("label", "rtl-ba-check");
+  const soundBox = el("input");
+  soundBox.type = "checkbox";
+  soundBox.addEventListener("change", () => {
+    model.set("volume", soundBox.checked ? 1.0 : 0.0);
+    model.save_changes();
+  });
+  sound.append(soundBox, document.createTextNode(" sound"));
+  top.append(title, dot, status, sound, enable, claim);
 
   const controls = el("div", "rtl-ba-row");
   const micBtn = el("button", "rtl-ba-mic");
@@ -640,6 +653,13 @@ function makeView(engine, model, root) {
       ptt.disabled = !engine.mic || engine.gone;
       ptt.classList.toggle("rtl-ba-on", engine.pttHeld);
       for (const c of [mute, ec, ns, agc]) c.box.checked = !!model.get(c.box.dataset.trait);
+      const mic = model.get("microphone") !== false;
+      controls.style.display = mic ? "" : "none";
+      options.style.display = mic ? "" : "none";
+      sound.style.display = mic ? "none" : "";
+      soundBox.checked = model.get("volume") > 0;
+      title.textContent = model.get("label") || "";
+      title.style.display = title.textContent ? "" : "none";
       if (!engine.mic) view.meter(0, false);
     },
     // Level meter: RMS in dBFS mapped from -60..0 dB, drawn at most once per animation frame.
@@ -654,7 +674,7 @@ function makeView(engine, model, root) {
     },
   };
   const traits = ["mic_enabled", "mode", "muted", "echo_cancellation", "noise_suppression",
-    "auto_gain_control", "mic_rate"];
+    "auto_gain_control", "mic_rate", "microphone", "volume", "label"];
   const onChange = () => view.update();
   for (const t of traits) model.on(`change:${t}`, onChange);
   view.update();

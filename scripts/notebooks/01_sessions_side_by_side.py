@@ -115,6 +115,19 @@ lab.check(
 # wall-clock time. `TurnComplete` means the same on both providers: the model's answer is
 # complete, across the tool round trip.
 
+# ### Hear them live
+#
+# `lab.live_players()` puts a speaker per provider on this page. A session given
+# `player=lab.speaker(provider)` sends each audio chunk there the moment it is decoded, and the
+# page plays it (an AudioWorklet in your browser, not the kernel's sound card) and reports how
+# much it has played: that report becomes the session's playout clock. Only the first speaker
+# has its sound on, so the two answers do not talk over each other; tick *sound* on the other.
+# Where no page plays (a script, nbval), sessions keep a wall-clock model of playback, and the
+# static players at the end of the notebook are the fallback.
+
+# %%
+speakers = lab.live_players()
+
 # %%
 TEXT = "Hello there! What voice are you using?"
 SPOKEN = "What is the weather in Paris?"  # edit me: the speech is synthesised from these words
@@ -153,7 +166,8 @@ async def converse(provider):
         run.frames.append((run.turn, direction, frame, t))
 
     kwargs = lab.connect_kwargs(provider)
-    async with connect(provider, config, frame_tap=tap, **kwargs) as session:
+    player = lab.speaker(provider)  # None where no page shows the speakers
+    async with connect(provider, config, frame_tap=tap, player=player, **kwargs) as session:
         run.capabilities, run.started, run.turn = session.capabilities, session.now(), 1
         await session.send_text(TEXT)
         await until_answered(session, run)
@@ -510,9 +524,15 @@ display(lab.table(rows, ["capability", *lab.PROVIDERS], highlight=shade))
 # %% [markdown]
 # ## Listen to both answers
 #
-# The answers to the spoken turn, as received (24 kHz PCM16 from both):
+# If this page showed the live speakers, they played every answer as it arrived (checked
+# below, where a page is playing). Here are the answers to the spoken turn again, as received
+# (24 kHz PCM16 from both), in static players you can replay:
 
 # %%
+for provider in lab.PROVIDERS:
+    played_ms, live = lab.live_played(provider)
+    if live:  # only where a browser page shows the speakers; nothing to check in a script
+        lab.check(played_ms > 1000, f"{provider}: the page played the answers live")
 for provider, run in runs.items():
     chunks = run.of(2, ev.AudioChunk)
     pcm = b"".join(c.pcm for c in chunks)

@@ -115,6 +115,13 @@ lab.check("parametersJsonSchema" in sent, "the codec falls back to parametersJso
 # helper below sends one typed question and records everything until the model's answer is
 # complete (`TurnComplete`, once per answer on every provider, across tool round trips), or
 # `answers` of them when a late result earns a second reply.
+#
+# Every answer plays live on this page, through a speaker per provider (`lab.live_players()`,
+# sound on for the first; notebook 01 explains them). When a cell runs two sessions of one
+# provider at once, only one of them gets the speaker, so the answers do not overlap.
+
+# %%
+speakers = lab.live_players()
 
 # %%
 BRIEF = "You are a helpful voice assistant. Be brief."
@@ -145,18 +152,25 @@ async def ask(
     answers=1,
     model=None,
     heard=True,
+    live=True,
 ):
     """One typed question; record until `answers` spoken answers are complete. `heard=False`
     stops as soon as the answer is *generated* (its GenerationComplete): enough when only what
     was sent and said matters, and no need to wait for Gemini's assumed playback. A generation
     that only called a tool is not an answer (OpenAI ends it with reason `tool_calls`; Gemini
-    closes a non-blocking call's generation before anything is said)."""
+    closes a non-blocking call's generation before anything is said). `live=False` keeps the
+    answer off the page's speaker (another session of the provider has it)."""
     tools = declared if declared is not None else registry.tools
     config = SessionConfig(instructions=instructions, model=model, tools=tools)
     end = ev.TurnComplete if heard else ev.GenerationComplete
     run = Run(provider)
     async with (
-        connect(provider, config, **lab.connect_kwargs(provider)) as session,
+        connect(
+            provider,
+            config,
+            player=lab.speaker(provider) if live else None,
+            **lab.connect_kwargs(provider),
+        ) as session,
         ToolDispatcher(session, registry) as dispatcher,
     ):
         await session.send_text(text)
@@ -305,9 +319,14 @@ fig.tight_layout()
 lab.show_figure(fig)
 
 # %% [markdown]
-# Listen to one answer (the model's audio after the tool results):
+# The speakers above played each answer as it arrived (checked where a page plays them).
+# Listen again to one answer (the model's audio after the tool results):
 
 # %%
+for provider in lab.PROVIDERS:
+    played_ms, live = lab.live_played(provider)
+    if live:  # only where a browser page shows the speakers
+        lab.check(played_ms > 1000, f"{provider}: the page played the answers live")
 run = runs["openai"]
 after = run.calls()[0].t
 pcm = b"".join(e.pcm for e in run.events if isinstance(e, ev.AudioChunk) and e.t > after)
@@ -355,7 +374,13 @@ with lab.timed("three sessions"):
     slow = await asyncio.gather(
         *(
             ask(
-                p, slow_registry(b), "what is the weather in paris", answers=2, model=m, heard=False
+                p,
+                slow_registry(b),
+                "what is the weather in paris",
+                answers=2,
+                model=m,
+                heard=False,
+                live=b == "blocking",
             )
             for p, b, m in CASES.values()
         )
@@ -432,7 +457,7 @@ questions = [QUESTION, "set a timer for ninety minutes"]
 with lab.timed("four sessions"):
     failures = await asyncio.gather(
         *(
-            ask(p, broken, q, declared=declared, heard=False)
+            ask(p, broken, q, declared=declared, heard=False, live=q == QUESTION)
             for p in lab.PROVIDERS
             for q in questions
         )
@@ -485,7 +510,12 @@ async def get_weather(city: str) -> dict:
 async def gap(provider, ack):
     instructions = acknowledgement_instructions(BRIEF) if ack else BRIEF
     run = await ask(
-        provider, slow_tool, "what is the weather in paris", instructions=instructions, heard=False
+        provider,
+        slow_tool,
+        "what is the weather in paris",
+        instructions=instructions,
+        heard=False,
+        live=ack,
     )
     return (provider, ack), run
 

@@ -107,21 +107,26 @@ class Run:
     fatal: ev.Error | None = None
 
 
-async def converse(provider, fault=None, when="mid-turn", timeout=20):
+async def converse(provider, fault=None, when="mid-turn", timeout=20, live=False):
     run = Run(provider)
     try:
-        return await _converse(run, fault, when, timeout)
+        return await _converse(run, fault, when, timeout, live)
     except TimeoutError:
         last = [f"{e.kind}({describe(e)})" for _, _, e in run.log[-6:]]
         raise TimeoutError(f"{provider}, fault {fault}, {when}: stuck after {last}") from None
 
 
-async def _converse(run, fault, when, timeout):
+async def _converse(run, fault, when, timeout, live):
     provider = run.provider
     with EmulatorThread(EmulatorConfig(speed=lab.emulator_speed(), **REAL_TIME_GENERATION)) as emu:
         newest = lambda: list(emu.sessions)[-1]  # noqa: E731 - the server session in use
         session = ResilientSession(
-            provider, config, url=emu.url, policy=FAST, rotation=RotationPolicy(enabled=False)
+            provider,
+            config,
+            url=emu.url,
+            policy=FAST,
+            rotation=RotationPolicy(enabled=False),
+            player=lab.speaker(provider) if live else None,  # one conversation each is heard
         )
         async with session, asyncio.timeout(timeout):
             t0 = time.monotonic()
@@ -176,7 +181,12 @@ def show_log(run):
 
 
 # %% [markdown]
-# Four scenarios on both providers: eight conversations, all at once.
+# Four scenarios on both providers: eight conversations, all at once. The drop mid-turn plays
+# live on the speakers below (sound on for the first provider): you hear the answer stop where
+# the connection died, and the recovered session answer the next turn.
+
+# %%
+speakers = lab.live_players()
 
 # %%
 SCENARIOS = {
@@ -187,7 +197,9 @@ SCENARIOS = {
 }
 keys = [(p, name) for p in lab.PROVIDERS for name in SCENARIOS]
 with lab.timed("8 conversations"):
-    done = await asyncio.gather(*(converse(p, *SCENARIOS[name]) for p, name in keys))
+    done = await asyncio.gather(
+        *(converse(p, *SCENARIOS[name], live=name.startswith("drop mid")) for p, name in keys)
+    )
 results = dict(zip(keys, done))
 
 # %% tags=["nbval-ignore-output"]

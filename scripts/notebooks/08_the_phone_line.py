@@ -241,7 +241,7 @@ class Call:
         return finals[-1] if finals else "".join(e.text for e in self.of(ev.InputTranscript))
 
 
-async def phone_call(provider, law):
+async def phone_call(provider, law, live=False):
     config = PHONE[law].replace(
         instructions="You answer the phone for a weather line. Be brief.",
         tools=[get_weather],
@@ -252,7 +252,11 @@ async def phone_call(provider, law):
     call.caller = g711.from_pcm16(speech16k, 16000, law) + bytes([SILENCE[law]]) * 6400
     kwargs = lab.connect_kwargs(provider)
     async with connect(
-        provider, config, frame_tap=lambda d, f, t: call.frames.append((d, f)), **kwargs
+        provider,
+        config,
+        frame_tap=lambda d, f, t: call.frames.append((d, f)),
+        player=lab.speaker(provider) if live else None,  # the 8 kHz answer, as the caller hears it
+        **kwargs,
     ) as session:
         for i in range(0, len(call.caller), 160):  # 20 ms packets, as they arrive
             await session.send_g711(call.caller[i : i + 160])
@@ -270,9 +274,10 @@ async def phone_call(provider, law):
     return call
 
 
+speakers = lab.live_players()  # the µ-law calls play live here, at the phone's 8 kHz
 with lab.timed("four calls"):
     calls = await asyncio.gather(
-        *(phone_call(p, law) for p in lab.PROVIDERS for law in ("pcmu", "pcma"))
+        *(phone_call(p, law, live=law == "pcmu") for p in lab.PROVIDERS for law in ("pcmu", "pcma"))
     )
 for call in calls:
     said = " ".join(e.text for e in call.of(ev.OutputTranscript) if e.final)

@@ -111,12 +111,16 @@ class Look:
         return next((e.usage for e in self.events if isinstance(e, ev.TurnComplete)), None)
 
 
-async def show(provider, name, config=None):
+async def show(provider, name, config=None, live=False):
     data, mime = PICTURES[name]
     look = Look(provider, name)
     kwargs = lab.connect_kwargs(provider)
     async with connect(
-        provider, config, frame_tap=lambda d, f, t: look.frames.append((d, f)), **kwargs
+        provider,
+        config,
+        frame_tap=lambda d, f, t: look.frames.append((d, f)),
+        player=lab.speaker(provider) if live else None,
+        **kwargs,
     ) as session:
         await session.send_image(data, mime)
         await session.send_text(QUESTION)
@@ -132,8 +136,12 @@ async def show(provider, name, config=None):
     return look
 
 
+FIRST = next(iter(PICTURES))
+speakers = lab.live_players()  # the answers about the first picture play live here
 with lab.timed("six sessions"):
-    looks = await asyncio.gather(*(show(p, n) for n in PICTURES for p in lab.PROVIDERS))
+    looks = await asyncio.gather(
+        *(show(p, n, live=n == FIRST) for n in PICTURES for p in lab.PROVIDERS)
+    )
 looks = {(look.provider, look.name): look for look in looks}
 for (provider, name), look in looks.items():
     print(f"{provider:7} {name:10} {look.said()}")
