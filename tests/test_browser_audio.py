@@ -26,13 +26,14 @@ pytest.importorskip("anywidget")
 
 import itertools
 
+from support.page_fakes import RecordingComm, from_page, played
+
 from realtimelab.browser_audio import (
     MIC_RATES,
     STATIC,
     BrowserAudio,
     FlushReport,
 )
-from tests.support.page_fakes import RecordingComm, from_page, played
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "data" / "speech"

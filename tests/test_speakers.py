@@ -16,12 +16,13 @@ import pytest
 
 pytest.importorskip("anywidget")
 
+from support.page_fakes import RecordingComm, played
+
 from realtimelab import connect, lab
 from realtimelab import events as ev
 from realtimelab.config import SessionConfig
 from realtimelab.contract import ReportingPlayer
 from realtimelab.speakers import ReportingSpeaker, Speaker, Speakers
-from tests.support.page_fakes import RecordingComm, played
 
 
 def silent_pcm(ms: float, rate: int = 24000) -> bytes:
