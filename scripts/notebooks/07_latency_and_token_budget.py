@@ -244,14 +244,16 @@ TOKENS_PER_S = {  # audio tokens per second of audio: docs/emulator-usage.md, em
 }
 for p in lab.PROVIDERS:
     runs = by_silence[p]
-    # least squares through the three settings: ms of latency per ms of silence window
+    # least squares through the three settings: ms of latency per ms of silence window. One
+    # turn each, so a busy machine moves a point by up to ~100 ms: the check asks for "about
+    # one" (0.6-1.4), which a VAD that ignored the setting (0) or doubled it (2) still fails.
     mean_s = sum(SILENCES) / 3
     mean_p = sum(runs[s].perceived_ms for s in SILENCES) / 3
     slope = sum((s - mean_s) * (runs[s].perceived_ms - mean_p) for s in SILENCES) / sum(
         (s - mean_s) ** 2 for s in SILENCES
     )
     lab.check(
-        0.75 < slope < 1.25,
+        0.6 < slope < 1.4,
         f"{p}: every ms of silence window is a ms of perceived latency",
         f"{slope:.2f} ms per ms",
         emulator_only=True,
