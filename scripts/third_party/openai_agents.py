@@ -40,11 +40,20 @@ def make_agent(with_tool: bool) -> RealtimeAgent[Any]:
     )
 
 
+#: One model for the URL and for the SDK's settings: openai-agents puts its model (its own
+#: default, gpt-realtime-2.1 in 0.24) into every session.update, and a session's model cannot
+#: change after it is created (the SDK's SessionUpdateEvent: "any field except for voice and
+#: model"), so a URL naming another model makes the emulator refuse the whole update.
+MODEL = "gpt-realtime"
+
+
 async def run(proxy: c.RecordingProxy, args: Any, scenario: str) -> c.Outcome:
-    runner = RealtimeRunner(make_agent(scenario != "text"))
+    runner = RealtimeRunner(
+        make_agent(scenario != "text"), config={"model_settings": {"model_name": MODEL}}
+    )
     session = await runner.run(
         model_config={
-            "url": f"{proxy.url}/v1/realtime?model=gpt-realtime",
+            "url": f"{proxy.url}/v1/realtime?model={MODEL}",
             "api_key": c.DUMMY_OPENAI_KEY,
         }
     )
