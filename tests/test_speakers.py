@@ -107,3 +107,12 @@ async def test_a_session_playout_follows_the_page_while_it_plays(speakers: Speak
         assert session.playout.reporting
         # the page said 300 ms; the session advances it at real time until the next report
         assert session.playout.position(session.now()) == pytest.approx(300.0, abs=50.0)
+
+
+def test_outside_a_notebook_kernel_there_are_no_live_players(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert lab.live_players() is None
+    assert "not available here" in capsys.readouterr().out
+    assert lab.speaker("openai") is None
+    assert lab.live_played("openai") == (0.0, False)
