@@ -561,6 +561,7 @@ function makeView(engine, model, root) {
   const soundBox = el("input");
   soundBox.type = "checkbox";
   soundBox.addEventListener("change", () => {
+    engine.resume(); // a click is the user gesture a suspended AudioContext waits for
     model.set("volume", soundBox.checked ? 1.0 : 0.0);
     model.save_changes();
   });
