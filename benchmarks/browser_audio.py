@@ -22,6 +22,11 @@ microphone (the harness of the real-browser tests, `tests/support/browser_lab.py
   message too; its CPU is shown for information. Windows are interleaved in rotated order
   over rounds (see `common.py`).
 
+* **answers as the services send them**: 3 s answers generated 4× faster than real time in
+  20 ms pieces, each followed by the wait until it has played, with `report_ms = 250`;
+  once with `coalesce_ms = 0` (one message per `play()`) and once with the default 250 ms
+  (a burst is merged into a tenth of the messages once the page holds enough), above the same
+  answer loop without `play()`.
 * **TalkPanel's defaults** (`realtimelab.talk_panel`): `mic_batch = 3` and `report_ms = 250`,
   measured as one *duplex* window (a paced playback stream and the microphone at once, as in a
   conversation where the user talks over the model), above the pacing loop; and `mic_batch = 5`
@@ -78,6 +83,22 @@ async def stream_play(seconds, send=True):
         if delay > 0:
             await asyncio.sleep(delay)
 
+async def stream_answers(seconds, rate=4.0, answer_s=3.0, send=True):
+    # answers as the services send them: each generated `rate` times faster than real time in
+    # 20 ms pieces, then nothing until it has played; the next answer starts after that
+    loop = asyncio.get_running_loop()
+    t0, i = loop.time(), 0
+    while loop.time() - t0 < seconds - answer_s / 2:
+        start = loop.time()
+        for k in range(int(answer_s * 50)):
+            if send:
+                audio.play(_piece(i), 24000, item_id=f"answer{int(start)}")
+            i += 1
+            delay = start + (k + 1) * 0.02 / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.sleep(max(0.0, start + answer_s - loop.time()))
+
 async def window(kind, seconds):
     if kind.startswith("mic") or kind == "duplex":
         audio.mode = "hands_free"
@@ -92,10 +113,14 @@ async def window(kind, seconds):
     frames0, lags0 = audio.stats().mic_frames, len(audio.mic_lags_ms)
     transport0 = len(audio.mic_transport_ms)
     gaps0 = audio.stats().gaps
-    audio.report_ms = 250 if kind in ("play250", "duplex") else 100
+    audio.report_ms = 250 if kind in ("play250", "duplex") or kind.startswith("burst") else 100
+    audio.coalesce_ms = 0 if kind == "burst0" else 250
     await asyncio.sleep(0.3)  # the page applies it before the window starts
     c0, w0 = time.process_time(), time.monotonic()
-    if kind.startswith("play") or kind == "duplex":
+    m0, s0 = audio.stats().chunks_sent, audio.sent_ms
+    if kind.startswith("burst"):
+        await stream_answers(seconds, send=kind != "burstpace")
+    elif kind.startswith("play") or kind == "duplex":
         await stream_play(seconds)
     elif kind == "pace":  # the same 20 ms pacing loop without play(): the stream's own cost
         await stream_play(seconds, send=False)
@@ -111,6 +136,7 @@ async def window(kind, seconds):
         "mic_lags": list(audio.mic_lags_ms)[lags0:],
         "mic_transport": list(audio.mic_transport_ms)[transport0:],
         "gaps": audio.stats().gaps - gaps0,
+        "messages": audio.stats().chunks_sent - m0, "audio_s": (audio.sent_ms - s0) / 1000,
     })
 """
 
@@ -198,16 +224,19 @@ def _measure(k: Any, server_pid: int, probes: int, seconds: float, rounds: int) 
     audible = [r - offset - s + lat for s, _a, r, lat in traces]
 
     # The send side alone: play() in a tight loop (the page is told to drop it all after).
+    # (coalescing off: this is the cost of one message)
+    k.run("audio.coalesce_ms = 0")
     play_call_us = k.value(
         "(lambda c: ([audio.play(_piece(i), 24000, item_id='burst') for i in range(500)],"
         " (time.process_time() - c) / 500 * 1e6)[1])(time.process_time())"
     )
-    k.run("audio.flush()")
+    k.run("audio.flush(); audio.coalesce_ms = 250")
     time.sleep(1.0)
 
     windows: list[dict[str, Any]] = []
     for r in range(rounds):
         kinds = ["idle", "pace", "play", "play250", "mic", "mic3", "mic5", "duplex"]
+        kinds += ["burstpace", "burst", "burst0"]
         for kind in rotated(kinds, r):
             progress(f"browser audio: round {r + 1}/{rounds}, {kind} window of {seconds:.0f} s")
             n = k.value("len(bench)")
@@ -226,6 +255,7 @@ def _measure(k: Any, server_pid: int, probes: int, seconds: float, rounds: int) 
 
     idle = median(pct("idle", "cpu_s"))
     pace = median(pct("pace", "cpu_s"))  # a paced loop with nothing in it, above idle
+    burst_pace = median(pct("burstpace", "cpu_s"))
     idle_srv = median(pct("idle", "server_cpu_s"))
 
     def lags(kind: str, key: str = "mic_lags") -> list[float]:
@@ -267,6 +297,14 @@ def _measure(k: Any, server_pid: int, probes: int, seconds: float, rounds: int) 
             "mic5": [x - idle for x in pct("mic5", "cpu_s")],
             # both streams of a conversation with TalkPanel's defaults, above the pacing loop
             "duplex": [x - pace for x in pct("duplex", "cpu_s")],
+            # answers delivered 4x faster than real time (as the services send them), with
+            # and without coalescing, above the same answer loop without play()
+            "burst": [x - burst_pace for x in pct("burst", "cpu_s")],
+            "burst0": [x - burst_pace for x in pct("burst0", "cpu_s")],
+        },
+        "burst_messages_per_audio_s": {
+            kind: [w["messages"] / w["audio_s"] for w in windows if w["kind"] == kind]
+            for kind in ("burst", "burst0")
         },
         "kernel_pace_cpu_pct": pace - idle,
         "play_call_us": play_call_us,
@@ -322,6 +360,18 @@ def table(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         ],
         ["kernel CPU, playback stream (20 ms chunks), % core", *cpu(kcpu["play"]), "≤ 1"],
         ["… with report_ms = 250 (TalkPanel's default), % core", *cpu(kcpu["play250"]), ""],
+        [
+            "kernel CPU, answers sent 4× faster than real time, % core",
+            *cpu(kcpu["burst0"]),
+            "≤ 1",
+        ],
+        ["… coalesced (coalesce_ms = 250, the default), % core", *cpu(kcpu["burst"]), ""],
+        [
+            "… messages per second of answer audio, without / with coalescing",
+            median(res["burst_messages_per_audio_s"]["burst0"]),
+            median(res["burst_messages_per_audio_s"]["burst"]),
+            "",
+        ],
         ["kernel CPU, mic stream (20 ms frames), % core", *cpu(kcpu["mic"]), "≤ 1"],
         ["… with mic_batch = 3 (TalkPanel's default), % core", *cpu(kcpu["mic3"]), ""],
         ["… with mic_batch = 5, % core", *cpu(kcpu["mic5"]), ""],

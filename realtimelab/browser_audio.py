@@ -23,7 +23,8 @@ restarted) becomes a one-line :attr:`error` shown in the widget and readable fro
 The played position is designed to drive a *playout clock*: :attr:`played_ms` counts source
 milliseconds rendered since the widget was created. It never goes back: a flush does not
 rewind it (flushed audio is simply never played); the flush's :class:`FlushReport` says how
-much was discarded. So ``sent - played - discarded`` is what is still queued in the page.
+much was discarded. So ``sent - played - discarded`` is what is still queued (in the page, or
+for a few ms in the kernel while :meth:`BrowserAudio.play` coalesces a burst).
 
 Threading: JupyterLab (>= 4.4 with ipykernel 7) delivers widget messages on a kernel
 *subshell* thread, other front ends on the main thread; either way the widget hands them to the
@@ -256,6 +257,12 @@ class BrowserAudio(anywidget.AnyWidget):
         "jitter), queue this much before resuming, so the next hiccup is not heard. The first "
         "chunk of an item always plays at once. 0 disables.",
     ).tag(sync=True)
+    coalesce_ms = t.Int(
+        250,
+        help="While the page already holds more than this much audio, play() calls are merged "
+        "into messages of up to this length, each sent within half of it (0: one message per "
+        "call). Kernel-side only.",
+    )
     mic_batch = t.Int(
         1,
         help="Microphone frames per message (1-10). Each message costs the kernel about the "
@@ -295,6 +302,14 @@ class BrowserAudio(anywidget.AnyWidget):
         self._offset_ms = 0.0  # played by pages that owned the audio before the current one
         self._lost_ms = 0.0  # sent to a page that went away before playing it
         self._discarded_ms = 0.0
+        # audio passed to play() but held in the kernel, to be sent as one message (coalescing)
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._held_rate = 0
+        self._held_item: str | None = None
+        self._held_since_ms = 0.0  # kernel wall ms of the earliest play() held (for traces)
+        self._held_timer = False
+        self._held_dropped: dict[int, float] = {}  # flush seq -> held ms the flush dropped
         self._flushes = 0
         self._reports = 0
         self._last_report: PlayedReport | None = None
@@ -356,6 +371,13 @@ class BrowserAudio(anywidget.AnyWidget):
             raise t.TraitError(f"mic_batch must be between 1 and 10 frames, got {n}")
         return n
 
+    @t.validate("coalesce_ms")
+    def _check_coalesce_ms(self, proposal: dict[str, Any]) -> int:
+        ms = int(proposal["value"])
+        if not 0 <= ms <= 1000:
+            raise t.TraitError(f"coalesce_ms must be between 0 and 1000, got {ms}")
+        return ms
+
     @t.validate("prebuffer_ms")
     def _check_prebuffer_ms(self, proposal: dict[str, Any]) -> int:
         ms = int(proposal["value"])
@@ -373,6 +395,14 @@ class BrowserAudio(anywidget.AnyWidget):
         Returns at once; the page plays chunks back to back in the order sent. ``item_id``
         labels the audio (a model's response item) so reports can say how much of *that item*
         was heard. Safe from an asyncio task or another thread.
+
+        Every message costs the kernel CPU (about half a millisecond to send, more than the
+        audio's bytes), and the services send answers several times faster than real time, in
+        20-40 ms pieces. So while the page already holds more than :attr:`coalesce_ms` of
+        audio, calls are merged and sent as one message when that much has gathered or half
+        of :attr:`coalesce_ms` has passed: the page never waits for them (it still has more
+        than that queued), and a burst costs a tenth of the messages. A stream paced at real
+        time never reaches that depth and goes out call by call.
         """
         data = memoryview(pcm).cast("B")
         if len(data) % 2:
@@ -384,36 +414,102 @@ class BrowserAudio(anywidget.AnyWidget):
             raise ValueError(f"rate must be an int between 8000 and 192000 Hz, got {rate!r}")
         if not data:
             return
-        step = int(rate * MAX_CHUNK_MS / 1000) * 2
+        ms = len(data) / 2 / rate * 1000
         with self._lock:
-            for start in range(0, len(data), step):
-                piece = data[start : start + step]
-                self._play_seq += 1
-                now_ms = time.time() * 1000
-                if self.trace:
-                    self._sent_at[self._play_seq] = now_ms
-                self.send(
-                    {
-                        "type": "play",
-                        "seq": self._play_seq,
-                        "rate": rate,
-                        "item": item_id,
-                        "t": now_ms,
-                    },
-                    buffers=[piece],
-                )
-                self._chunks_sent += 1
-                self._sent_ms += len(piece) / 2 / rate * 1000
+            hold = self._should_hold(ms)
+            if self._held and (not hold or rate != self._held_rate or item_id != self._held_item):
+                self._send_held()  # order is kept: what was held goes first
+            self._sent_ms += ms
+            if not hold:
+                self._send_pieces(data, rate, item_id, time.time() * 1000)
+                return
+            if not self._held:
+                self._held_rate, self._held_item = rate, item_id
+                self._held_since_ms = time.time() * 1000
+            self._held.append(bytes(data))
+            self._held_bytes += len(data)
+            if self._held_ms() >= self.coalesce_ms:
+                self._send_held()
+            elif not self._held_timer:
+                self._arm_timer()
+
+    def _held_ms(self) -> float:
+        return self._held_bytes / 2 / self._held_rate * 1000 if self._held else 0.0
+
+    def _page_ahead_ms(self) -> float:
+        """Audio sent to the page and not yet played there (an estimate between reports)."""
+        sent = self._sent_ms - self._held_ms()
+        return sent - self.estimate_played_ms() - self._discarded_ms - self._lost_ms
+
+    def _should_hold(self, ms: float) -> bool:
+        loop = self._loop
+        if self.coalesce_ms <= 0 or ms >= self.coalesce_ms or loop is None:
+            return False
+        if loop.is_closed() or not loop.is_running():
+            return False  # nothing would send what is held
+        return self._page_ahead_ms() > self.coalesce_ms
+
+    def _arm_timer(self) -> None:
+        """Send what is held after half of coalesce_ms, on the widget's loop."""
+        loop = self._loop
+        assert loop is not None
+        self._held_timer = True
+        delay = self.coalesce_ms / 2000
+        if threading.get_ident() == self._loop_thread:
+            loop.call_later(delay, self._timer_fired)
+        else:
+            loop.call_soon_threadsafe(loop.call_later, delay, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        with self._lock:
+            self._held_timer = False
+            self._send_held()
+
+    def _send_held(self) -> None:
+        if not self._held:
+            return
+        data = b"".join(self._held)
+        self._held.clear()
+        self._held_bytes = 0
+        self._send_pieces(memoryview(data), self._held_rate, self._held_item, self._held_since_ms)
+
+    def _send_pieces(self, data: memoryview, rate: int, item_id: str | None, t_ms: float) -> None:
+        """Send audio as play messages of at most MAX_CHUNK_MS (the caller holds the lock).
+        ``t_ms``: when the audio was given to :meth:`play` (the trace's start)."""
+        step = int(rate * MAX_CHUNK_MS / 1000) * 2
+        for start in range(0, len(data), step):
+            piece = data[start : start + step]
+            self._play_seq += 1
+            if self.trace:
+                self._sent_at[self._play_seq] = t_ms
+            self.send(
+                {
+                    "type": "play",
+                    "seq": self._play_seq,
+                    "rate": rate,
+                    "item": item_id,
+                    "t": time.time() * 1000,
+                },
+                buffers=[piece],
+            )
+            self._chunks_sent += 1
 
     def flush(self) -> None:
         """Barge-in: silence the page now and drop everything queued there.
 
-        Audio sent before this call is discarded (after a 5 ms fade-out); audio sent after it
+        Audio passed to :meth:`play` before this call is discarded (in the page after a 5 ms
+        fade-out; what the kernel still held for coalescing, at once); audio played after it
         plays normally. The page answers with a :class:`FlushReport` (``on_flushed``,
         :attr:`last_flush`), and its next played report reflects the flush.
         """
         with self._lock:
             self._flush_seq += 1
+            dropped = self._held_ms()  # held in the kernel: dropped here, never sent
+            if dropped:
+                self._held.clear()
+                self._held_bytes = 0
+                self._discarded_ms += dropped
+                self._held_dropped[self._flush_seq] = dropped
             self._flush_sent[self._flush_seq] = time.monotonic()
             self._flushes += 1
             self.send({"type": "flush", "seq": self._flush_seq})
@@ -429,6 +525,7 @@ class BrowserAudio(anywidget.AnyWidget):
         audio.wait_played()``): ipykernel keeps handling widget messages while a cell awaits.
         """
         with self._lock:
+            self._send_held()
             target = self._play_seq
             if self._idle_after(target):
                 return True
@@ -527,7 +624,7 @@ class BrowserAudio(anywidget.AnyWidget):
         if not report.playing:
             return self.played_ms
         now = time.monotonic() if now is None else now
-        ceiling = self._sent_ms - self._discarded_ms - self._lost_ms
+        ceiling = self._sent_ms - self._held_ms() - self._discarded_ms - self._lost_ms
         guess = self.played_ms + max(0.0, now - report.t) * 1000
         return max(self.played_ms, min(guess, ceiling))
 
@@ -635,7 +732,12 @@ class BrowserAudio(anywidget.AnyWidget):
                 # new page's positions start at 0, so carry the played position over.
                 self._offset_ms = self.played_ms
                 self._lost_ms += max(
-                    0.0, self._sent_ms - self.played_ms - self._discarded_ms - self._lost_ms
+                    0.0,
+                    self._sent_ms
+                    - self._held_ms()
+                    - self.played_ms
+                    - self._discarded_ms
+                    - self._lost_ms,
                 )
             self._owner = client
             self._owner_seen = now
@@ -679,7 +781,8 @@ class BrowserAudio(anywidget.AnyWidget):
         played = max(self.played_ms, self._offset_ms + float(c.get("played_ms", 0.0)))
         with self._lock:
             sent_t = self._flush_sent.pop(seq, now)
-            self._discarded_ms += discarded
+            self._discarded_ms += discarded  # what the kernel held was counted at the flush
+            discarded += self._held_dropped.pop(seq, 0.0)
             report = FlushReport(seq, discarded, played, sent_t, now)
             self._last_flush = report
         self.set_trait("played_ms", played)

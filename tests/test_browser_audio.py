@@ -330,6 +330,81 @@ async def test_play_from_an_asyncio_task(widget: Any) -> None:
     assert len(comm.custom("play")) == 5
 
 
+def loop_widget(**traits: Any) -> tuple[BrowserAudio, RecordingComm]:
+    """A widget made inside the running loop, as in a notebook cell (it can coalesce)."""
+    w = BrowserAudio(**traits)
+    comm = RecordingComm()
+    w.comm.send = comm.send
+    return w, comm
+
+
+def played_pcm(comm: RecordingComm) -> bytes:
+    return b"".join(b[0] for _, b in comm.custom("play"))
+
+
+async def test_a_burst_is_coalesced_once_the_page_holds_enough() -> None:
+    """20 ms chunks arriving faster than real time: call by call until the page holds more
+    than coalesce_ms, then merged; the bytes and their order are unchanged."""
+    w, comm = loop_widget()
+    chunks = [bytes([i, 0]) * 480 for i in range(40)]  # 20 ms each, each one recognisable
+    for chunk in chunks:
+        w.play(chunk, 24000, item_id="x")
+    # 13 calls go out one by one (260 ms ahead: the page has no report yet, so nothing is
+    # played), then two 260 ms merges as soon as each has gathered; 20 ms is still held
+    assert [len(b[0]) for _, b in comm.custom("play")] == [960] * 13 + [12480, 12480]
+    assert w.sent_ms == pytest.approx(800.0)  # passed to play(), sent or held
+    await asyncio.sleep(0.2)  # the rest goes within coalesce_ms / 2
+    messages = comm.custom("play")
+    assert len(messages) == 16
+    assert played_pcm(comm) == b"".join(chunks)
+    assert [c["seq"] for c, _ in messages] == list(range(1, 17))
+    assert {c["item"] for c, _ in messages} == {"x"}
+
+
+async def test_held_audio_keeps_order_across_items_and_goes_out_on_wait_played() -> None:
+    w, comm = loop_widget()
+    w.play(tone(300, 24000), 24000, item_id="a")  # one call of 300 ms: sent at once
+    w.play(tone(20, 24000), 24000, item_id="a")  # held
+    w.play(tone(40, 24000), 24000, item_id="b")  # another item: the held audio goes first
+    assert [(c["item"], len(b[0])) for c, b in comm.custom("play")] == [
+        ("a", 14400),
+        ("a", 960),
+    ]
+    waiting = asyncio.ensure_future(w.wait_played(timeout=0.05))
+    await asyncio.sleep(0)
+    assert [c["item"] for c, _ in comm.custom("play")] == ["a", "a", "b"]
+    assert not await waiting  # no page: nothing was played
+
+
+async def test_flush_drops_what_the_kernel_holds_and_counts_it_as_discarded() -> None:
+    w, comm = loop_widget()
+    w.play(tone(300, 24000), 24000, item_id="a")
+    w.play(tone(100, 24000), 24000, item_id="a")  # held
+    w.flush()
+    assert w.discarded_ms == pytest.approx(100.0)
+    w.play(tone(20, 24000), 24000, item_id="b")
+    await asyncio.sleep(0.2)
+    assert [c["item"] for c, _ in comm.custom("play")] == ["a", "b"]  # the held 100 ms never went
+    seq = comm.custom("flush")[-1][0]["seq"]
+    from_page(w, {"type": "flushed", "client": "A", "seq": seq, "discarded_ms": 250.0})
+    assert w.last_flush is not None and w.last_flush.discarded_ms == pytest.approx(350.0)
+    assert w.discarded_ms == pytest.approx(350.0)
+
+
+async def test_a_real_time_stream_and_coalesce_zero_go_out_call_by_call() -> None:
+    w, comm = loop_widget()
+    for _ in range(30):
+        w.play(tone(20, 24000), 24000)
+        played(w, w.sent_ms - 40.0)  # the page keeps up: 40 ms queued
+    assert len(comm.custom("play")) == 30
+    w2, comm2 = loop_widget(coalesce_ms=0)
+    for _ in range(30):
+        w2.play(tone(20, 24000), 24000)
+    assert len(comm2.custom("play")) == 30
+    with pytest.raises(Exception, match="coalesce_ms"):
+        BrowserAudio(coalesce_ms=5000)
+
+
 def test_front_end_files_ship_with_the_package() -> None:
     esm = (STATIC / "browser_audio.js").read_text()
     worklet = (STATIC / "browser_audio_worklet.js").read_text()
