@@ -64,7 +64,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anywidget
 import traitlets as t
@@ -357,33 +357,22 @@ class BrowserAudio(anywidget.AnyWidget):
             raise t.TraitError(f"mic_rate must be one of {MIC_RATES}, got {rate}")
         return rate
 
-    @t.validate("report_ms")
-    def _check_report_ms(self, proposal: dict[str, Any]) -> int:
-        ms = int(proposal["value"])
-        if not 20 <= ms <= 1000:
-            raise t.TraitError(f"report_ms must be between 20 and 1000, got {ms}")
-        return ms
+    #: Allowed ranges of the integer settings, with their unit, for one validator.
+    _RANGES: ClassVar[dict[str, tuple[int, int, str]]] = {
+        "report_ms": (20, 1000, "ms"),
+        "mic_batch": (1, 10, "frames"),
+        "coalesce_ms": (0, 1000, "ms"),
+        "prebuffer_ms": (0, 2000, "ms"),
+    }
 
-    @t.validate("mic_batch")
-    def _check_mic_batch(self, proposal: dict[str, Any]) -> int:
-        n = int(proposal["value"])
-        if not 1 <= n <= 10:
-            raise t.TraitError(f"mic_batch must be between 1 and 10 frames, got {n}")
-        return n
-
-    @t.validate("coalesce_ms")
-    def _check_coalesce_ms(self, proposal: dict[str, Any]) -> int:
-        ms = int(proposal["value"])
-        if not 0 <= ms <= 1000:
-            raise t.TraitError(f"coalesce_ms must be between 0 and 1000, got {ms}")
-        return ms
-
-    @t.validate("prebuffer_ms")
-    def _check_prebuffer_ms(self, proposal: dict[str, Any]) -> int:
-        ms = int(proposal["value"])
-        if not 0 <= ms <= 2000:
-            raise t.TraitError(f"prebuffer_ms must be between 0 and 2000, got {ms}")
-        return ms
+    @t.validate(*_RANGES)
+    def _check_range(self, proposal: dict[str, Any]) -> int:
+        name = proposal["trait"].name
+        low, high, unit = self._RANGES[name]
+        value = int(proposal["value"])
+        if not low <= value <= high:
+            raise t.TraitError(f"{name} must be between {low} and {high} {unit}, got {value}")
+        return value
 
     # ------------------------------------------------------------------------------------------
     # playback

@@ -261,6 +261,8 @@ def test_settings_are_validated() -> None:
         w.mic_rate = 44100
     with pytest.raises(Exception, match="report_ms"):
         w.report_ms = 5
+    with pytest.raises(Exception, match="prebuffer_ms must be between 0 and 2000 ms"):
+        w.prebuffer_ms = -1
     with pytest.raises(Exception, match="mode"):
         w.mode = "always"
 
