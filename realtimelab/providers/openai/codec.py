@@ -626,16 +626,13 @@ class OpenAICodec:
             )
         ]
 
-    def _tool_call(
-        self,
-        t: float,
-        raw: ev.Raw,
-        call_id: str,
-        name: str,
-        args_json: str,
-        item_id: str | None,
-        response_id: str | None,
-    ) -> list[ev.Event]:
+    def _on_call_frame(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
+        """A call arrives twice (its arguments' `.done`, then its `output_item.done`): the
+        first announces it, the second is only a duplicate (its arguments are not parsed)."""
+        fields = _call_fields(m)
+        if fields is None:
+            return []
+        call_id, name, _, _, response_id = fields
         if not call_id:
             raise wire.Malformed("a function call without a call_id")
         if call_id in self._announced_calls:
@@ -644,32 +641,7 @@ class OpenAICodec:
         self._pending_calls[call_id] = name
         if response_id:
             self._response_calls.setdefault(response_id, []).append(call_id)
-        return [_call_event(t, raw, call_id, name, args_json, item_id, response_id)]
-
-    def _on_args_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        return self._tool_call(
-            t,
-            raw,
-            wire.text(m, "call_id"),
-            wire.text(m, "name"),
-            wire.text(m, "arguments"),
-            wire.opt_text(m, "item_id"),
-            wire.opt_text(m, "response_id"),
-        )
-
-    def _on_item_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
-        item = wire.obj(m, "item")
-        if item.get("type") != "function_call" or item.get("status") == "incomplete":
-            return []
-        return self._tool_call(
-            t,
-            raw,
-            wire.text(item, "call_id"),
-            wire.text(item, "name"),
-            wire.text(item, "arguments"),
-            wire.opt_text(item, "id"),
-            wire.opt_text(m, "response_id"),
-        )
+        return [_call_event(t, raw, *fields)]
 
     def _on_response_done(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
         """One response is generated: `GenerationComplete` (with its usage), then the
@@ -751,30 +723,10 @@ class OpenAICodec:
             oob.final_text = wire.text(m, "transcript")
         elif kind == "response.output_text.done":
             oob.final_text = wire.text(m, "text")
-        elif kind == "response.function_call_arguments.done":
-            call = _call_event(
-                t,
-                (m,),
-                wire.text(m, "call_id"),
-                wire.text(m, "name"),
-                wire.text(m, "arguments"),
-                wire.opt_text(m, "item_id"),
-                wire.opt_text(m, "response_id"),
-            )
-            oob.calls.setdefault(call.call_id, call)
-        elif kind == "response.output_item.done":
-            item = wire.obj(m, "item")
-            if item.get("type") == "function_call" and item.get("status") != "incomplete":
-                call = _call_event(
-                    t,
-                    (m,),
-                    wire.text(item, "call_id"),
-                    wire.text(item, "name"),
-                    wire.text(item, "arguments"),
-                    wire.opt_text(item, "id"),
-                    wire.opt_text(m, "response_id"),
-                )
-                oob.calls.setdefault(call.call_id, call)
+        elif kind in _CALL_FRAMES:
+            fields = _call_fields(m)
+            if fields is not None and fields[0] not in oob.calls:
+                oob.calls[fields[0]] = _call_event(t, (m,), *fields)
         return []
 
     def _on_out_of_band_only(self, m: dict[str, Any], t: float, raw: ev.Raw) -> list[ev.Event]:
@@ -892,6 +844,29 @@ def _history_wire(item: HistoryItem) -> dict[str, Any]:
     if isinstance(item, ToolResultRecord):
         return {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
     raise TypeError(f"not a history item: {item!r}")
+
+
+_CALL_FRAMES = ("response.function_call_arguments.done", "response.output_item.done")
+
+
+def _call_fields(m: dict[str, Any]) -> tuple[str, str, str, str | None, str | None] | None:
+    """(call_id, name, arguments, item_id, response_id) of the function call a
+    `response.function_call_arguments.done` or `response.output_item.done` frame carries; None
+    for another item or an incomplete call."""
+    if m["type"] == "response.function_call_arguments.done":
+        src, item_key = m, "item_id"
+    else:
+        src = wire.obj(m, "item")
+        if src.get("type") != "function_call" or src.get("status") == "incomplete":
+            return None
+        item_key = "id"
+    return (
+        wire.text(src, "call_id"),
+        wire.text(src, "name"),
+        wire.text(src, "arguments"),
+        wire.opt_text(src, item_key),
+        wire.opt_text(m, "response_id"),
+    )
 
 
 def _call_event(
@@ -1025,8 +1000,8 @@ _HANDLERS = {
     "response.output_audio_transcript.delta": OpenAICodec._on_transcript_delta,
     "response.output_audio_transcript.done": OpenAICodec._on_transcript_done,
     "response.output_text.delta": OpenAICodec._on_text_delta,
-    "response.function_call_arguments.done": OpenAICodec._on_args_done,
-    "response.output_item.done": OpenAICodec._on_item_done,
+    "response.function_call_arguments.done": OpenAICodec._on_call_frame,
+    "response.output_item.done": OpenAICodec._on_call_frame,
     "response.done": OpenAICodec._on_response_done,
     "rate_limits.updated": OpenAICodec._on_rate_limits,
     "conversation.item.added": OpenAICodec._on_item_added,
