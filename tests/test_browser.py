@@ -21,7 +21,6 @@ screenshot there. Skipped (with the reason) where Chromium or Playwright is miss
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -29,10 +28,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from support import lab_env
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -46,27 +45,10 @@ NOTEBOOK_TIMEOUT_S = 180
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _dev() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def lab_emulator() -> Iterator[str]:
     """The lab's emulator: the test command's (`REALTIMELAB_LAB_EMULATOR_URL`), else our own."""
-    url = os.environ.get("REALTIMELAB_LAB_EMULATOR_URL")
-    if url:
-        yield url
-        return
-    dev = _dev()
-    proc, url = dev.start_emulator(sys.executable)
-    try:
-        yield url
-    finally:
-        dev.stop_emulator(proc)
+    yield from lab_env.lab_emulator_url()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +62,7 @@ def lab_browser(tmp_path_factory: pytest.TempPathFactory, lab_emulator: str) -> 
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    dev = _dev()
+    dev = lab_env.dev()
     base = tmp_path_factory.mktemp("browser_lab")
     workdir = base / "my-notebooks"
     dev.sync_workdir(workdir)  # the copies `dev.py lab` works on
@@ -103,7 +85,7 @@ def lab_browser(tmp_path_factory: pytest.TempPathFactory, lab_emulator: str) -> 
 #: and the whole check takes a good deal less than one after the other.
 PARALLEL = 2
 #: Notebooks that get the machine to themselves, as under nbval (`dev.SOLO_NOTEBOOKS` says why).
-SOLO = set(_dev().SOLO_NOTEBOOKS)
+SOLO = set(lab_env.dev().SOLO_NOTEBOOKS)
 
 
 @dataclass

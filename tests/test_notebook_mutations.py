@@ -10,7 +10,6 @@ claim, so each run costs only the notebook's prefix up to it; two run at a time.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -23,32 +22,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from support import lab_env  # noqa: E402
 from support.notebook_mutations import MUTATIONS  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def _dev() -> object:
-    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def lab_emulator() -> Iterator[str]:
     """The lab's emulator: the test command's (`REALTIMELAB_LAB_EMULATOR_URL`), else our own."""
-    url = os.environ.get("REALTIMELAB_LAB_EMULATOR_URL")
-    if url:
-        yield url
-        return
-    dev = _dev()
-    proc, url = dev.start_emulator(sys.executable)  # type: ignore[attr-defined]
-    try:
-        yield url
-    finally:
-        dev.stop_emulator(proc)  # type: ignore[attr-defined]
+    yield from lab_env.lab_emulator_url()
 
 
 #: Mutated notebooks run this many at a time, each in its own kernel: they mostly wait on
@@ -66,7 +49,7 @@ def failures(lab_emulator: str, request: pytest.FixtureRequest) -> dict[str, Any
         for item in request.session.items
         if getattr(item, "originalname", None) == "test_mutation_turns_its_notebook_red"
     ]
-    env = _dev().notebook_env(dict(os.environ), lab_emulator)  # type: ignore[attr-defined]
+    env = lab_env.dev().notebook_env(dict(os.environ), lab_emulator)
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)  # the kernels' environment (the same for every notebook)
