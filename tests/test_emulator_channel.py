@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -33,6 +34,7 @@ from realtimelab.emulator.contract import (
     clamp_close_reason,
 )
 from realtimelab.emulator.server import Emulator
+from realtimelab.lab import wait_until
 
 AUTH = {"Authorization": "Bearer sk-test"}
 STORY_ITEM = {
@@ -43,6 +45,9 @@ STORY_ITEM = {
         "content": [{"type": "input_text", "text": "tell me a story"}],
     },
 }
+
+#: Poll a condition for at most 30 s (a bound, so a regression fails instead of hanging).
+soon = functools.partial(wait_until, timeout=30.0, interval=0.02)
 
 
 def rss_bytes() -> int:
@@ -118,15 +123,6 @@ class DeafClient:
             self.sock.close()
 
 
-async def wait_until(predicate: Any, seconds: float = 30.0, step: float = 0.02) -> bool:
-    """Poll `predicate` until true or `seconds` pass (a bound so a regression cannot hang)."""
-    for _ in range(int(seconds / step)):
-        if predicate():
-            return True
-        await asyncio.sleep(step)
-    return bool(predicate())
-
-
 # ------------------------------------------------------------------------------------------
 # a client that never reads (the hostile-input issue's 922 MB)
 # ------------------------------------------------------------------------------------------
@@ -159,9 +155,9 @@ async def test_a_client_that_never_reads_is_closed_1008_and_its_memory_bounded(
             ):
                 break
             await asyncio.sleep(0.1)
-        assert await wait_until(lambda: emu.counters["slow_reader_closes"] == 1), emu.stats()
+        assert await soon(lambda: emu.counters["slow_reader_closes"] == 1), emu.stats()
         assert await asyncio.wait_for(canary, 30) == "response.done"
-        assert await wait_until(lambda: not emu.sessions)
+        assert await soon(lambda: not emu.sessions)
     finally:
         deaf.close()
     # a single frame may land on top of the limit before the check closes the session
@@ -232,8 +228,8 @@ async def test_the_backlog_limit_closes_1008_even_with_a_full_socket(make_emulat
     try:
         assert deaf.sock is not None
         deaf.sock.sendall(client_frame(b"flood 400"))  # 25 MiB, never read
-        assert await wait_until(lambda: emu.counters["slow_reader_closes"] == 1)
-        assert await wait_until(lambda: not emu.sessions)
+        assert await soon(lambda: emu.counters["slow_reader_closes"] == 1)
+        assert await soon(lambda: not emu.sessions)
     finally:
         deaf.close()
 
@@ -252,8 +248,8 @@ async def test_a_stalled_socket_is_closed_after_the_stall_timeout(make_emulator:
     try:
         assert deaf.sock is not None
         deaf.sock.sendall(client_frame(b"flood 160"))  # 10 MiB: fills the socket, not the limit
-        assert await wait_until(lambda: emu.counters["slow_reader_closes"] == 1), emu.stats()
-        assert await wait_until(lambda: not emu.sessions)
+        assert await soon(lambda: emu.counters["slow_reader_closes"] == 1), emu.stats()
+        assert await soon(lambda: not emu.sessions)
     finally:
         deaf.close()
 
@@ -266,7 +262,7 @@ async def test_a_reading_client_sees_the_1008_after_its_backlog(make_emulator: A
     async with connect(emu.url + "/flood", max_size=None) as ws:
         ws.transport.pause_reading()
         await ws.send("flood 200")  # 12.5 MiB while we do not read
-        assert await wait_until(lambda: emu.counters["slow_reader_closes"] == 1)
+        assert await soon(lambda: emu.counters["slow_reader_closes"] == 1)
         ws.transport.resume_reading()
         with pytest.raises(websockets.ConnectionClosedError) as info:
             for _ in range(1000):

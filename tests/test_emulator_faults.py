@@ -24,6 +24,7 @@ from realtimelab.emulator.faults import (
     is_sendable_close_code,
     parse_fault_query,
 )
+from realtimelab.lab import wait_until
 
 AUTH = {"Authorization": "Bearer sk-test"}
 REALTIME = "/realtime?model=gpt-realtime"
@@ -131,10 +132,7 @@ async def test_a_close_no_server_may_send_still_ends_the_session(
             assert await asyncio.wait_for(ws.recv(), 5) == "closing"
             with pytest.raises(websockets.ConnectionClosedError) as info:
                 await asyncio.wait_for(ws.recv(), 5)
-        for _ in range(100):
-            if not emu.sessions:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: not emu.sessions, 2.0, 0.02)  # the assert below says why
     assert info.value.rcvd is not None and info.value.rcvd.code == 1011
     assert info.value.rcvd.reason == "Internal error encountered."
     assert not emu.sessions and emu.counters["internal_errors"] == 1

@@ -21,6 +21,7 @@ from websockets.http11 import Request
 
 from realtimelab.emulator import server
 from realtimelab.emulator.contract import ConnectionContext, HttpHandler, HttpResponse
+from realtimelab.lab import wait_until
 
 AUTH = {"Authorization": "Bearer sk-test"}
 
@@ -82,10 +83,7 @@ async def test_an_exception_in_a_session_closes_1011_and_is_logged(
                 await ws.send("boom")
             with pytest.raises(websockets.ConnectionClosedError) as info:
                 await asyncio.wait_for(ws.recv(), 5)
-        for _ in range(100):
-            if not emu.sessions:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: not emu.sessions, 2.0, 0.02)  # the assert below says why
     assert info.value.rcvd is not None
     assert (info.value.rcvd.code, info.value.rcvd.reason) == (1011, "Internal error encountered.")
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
