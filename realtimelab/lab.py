@@ -498,7 +498,9 @@ class SimulatedPage:
     `tests/test_talk_panel.py` does: it *plays* what the kernel sends at real time and reports
     its played position like the page's AudioWorklet (at once when playback starts or stops,
     every `report_ms` while playing), honours flushes (a barge-in), and streams `mic` (PCM16 at
-    `mic_rate`) as the microphone in 20 ms frames, `mic_batch` to a message, then silence.
+    `mic_rate`) as the microphone in 20 ms frames, `mic_batch` to a message, then silence (or
+    the file again, `loop=True`, as Chromium's fake capture does). In push-to-talk mode it
+    sends only while `held` is True (the talk button).
     Everything else is real: the panel, its session, the emulator or provider behind it.
 
     It takes over the widget's messages (the kernel's sends come here instead of to a front
@@ -509,13 +511,16 @@ class SimulatedPage:
     opened (seconds since start). Call `close()` when done.
     """
 
-    def __init__(self, panel: Any, mic: bytes = b"", mic_rate: int = 16000) -> None:
+    def __init__(
+        self, panel: Any, mic: bytes = b"", mic_rate: int = 16000, *, loop: bool = False
+    ) -> None:
         import asyncio
         from collections import deque
 
         self.audio = panel.audio
         self.loop = asyncio.get_running_loop()
-        self.mic, self.mic_rate = bytes(mic), mic_rate
+        self.mic, self.mic_rate, self.loop_mic = bytes(mic), mic_rate, loop
+        self.held = False  # the push-to-talk button
         self.t0 = time.monotonic()
         self.timeline: list[tuple[float, float, bool]] = []
         self.flushes: list[tuple[float, str | None, float]] = []
@@ -613,6 +618,8 @@ class SimulatedPage:
 
     def _microphone(self, now: float) -> None:
         gate = self.audio.mic_enabled and not self.audio.muted
+        if self.audio.mode == "push_to_talk":
+            gate = gate and self.held
         if gate and not self._capturing:
             self._capturing, self._mic_t0, self._mic_sent = True, now, 0
             if self.mic_started is None:
@@ -628,6 +635,8 @@ class SimulatedPage:
         while (self._mic_sent + batch) * 0.02 <= now - self._mic_t0:
             frames, meta = [], []
             for _ in range(batch):
+                if self.loop_mic and self.mic and self._mic_pos + frame > len(self.mic):
+                    self._mic_pos = 0
                 pcm = self.mic[self._mic_pos : self._mic_pos + frame]  # then silence
                 frames.append(pcm + bytes(frame - len(pcm)))
                 self._mic_pos += frame

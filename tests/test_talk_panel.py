@@ -1,9 +1,10 @@
 """realtimelab.talk_panel.TalkPanel without a browser: a simulated page, the real emulator.
 
-`FakePage` does in Python what the browser does for a `BrowserAudio`: it plays what the kernel
-sends at real time and reports its position like the worklet (at once when playback starts or
-stops, every `report_ms` while playing), honours flushes, and streams a WAV as the microphone
-in 20 ms frames batched `mic_batch` to a message. Everything else is real: the session, the
+`FakePage` (the lab's `SimulatedPage` with a WAV file as its microphone) does in Python what
+the browser does for a `BrowserAudio`: it plays what the kernel sends at real time and reports
+its position like the worklet (at once when playback starts or stops, every `report_ms` while
+playing), honours flushes, and streams a WAV as the microphone in 20 ms frames batched
+`mic_batch` to a message. Everything else is real: the session, the
 emulator (at real speed, since the page plays at real time), its ears and brain. So the
 barge-in path is checked end to end in a few seconds: the truncation point must be the page's
 played position, not a wall-clock guess. The same scenario in Chromium is in
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ pytest.importorskip("anywidget")
 
 from realtimelab.audio import read_wav
 from realtimelab.config import SessionConfig
+from realtimelab.lab import SimulatedPage
 from realtimelab.providers.registry import get
 from realtimelab.talk_panel import TalkPanel
 
@@ -34,137 +35,16 @@ SPEECH = ROOT / "data" / "speech"
 PROVIDERS = ("openai", "gemini")
 
 
-class FakePage:
-    """A page showing the panel's BrowserAudio (see the module docstring)."""
+class FakePage(SimulatedPage):
+    """A page showing the panel's BrowserAudio (see the module docstring): the lab's simulated
+    page, its microphone a WAV file that loops unless `loop=False`."""
 
     def __init__(self, panel: TalkPanel, mic_wav: Path | None = None, *, loop: bool = True) -> None:
-        self.w = panel.audio
-        self.loop = asyncio.get_running_loop()
-        self.segs: deque[list[Any]] = deque()  # [item, ms left]
-        self.played = 0.0
-        self.item: str | None = None
-        self.item_ms = 0.0
-        self.discarded = 0.0
-        self.playing = False
-        self.chunk_seq = -1
-        self.last = time.monotonic()
-        self.last_report = 0.0
-        self.mic: bytes = b""
-        self.mic_rate = 16000
+        pcm, rate = b"", 16000
         if mic_wav is not None:
             pcm, fmt = read_wav(mic_wav)
-            self.mic, self.mic_rate = pcm, fmt.rate
-        self.loop_mic = loop  # False: silence after one pass of the file
-        self.mic_pos = 0
-        self.mic_seq = 0
-        self.mic_t0 = 0.0
-        self.mic_sent = 0
-        self.capturing = False
-        self.held = False  # push-to-talk button
-        self.w.comm.send = self._from_kernel
-        self._task = self.loop.create_task(self._tick())
-
-    # kernel -> page
-    def _from_kernel(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
-        if not isinstance(data, dict) or data.get("method") != "custom":
-            return
-        c = data["content"]
-        if c["type"] == "play":
-            self._advance()
-            self.segs.append([c["item"], len(buffers[0]) / 2 / c["rate"] * 1000])
-            self.chunk_seq = c["seq"]
-        elif c["type"] == "flush":
-            self._advance()
-            dropped = sum(s[1] for s in self.segs)
-            self.segs.clear()
-            self.discarded += dropped
-            state = self._state()
-            self._send({"type": "flushed", "seq": c["seq"], "discarded_ms": dropped, **state})
-
-    # page -> kernel, a loop turn later (as over a socket: never inside the kernel's call)
-    def _send(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
-        msg = {
-            "content": {"data": {"method": "custom", "content": {"client": "page", **content}}},
-            "buffers": [memoryview(b) for b in buffers or []],
-        }
-        self.loop.call_soon(self.w._handle_msg, msg)
-
-    def _advance(self) -> None:
-        now = time.monotonic()
-        left = (now - self.last) * 1000.0
-        self.last = now
-        while left > 0 and self.segs:
-            seg = self.segs[0]
-            if seg[0] != self.item:
-                self.item, self.item_ms = seg[0], 0.0
-            take = min(left, seg[1])
-            seg[1] -= take
-            left -= take
-            self.played += take
-            self.item_ms += take
-            if seg[1] <= 1e-9:
-                self.segs.popleft()
-
-    def _state(self) -> dict[str, Any]:
-        return {
-            "played_ms": self.played,
-            "playing": bool(self.segs),
-            "queued_ms": sum(s[1] for s in self.segs),
-            "item_id": self.item,
-            "item_ms": self.item_ms,
-            "discarded_total_ms": self.discarded,
-            "gaps": 0,
-            "chunk_seq": self.chunk_seq,
-            "t": time.time() * 1000,
-        }
-
-    def report(self) -> None:
-        state = self._state()
-        self.playing = state["playing"]
-        self.last_report = time.monotonic()
-        self._send({"type": "played", "latency_ms": 0.0, **state})
-
-    async def _tick(self) -> None:
-        self.report()  # the first message makes this page the owner
-        while True:
-            await asyncio.sleep(0.005)
-            self._advance()
-            now = time.monotonic()
-            period = self.w.report_ms / 1000 if self.segs else 1.0
-            if bool(self.segs) != self.playing or now - self.last_report >= period:
-                self.report()
-            self._microphone(now)
-
-    def _microphone(self, now: float) -> None:
-        gate = self.w.mic_enabled and not self.w.muted
-        if self.w.mode == "push_to_talk":
-            gate = gate and self.held
-        if gate and not self.capturing:
-            self.capturing, self.mic_t0, self.mic_sent = True, now, 0
-            self._send({"type": "capture", "capturing": True, "seq": self.mic_seq})
-        elif not gate and self.capturing:
-            self.capturing = False
-            self._send({"type": "capture", "capturing": False, "seq": self.mic_seq})
-            return
-        if not self.capturing or not self.mic:
-            return
-        frame = self.mic_rate * 2 // 50
-        batch = self.w.mic_batch
-        while (self.mic_sent + batch) * 0.02 <= now - self.mic_t0:
-            frames, meta = [], []
-            for _ in range(batch):
-                if self.mic_pos + frame > len(self.mic) and self.loop_mic:
-                    self.mic_pos = 0  # Chromium's fake capture loops its file too
-                pcm = self.mic[self.mic_pos : self.mic_pos + frame]
-                frames.append(pcm + bytes(frame - len(pcm)))
-                self.mic_pos += frame
-                meta.append([self.mic_seq, time.time() * 1000])
-                self.mic_seq += 1
-            self.mic_sent += batch
-            self._send({"type": "mic", "rate": self.mic_rate, "frames": meta}, frames)
-
-    def close(self) -> None:
-        self._task.cancel()
+            rate = fmt.rate
+        super().__init__(panel, pcm, rate, loop=loop)
 
 
 class EagerPage(FakePage):
@@ -176,10 +56,10 @@ class EagerPage(FakePage):
         custom = isinstance(data, dict) and data.get("method") == "custom"
         if custom and data["content"]["type"] == "flush":
             state = self._state()
-            self.playing, self.last_report = state["playing"], time.monotonic()
-            content = {"client": "page", "type": "played", "latency_ms": 0.0, **state}
+            self._playing, self._last_report = state["playing"], time.monotonic()
+            content = {"client": "sim", "type": "played", "latency_ms": 0.0, **state}
             msg = {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-            self.w._handle_msg(msg)
+            self.audio._handle_msg(msg)
 
 
 async def until(predicate: Any, timeout: float, what: str) -> None:
