@@ -25,7 +25,7 @@ pytest.importorskip("anywidget")
 
 from realtimelab.audio import read_wav
 from realtimelab.config import SessionConfig
-from realtimelab.lab import SimulatedPage
+from realtimelab.lab import SimulatedPage, wait_until
 from realtimelab.providers.registry import get
 from realtimelab.talk_panel import TalkPanel
 
@@ -62,14 +62,6 @@ class EagerPage(FakePage):
             self.audio._handle_msg(msg)
 
 
-async def until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def words(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
@@ -97,10 +89,11 @@ async def test_barge_in_truncates_at_the_position_the_page_reported(
     try:
         assert await panel.start() is True
         assert panel.audio.mic_rate == panel.session.capabilities.input_rate  # type: ignore[union-attr]
-        await until(lambda: panel.stats()["interruptions"], stop_ms / 1000 + 6, "a barge-in")
-        await until(
-            lambda: panel.stats()["interruptions"][0]["page_final_ms"] is not None, 3, "flush"
-        )
+        barged_in = await wait_until(lambda: panel.stats()["interruptions"], stop_ms / 1000 + 6)
+        assert barged_in, "a barge-in"
+        assert await wait_until(
+            lambda: panel.stats()["interruptions"][0]["page_final_ms"] is not None, 3
+        ), "flush"
         caps = panel.session.capabilities  # type: ignore[union-attr]
         await asyncio.sleep(0.3)
         stats = panel.stats()
@@ -149,11 +142,11 @@ async def test_push_to_talk_ends_the_turn_on_release(provider: str, make_emulato
         page.held = True
         await asyncio.sleep(1.6)  # hello_16k.wav: 300 ms silence, "hello there", 700 ms silence
         page.held = False
-        await until(
-            lambda: any(e["role"] == "assistant" and e["final"] for e in panel.transcript),
-            10,
-            "the answer",
-        )
+
+        def answered() -> bool:
+            return any(e["role"] == "assistant" and e["final"] for e in panel.transcript)
+
+        assert await wait_until(answered, 10), "the answer"
         stats = panel.stats()
     finally:
         await panel.stop()
@@ -180,11 +173,11 @@ async def test_tool_calls_are_answered_and_shown(make_emulator: Any) -> None:
     page = FakePage(panel, SPEECH / "weather_paris_16k.wav", loop=False)
     try:
         assert await panel.start()
-        await until(
-            lambda: any("21" in e["text"] for e in panel.transcript if e["role"] == "assistant"),
-            15,
-            "the answer from the tool result",
-        )
+
+        def told() -> bool:
+            return any("21" in e["text"] for e in panel.transcript if e["role"] == "assistant")
+
+        assert await wait_until(told, 15), "the answer from the tool result"
         panel._render()
         stats = panel.stats()
         shown = panel._tools_box.value
