@@ -454,13 +454,17 @@ class BrowserAudio(anywidget.AnyWidget):
             self._held_timer = False
             self._send_held()
 
-    def _send_held(self) -> None:
-        if not self._held:
-            return
+    def _take_held(self) -> bytes:
+        """What the kernel holds, emptied out (the caller holds the lock)."""
         data = b"".join(self._held)
         self._held.clear()
         self._held_bytes = 0
-        self._send_pieces(memoryview(data), self._held_rate, self._held_item, self._held_since_ms)
+        return data
+
+    def _send_held(self) -> None:
+        if self._held:
+            data = memoryview(self._take_held())
+            self._send_pieces(data, self._held_rate, self._held_item, self._held_since_ms)
 
     def _send_pieces(self, data: memoryview, rate: int, item_id: str | None, t_ms: float) -> None:
         """Send audio as play messages of at most MAX_CHUNK_MS (the caller holds the lock).
@@ -495,8 +499,7 @@ class BrowserAudio(anywidget.AnyWidget):
             self._flush_seq += 1
             dropped = self._held_ms()  # held in the kernel: dropped here, never sent
             if dropped:
-                self._held.clear()
-                self._held_bytes = 0
+                self._take_held()
                 self._discarded_ms += dropped
                 self._held_dropped[self._flush_seq] = dropped
             self._flush_sent[self._flush_seq] = time.monotonic()

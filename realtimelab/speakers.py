@@ -62,7 +62,7 @@ class ReportingSpeaker(Speaker):
     def __init__(self, audio: BrowserAudio) -> None:
         super().__init__(audio)
         self._callbacks: list[PlayedCallback] = []
-        self._base = self._queue_end()
+        self._base = 0.0  # set when a session registers (on_played)
         audio.on_played(self._forward)
 
     def _queue_end(self) -> float:
@@ -140,14 +140,6 @@ class Speakers:
         player = ReportingSpeaker(audio) if self.playing(name) else Speaker(audio)
         self._current[name] = player
         return player
-
-    def played_ms(self) -> dict[str, float]:
-        """Audio each page has played so far (0 where no page plays)."""
-        return {name: audio.played_ms for name, audio in self.audio.items()}
-
-    def sent_ms(self) -> dict[str, float]:
-        """Audio sent to each page so far."""
-        return {name: audio.sent_ms for name, audio in self.audio.items()}
 
     def close(self) -> None:
         for player in self._current.values():
