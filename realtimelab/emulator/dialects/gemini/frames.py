@@ -92,10 +92,6 @@ class VideoIn:
 
     image: ImageInput
 
-    @property
-    def is_video(self) -> bool:
-        return self.image.mime.startswith("video/")
-
 
 @dataclass(frozen=True)
 class TextIn:
@@ -480,10 +476,6 @@ class GeminiFrames:
             content["groundingMetadata"] = dict(grounding)
         content["generationComplete"] = True
         return {"serverContent": content}
-
-    def grounding_frame(self, grounding: Grounding, answer: str) -> dict[str, Any]:
-        """`groundingMetadata` in a `serverContent` of its own (see `grounding_metadata`)."""
-        return {"serverContent": {"groundingMetadata": grounding_metadata(grounding, answer)}}
 
     def interrupted_frame(self) -> dict[str, Any]:
         return {"serverContent": {"interrupted": True}}

@@ -528,11 +528,6 @@ def check_format(value: Any, param: str) -> dict[str, Any]:
     return {"type": kind}
 
 
-def format_bytes_per_ms(fmt: Mapping[str, Any]) -> float:
-    """Wire bytes per ms of audio in `fmt`: 48 for 24 kHz PCM16, 8 for G.711 at 8 kHz."""
-    return 8.0 if fmt.get("type") in ("audio/pcmu", "audio/pcma") else AUDIO_RATE * 2 / 1000
-
-
 def _check_turn_detection(value: Any, param: str) -> dict[str, Any] | None:
     if value is None:
         return None
