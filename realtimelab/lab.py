@@ -195,11 +195,16 @@ def speaker(provider: str) -> Any:
     return None if _speakers is None else _speakers.player(provider)
 
 
-def live_played(provider: str) -> tuple[float, bool]:
-    """(ms the page has played for `provider`, whether a page is playing it)."""
-    if _speakers is None or provider not in _speakers.audio:
-        return 0.0, False
-    return _speakers.audio[provider].played_ms, _speakers.playing(provider)
+def check_played_live(min_ms: float = 1000.0) -> None:
+    """Where a browser page shows the speakers (`live_players`) and plays them, check that it
+    played more than `min_ms` of each provider's answers. Elsewhere (a script, nbval, a tab
+    whose sound is still waiting for a click) there is nothing to check, and nothing is said."""
+    if _speakers is None:
+        return
+    for name, audio in _speakers.audio.items():
+        if _speakers.playing(name):
+            played = audio.played_ms
+            check(played > min_ms, f"{name}: the page played the answers live", f"{played:.0f} ms")
 
 
 # ---------------------------------------------------------------------------------------------

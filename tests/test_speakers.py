@@ -115,4 +115,17 @@ def test_outside_a_notebook_kernel_there_are_no_live_players(
     assert lab.live_players() is None
     assert "not available here" in capsys.readouterr().out
     assert lab.speaker("openai") is None
-    assert lab.live_played("openai") == (0.0, False)
+    lab.check_played_live()  # nothing to check, nothing said
+    assert capsys.readouterr().out == ""
+
+
+def test_a_playing_page_that_played_nothing_fails_the_live_check(
+    speakers: Speakers, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(lab, "_speakers", speakers)
+    played(speakers.audio["openai"], 0.0, running=True)  # plays, but nothing reached it
+    with pytest.raises(lab.ClaimFailed, match="openai: the page played the answers live"):
+        lab.check_played_live()
+    played(speakers.audio["openai"], 1500.0, running=True)
+    lab.check_played_live()  # gemini's page is not playing: not checked
+    assert capsys.readouterr().out.count("✓") == 1

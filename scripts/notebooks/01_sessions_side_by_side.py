@@ -529,10 +529,7 @@ display(lab.table(rows, ["capability", *lab.PROVIDERS], highlight=shade))
 # (24 kHz PCM16 from both), in static players you can replay:
 
 # %%
-for provider in lab.PROVIDERS:
-    played_ms, live = lab.live_played(provider)
-    if live:  # only where a browser page shows the speakers; nothing to check in a script
-        lab.check(played_ms > 1000, f"{provider}: the page played the answers live")
+lab.check_played_live()  # only where a browser page plays the speakers
 for provider, run in runs.items():
     chunks = run.of(2, ev.AudioChunk)
     pcm = b"".join(c.pcm for c in chunks)

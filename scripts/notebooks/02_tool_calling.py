@@ -323,10 +323,7 @@ lab.show_figure(fig)
 # Listen again to one answer (the model's audio after the tool results):
 
 # %%
-for provider in lab.PROVIDERS:
-    played_ms, live = lab.live_played(provider)
-    if live:  # only where a browser page shows the speakers
-        lab.check(played_ms > 1000, f"{provider}: the page played the answers live")
+lab.check_played_live()  # only where a browser page plays the speakers
 run = runs["openai"]
 after = run.calls()[0].t
 pcm = b"".join(e.pcm for e in run.events if isinstance(e, ev.AudioChunk) and e.t > after)

@@ -229,6 +229,7 @@ for provider in lab.PROVIDERS:
         f"{provider}: after the reconnect the answer is given in full",
         emulator_only=True,
     )
+lab.check_played_live()  # where a browser page plays the speakers: it played these answers
 
 # %% [markdown]
 # Now compare every run with the fault-free one: the history the client owns is **identical**.

@@ -282,6 +282,7 @@ with lab.timed("four calls"):
 for call in calls:
     said = " ".join(e.text for e in call.of(ev.OutputTranscript) if e.final)
     print(f"{call.provider:7} {call.law}: caller said {call.heard()!r}; model: {said!r}")
+lab.check_played_live()  # where a browser page plays the speakers: it played the µ-law calls
 
 # %% [markdown]
 # ### On the wire

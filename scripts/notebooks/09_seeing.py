@@ -145,6 +145,7 @@ with lab.timed("six sessions"):
 looks = {(look.provider, look.name): look for look in looks}
 for (provider, name), look in looks.items():
     print(f"{provider:7} {name:10} {look.said()}")
+lab.check_played_live()  # where a browser page plays the speakers: it played the answers
 
 # %%
 fig, axes = plt.subplots(1, len(PICTURES), figsize=(12, 3.6))
